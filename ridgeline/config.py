@@ -1,0 +1,109 @@
+"""One settings object for the whole process, read from `RIDGELINE_*` environment variables.
+
+Nothing reads settings at import time: `Settings()` is built once by the CLI (or a test) and passed
+to whatever needs it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Development defaults. They let `make demo` run with no set-up and are refused in production.
+DEFAULT_SECRET_KEY = "ridgeline-development-secret-key-change-me"  # noqa: S105
+DEFAULT_ENCRYPTION_KEY = "cmlkZ2VsaW5lLWRldmVsb3BtZW50LWtleS0wMDAwMDA="
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+    AUTO = "auto"  # console on a TTY, JSON otherwise
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RIDGELINE_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///var/ridgeline.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    secret_key: str = DEFAULT_SECRET_KEY
+    encryption_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [DEFAULT_ENCRYPTION_KEY]
+    )
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.AUTO
+    statsd_address: str | None = None
+
+    # Operator tokens.
+    access_token_ttl_s: int = Field(default=900, ge=30)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    refresh_reuse_grace_s: int = Field(default=10, ge=0)
+
+    # HTTP guards.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # Background work. In embedded mode `ridgeline serve` runs one worker loop itself.
+    run_worker_in_process: bool | None = None  # None: yes when no Redis is configured
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    job_lease_s: float = Field(default=60.0, gt=0)
+    job_poll_interval_s: float = Field(default=1.0, gt=0)
+
+    # SQLite only: how long a writer waits for the lock before failing.
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_encryption_keys(cls, values: dict[str, object]) -> dict[str, object]:
+        keys = values.get("encryption_keys")
+        if isinstance(keys, str):
+            values["encryption_keys"] = [k.strip() for k in keys.split(",") if k.strip()]
+        return values
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Self:
+        if self.env is Environment.PRODUCTION:
+            if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+                raise ValueError(
+                    "RIDGELINE_SECRET_KEY must be set to a random value of 32+ characters "
+                    "in production"
+                )
+            if DEFAULT_ENCRYPTION_KEY in self.encryption_keys:
+                raise ValueError("RIDGELINE_ENCRYPTION_KEYS must not use the development key")
+        if not self.encryption_keys:
+            raise ValueError("RIDGELINE_ENCRYPTION_KEYS needs at least one key")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def worker_in_process(self) -> bool:
+        if self.run_worker_in_process is None:
+            return self.embedded
+        return self.run_worker_in_process
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a SQLite URL (None for PostgreSQL or in-memory SQLite)."""
+        if not self.is_sqlite:
+            return None
+        _, _, path = self.database_url.partition(":///")
+        if not path or path.startswith(":memory:"):
+            return None
+        return Path(path)

@@ -1,0 +1,28 @@
+"""Every ORM model, imported here so that `Base.metadata` knows all tables (Alembic reads it)."""
+
+from ridgeline.models.job import Job, JobStatus
+from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
+from ridgeline.models.operator import (
+    Operator,
+    OperatorStoreAccess,
+    RefreshToken,
+    Role,
+    TokenFamily,
+)
+from ridgeline.models.organization import Organization
+from ridgeline.models.store import Store
+
+__all__ = [
+    "Job",
+    "JobStatus",
+    "Kiosk",
+    "KioskApiKey",
+    "KioskStatus",
+    "Operator",
+    "OperatorStoreAccess",
+    "Organization",
+    "RefreshToken",
+    "Role",
+    "Store",
+    "TokenFamily",
+]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ridgeline.db.base import Base, IdMixin, TimestampMixin
+
+
+class KioskStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"  # its keys stop working at once
+
+
+class Kiosk(IdMixin, TimestampMixin, Base):
+    __tablename__ = "kiosks"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[KioskStatus] = mapped_column(String(16), default=KioskStatus.ACTIVE)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class KioskApiKey(IdMixin, Base):
+    """A kiosk's bearer key. Only its SHA-256 is stored; the key itself is shown once."""
+
+    __tablename__ = "kiosk_api_keys"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    kiosk_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("kiosks.id", ondelete="CASCADE"), index=True
+    )
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)

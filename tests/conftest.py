@@ -1,0 +1,94 @@
+"""Shared fixtures. The same suite runs on SQLite or PostgreSQL: `--db postgresql` (or
+RIDGELINE_TEST_DB=postgresql) selects PostgreSQL at RIDGELINE_TEST_PG_URL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from ridgeline.config import Environment, Settings
+from ridgeline.db import migrate
+from ridgeline.db.base import Base
+from ridgeline.db.engine import Database
+
+PG_ADMIN_URL = os.environ.get(
+    "RIDGELINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default=os.environ.get("RIDGELINE_TEST_DB", "sqlite"),
+        help="database the suite runs against",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"ridgeline test database: {config.getoption('--db')}"
+
+
+def _pg_conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated database for this test session, dropped at the end."""
+    if request.config.getoption("--db") == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "ridgeline.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        migrate.upgrade(url)
+        yield url
+        return
+    name = f"ridgeline_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = _pg_conninfo(PG_ADMIN_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env=Environment.TEST,
+        database_url=database_url,
+        run_worker_in_process=False,
+        log_format="json",
+        job_poll_interval_s=0.05,
+    )
+
+
+async def _empty_all_tables(database: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with database.transaction() as session:
+        if database.is_postgresql:
+            await session.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                await session.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The test database, emptied after each test so that tests never see each other's rows."""
+    db = Database(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        yield db
+    finally:
+        await _empty_all_tables(db)
+        await db.dispose()

@@ -186,9 +186,7 @@ class NotReady(RidgelineError):
     default_message = "The service is not ready to take traffic."
 
 
-def error_body(
-    code: str, message: str, details: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The error envelope; every error response body has exactly this shape."""
     full_details = dict(details or {})
     request_id = current_request_id()

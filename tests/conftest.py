@@ -6,14 +6,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from ridgeline.config import Environment, Settings
+from ridgeline.app import create_app
+from ridgeline.clock import FakeClock
+from ridgeline.config import Environment, LogFormat, Settings
 from ridgeline.db import migrate
 from ridgeline.db.base import Base
 from ridgeline.db.engine import Database
@@ -41,7 +46,9 @@ def _pg_conninfo(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A freshly migrated database for this test session, dropped at the end."""
     if request.config.getoption("--db") == "sqlite":
         path = tmp_path_factory.mktemp("db") / "ridgeline.db"
@@ -68,7 +75,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         env=Environment.TEST,
         database_url=database_url,
         run_worker_in_process=False,
-        log_format="json",
+        log_format=LogFormat.JSON,
         job_poll_interval_s=0.05,
     )
 
@@ -92,3 +99,20 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     finally:
         await _empty_all_tables(db)
         await db.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture
+async def app(settings: Settings, database: Database, clock: FakeClock) -> FastAPI:
+    return create_app(settings, database=database, clock=clock)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

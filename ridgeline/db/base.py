@@ -72,3 +72,7 @@ class IdMixin:
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class EntityMixin(IdMixin, TimestampMixin):
+    """A UUID primary key and creation/update times: what cursor paging orders by."""

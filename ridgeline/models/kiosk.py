@@ -3,11 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, IdMixin, TimestampMixin
+from ridgeline.db.base import Base, EntityMixin, IdMixin
 
 
 class KioskStatus(StrEnum):
@@ -15,8 +16,10 @@ class KioskStatus(StrEnum):
     DISABLED = "disabled"  # its keys stop working at once
 
 
-class Kiosk(IdMixin, TimestampMixin, Base):
+class Kiosk(EntityMixin, Base):
     __tablename__ = "kiosks"
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = "store_id"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
@@ -33,6 +36,8 @@ class KioskApiKey(IdMixin, Base):
     """A kiosk's bearer key. Only its SHA-256 is stored; the key itself is shown once."""
 
     __tablename__ = "kiosk_api_keys"
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = None  # scoped through its kiosk
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True

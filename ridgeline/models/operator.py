@@ -3,11 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, IdMixin, TimestampMixin
+from ridgeline.db.base import Base, EntityMixin, IdMixin
 
 
 class Role(StrEnum):
@@ -24,10 +25,12 @@ class Role(StrEnum):
 _RANKS = {Role.VIEWER: 0, Role.STORE_MANAGER: 1, Role.ORG_ADMIN: 2, Role.PLATFORM_ADMIN: 3}
 
 
-class Operator(IdMixin, TimestampMixin, Base):
+class Operator(EntityMixin, Base):
     """A person who runs stores through the API or dashboard (support staff, store staff)."""
 
     __tablename__ = "operators"
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = None
 
     # NULL only for platform admins, who belong to no organization.
     organization_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, IdMixin, TimestampMixin
+from ridgeline.db.base import Base, EntityMixin
 
 
-class Store(IdMixin, TimestampMixin, Base):
+class Store(EntityMixin, Base):
     """A physical store with one POS; kiosks belong to it."""
 
     __tablename__ = "stores"
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = "id"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
     organization_id: Mapped[uuid.UUID] = mapped_column(

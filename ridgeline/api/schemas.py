@@ -1,0 +1,65 @@
+"""The success envelope and the list page shape shared by every endpoint."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Generic, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+T = TypeVar("T")
+
+
+class Envelope(BaseModel, Generic[T]):
+    status: Literal["success"] = "success"
+    data: T
+
+
+class PageMeta(BaseModel):
+    next_cursor: str | None
+    count: int
+
+
+class Page(BaseModel, Generic[T]):
+    status: Literal["success"] = "success"
+    data: list[T]
+    meta: PageMeta
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: dict[str, object]
+
+
+class ErrorEnvelope(BaseModel):
+    """Documents the error body in OpenAPI; every error response has this shape."""
+
+    status: Literal["error"] = "error"
+    error: ErrorInfo
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: unknown fields are refused, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PatchBody(RequestBody):
+    """Base of partial updates: absent fields are left alone, and `null` is refused for
+    fields that cannot be empty (instead of reaching the database as a NOT NULL violation)."""
+
+    nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _refuse_null_for_required(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in self.nullable_fields:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        return self.model_dump(exclude_unset=True)
+
+
+def envelope(data: T) -> Envelope[T]:
+    return Envelope[T](data=data)

@@ -1,0 +1,90 @@
+"""The ASGI application factory. Everything the app needs is built from the Settings passed in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+
+from ridgeline import __version__
+from ridgeline.api.middleware import (
+    BodyGuardMiddleware,
+    DatabaseSessionMiddleware,
+    RequestContextMiddleware,
+)
+from ridgeline.api.schemas import ErrorEnvelope
+from ridgeline.auth.endpoints import router as auth_router
+from ridgeline.auth.throttle import SignInThrottle
+from ridgeline.auth.usage import KioskKeyUsage
+from ridgeline.clock import Clock, SystemClock
+from ridgeline.config import Settings
+from ridgeline.db.engine import Database
+from ridgeline.errors import install_error_handlers
+from ridgeline.health.endpoints import router as health_router
+from ridgeline.stores.endpoints import router as stores_router
+
+log = structlog.get_logger(__name__)
+
+KEY_USAGE_FLUSH_INTERVAL_S = 5.0
+
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorEnvelope} for code in ("4XX", "5XX")
+}
+
+
+def create_app(
+    settings: Settings, *, database: Database | None = None, clock: Clock | None = None
+) -> FastAPI:
+    database = database or Database(
+        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    key_usage = KioskKeyUsage()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(database.dispose)
+            stack.push_async_callback(key_usage.flush, database)
+            flusher = asyncio.create_task(_flush_key_usage(key_usage, database))
+            stack.callback(flusher.cancel)
+            log.info("app_started", version=__version__, database=database.dialect_name)
+            yield
+
+    app = FastAPI(
+        title="Ridgeline",
+        version=__version__,
+        summary="Backend for in-store retail kiosks.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.clock = clock or SystemClock()
+    app.state.kiosk_key_usage = key_usage
+    app.state.sign_in_throttle = SignInThrottle()
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(stores_router)
+
+    # Added innermost first.
+    app.add_middleware(DatabaseSessionMiddleware, database=database)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+async def _flush_key_usage(usage: KioskKeyUsage, database: Database) -> None:
+    while True:
+        await asyncio.sleep(KEY_USAGE_FLUSH_INTERVAL_S)
+        try:
+            await usage.flush(database)
+        except Exception:
+            log.exception("kiosk_key_usage_flush_failed")

@@ -1,0 +1,78 @@
+"""Typed authentication dependencies. An endpoint's signature says who may call it:
+
+    async def get_store(store_id: UUID, caller: ViewerDep, ...)   # any operator of the tenant
+    async def create_store(caller: OrgAdminDep, ...)               # org admins and above
+    async def catalog(kiosk: KioskDep, ...)                        # a kiosk API key
+
+Endpoints with none of these must be declared public with `PUBLIC` (a test walks every route).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ridgeline.api.dependencies import ClockDep, SessionDep, SettingsDep
+from ridgeline.auth import service
+from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
+from ridgeline.auth.usage import KioskKeyUsage
+from ridgeline.errors import AuthenticationRequired, Forbidden
+from ridgeline.models.operator import Role
+
+# Marks a route that anyone may call: `@router.get(..., openapi_extra=PUBLIC)`.
+PUBLIC: dict[str, Any] = {"x-ridgeline-public": True}
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An operator access token, or a kiosk API key (`rk_live_...`).",
+)
+
+
+async def authenticate_caller(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise AuthenticationRequired()
+    usage: KioskKeyUsage = request.app.state.kiosk_key_usage
+    return await service.authenticate(
+        session, credentials.credentials, settings=settings, now=clock.now(), key_usage=usage
+    )
+
+
+CallerDep = Annotated[Principal, Depends(authenticate_caller)]
+
+
+class RequireOperator:
+    """An operator whose role is at least `minimum`; kiosks are refused."""
+
+    def __init__(self, minimum: Role) -> None:
+        self.minimum = minimum
+
+    async def __call__(self, caller: CallerDep) -> OperatorPrincipal:
+        if not isinstance(caller, OperatorPrincipal):
+            raise Forbidden("Kiosk API keys cannot call operator endpoints.")
+        if not caller.has_role(self.minimum):
+            raise Forbidden(
+                f"This needs the {self.minimum.value} role or above.",
+                details={"required_role": self.minimum.value, "role": caller.role.value},
+            )
+        return caller
+
+
+async def require_kiosk(caller: CallerDep) -> KioskPrincipal:
+    if not isinstance(caller, KioskPrincipal):
+        raise Forbidden("This endpoint is for kiosks; authenticate with a kiosk API key.")
+    return caller
+
+
+ViewerDep = Annotated[OperatorPrincipal, Depends(RequireOperator(Role.VIEWER))]
+StoreManagerDep = Annotated[OperatorPrincipal, Depends(RequireOperator(Role.STORE_MANAGER))]
+OrgAdminDep = Annotated[OperatorPrincipal, Depends(RequireOperator(Role.ORG_ADMIN))]
+PlatformAdminDep = Annotated[OperatorPrincipal, Depends(RequireOperator(Role.PLATFORM_ADMIN))]
+KioskDep = Annotated[KioskPrincipal, Depends(require_kiosk)]

@@ -1,0 +1,114 @@
+"""Queries over operators, their tokens and kiosk keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.models.kiosk import Kiosk, KioskApiKey
+from ridgeline.models.operator import (
+    Operator,
+    OperatorStoreAccess,
+    RefreshToken,
+    TokenFamily,
+)
+
+
+async def operator_by_email(session: AsyncSession, email: str) -> Operator | None:
+    # Sign-in happens before any scope exists: the email is the only key.
+    return await session.scalar(select(Operator).where(Operator.email == email.lower()))
+
+
+async def operator_with_family(
+    session: AsyncSession, operator_id: uuid.UUID, family_id: uuid.UUID
+) -> tuple[Operator, TokenFamily] | None:
+    row = (
+        await session.execute(
+            select(Operator, TokenFamily)
+            .join(TokenFamily, TokenFamily.operator_id == Operator.id)
+            .where(Operator.id == operator_id, TokenFamily.id == family_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def assigned_store_ids(session: AsyncSession, operator_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    rows = await session.scalars(
+        select(OperatorStoreAccess.store_id).where(OperatorStoreAccess.operator_id == operator_id)
+    )
+    return frozenset(rows.all())
+
+
+async def refresh_token_by_hash(
+    session: AsyncSession, token_hash: str
+) -> tuple[RefreshToken, TokenFamily, Operator] | None:
+    row = (
+        await session.execute(
+            select(RefreshToken, TokenFamily, Operator)
+            .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+            .join(Operator, Operator.id == TokenFamily.operator_id)
+            .where(RefreshToken.token_hash == token_hash)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def spend_refresh_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
+    """Mark a refresh token used; False when another request spent it first."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def revoke_families(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    reason: str,
+    family_id: uuid.UUID | None = None,
+    operator_id: uuid.UUID | None = None,
+) -> None:
+    statement = update(TokenFamily).where(TokenFamily.revoked_at.is_(None))
+    if family_id is not None:
+        statement = statement.where(TokenFamily.id == family_id)
+    if operator_id is not None:
+        statement = statement.where(TokenFamily.operator_id == operator_id)
+    await session.execute(statement.values(revoked_at=now, revoked_reason=reason))
+
+
+async def kiosk_key_by_hash(
+    session: AsyncSession, key_hash: str
+) -> tuple[KioskApiKey, Kiosk] | None:
+    row = (
+        await session.execute(
+            select(KioskApiKey, Kiosk)
+            .join(Kiosk, Kiosk.id == KioskApiKey.kiosk_id)
+            .where(KioskApiKey.key_hash == key_hash)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def kiosk_keys(
+    session: AsyncSession, scope: TenantScope, kiosk_id: uuid.UUID
+) -> list[KioskApiKey]:
+    statement = scoped(select(KioskApiKey), KioskApiKey, scope).where(
+        KioskApiKey.kiosk_id == kiosk_id
+    )
+    return list((await session.scalars(statement.order_by(KioskApiKey.created_at))).all())
+
+
+async def kiosk_key(
+    session: AsyncSession, scope: TenantScope, kiosk_id: uuid.UUID, key_id: uuid.UUID
+) -> KioskApiKey | None:
+    statement = scoped(select(KioskApiKey), KioskApiKey, scope).where(
+        KioskApiKey.kiosk_id == kiosk_id, KioskApiKey.id == key_id
+    )
+    return await session.scalar(statement)

@@ -1,0 +1,115 @@
+"""Small factories that build tenant data directly in the database, and sign operators in."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from ridgeline.auth.credentials import digest, display_prefix, new_kiosk_key
+from ridgeline.auth.passwords import hash_password
+from ridgeline.db.engine import Database
+from ridgeline.models import (
+    Kiosk,
+    KioskApiKey,
+    Operator,
+    OperatorStoreAccess,
+    Organization,
+    Role,
+    Store,
+)
+
+PASSWORD = "correct horse battery staple"
+# Hashing with Argon2 per factory call would dominate the suite's time.
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+@dataclass
+class Tenant:
+    organization: Organization
+    store: Store
+    kiosk: Kiosk
+    kiosk_key: str
+    kiosk_key_id: uuid.UUID
+    admin: Operator
+
+
+async def make_organization(database: Database, slug: str | None = None) -> Organization:
+    slug = slug or f"org-{uuid.uuid4().hex[:8]}"
+    async with database.transaction() as session:
+        organization = Organization(name=slug.title(), slug=slug)
+        session.add(organization)
+    return organization
+
+
+async def make_store(
+    database: Database, organization: Organization, name: str = "Main St"
+) -> Store:
+    async with database.transaction() as session:
+        store = Store(organization_id=organization.id, name=name)
+        session.add(store)
+    return store
+
+
+async def make_kiosk(
+    database: Database, store: Store, name: str = "Kiosk 1"
+) -> tuple[Kiosk, str, uuid.UUID]:
+    key = new_kiosk_key()
+    async with database.transaction() as session:
+        kiosk = Kiosk(organization_id=store.organization_id, store_id=store.id, name=name)
+        session.add(kiosk)
+        await session.flush()
+        api_key = KioskApiKey(
+            organization_id=store.organization_id,
+            kiosk_id=kiosk.id,
+            key_hash=digest(key),
+            key_prefix=display_prefix(key),
+            created_at=datetime.now(UTC),
+        )
+        session.add(api_key)
+    return kiosk, key, api_key.id
+
+
+async def make_operator(
+    database: Database,
+    role: Role,
+    organization: Organization | None = None,
+    *,
+    email: str | None = None,
+    stores: list[Store] | None = None,
+) -> Operator:
+    async with database.transaction() as session:
+        operator = Operator(
+            organization_id=organization.id if organization else None,
+            email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
+            role=role,
+            password_hash=_PASSWORD_HASH,
+        )
+        session.add(operator)
+        await session.flush()
+        for store in stores or []:
+            session.add(OperatorStoreAccess(operator_id=operator.id, store_id=store.id))
+    return operator
+
+
+async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
+    organization = await make_organization(database, slug)
+    store = await make_store(database, organization)
+    kiosk, key, key_id = await make_kiosk(database, store)
+    admin = await make_operator(database, Role.ORG_ADMIN, organization)
+    return Tenant(organization, store, kiosk, key, key_id, admin)
+
+
+async def sign_in(client: httpx.AsyncClient, operator: Operator) -> dict[str, str]:
+    """Authorization headers for `operator`."""
+    response = await client.post(
+        "/api/v1/auth/token", json={"email": operator.email, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

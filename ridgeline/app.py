@@ -24,7 +24,9 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.errors import install_error_handlers
 from ridgeline.health.endpoints import router as health_router
+from ridgeline.jobs import Worker
 from ridgeline.stores.endpoints import router as stores_router
+from ridgeline.tasks import job_registry, job_schedules
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +52,11 @@ def create_app(
             stack.push_async_callback(key_usage.flush, database)
             flusher = asyncio.create_task(_flush_key_usage(key_usage, database))
             stack.callback(flusher.cancel)
+            if settings.worker_in_process:
+                await stack.enter_async_context(_embedded_worker(settings, database))
             log.info("app_started", version=__version__, database=database.dialect_name)
             yield
+            log.info("app_stopping")
 
     app = FastAPI(
         title="Ridgeline",
@@ -79,6 +84,19 @@ def create_app(
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _embedded_worker(settings: Settings, database: Database) -> AsyncIterator[None]:
+    """Embedded mode: one worker loop inside the API process, drained on shutdown."""
+    worker = Worker.from_settings(settings, database, job_registry(), schedules=job_schedules())
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def _flush_key_usage(usage: KioskKeyUsage, database: Database) -> None:

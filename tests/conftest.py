@@ -22,6 +22,7 @@ from ridgeline.config import Environment, LogFormat, Settings
 from ridgeline.db import migrate
 from ridgeline.db.base import Base
 from ridgeline.db.engine import Database
+from ridgeline.monitoring.logging import configure_logging
 
 PG_ADMIN_URL = os.environ.get(
     "RIDGELINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -35,6 +36,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("RIDGELINE_TEST_DB", "sqlite"),
         help="database the suite runs against",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # JSON logs, as in production (structlog's default console renderer is slow on tracebacks).
+    configure_logging(Settings(env=Environment.TEST, log_format=LogFormat.JSON))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -1,0 +1,55 @@
+# Two commands for a fresh clone: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Demo: migrate, seed a demo tenant, print its credentials, serve on :3000 (SQLite, embedded).
+demo: install
+	$(BIN)/ridgeline demo
+
+serve: install
+	$(BIN)/ridgeline serve
+
+worker: install
+	$(BIN)/ridgeline worker
+
+migrate: install
+	$(BIN)/ridgeline migrate
+
+## Tests: lint, types, then the suite on SQLite and on PostgreSQL.
+test: lint typecheck pytest-sqlite pytest-postgresql
+
+lint: install
+	$(BIN)/ruff check ridgeline tests bench
+	$(BIN)/ruff format --check ridgeline tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest-sqlite: install
+	$(BIN)/pytest --db sqlite $(PYTEST_ARGS)
+
+# Runs when PostgreSQL answers; CI sets RIDGELINE_REQUIRE_POSTGRES=1 so that it never skips.
+pytest-postgresql: install
+	@if $(BIN)/python -m tests.pg_available; then \
+		$(BIN)/pytest --db postgresql $(PYTEST_ARGS); \
+	elif [ "$${RIDGELINE_REQUIRE_POSTGRES:-0}" = "1" ]; then \
+		echo "PostgreSQL is required (RIDGELINE_REQUIRE_POSTGRES=1) but not reachable" >&2; exit 1; \
+	else \
+		echo "*** PostgreSQL not reachable at RIDGELINE_TEST_PG_URL: the PostgreSQL run did NOT happen ***" >&2; \
+	fi
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

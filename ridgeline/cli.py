@@ -1,0 +1,200 @@
+"""`ridgeline ...`: the command line for running, migrating and administering Ridgeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from ridgeline import __version__
+from ridgeline.admin import create_kiosk, create_kiosk_key, create_operator
+from ridgeline.config import Settings
+from ridgeline.db.migrate import head_revision, upgrade
+from ridgeline.demo import seed_demo, show_demo
+from ridgeline.errors import RidgelineError
+from ridgeline.monitoring.logging import configure_logging
+from ridgeline.server import run_server, run_worker
+
+app = typer.Typer(
+    help="Ridgeline: keeps in-store kiosks live with their store's POS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Operator accounts.", no_args_is_help=True)
+kiosks_app = typer.Typer(help="Kiosks and their API keys.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(kiosks_app, name="kiosks")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        console.print(f"[red]Invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(error: RidgelineError) -> typer.Exit:
+    console.print(f"[red]{error.code}[/red]: {error.message} {error.details or ''}")
+    return typer.Exit(1)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (RIDGELINE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (RIDGELINE_PORT, default 3000).")] = None,
+) -> None:
+    """Run the HTTP API and /cable. In embedded mode (no RIDGELINE_REDIS_URL) the same process
+    also runs the background worker; in scaled mode run `ridgeline worker` beside it."""
+    settings = _settings()
+    configure_logging(settings)
+    run_server(settings, host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def worker(
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Exit once no job is ready instead of waiting.")
+    ] = False,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (RIDGELINE_WORKER_CONCURRENCY).")
+    ] = None,
+) -> None:
+    """Run background jobs (syncs, order submission, schedules) from the database job table.
+    Any number of workers can run against one database: each job is claimed by one of them."""
+    settings = _settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings, burst=burst, concurrency=concurrency))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the latest migration (safe to run again)."""
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print(f"database at migration [bold]{head_revision()}[/bold]")
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")
+    ] = True,
+) -> None:
+    """Everything a newcomer needs: migrate, create a demo organization, store, kiosk (with an
+    API key) and operator, write them to var/demo.json, print them, and start the server."""
+    settings = _settings()
+    configure_logging(settings)
+    upgrade(settings.database_url)
+    info = asyncio.run(seed_demo(settings))
+    Path("var").mkdir(exist_ok=True)
+    Path("var/demo.json").write_text(json.dumps(info, indent=2) + "\n")
+    show_demo(info, console)
+    if serve_after:
+        run_server(settings, host=settings.host, port=settings.port)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in email.")],
+    role: Annotated[str, typer.Option(help="platform_admin, org_admin, store_manager or viewer.")],
+    organization: Annotated[
+        str | None, typer.Option(help="Organization id or slug (not for platform_admin).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    password: Annotated[
+        str | None,
+        typer.Option(help="At least 12 characters; asked for when omitted.", show_default=False),
+    ] = None,
+    store: Annotated[
+        list[str] | None, typer.Option(help="Store id a store manager may act on (repeatable).")
+    ] = None,
+) -> None:
+    """Create an operator account (the first platform admin is made this way)."""
+    settings = _settings()
+    secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        created = asyncio.run(
+            create_operator(
+                settings,
+                email=email,
+                role=role,
+                organization=organization,
+                name=name,
+                password=SecretStr(secret),
+                store_ids=[uuid.UUID(s) for s in store or []],
+            )
+        )
+    except RidgelineError as error:
+        raise _fail(error) from error
+    _print_record(created)
+
+
+@kiosks_app.command("create")
+def kiosks_create(
+    store: Annotated[str, typer.Option(help="Store id.")],
+    name: Annotated[str, typer.Option(help="Kiosk name shown to operators.")],
+) -> None:
+    """Register a kiosk in a store and issue its first API key (shown once)."""
+    settings = _settings()
+    try:
+        created = asyncio.run(create_kiosk(settings, store_id=uuid.UUID(store), name=name))
+    except RidgelineError as error:
+        raise _fail(error) from error
+    _print_record(created)
+
+
+@kiosks_app.command("create-key")
+def kiosks_create_key(
+    kiosk: Annotated[str, typer.Argument(help="Kiosk id.")],
+    expires_in_s: Annotated[
+        int | None, typer.Option(help="Lifetime of the new key in seconds (default: no expiry).")
+    ] = None,
+    expire_existing_in_s: Annotated[
+        int | None,
+        typer.Option(help="Roll keys: the kiosk's current keys stop working after this long."),
+    ] = None,
+) -> None:
+    """Issue a kiosk a new API key. The key is printed once and stored only as a hash."""
+    settings = _settings()
+    try:
+        created = asyncio.run(
+            create_kiosk_key(
+                settings,
+                kiosk_id=uuid.UUID(kiosk),
+                expires_in_s=expires_in_s,
+                expire_existing_in_s=expire_existing_in_s,
+            )
+        )
+    except RidgelineError as error:
+        raise _fail(error) from error
+    _print_record(created)
+
+
+def _print_record(record: dict[str, Any]) -> None:
+    table = Table(show_header=False)
+    for key, value in record.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    print(json.dumps(record, default=str))
+
+
+def main() -> None:
+    app()

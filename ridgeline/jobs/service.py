@@ -1,0 +1,84 @@
+"""What operators may do with jobs: look at them, retry dead ones, purge old successes.
+
+Plain functions on the caller's session (they never commit), for the HTTP endpoints and the CLI.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.clock import Clock
+from ridgeline.errors import Conflict, NotFound
+from ridgeline.models.job import Job, JobStatus
+
+MAX_LIST_LIMIT = 500
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    status: JobStatus | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+) -> Sequence[Job]:
+    """The most recently enqueued jobs first, optionally of one status and kind."""
+    statement = select(Job).order_by(Job.created_at.desc(), Job.id)
+    if status is not None:
+        statement = statement.where(Job.status == status)
+    if kind is not None:
+        statement = statement.where(Job.kind == kind)
+    statement = statement.limit(max(1, min(limit, MAX_LIST_LIMIT)))
+    return (await session.scalars(statement)).all()
+
+
+async def count_jobs_by_status(session: AsyncSession) -> dict[JobStatus, int]:
+    """How many jobs are in each status (every status present, zero if none): queue health."""
+    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
+    counts = dict.fromkeys(JobStatus, 0)
+    for status, count in rows:
+        counts[JobStatus(status)] = count
+    return counts
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
+    job = await session.get(Job, job_id)
+    if job is None:
+        raise NotFound("job", job_id)
+    return job
+
+
+async def retry_dead(session: AsyncSession, job_id: uuid.UUID, *, clock: Clock) -> Job:
+    """Queues a dead job again now, with all its attempts back; `last_error` keeps why it died."""
+    job = await get_job(session, job_id)
+    if job.status != JobStatus.DEAD:
+        raise Conflict(
+            f"Only dead jobs can be retried; this job is {job.status}.",
+            details={"job_id": str(job_id), "status": str(job.status)},
+        )
+    now = clock.now()
+    job.status = JobStatus.QUEUED
+    job.attempts = 0
+    job.run_at = now
+    job.finished_at = None
+    job.updated_at = now
+    await session.flush()
+    return job
+
+
+async def purge_succeeded(session: AsyncSession, *, finished_before: datetime) -> int:
+    """Deletes succeeded jobs that finished before the given time; returns how many.
+
+    Their dedupe keys are freed with them, so purge only well after a key could be enqueued
+    again (a schedule's slot is only ever enqueued while it is current).
+    """
+    statement = (
+        delete(Job)
+        .where(Job.status == JobStatus.SUCCEEDED, Job.finished_at < finished_before)
+        .returning(Job.id)
+    )
+    return len((await session.execute(statement)).all())

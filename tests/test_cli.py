@@ -1,0 +1,160 @@
+"""The `ridgeline` command line, run in-process against the test database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from ridgeline.auth.credentials import digest
+from ridgeline.cli import app
+from ridgeline.config import Settings
+from ridgeline.db.engine import Database
+from ridgeline.models import KioskApiKey, Operator, Role
+from ridgeline.models.store import Store
+from tests.factories import make_organization, make_store
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIDGELINE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RIDGELINE_ENV", "test")
+
+
+def _last_json(output: str) -> dict[str, object]:
+    line = [line for line in output.splitlines() if line.startswith("{")][-1]
+    record: dict[str, object] = json.loads(line)
+    return record
+
+
+async def _operator(database: Database, email: str) -> Operator | None:
+    async with database.transaction(write=False) as session:
+        return await session.scalar(select(Operator).where(Operator.email == email))
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_every_command_explains_itself() -> None:
+    for command in (
+        [],
+        ["serve"],
+        ["worker"],
+        ["migrate"],
+        ["demo"],
+        ["users", "create"],
+        ["kiosks", "create"],
+        ["kiosks", "create-key"],
+    ):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage" in result.output
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_users_create_makes_a_platform_admin_who_can_sign_in(database: Database) -> None:
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "users",
+            "create",
+            "--email",
+            "Support@Example.com",
+            "--role",
+            "platform_admin",
+            "--password",
+            "a long enough password",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert _last_json(result.output)["role"] == "platform_admin"
+    operator = await _operator(database, "support@example.com")
+    assert operator is not None
+    assert operator.role == Role.PLATFORM_ADMIN
+    assert operator.organization_id is None
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_users_create_finds_the_organization_by_slug(database: Database) -> None:
+    organization = await make_organization(database, "green-leaf")
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "users",
+            "create",
+            "--email",
+            "ops@green.example",
+            "--role",
+            "org_admin",
+            "--organization",
+            "green-leaf",
+            "--password",
+            "a long enough password",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    operator = await _operator(database, "ops@green.example")
+    assert operator is not None
+    assert operator.organization_id == organization.id
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_users_create_reports_bad_input_and_changes_nothing(database: Database) -> None:
+    for arguments, code in (
+        (["--role", "emperor"], "VALIDATION_ERROR"),
+        (["--role", "org_admin", "--organization", "missing-org"], "NOT_FOUND"),
+        (["--role", "viewer", "--password", "short"], "VALIDATION_ERROR"),
+    ):
+        password = [] if "--password" in arguments else ["--password", "a long enough password"]
+        result = await asyncio.to_thread(
+            runner.invoke,
+            app,
+            ["users", "create", "--email", "x@example.com", *arguments, *password],
+        )
+        assert result.exit_code == 1, result.output
+        assert code in result.output
+    assert await _operator(database, "x@example.com") is None
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_kiosks_create_and_create_key(database: Database) -> None:
+    store: Store = await make_store(database, await make_organization(database))
+    created = await asyncio.to_thread(
+        runner.invoke, app, ["kiosks", "create", "--store", str(store.id), "--name", "Door"]
+    )
+    assert created.exit_code == 0, created.output
+    first = _last_json(created.output)
+    assert str(first["api_key"]).startswith("rk_live_")
+
+    rolled = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["kiosks", "create-key", str(first["kiosk_id"]), "--expire-existing-in-s", "0"],
+    )
+    assert rolled.exit_code == 0, rolled.output
+    second = _last_json(rolled.output)
+    async with database.transaction(write=False) as session:
+        keys = {key.key_hash: key for key in await session.scalars(select(KioskApiKey))}
+    old, new = keys[digest(str(first["api_key"]))], keys[digest(str(second["key"]))]
+    assert old.expires_at is not None  # rolled: expires at once
+    assert new.expires_at is None
+    assert second["key_prefix"] == str(second["key"])[:14]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_migrate_creates_a_fresh_sqlite_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "nested" / "fresh.db"
+    monkeypatch.setenv("RIDGELINE_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    first = runner.invoke(app, ["migrate"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["migrate"])
+    assert again.exit_code == 0, again.output
+    assert path.exists()

@@ -1,0 +1,104 @@
+"""`ridgeline serve` as a real process: it serves over HTTP, and what it committed survives a
+SIGKILL and restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from ridgeline.config import Settings
+from ridgeline.db.engine import Database
+from ridgeline.models import Role
+from tests.factories import PASSWORD, make_operator
+
+STARTUP_TIMEOUT_S = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(
+    settings: Settings, port: int, log_path: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "RIDGELINE_DATABASE_URL": settings.database_url,
+        "RIDGELINE_ENV": "test",
+        "RIDGELINE_LOG_FORMAT": "json",
+    }
+    log = log_path.open("wb") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ridgeline", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert process.poll() is None, "server exited during start-up"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+
+
+async def test_committed_writes_survive_a_killed_server(
+    settings: Settings, database: Database
+) -> None:
+    admin = await make_operator(database, Role.PLATFORM_ADMIN)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        with running_server(settings, port) as server:
+            token = await client.post(
+                "/api/v1/auth/token", json={"email": admin.email, "password": PASSWORD}
+            )
+            headers = {"Authorization": f"Bearer {token.json()['data']['access_token']}"}
+            created = await client.post(
+                "/api/v1/organizations", json={"name": "Kept", "slug": "kept"}, headers=headers
+            )
+            assert created.status_code == 201, created.text
+            server.send_signal(signal.SIGKILL)
+            server.wait(timeout=10)
+        with running_server(settings, port):
+            organization_id = created.json()["data"]["id"]
+            again = await client.get(f"/api/v1/organizations/{organization_id}", headers=headers)
+            assert again.status_code == 200, again.text
+            assert again.json()["data"]["slug"] == "kept"
+
+
+def test_server_stops_cleanly_on_sigterm(settings: Settings, tmp_path: Path) -> None:
+    log_path = tmp_path / "server.log"
+    with running_server(settings, _free_port(), log_path) as server:
+        server.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal after its graceful shutdown, so the status is -SIGTERM.
+        assert server.wait(timeout=15) in (0, -signal.SIGTERM)
+    events = [json.loads(line)["event"] for line in log_path.read_text().splitlines()]
+    assert "app_stopping" in events
+    assert "Application shutdown complete." in events

@@ -25,6 +25,7 @@ from ridgeline.db.engine import Database
 from ridgeline.errors import install_error_handlers
 from ridgeline.health.endpoints import router as health_router
 from ridgeline.jobs import Worker
+from ridgeline.jobs.endpoints import router as jobs_router
 from ridgeline.stores.endpoints import router as stores_router
 from ridgeline.tasks import job_registry, job_schedules
 
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(stores_router)
+    app.include_router(jobs_router)
 
     # Added innermost first.
     app.add_middleware(DatabaseSessionMiddleware, database=database)

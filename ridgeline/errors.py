@@ -184,6 +184,10 @@ class NotReady(RidgelineError):
     status_code = 503
     code = "NOT_READY"
     default_message = "The service is not ready to take traffic."
+    retry_after_s = 5
+
+    def __init__(self, message: str | None = None, *, details: Mapping[str, Any] | None = None):
+        super().__init__(message, details=details, headers={"Retry-After": str(self.retry_after_s)})
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:

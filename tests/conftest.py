@@ -3,6 +3,7 @@ RIDGELINE_TEST_DB=postgresql) selects PostgreSQL at RIDGELINE_TEST_PG_URL."""
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ridgeline.app import create_app
+from ridgeline.auth import passwords
+from ridgeline.auth import service as auth_service
 from ridgeline.clock import FakeClock
 from ridgeline.config import Environment, LogFormat, Settings
 from ridgeline.db import migrate
@@ -86,7 +89,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
-async def _empty_all_tables(database: Database) -> None:
+async def empty_all_tables(database: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with database.transaction() as session:
         if database.is_postgresql:
@@ -103,8 +106,19 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     try:
         yield db
     finally:
-        await _empty_all_tables(db)
+        await empty_all_tables(db)
         await db.dispose()
+
+
+# Argon2 is slow on purpose (~0.1 s a check) and tests sign the same factory password in many
+# times. The check is a pure function of (hash, password), so its answers are remembered for the
+# session without changing what any request does.
+_remembered_verify = functools.cache(passwords.verify_password)
+
+
+@pytest.fixture(autouse=True)
+def remembered_password_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth_service, "verify_password", _remembered_verify)
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ import httpx
 
 from ridgeline.auth.credentials import digest, display_prefix, new_kiosk_key
 from ridgeline.auth.passwords import hash_password
+from ridgeline.clock import SystemClock
 from ridgeline.db.engine import Database
+from ridgeline.jobs import enqueue
 from ridgeline.models import (
     Kiosk,
     KioskApiKey,
@@ -34,6 +36,7 @@ class Tenant:
     kiosk_key: str
     kiosk_key_id: uuid.UUID
     admin: Operator
+    job_id: uuid.UUID  # a background job enqueued for the store
 
 
 async def make_organization(database: Database, slug: str | None = None) -> Organization:
@@ -99,7 +102,10 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
     store = await make_store(database, organization)
     kiosk, key, key_id = await make_kiosk(database, store)
     admin = await make_operator(database, Role.ORG_ADMIN, organization)
-    return Tenant(organization, store, kiosk, key, key_id, admin)
+    async with database.transaction() as session:
+        job = await enqueue(session, "test.noop", {"store_id": str(store.id)}, clock=SystemClock())
+    assert job is not None
+    return Tenant(organization, store, kiosk, key, key_id, admin, job.id)
 
 
 async def sign_in(client: httpx.AsyncClient, operator: Operator) -> dict[str, str]:

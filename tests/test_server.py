@@ -93,12 +93,25 @@ async def test_committed_writes_survive_a_killed_server(
             assert again.json()["data"]["slug"] == "kept"
 
 
-def test_server_stops_cleanly_on_sigterm(settings: Settings, tmp_path: Path) -> None:
+def test_server_logs_json_with_request_ids_and_stops_cleanly_on_sigterm(
+    settings: Settings, tmp_path: Path
+) -> None:
     log_path = tmp_path / "server.log"
-    with running_server(settings, _free_port(), log_path) as server:
+    port = _free_port()
+    with running_server(settings, port, log_path) as server:
+        traced = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/stores", headers={"X-Request-ID": "trace-7"}
+        )
+        assert traced.json()["error"]["details"]["request_id"] == "trace-7"
         server.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal after its graceful shutdown, so the status is -SIGTERM.
         assert server.wait(timeout=15) in (0, -signal.SIGTERM)
-    events = [json.loads(line)["event"] for line in log_path.read_text().splitlines()]
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    events = [line["event"] for line in lines]
     assert "app_stopping" in events
+    # Log lines are JSON, and the request's lines carry the id the caller sent.
+    finished = [line for line in lines if line["event"] == "http_request_finished"]
+    assert any(line["request_id"] == "trace-7" and line["status"] == 401 for line in finished), (
+        finished
+    )
     assert "Application shutdown complete." in events

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -55,11 +55,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, item_id = json.loads(raw)
+        if not isinstance(created, str) or not isinstance(item_id, str):
+            raise TypeError("cursor parts must be strings")
         when = datetime.fromisoformat(created)
         if when.tzinfo is None:
             raise ValueError("naive cursor time")
-        return when, uuid.UUID(item_id)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        # Normalised here so that a time outside the UTC range fails now, not when bound.
+        return when.astimezone(UTC), uuid.UUID(item_id)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValidationFailed.for_fields(
             [{"loc": ["query", "cursor"], "message": "Invalid cursor.", "type": "cursor"}]
         ) from exc

@@ -47,7 +47,7 @@ async def sign_in(
     """Sign in with email and password: a short-lived access token and a refresh token."""
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     client = request.client.host if request.client else "unknown"
-    keys = [f"email:{body.email.lower()}", f"ip:{client}"]
+    keys = SignInThrottle.keys(body.email, client)
     now = clock.now()
     throttle.check(keys, now)
     try:
@@ -81,7 +81,10 @@ async def refresh(
             session, refresh_token=body.refresh_token, settings=settings, now=now
         )
     except service.RefreshTokenReused as reused:
-        # The request's own transaction rolls back with the error; the revocation must stay.
+        # The request's own transaction rolls back with the error; the revocation must stay, so
+        # it commits on its own. Roll the request back first (it has only read): on SQLite its
+        # session holds the write lock, and the revocation would wait on it until it timed out.
+        await session.rollback()
         async with database.transaction() as revocation:
             await service.revoke_family(
                 revocation, reused.family_id, reason="refresh_token_reused", now=now

@@ -18,6 +18,7 @@ from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed
 from ridgeline.models.operator import Operator, OperatorStoreAccess, Role
 from ridgeline.models.store import Store
+from ridgeline.stores.service import get_organization
 
 
 def _field_error(field: str, message: str) -> ValidationFailed:
@@ -96,8 +97,8 @@ async def create_operator(
         organization_id = body.organization_id or caller.organization_id
         if organization_id is None:
             raise _field_error("organization_id", "Field required")
-        if not caller.scope.allows_organization(organization_id):
-            raise NotFound("organization", organization_id)
+        # Scoped, and it must exist: a platform admin may name any organization id.
+        await get_organization(session, caller.scope, organization_id)
     email = body.email.lower()
     if await repository.operator_by_email(session, email) is not None:
         raise AlreadyExists(
@@ -157,6 +158,6 @@ async def delete_operator(
     operator = await get_operator(session, caller.scope, operator_id)
     if operator.id == caller.operator_id:
         raise Forbidden("You cannot delete yourself.")
-    _check_may_grant(caller, Role(operator.role))
+    _check_may_grant(caller, operator.role)
     await session.delete(operator)
     await session.flush()

@@ -158,7 +158,7 @@ async def _authenticate_operator(
     return OperatorPrincipal(
         operator_id=operator.id,
         organization_id=operator.organization_id,
-        role=Role(operator.role),
+        role=operator.role,
         family_id=family.id,
         store_ids=store_ids,
     )

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, IdMixin, TimestampMixin
+from ridgeline.db.base import Base, IdMixin, StrEnumType, TimestampMixin
 
 
 class JobStatus(StrEnum):
@@ -30,7 +30,7 @@ class Job(IdMixin, TimestampMixin, Base):
 
     kind: Mapped[str] = mapped_column(String(100), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[JobStatus] = mapped_column(String(16), default=JobStatus.QUEUED)
+    status: Mapped[JobStatus] = mapped_column(StrEnumType(JobStatus, 16), default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(default=0)  # lower runs first
     run_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)

@@ -8,7 +8,7 @@ from typing import ClassVar
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, IdMixin
+from ridgeline.db.base import Base, EntityMixin, IdMixin, StrEnumType
 
 
 class KioskStatus(StrEnum):
@@ -28,7 +28,9 @@ class Kiosk(EntityMixin, Base):
         ForeignKey("stores.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[KioskStatus] = mapped_column(String(16), default=KioskStatus.ACTIVE)
+    status: Mapped[KioskStatus] = mapped_column(
+        StrEnumType(KioskStatus, 16), default=KioskStatus.ACTIVE
+    )
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, IdMixin
+from ridgeline.db.base import Base, EntityMixin, IdMixin, StrEnumType
 
 
 class Role(StrEnum):
@@ -39,7 +39,7 @@ class Operator(EntityMixin, Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(String(32))
+    role: Mapped[Role] = mapped_column(StrEnumType(Role, 32))
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -9,13 +9,15 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 import ridgeline.models  # noqa: F401  (registers every table on Base.metadata)
-from ridgeline.db.base import Base, UTCDateTime
+from ridgeline.db.base import Base, StrEnumType, UTCDateTime
 
 
 def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render our column types as plain SQLAlchemy ones, so migrations never import app code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, StrEnumType):
+        return f"sa.String(length={obj.length})"
     return False
 
 

@@ -1,0 +1,55 @@
+"""Support's view of background work: the queue's health, dead jobs and their errors, retry.
+
+Jobs span every tenant, so these endpoints are for platform admins.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ridgeline.api.dependencies import ClockDep, SessionDep
+from ridgeline.api.schemas import Envelope, envelope
+from ridgeline.auth.dependencies import PlatformAdminDep
+from ridgeline.jobs import service
+from ridgeline.jobs.schemas import JobOut, JobQueueSummary
+from ridgeline.models.job import JobStatus
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+
+@router.get("/jobs")
+async def list_jobs(
+    caller: PlatformAdminDep,
+    session: SessionDep,
+    status: Annotated[JobStatus | None, Query()] = None,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIST_LIMIT)] = 50,
+) -> Envelope[list[JobOut]]:
+    """The most recent jobs, newest first; `?status=dead` lists what needs attention."""
+    jobs = await service.list_jobs(session, status=status, kind=kind, limit=limit)
+    return envelope([JobOut.model_validate(job) for job in jobs])
+
+
+@router.get("/jobs/summary")
+async def job_summary(caller: PlatformAdminDep, session: SessionDep) -> Envelope[JobQueueSummary]:
+    """How many jobs are in each status."""
+    return envelope(JobQueueSummary(counts=await service.count_jobs_by_status(session)))
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(
+    job_id: uuid.UUID, caller: PlatformAdminDep, session: SessionDep
+) -> Envelope[JobOut]:
+    return envelope(JobOut.model_validate(await service.get_job(session, job_id)))
+
+
+@router.post("/jobs/{job_id}/retry")
+async def retry_job(
+    job_id: uuid.UUID, caller: PlatformAdminDep, session: SessionDep, clock: ClockDep
+) -> Envelope[JobOut]:
+    """Queue a dead job again now, with all its attempts back (409 `CONFLICT` if not dead)."""
+    job = await service.retry_dead(session, job_id, clock=clock)
+    return envelope(JobOut.model_validate(job))

@@ -1,0 +1,62 @@
+"""Support's job endpoints: see the queue, find dead jobs and their errors, retry them."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import update
+
+from ridgeline.clock import FakeClock
+from ridgeline.db.engine import Database
+from ridgeline.models import Job, JobStatus, Role
+from tests.factories import make_operator, make_organization, sign_in
+from tests.jobs.factories import add_job
+
+
+async def _kill(database: Database, job_id: object, error: str) -> None:
+    async with database.transaction() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status=JobStatus.DEAD, attempts=10, last_error=error)
+        )
+
+
+async def test_support_finds_a_dead_job_and_retries_it(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    headers = await sign_in(client, await make_operator(database, Role.PLATFORM_ADMIN))
+    healthy = await add_job(database, "test.noop", clock=clock)
+    broken = await add_job(database, "test.noop", {"store": "x"}, clock=clock)
+    await _kill(database, broken, "ConnectError: POS unreachable")
+
+    summary = (await client.get("/api/v1/jobs/summary", headers=headers)).json()["data"]
+    assert summary["counts"]["dead"] == 1
+    assert summary["counts"]["queued"] == 1
+
+    dead = (await client.get("/api/v1/jobs?status=dead", headers=headers)).json()["data"]
+    assert [job["id"] for job in dead] == [str(broken)]
+    assert dead[0]["last_error"] == "ConnectError: POS unreachable"
+
+    retried = await client.post(f"/api/v1/jobs/{broken}/retry", headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["data"]["status"] == "queued"
+    assert retried.json()["data"]["attempts"] == 0
+
+    again = await client.post(f"/api/v1/jobs/{healthy}/retry", headers=headers)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "CONFLICT"
+
+    detail = await client.get(f"/api/v1/jobs/{broken}", headers=headers)
+    assert detail.json()["data"]["status"] == "queued"
+
+
+async def test_only_platform_admins_see_jobs(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    job_id = await add_job(database, "test.noop", clock=clock)
+    admin = await make_operator(database, Role.ORG_ADMIN, await make_organization(database))
+    headers = await sign_in(client, admin)
+    for path in ("/api/v1/jobs", "/api/v1/jobs/summary", f"/api/v1/jobs/{job_id}"):
+        response = await client.get(path, headers=headers)
+        assert response.status_code == 403, path
+        assert response.json()["error"]["code"] == "FORBIDDEN"

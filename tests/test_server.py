@@ -3,6 +3,7 @@ SIGKILL and restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import httpx
 
+from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.models import Role
+from ridgeline.jobs import enqueue
+from ridgeline.models import Job, JobStatus, Role
 from tests.factories import PASSWORD, make_operator
 
 STARTUP_TIMEOUT_S = 20.0
@@ -115,3 +118,25 @@ def test_server_logs_json_with_request_ids_and_stops_cleanly_on_sigterm(
         finished
     )
     assert "Application shutdown complete." in events
+
+
+async def test_standalone_worker_runs_queued_jobs(settings: Settings, database: Database) -> None:
+    """`ridgeline worker --burst` claims what is due, runs it, and exits."""
+    clock = SystemClock()
+    async with database.transaction() as session:
+        job = await enqueue(session, "jobs.purge_succeeded", {}, clock=clock)
+    assert job is not None
+    env = {**os.environ, "RIDGELINE_DATABASE_URL": settings.database_url, "RIDGELINE_ENV": "test"}
+    finished = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ridgeline", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr.decode()
+    async with database.transaction(write=False) as session:
+        done = await session.get(Job, job.id)
+        assert done is not None
+        assert done.status is JobStatus.SUCCEEDED

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ridgeline.db.base import Base, EntityMixin
@@ -23,3 +24,8 @@ class Store(EntityMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # The POS adapter's name and its credentials, encrypted (see pos/credentials.py): never
+    # readable from the API, logs or error bodies.
+    pos_provider: Mapped[str | None] = mapped_column(String(32), default=None)
+    pos_config_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    pos_config_updated_at: Mapped[datetime | None] = mapped_column(default=None)

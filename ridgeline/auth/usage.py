@@ -40,6 +40,7 @@ class KioskKeyUsage:
                     update(Kiosk)
                     .where(Kiosk.id == kiosk_id)
                     .where((Kiosk.last_seen_at.is_(None)) | (Kiosk.last_seen_at < at))
-                    .values(last_seen_at=at)
+                    # Being seen is not an edit: keep updated_at (it would bump on its own).
+                    .values(last_seen_at=at, updated_at=Kiosk.updated_at)
                 )
         return len(seen)

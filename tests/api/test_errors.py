@@ -13,20 +13,8 @@ from ridgeline.api.dependencies import SessionDep
 from ridgeline.db.engine import Database
 from ridgeline.errors import Conflict
 from ridgeline.models import Organization, Role
+from tests.assertions import assert_error, field_locs
 from tests.factories import make_operator, sign_in
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["status"] == "error"
-    assert set(body) == {"status", "error"}
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert body["error"]["details"]["request_id"] == response.headers["x-request-id"]
-    details: dict[str, Any] = body["error"]["details"]
-    return details
 
 
 async def admin_headers(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
@@ -80,12 +68,12 @@ async def test_json_with_charset_and_vendor_types_is_accepted(client: httpx.Asyn
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient, app: FastAPI) -> None:
     limit = app.state.settings.max_body_bytes
-    details = assert_error(
+    body = assert_error(
         await client.post("/api/v1/auth/token", json={"email": "x" * (limit + 1)}),
         413,
         "PAYLOAD_TOO_LARGE",
     )
-    assert details["max_bytes"] == limit
+    assert body["error"]["details"]["max_bytes"] == limit
 
 
 async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -110,8 +98,8 @@ async def test_validation_error_lists_the_failing_fields(
         json={"name": "", "slug": "Not A Slug", "colour": "red"},
         headers=headers,
     )
-    details = assert_error(response, 422, "VALIDATION_ERROR")
-    failing = {tuple(field["loc"]) for field in details["fields"]}
+    body = assert_error(response, 422, "VALIDATION_ERROR")
+    failing = {tuple(loc) for loc in field_locs(body)}
     assert failing == {("body", "name"), ("body", "slug"), ("body", "colour")}
 
 

@@ -16,17 +16,10 @@ from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.models import KioskApiKey, Role
+from tests.assertions import assert_error
 from tests.factories import Tenant, bearer, make_kiosk, make_operator, make_tenant, sign_in
 
 KIOSK_ME = "/api/v1/kiosks/me"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code
-    return body
 
 
 def keys_url(kiosk_id: uuid.UUID) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from ridgeline.db.engine import Database
 from ridgeline.models import Operator, Role, Store
+from tests.assertions import assert_error, data_of, field_locs
 from tests.factories import (
     PASSWORD,
     Tenant,
@@ -23,24 +24,6 @@ from tests.factories import (
 )
 
 OPERATORS = "/api/v1/operators"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code
-    return body
-
-
-def data_of(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    data: dict[str, Any] = response.json()["data"]
-    return data
-
-
-def field_locs(body: dict[str, Any]) -> list[list[str]]:
-    return [field["loc"] for field in body["error"]["details"]["fields"]]
 
 
 def new_operator(role: Role, **extra: Any) -> dict[str, Any]:

@@ -20,26 +20,13 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import Operator, Role
 from ridgeline.models.operator import TokenFamily
+from tests.assertions import assert_error, data_of
 from tests.factories import PASSWORD, bearer, make_operator, make_tenant
 
 TOKEN = "/api/v1/auth/token"
 REFRESH = "/api/v1/auth/refresh"
 REVOKE = "/api/v1/auth/revoke"
 ME = "/api/v1/auth/me"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code
-    return body
-
-
-def data_of(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    data: dict[str, Any] = response.json()["data"]
-    return data
 
 
 async def request_token(
@@ -49,7 +36,8 @@ async def request_token(
 
 
 async def token_pair(client: httpx.AsyncClient, operator: Operator) -> dict[str, Any]:
-    return data_of(await request_token(client, operator.email))
+    pair: dict[str, Any] = data_of(await request_token(client, operator.email))
+    return pair
 
 
 async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:

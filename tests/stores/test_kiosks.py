@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from ridgeline.db.engine import Database
 from ridgeline.models import KioskApiKey, Role
+from tests.assertions import assert_error, data_of, field_locs
 from tests.factories import (
     Tenant,
     bearer,
@@ -22,23 +23,6 @@ from tests.factories import (
 )
 
 KIOSKS = "/api/v1/kiosks"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code
-    return body
-
-
-def data_of(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()["data"]
-
-
-def field_locs(body: dict[str, Any]) -> list[list[str]]:
-    return [field["loc"] for field in body["error"]["details"]["fields"]]
 
 
 async def create_kiosk(

@@ -10,26 +10,10 @@ import pytest
 
 from ridgeline.db.engine import Database
 from ridgeline.models import Role
+from tests.assertions import assert_error, data_of, field_locs
 from tests.factories import Tenant, make_operator, make_organization, make_tenant, sign_in
 
 ORGANIZATIONS = "/api/v1/organizations"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code
-    return body
-
-
-def data_of(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()["data"]
-
-
-def field_locs(body: dict[str, Any]) -> list[list[str]]:
-    return [field["loc"] for field in body["error"]["details"]["fields"]]
 
 
 async def create_organization(

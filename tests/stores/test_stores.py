@@ -12,6 +12,7 @@ import pytest
 
 from ridgeline.db.engine import Database
 from ridgeline.models import Role
+from tests.assertions import assert_error, data_of, field_locs
 from tests.factories import (
     Tenant,
     bearer,
@@ -23,23 +24,6 @@ from tests.factories import (
 )
 
 STORES = "/api/v1/stores"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code
-    return body
-
-
-def data_of(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()["data"]
-
-
-def field_locs(body: dict[str, Any]) -> list[list[str]]:
-    return [field["loc"] for field in body["error"]["details"]["fields"]]
 
 
 def encoded_cursor(value: object) -> str:

@@ -26,6 +26,8 @@ from ridgeline.errors import install_error_handlers
 from ridgeline.health.endpoints import router as health_router
 from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
+from ridgeline.pos.client import PosConnector
+from ridgeline.pos.endpoints import router as pos_router
 from ridgeline.stores.endpoints import router as stores_router
 from ridgeline.tasks import job_registry, job_schedules
 
@@ -45,11 +47,14 @@ def create_app(
         settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
     key_usage = KioskKeyUsage()
+    clock = clock or SystemClock()
+    connector = PosConnector(settings, database, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(database.dispose)
+            stack.push_async_callback(connector.aclose)
             stack.push_async_callback(key_usage.flush, database)
             flusher = asyncio.create_task(_flush_key_usage(key_usage, database))
             stack.callback(flusher.cancel)
@@ -71,7 +76,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.clock = clock or SystemClock()
+    app.state.clock = clock
+    app.state.pos_connector = connector
     app.state.kiosk_key_usage = key_usage
     app.state.sign_in_throttle = SignInThrottle()
 
@@ -80,6 +86,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(stores_router)
     app.include_router(jobs_router)
+    app.include_router(pos_router)
 
     # Added innermost first.
     app.add_middleware(DatabaseSessionMiddleware, database=database)

@@ -20,6 +20,7 @@ from ridgeline.db.migrate import head_revision, upgrade
 from ridgeline.demo import seed_demo, show_demo
 from ridgeline.errors import RidgelineError
 from ridgeline.monitoring.logging import configure_logging
+from ridgeline.possim import serve_simulator
 from ridgeline.server import run_server, run_worker
 
 app = typer.Typer(
@@ -82,6 +83,23 @@ def worker(
     settings = _settings()
     configure_logging(settings)
     asyncio.run(run_worker(settings, burst=burst, concurrency=concurrency))
+
+
+@app.command()
+def possim(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 3100,
+    stores: Annotated[
+        int, typer.Option(help="Stores to create, cycling dutchie, treez, blaze, flowhub.")
+    ] = 4,
+    products: Annotated[int, typer.Option(help="Products per store (10 to 20,000).")] = 500,
+    seed: Annotated[int, typer.Option(help="Same seed, same catalogs.")] = 1,
+) -> None:
+    """Run the POS simulator: all four POS dialects over HTTP, with seeded catalogs, a control
+    API to change them, fault injection and recorded orders (docs/pos/simulator.md)."""
+    settings = _settings()
+    configure_logging(settings)
+    asyncio.run(serve_simulator(host, port, stores=stores, products=products, seed=seed))
 
 
 @app.command()

@@ -137,6 +137,11 @@ class NotEmpty(Conflict):
     default_message = "The object still has children; remove them first."
 
 
+class PosNotConfigured(Conflict):
+    code = "POS_NOT_CONFIGURED"
+    default_message = "This store has no POS configured; set it with PUT /api/v1/stores/{id}/pos."
+
+
 # 413, 415
 class PayloadTooLarge(RidgelineError):
     status_code = 413

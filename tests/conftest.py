@@ -127,8 +127,12 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def app(settings: Settings, database: Database, clock: FakeClock) -> FastAPI:
-    return create_app(settings, database=database, clock=clock)
+async def app(settings: Settings, database: Database, clock: FakeClock) -> AsyncIterator[FastAPI]:
+    """The app without its lifespan (tests drive it through ASGITransport): what the lifespan
+    would close at shutdown is closed here."""
+    application = create_app(settings, database=database, clock=clock)
+    yield application
+    await application.state.pos_connector.aclose()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ridgeline.api.dependencies import ClockDep, SessionDep, SettingsDep
+from ridgeline.api.dependencies import ClockDep, DatabaseDep, SettingsDep
 from ridgeline.auth import service
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
 from ridgeline.auth.usage import KioskKeyUsage
@@ -32,7 +32,7 @@ _bearer = HTTPBearer(
 
 async def authenticate_caller(
     request: Request,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -40,9 +40,13 @@ async def authenticate_caller(
     if credentials is None or not credentials.credentials:
         raise AuthenticationRequired()
     usage: KioskKeyUsage = request.app.state.kiosk_key_usage
-    return await service.authenticate(
-        session, credentials.credentials, settings=settings, now=clock.now(), key_usage=usage
-    )
+    # Its own short read-only transaction, not the request's session: on SQLite a write
+    # request's session holds the write lock from its first query, and authentication must not
+    # take it (an endpoint that calls a POS keeps it free for the breaker and call log).
+    async with database.transaction(write=False) as session:
+        return await service.authenticate(
+            session, credentials.credentials, settings=settings, now=clock.now(), key_usage=usage
+        )
 
 
 CallerDep = Annotated[Principal, Depends(authenticate_caller)]

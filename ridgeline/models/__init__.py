@@ -1,5 +1,6 @@
 """Every ORM model, imported here so that `Base.metadata` knows all tables (Alembic reads it)."""
 
+from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
 from ridgeline.models.operator import (
@@ -10,9 +11,12 @@ from ridgeline.models.operator import (
     TokenFamily,
 )
 from ridgeline.models.organization import Organization
+from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
 
 __all__ = [
+    "CircuitBreakerState",
+    "CircuitState",
     "Job",
     "JobStatus",
     "Kiosk",
@@ -21,6 +25,7 @@ __all__ = [
     "Operator",
     "OperatorStoreAccess",
     "Organization",
+    "PosCall",
     "RefreshToken",
     "Role",
     "Store",

@@ -52,6 +52,8 @@ class PosConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str = Field(pattern=r"^https?://[^\s]+$", max_length=500)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    timeout_s: float = Field(default=30.0, gt=0, le=300, description="Whole call, per attempt.")
 
     def redacted(self) -> dict[str, Any]:
         """The config as operators may see it: secrets replaced by a marker."""

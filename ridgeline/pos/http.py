@@ -29,8 +29,11 @@ class PosServerError(PosUnavailable):
 
 
 class HttpxTransport:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    """`timeout` applies per request (the shared client's pool serves every store)."""
+
+    def __init__(self, client: httpx.AsyncClient, timeout: httpx.Timeout | None = None) -> None:
         self.client = client
+        self.timeout = timeout
 
     async def request(
         self,
@@ -45,7 +48,12 @@ class HttpxTransport:
     ) -> PosResponse:
         try:
             response = await self.client.request(
-                method, url, headers=headers, params=params, json=json_body
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=json_body,
+                timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TimeoutException as exc:
             raise PosTimeout(f"timed out: {type(exc).__name__}", endpoint=endpoint) from exc

@@ -125,6 +125,7 @@ async def _send(settings_: Settings, token: str, method: str, url: str, **kwargs
             headers = {**kwargs.pop("headers"), "Authorization": f"Bearer {token}"}
             response = await client.request(method, url, headers=headers, **kwargs)
     finally:
+        await app.state.pos_connector.aclose()
         await database.dispose()
     assert response.status_code < 500, (method, url, response.status_code, response.text)
     if response.status_code >= 400:

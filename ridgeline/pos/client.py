@@ -1,0 +1,284 @@
+"""The resilient POS client: every adapter call goes through a store's `ResilientTransport`.
+
+Per attempt: the vendor's rate limit, the store's circuit breaker, connect and total timeouts,
+one classified HTTP exchange, the outcome recorded (breaker, `pos_calls` row, metric, log line),
+then the retry decision (policy + the store's retry budget). See docs/resilience.md.
+
+Callers must not hold a database write transaction while calling a POS: the breaker and the
+call log write in their own short transactions, which on SQLite would wait on the caller's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+import structlog
+from fastapi import Depends, Request
+from prometheus_client import Counter, Histogram
+
+import ridgeline.pos.adapters  # noqa: F401  (registers the four adapters by name)
+from ridgeline.clock import Clock
+from ridgeline.config import Settings
+from ridgeline.db.engine import Database
+from ridgeline.models.pos_call import PosCall
+from ridgeline.models.store import Store
+from ridgeline.pos import service as pos_service
+from ridgeline.pos.base import EndpointClass, PosAdapter, PosResponse
+from ridgeline.pos.credentials import CredentialCipher
+from ridgeline.pos.errors import PosAuthFailed, PosError, PosRateLimited
+from ridgeline.pos.http import (
+    HttpxTransport,
+    PosConnectionFailed,
+    PosServerError,
+    PosTimeout,
+)
+from ridgeline.pos.schemas import BreakerView
+from ridgeline.resilience import (
+    VENDOR_LIMITS,
+    AttemptFailure,
+    CircuitBreakers,
+    CircuitOpen,
+    RateLimiter,
+    RetryBudgets,
+    RetryPolicy,
+    StoreGuard,
+)
+
+log = structlog.get_logger(__name__)
+
+POS_REQUESTS = Counter(
+    "ridgeline_pos_requests_total",
+    "POS call attempts by outcome.",
+    ["store_id", "vendor", "endpoint", "outcome"],
+)
+POS_REQUEST_DURATION = Histogram(
+    "ridgeline_pos_request_duration_seconds",
+    "Duration of one POS call attempt.",
+    ["store_id", "vendor", "endpoint", "status"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+
+def classify(exc: BaseException) -> AttemptFailure | None:
+    """How a transport failure counts for retries and the breaker (None: not the POS's doing)."""
+    if isinstance(exc, PosTimeout):
+        return AttemptFailure.timeout()
+    if isinstance(exc, PosConnectionFailed):
+        return AttemptFailure.connection()
+    if isinstance(exc, PosRateLimited):
+        return AttemptFailure.http_status(429, retry_after=exc.retry_after)
+    if isinstance(exc, PosServerError | PosAuthFailed) and exc.status is not None:
+        return AttemptFailure.http_status(exc.status)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRef:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    vendor: str
+
+
+class ResilientTransport:
+    def __init__(
+        self,
+        *,
+        store: StoreRef,
+        inner: HttpxTransport,
+        guard: StoreGuard,
+        total_timeout_s: float,
+        database: Database,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.inner = inner
+        self.guard = guard
+        self.total_timeout_s = total_timeout_s
+        self.database = database
+        self.clock = clock
+
+    async def request(
+        self,
+        endpoint: EndpointClass,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> PosResponse:
+        attempts = 0
+
+        async def attempt() -> PosResponse:
+            nonlocal attempts
+            attempts += 1
+            began = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.total_timeout_s):
+                    response = await self.inner.request(
+                        endpoint,
+                        method,
+                        url,
+                        idempotent=idempotent,
+                        headers=headers,
+                        params=params,
+                        json_body=json_body,
+                    )
+            except TimeoutError:
+                failure = PosTimeout(
+                    f"no answer within {self.total_timeout_s:g} s", endpoint=endpoint
+                )
+                await self._record(endpoint, method, None, failure.code, failure, began, attempts)
+                raise failure from None
+            except PosError as exc:
+                await self._record(endpoint, method, exc.status, exc.code, exc, began, attempts)
+                raise
+            outcome = "success" if response.status < 400 else "rejected"
+            await self._record(endpoint, method, response.status, outcome, None, began, attempts)
+            return response
+
+        try:
+            return await self.guard.call(
+                endpoint.value, attempt, idempotent=idempotent, classify=classify
+            )
+        except CircuitOpen as exc:
+            await self._record(endpoint, method, None, "CIRCUIT_OPEN", exc, time.perf_counter(), 0)
+            raise
+
+    async def _record(
+        self,
+        endpoint: EndpointClass,
+        method: str,
+        status: int | None,
+        outcome: str,
+        error: BaseException | None,
+        began: float,
+        attempt: int,
+    ) -> None:
+        duration_s = time.perf_counter() - began
+        store_id = str(self.store.id)
+        POS_REQUESTS.labels(store_id, self.store.vendor, endpoint.value, outcome).inc()
+        POS_REQUEST_DURATION.labels(
+            store_id, self.store.vendor, endpoint.value, str(status or outcome)
+        ).observe(duration_s)
+        fields = {
+            "store_id": store_id,
+            "vendor": self.store.vendor,
+            "endpoint": endpoint.value,
+            "method": method,
+            "status": status,
+            "outcome": outcome,
+            "duration_ms": round(duration_s * 1000, 1),
+            "attempt": attempt,
+        }
+        if error is None:
+            log.info("pos_call_finished", **fields)
+        else:
+            log.warning("pos_call_failed", error=str(error), **fields)
+        try:
+            async with self.database.transaction() as session:
+                session.add(
+                    PosCall(
+                        organization_id=self.store.organization_id,
+                        store_id=self.store.id,
+                        vendor=self.store.vendor,
+                        endpoint=endpoint.value,
+                        method=method,
+                        status=status,
+                        outcome=outcome,
+                        error=None if error is None else str(error)[:2000],
+                        duration_ms=fields["duration_ms"],
+                        attempt=attempt,
+                        at=self.clock.now(),
+                    )
+                )
+        except Exception:
+            # The call log is for people; a failure to write it must not change the call's outcome.
+            log.exception("pos_call_log_failed", store_id=store_id)
+
+
+class PosConnector:
+    """Builds a store's adapter on the resilient transport. One per process: it owns the HTTP
+    connection pool, the rate-limit buckets and retry budgets of this process, and the breakers
+    (whose state lives in the database, shared by every process)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+        http: httpx.AsyncClient | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.cipher = CredentialCipher(settings.encryption_keys)
+        self.http = http or httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        )
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.policy = policy or RetryPolicy()
+        self.limiter = RateLimiter(clock)
+        self.budgets = RetryBudgets(clock)
+        self.breakers = CircuitBreakers(database, clock)
+
+    def adapter_for(self, store: Store) -> PosAdapter[Any]:
+        """The store's adapter; `PosNotConfigured` or `CredentialsUnreadable` when it cannot be
+        built."""
+        adapter_class, config = pos_service.stored_config(store, self.cipher)
+        ref = StoreRef(store.id, store.organization_id, adapter_class.name)
+        limits = VENDOR_LIMITS[adapter_class.name]
+        guard = StoreGuard(
+            store_id=store.id,
+            limits=limits,
+            limiter=self.limiter,
+            breaker=self.breakers.for_store(store.id),
+            budget=self.budgets.for_store(store.id),
+            policy=self.policy,
+            clock=self.clock,
+            rng=self.rng,
+        )
+        timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
+        transport = ResilientTransport(
+            store=ref,
+            inner=HttpxTransport(self.http, timeout=timeout),
+            guard=guard,
+            total_timeout_s=config.timeout_s,
+            database=self.database,
+            clock=self.clock,
+        )
+        return adapter_class(config, transport, self.clock)
+
+    async def breaker_view(self, store_id: uuid.UUID) -> BreakerView:
+        snapshot = await self.breakers.for_store(store_id).snapshot()
+        return BreakerView(
+            state=snapshot.state.value,
+            failure_rate=snapshot.failure_rate,
+            slow_call_rate=snapshot.slow_call_rate,
+            calls_in_window=snapshot.calls_in_window,
+            open_until=snapshot.open_until,
+            state_changed_at=snapshot.state_changed_at,
+            last_reason=snapshot.last_reason,
+            last_actor=snapshot.last_actor,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def get_connector(request: Request) -> PosConnector:
+    connector: PosConnector = request.app.state.pos_connector
+    return connector
+
+
+PosConnectorDep = Annotated[PosConnector, Depends(get_connector)]

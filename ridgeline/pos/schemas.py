@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ridgeline.api.schemas import RequestBody
+
+
+class StorePosUpdate(RequestBody):
+    provider: str = Field(
+        min_length=1, max_length=32, description="dutchie, treez, blaze or flowhub."
+    )
+    config: dict[str, Any] = Field(
+        description="The adapter's credentials and settings (see docs/pos/<provider>.md)."
+    )
+
+
+class BreakerView(BaseModel):
+    state: str
+    failure_rate: float | None = Field(description="Below the minimum calls: null.")
+    slow_call_rate: float | None
+    calls_in_window: int
+    open_until: datetime | None
+    state_changed_at: datetime | None
+    last_reason: str | None
+    last_actor: str | None
+
+
+class BreakerCommand(RequestBody):
+    action: Literal["force_open", "disable", "reset"] = Field(
+        description="force_open: no call reaches the POS; disable: every call does and nothing "
+        "is counted; reset: back to closed with an empty window. The first two never change "
+        "by themselves."
+    )
+
+
+class PosCallView(BaseModel):
+    endpoint: str
+    status: int | None
+    outcome: str
+    error: str | None
+    duration_ms: float
+    attempt: int
+    at: datetime
+
+
+class StorePosOut(BaseModel):
+    provider: str | None
+    config: dict[str, Any] | None = Field(description="Secrets are shown as ********.")
+    configured_at: datetime | None
+    breaker: BreakerView | None = None
+    recent_calls: list[PosCallView] = Field(default_factory=list)
+
+
+Diagnosis = Literal[
+    "ok",
+    "bad_credentials",
+    "unreachable",
+    "rate_limited",
+    "circuit_open",
+    "pos_error",
+    "protocol_error",
+    "credentials_unreadable",
+]
+
+
+class PosTestResult(BaseModel):
+    ok: bool
+    diagnosis: Diagnosis
+    message: str
+    location_id: str | None = None
+    location_name: str | None = None
+    duration_ms: float

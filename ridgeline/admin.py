@@ -20,9 +20,12 @@ from ridgeline.auth.schemas import KioskKeyCreate, OperatorCreate
 from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.db.tenancy import scoped
 from ridgeline.errors import NotFound, ValidationFailed
 from ridgeline.models.operator import Role
 from ridgeline.models.organization import Organization
+from ridgeline.models.store import Store
+from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
 from ridgeline.stores import service as stores
 from ridgeline.stores.schemas import KioskCreate
 
@@ -125,3 +128,22 @@ async def create_kiosk_key(
             session, SYSTEM.scope, kiosk_id, body, now=SystemClock().now()
         )
         return created.model_dump(mode="json")
+
+
+async def rotate_pos_credentials(settings: Settings) -> dict[str, Any]:
+    """Re-encrypt every store's POS credentials with the first (newest) encryption key, so the
+    older keys can be dropped. Stores whose credentials no key can read are listed, unchanged."""
+    cipher = CredentialCipher(settings.encryption_keys)
+    rotated, unreadable = 0, []
+    async with _transaction(settings) as session:
+        statement = scoped(select(Store), Store, SYSTEM.scope).where(
+            Store.pos_config_encrypted.is_not(None)
+        )
+        for store in (await session.scalars(statement)).all():
+            assert store.pos_config_encrypted is not None
+            try:
+                store.pos_config_encrypted = cipher.rotate(store.pos_config_encrypted)
+                rotated += 1
+            except CredentialsUnreadable:
+                unreadable.append(str(store.id))
+    return {"rotated": rotated, "unreadable": unreadable}

@@ -14,7 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ridgeline import __version__
-from ridgeline.admin import create_kiosk, create_kiosk_key, create_operator
+from ridgeline.admin import (
+    create_kiosk,
+    create_kiosk_key,
+    create_operator,
+    rotate_pos_credentials,
+)
 from ridgeline.config import Settings
 from ridgeline.db.migrate import head_revision, upgrade
 from ridgeline.demo import seed_demo, show_demo
@@ -32,6 +37,8 @@ users_app = typer.Typer(help="Operator accounts.", no_args_is_help=True)
 kiosks_app = typer.Typer(help="Kiosks and their API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(kiosks_app, name="kiosks")
+pos_app = typer.Typer(help="Stores' POS connections.", no_args_is_help=True)
+app.add_typer(pos_app, name="pos")
 console = Console(stderr=True)
 
 
@@ -204,6 +211,18 @@ def kiosks_create_key(
     except RidgelineError as error:
         raise _fail(error) from error
     _print_record(created)
+
+
+@pos_app.command("rotate-credentials")
+def pos_rotate_credentials() -> None:
+    """Re-encrypt every store's POS credentials with the first key of RIDGELINE_ENCRYPTION_KEYS,
+    after which the older keys can be removed. Exits 1 if some store's credentials cannot be read
+    with any configured key (they are listed and left as they are)."""
+    settings = _settings()
+    result = asyncio.run(rotate_pos_credentials(settings))
+    _print_record(result)
+    if result["unreadable"]:
+        raise typer.Exit(1)
 
 
 def _print_record(record: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -16,6 +17,8 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import KioskApiKey, Operator, Role
 from ridgeline.models.store import Store
+from ridgeline.pos.adapters import DutchieConfig
+from ridgeline.pos.credentials import CredentialCipher
 from tests.factories import make_organization, make_store
 
 runner = CliRunner()
@@ -49,6 +52,8 @@ def test_every_command_explains_itself() -> None:
         ["users", "create"],
         ["kiosks", "create"],
         ["kiosks", "create-key"],
+        ["possim"],
+        ["pos", "rotate-credentials"],
     ):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output)
@@ -158,3 +163,35 @@ def test_migrate_creates_a_fresh_sqlite_database(
     again = runner.invoke(app, ["migrate"])
     assert again.exit_code == 0, again.output
     assert path.exists()
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_pos_credentials_rotate_to_the_newest_key(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    store = await make_store(database, await make_organization(database))
+    config = DutchieConfig(base_url="http://127.0.0.1:9", api_key="k-1", consumer_key="c-1")
+    async with database.transaction() as session:
+        loaded = await session.get(Store, store.id)
+        assert loaded is not None
+        loaded.pos_provider = "dutchie"
+        loaded.pos_config_encrypted = CredentialCipher([old_key]).encrypt(config)
+
+    monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", f"{new_key},{old_key}")
+    result = await asyncio.to_thread(runner.invoke, app, ["pos", "rotate-credentials"])
+    assert result.exit_code == 0, result.output
+    assert _last_json(result.output) == {"rotated": 1, "unreadable": []}
+
+    async with database.transaction(write=False) as session:
+        rotated = await session.get(Store, store.id)
+        assert rotated is not None
+        assert rotated.pos_config_encrypted is not None
+        # Readable with the new key alone: the old one can go.
+        again = CredentialCipher([new_key]).decrypt(rotated.pos_config_encrypted, DutchieConfig)
+        assert again == config
+
+    monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    lost = await asyncio.to_thread(runner.invoke, app, ["pos", "rotate-credentials"])
+    assert lost.exit_code == 1
+    assert _last_json(lost.output)["unreadable"] == [str(store.id)]

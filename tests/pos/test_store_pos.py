@@ -4,6 +4,7 @@ and what retries, Retry-After, the breaker and the call log do with each injecte
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -294,3 +295,24 @@ async def test_the_breaker_opens_and_then_fails_fast(
         )
     assert rejected is not None
     assert rejected >= 1
+
+
+@pytest.mark.parametrize("dialect", ["dutchie", "treez", "blaze", "flowhub"])
+async def test_credentials_never_reach_the_logs(
+    client: httpx.AsyncClient,
+    database: Database,
+    control: httpx.Client,
+    dialect: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sim = create_store(control, dialect, 5)
+    sim.add_fault("*", "status", status=503, count=1)
+    configured = await configure(client, database, sim)
+    await client.post(f"{configured.pos_url}/test", headers=configured.headers)
+    await client.get(configured.pos_url, headers=configured.headers)
+    logged = "\n".join(f"{record.msg!r} {record.getMessage()}" for record in caplog.records)
+    assert "pos_call_finished" in logged  # the calls were logged...
+    for name in SECRET_FIELDS[dialect]:
+        secret = str(sim.config[name])
+        assert secret[:40] not in logged  # ...without any secret

@@ -297,21 +297,48 @@ async def test_the_breaker_opens_and_then_fails_fast(
     assert rejected >= 1
 
 
+class _Collecting(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.mark.parametrize("dialect", ["dutchie", "treez", "blaze", "flowhub"])
 async def test_credentials_never_reach_the_logs(
     client: httpx.AsyncClient,
     database: Database,
     control: httpx.Client,
     dialect: str,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    handler = _Collecting()
+    records = handler.records
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        await _exercise_store(client, database, control, dialect, records)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+
+async def _exercise_store(
+    client: httpx.AsyncClient,
+    database: Database,
+    control: httpx.Client,
+    dialect: str,
+    records: list[logging.LogRecord],
+) -> None:
     sim = create_store(control, dialect, 5)
     sim.add_fault("*", "status", status=503, count=1)
     configured = await configure(client, database, sim)
     await client.post(f"{configured.pos_url}/test", headers=configured.headers)
     await client.get(configured.pos_url, headers=configured.headers)
-    logged = "\n".join(f"{record.msg!r} {record.getMessage()}" for record in caplog.records)
+    logged = "\n".join(f"{record.msg!r} {record.getMessage()}" for record in records)
     assert "pos_call_finished" in logged  # the calls were logged...
     for name in SECRET_FIELDS[dialect]:
         secret = str(sim.config[name])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -79,6 +79,15 @@ class PosResponse:
             ) from exc
 
 
+# Headers, or a function that makes them afresh for each attempt (a per-request signature,
+# such as Treez's 30-second JWT, must be signed again when a request is retried).
+Headers = Mapping[str, str] | Callable[[], Mapping[str, str]]
+
+
+def resolve_headers(headers: Headers | None) -> Mapping[str, str] | None:
+    return headers() if callable(headers) else headers
+
+
 class PosTransport(Protocol):
     """Sends one logical request to the store's POS: the resilient client behind it applies
     timeouts, the rate limit, the circuit breaker and retries. It returns any answered status
@@ -91,7 +100,7 @@ class PosTransport(Protocol):
         url: str,
         *,
         idempotent: bool,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
     ) -> PosResponse: ...
@@ -196,7 +205,9 @@ class PosAdapter(abc.ABC, Generic[C]):
 
     @abc.abstractmethod
     async def find_order(self, reference: str) -> PosOrderReceipt | None:
-        """The POS order carrying our reference, if the POS has one."""
+        """The POS order carrying our reference, if the POS has one. Adapters whose POS has no
+        lookup by reference (`dedupes_orders`: resubmitting is the recovery) raise
+        `NotImplementedError`: check `dedupes_orders` first."""
 
     @abc.abstractmethod
     async def order_status(self, pos_order_id: str) -> PosOrderReceipt: ...

@@ -30,7 +30,7 @@ from ridgeline.db.engine import Database
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
 from ridgeline.pos import service as pos_service
-from ridgeline.pos.base import EndpointClass, PosAdapter, PosResponse
+from ridgeline.pos.base import EndpointClass, Headers, PosAdapter, PosResponse
 from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.errors import PosAuthFailed, PosError, PosRateLimited
 from ridgeline.pos.http import (
@@ -111,7 +111,7 @@ class ResilientTransport:
         url: str,
         *,
         idempotent: bool,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
     ) -> PosResponse:

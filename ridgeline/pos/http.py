@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ridgeline.pos.base import EndpointClass, PosResponse
+from ridgeline.pos.base import EndpointClass, Headers, PosResponse, resolve_headers
 from ridgeline.pos.errors import PosAuthFailed, PosRateLimited, PosUnavailable
 
 
@@ -42,7 +42,7 @@ class HttpxTransport:
         url: str,
         *,
         idempotent: bool,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
     ) -> PosResponse:
@@ -50,7 +50,7 @@ class HttpxTransport:
             response = await self.client.request(
                 method,
                 url,
-                headers=headers,
+                headers=resolve_headers(headers),
                 params=params,
                 json=json_body,
                 timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,

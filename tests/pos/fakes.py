@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ridgeline.pos.base import EndpointClass, PosResponse
+from ridgeline.pos.base import EndpointClass, Headers, PosResponse, resolve_headers
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,18 @@ class ScriptedTransport:
         url: str,
         *,
         idempotent: bool,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
     ) -> PosResponse:
         sent = Sent(
-            endpoint, method, url, idempotent, dict(headers or {}), dict(params or {}), json_body
+            endpoint,
+            method,
+            url,
+            idempotent,
+            dict(resolve_headers(headers) or {}),
+            dict(params or {}),
+            json_body,
         )
         self.sent.append(sent)
         return self.handler(sent)

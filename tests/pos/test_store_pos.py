@@ -4,9 +4,10 @@ and what retries, Retry-After, the breaker and the call log do with each injecte
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,10 @@ from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import PosCall, Store
-from ridgeline.pos.client import PosConnector
+from ridgeline.pos.base import EndpointClass, Headers, PosResponse, resolve_headers
+from ridgeline.pos.client import PosConnector, ResilientTransport
 from ridgeline.pos.errors import PosAuthFailed, PosUnavailable
+from ridgeline.pos.http import PosServerError
 from ridgeline.resilience import CircuitOpen, RetryPolicy
 from tests.assertions import assert_error, data_of, field_locs
 from tests.factories import Tenant, make_tenant, sign_in
@@ -343,3 +346,43 @@ async def _exercise_store(
     for name in SECRET_FIELDS[dialect]:
         secret = str(sim.config[name])
         assert secret[:40] not in logged  # ...without any secret
+
+
+class _FailsOnce:
+    """Stands in for the HTTP exchange: 503 the first time, then 200, noting the headers sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Mapping[str, str] | None] = []
+
+    async def request(
+        self,
+        endpoint: EndpointClass,
+        method: str,
+        url: str,
+        *,
+        headers: Headers | None = None,
+        **_: Any,
+    ) -> PosResponse:
+        self.sent.append(resolve_headers(headers))
+        if len(self.sent) == 1:
+            raise PosServerError("the POS answered 503", endpoint=endpoint, status=503)
+        return PosResponse(status=200, headers={}, body=b"{}")
+
+
+async def test_a_retry_signs_its_headers_afresh(
+    database: Database, dutchie: Configured, connector: PosConnector
+) -> None:
+    """Per-request signatures (Treez's 30-second JWT) must not be replayed by a retry."""
+    transport = connector.adapter_for(await load_store(database, dutchie)).transport
+    assert isinstance(transport, ResilientTransport)
+    exchange = _FailsOnce()
+    transport.inner = exchange  # type: ignore[assignment]
+    signed = itertools.count(1)
+    await transport.request(
+        EndpointClass.AUTH,
+        "GET",
+        "http://pos.invalid/whoami",
+        idempotent=True,
+        headers=lambda: {"Authorization": f"token-{next(signed)}"},
+    )
+    assert [h["Authorization"] for h in exchange.sent if h] == ["token-1", "token-2"]

@@ -212,7 +212,8 @@ class TreezAdapter(PosAdapter[TreezConfig]):
             method,
             address,
             idempotent=idempotent,
-            headers={
+            # Signed per attempt: a retry after the 30-second window needs a fresh token.
+            headers=lambda: {
                 "Authorization": f"Bearer {self._token(address)}",
                 "Accept": "application/json",
             },

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +21,7 @@ from ridgeline.admin import (
 )
 from ridgeline.config import Settings
 from ridgeline.db.migrate import head_revision, upgrade
-from ridgeline.demo import seed_demo, show_demo
+from ridgeline.demo import run_demo, show_demo, write_demo_file
 from ridgeline.errors import RidgelineError
 from ridgeline.monitoring.logging import configure_logging
 from ridgeline.possim import serve_simulator
@@ -120,20 +119,30 @@ def migrate() -> None:
 @app.command()
 def demo(
     serve_after: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")
+        bool, typer.Option("--serve/--no-serve", help="Start the servers after seeding.")
     ] = True,
+    simulator_port: Annotated[int, typer.Option(help="Port of the POS simulator.")] = 3100,
+    products: Annotated[int, typer.Option(help="Products per simulated store.")] = 300,
 ) -> None:
-    """Everything a newcomer needs: migrate, create a demo organization, store, kiosk (with an
-    API key) and operator, write them to var/demo.json, print them, and start the server."""
+    """Everything a newcomer needs: migrate, start the POS simulator (one store per POS dialect),
+    create a demo organization with a store connected to each, a kiosk (with an API key) in each
+    and an operator, test every POS connection, print it all, write it to var/demo.json, and
+    serve the API on RIDGELINE_PORT (3000)."""
     settings = _settings()
     configure_logging(settings)
     upgrade(settings.database_url)
-    info = asyncio.run(seed_demo(settings))
-    Path("var").mkdir(exist_ok=True)
-    Path("var/demo.json").write_text(json.dumps(info, indent=2) + "\n")
-    show_demo(info, console)
-    if serve_after:
-        run_server(settings, host=settings.host, port=settings.port)
+    info = asyncio.run(
+        run_demo(
+            settings,
+            console,
+            serve=serve_after,
+            simulator_port=simulator_port,
+            products=products,
+        )
+    )
+    if not serve_after:
+        write_demo_file(info)
+        show_demo(info, console)
 
 
 @users_app.command("create")

@@ -1,13 +1,22 @@
-"""`ridgeline demo`: a demo tenant that a newcomer (or a script, via var/demo.json) can use."""
+"""`ridgeline demo`: the POS simulator, a demo tenant with one store per POS dialect connected to
+it, kiosks with API keys and an operator; written to var/demo.json for scripts, then served."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from ridgeline.app import create_app
 from ridgeline.auth import kiosk_keys
 from ridgeline.auth.passwords import hash_password, verify_password
 from ridgeline.auth.schemas import KioskKeyCreate
@@ -16,21 +25,41 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.models import Kiosk, Operator, Organization, Role, Store
+from ridgeline.pos.client import PosConnector
+from ridgeline.pos.credentials import CredentialCipher
+from ridgeline.pos.service import parse_config, run_connection_test
+from ridgeline.possim import create_simulator_app
 
 DEMO_SLUG = "demo-dispensary"
 DEMO_EMAIL = "admin@demo.ridgeline.local"
 DEMO_PASSWORD = "ridgeline-demo-password"  # noqa: S105  (development data, printed on purpose)
-DEMO_STORE = "Downtown"
-DEMO_KIOSKS = ("Front Counter Kiosk", "Lobby Kiosk")
+DEMO_SEED = 1
+STORE_NAMES = {
+    "dutchie": "Downtown (Dutchie)",
+    "treez": "Riverside (Treez)",
+    "blaze": "Uptown (BLAZE)",
+    "flowhub": "Harbor (Flowhub)",
+}
 
 
-async def seed_demo(settings: Settings) -> dict[str, Any]:
-    """Create the demo tenant if missing (idempotent) and issue each demo kiosk a fresh key:
-    keys are stored only as hashes, so the ones printed on an earlier run cannot be shown again."""
+def simulator_stores(simulator_root: str, products: int) -> tuple[Any, list[dict[str, Any]]]:
+    """The demo's simulator app and its four stores as the control API lists them."""
+    app = create_simulator_app(DEMO_SEED, stores=4, products=products)
+    return app, [store.summary(simulator_root) for store in app.simulator.stores.values()]
+
+
+async def seed_demo(
+    settings: Settings, pos_stores: list[dict[str, Any]], simulator_root: str
+) -> dict[str, Any]:
+    """Create the demo tenant if missing (idempotent), point each store at its simulated POS, and
+    issue each kiosk a fresh key: keys are stored only as hashes, so the ones printed on an
+    earlier run cannot be shown again (and are expired now)."""
     database = Database(
         settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
+    cipher = CredentialCipher(settings.encryption_keys)
     now = SystemClock().now()
+    stores, kiosks = [], []
     try:
         async with database.transaction() as session:
             organization = await session.scalar(
@@ -40,55 +69,140 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
                 organization = Organization(name="Demo Dispensary", slug=DEMO_SLUG)
                 session.add(organization)
                 await session.flush()
-            store = await session.scalar(
-                select(Store).where(
-                    Store.organization_id == organization.id, Store.name == DEMO_STORE
-                )
-            )
-            if store is None:
-                store = Store(
-                    organization_id=organization.id, name=DEMO_STORE, timezone="America/Denver"
-                )
-                session.add(store)
-                await session.flush()
+            scope = TenantScope(organization_id=organization.id)
             operator = await session.scalar(select(Operator).where(Operator.email == DEMO_EMAIL))
             if operator is None:
-                operator = Operator(
-                    organization_id=organization.id,
-                    email=DEMO_EMAIL,
-                    name="Demo Admin",
-                    role=Role.ORG_ADMIN,
-                    password_hash=hash_password(DEMO_PASSWORD),
+                session.add(
+                    Operator(
+                        organization_id=organization.id,
+                        email=DEMO_EMAIL,
+                        name="Demo Admin",
+                        role=Role.ORG_ADMIN,
+                        password_hash=hash_password(DEMO_PASSWORD),
+                    )
                 )
-                session.add(operator)
             elif not verify_password(operator.password_hash, DEMO_PASSWORD):
                 operator.password_hash = hash_password(DEMO_PASSWORD)
-            kiosks = []
-            for name in DEMO_KIOSKS:
-                kiosk = await session.scalar(
-                    select(Kiosk).where(Kiosk.store_id == store.id, Kiosk.name == name)
+            for sim_store in pos_stores:
+                name = STORE_NAMES[sim_store["dialect"]]
+                store = await session.scalar(
+                    select(Store).where(
+                        Store.organization_id == organization.id, Store.name == name
+                    )
                 )
+                if store is None:
+                    store = Store(
+                        organization_id=organization.id, name=name, timezone="America/Denver"
+                    )
+                    session.add(store)
+                    await session.flush()
+                adapter, config = parse_config(sim_store["dialect"], sim_store["config"])
+                store.pos_provider = adapter.name
+                store.pos_config_encrypted = cipher.encrypt(config)
+                store.pos_config_updated_at = now
+                kiosk = await session.scalar(select(Kiosk).where(Kiosk.store_id == store.id))
                 if kiosk is None:
-                    kiosk = Kiosk(organization_id=organization.id, store_id=store.id, name=name)
+                    kiosk = Kiosk(
+                        organization_id=organization.id, store_id=store.id, name="Lobby Kiosk"
+                    )
                     session.add(kiosk)
                     await session.flush()
                 key = await kiosk_keys.issue_key(
-                    session,
-                    TenantScope(organization_id=organization.id),
-                    kiosk.id,
-                    KioskKeyCreate(expire_existing_in_s=0),
-                    now=now,
+                    session, scope, kiosk.id, KioskKeyCreate(expire_existing_in_s=0), now=now
                 )
-                kiosks.append({"id": str(kiosk.id), "name": kiosk.name, "api_key": key.key})
+                stores.append(
+                    {
+                        "id": str(store.id),
+                        "name": store.name,
+                        "pos_provider": adapter.name,
+                        "simulator_store_id": sim_store["id"],
+                    }
+                )
+                kiosks.append(
+                    {
+                        "id": str(kiosk.id),
+                        "name": kiosk.name,
+                        "store_id": str(store.id),
+                        "api_key": key.key,
+                    }
+                )
     finally:
         await database.dispose()
     return {
         "base_url": f"http://{settings.host}:{settings.port}",
+        "simulator": {"url": simulator_root, "control_url": f"{simulator_root}/_sim/stores"},
         "operator": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "role": Role.ORG_ADMIN.value},
         "organization": {"id": str(organization.id), "slug": organization.slug},
-        "stores": [{"id": str(store.id), "name": store.name}],
+        "stores": stores,
         "kiosks": kiosks,
     }
+
+
+async def check_connections(settings: Settings, info: dict[str, Any]) -> None:
+    """Test each demo store's POS connection through the resilient client (the simulator must be
+    running); the result goes into `info` for the table and var/demo.json."""
+    database = Database(settings.database_url)
+    connector = PosConnector(settings, database, SystemClock())
+    try:
+        for entry in info["stores"]:
+            async with database.transaction(write=False) as session:
+                store = await session.get(Store, uuid.UUID(entry["id"]))
+            assert store is not None
+            result = await run_connection_test(connector.adapter_for(store))
+            entry["pos_connection"] = result.diagnosis
+    finally:
+        await connector.aclose()
+        await database.dispose()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, host: str, port: int) -> AsyncIterator[uvicorn.Server]:
+    """`app` served by uvicorn in this event loop until the block ends."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, ws="none")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it (e.g. the port is taken)
+            raise RuntimeError("the POS simulator stopped during start-up")
+        await asyncio.sleep(0.05)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def run_demo(
+    settings: Settings, console: Console, *, serve: bool, simulator_port: int, products: int
+) -> dict[str, Any]:
+    root = f"http://{settings.host}:{simulator_port}"
+    simulator, pos_stores = simulator_stores(root, products)
+    info = await seed_demo(settings, pos_stores, root)
+    if not serve:
+        return info
+    async with serving(simulator, settings.host, simulator_port):
+        await check_connections(settings, info)
+        show_demo(info, console)
+        write_demo_file(info)
+        api = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                ws_per_message_deflate=False,
+            )
+        )
+        await api.serve()
+    return info
+
+
+def write_demo_file(info: dict[str, Any]) -> None:
+    Path("var").mkdir(exist_ok=True)
+    Path("var/demo.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 def show_demo(info: dict[str, Any], console: Console) -> None:
@@ -97,11 +211,14 @@ def show_demo(info: dict[str, Any], console: Console) -> None:
     table.add_column(overflow="fold")
     table.add_row("API", info["base_url"] + "/api/v1")
     table.add_row("API docs", info["base_url"] + "/docs")
+    table.add_row("POS simulator", info["simulator"]["control_url"])
     table.add_row("Operator", f"{info['operator']['email']} / {info['operator']['password']}")
     table.add_row("Organization", info["organization"]["id"])
     for store in info["stores"]:
-        table.add_row(f"Store {store['name']}", store["id"])
+        connection = store.get("pos_connection", "not tested")
+        table.add_row(f"Store {store['name']}", f"{store['id']}\nPOS connection: {connection}")
     for kiosk in info["kiosks"]:
-        table.add_row(f"Kiosk {kiosk['name']}", f"{kiosk['id']}\nkey {kiosk['api_key']}")
+        store_name = next(s["name"] for s in info["stores"] if s["id"] == kiosk["store_id"])
+        table.add_row(f"Kiosk ({store_name})", f"{kiosk['id']}\nkey {kiosk['api_key']}")
     table.add_row("Written to", "var/demo.json")
     console.print(table)

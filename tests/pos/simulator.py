@@ -27,10 +27,10 @@ DIALECTS = ("dutchie", "treez", "blaze", "flowhub")
 
 
 @contextmanager
-def serving_simulator(seed: int) -> Iterator[str]:
-    """The simulator on a free 127.0.0.1 port, on the system clock (the adapters sign Treez
-    tokens with theirs); yields its root URL."""
-    app = create_simulator_app(seed=seed, clock=SystemClock())
+def serving_simulator(seed: int, clock: Clock | None = None) -> Iterator[str]:
+    """The simulator on a free 127.0.0.1 port, on the system clock unless told otherwise (the
+    adapters sign Treez tokens with theirs); yields its root URL."""
+    app = create_simulator_app(seed=seed, clock=clock or SystemClock())
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

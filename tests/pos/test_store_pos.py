@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from ridgeline.clock import FakeClock
@@ -213,18 +212,34 @@ async def test_a_forced_open_breaker_stops_every_call(
     assert result["ok"] is True
 
 
-# The resilient client, fault by fault
+# The resilient client, fault by fault, for every dialect
+
+
+@pytest.fixture(params=["dutchie", "treez", "blaze", "flowhub"])
+async def connected(
+    request: pytest.FixtureRequest,
+    client: httpx.AsyncClient,
+    database: Database,
+    control: httpx.Client,
+) -> Configured:
+    sim = create_store(control, request.param, 5)
+    return await configure(client, database, sim, timeout_s=0.3, connect_timeout_s=0.3)
+
+
+async def inventory_calls(
+    database: Database, configured: Configured
+) -> list[tuple[int, int | None, str]]:
+    calls = await call_log(database, configured.tenant.store.id)
+    return [(c.attempt, c.status, c.outcome) for c in calls if c.endpoint == "inventory"]
 
 
 async def test_server_errors_are_retried_until_the_pos_answers(
-    app: FastAPI, database: Database, dutchie: Configured, connector: PosConnector
+    database: Database, connected: Configured, connector: PosConnector
 ) -> None:
-    dutchie.sim.add_fault("auth", "status", status=503, count=2)
-    adapter = connector.adapter_for(await load_store(database, dutchie))
-    identity = await adapter.verify_credentials()
-    assert identity.location_name
-    calls = await call_log(database, dutchie.tenant.store.id)
-    assert [(c.attempt, c.status, c.outcome) for c in calls] == [
+    connected.sim.add_fault("inventory", "status", status=503, count=2)
+    adapter = connector.adapter_for(await load_store(database, connected))
+    assert len(await adapter.fetch_inventory()) > 0
+    assert await inventory_calls(database, connected) == [
         (1, 503, "POS_SERVER_ERROR"),
         (2, 503, "POS_SERVER_ERROR"),
         (3, 200, "success"),
@@ -232,66 +247,81 @@ async def test_server_errors_are_retried_until_the_pos_answers(
 
 
 async def test_retry_after_is_honoured(
-    database: Database, dutchie: Configured, connector: PosConnector, clock: FakeClock
+    database: Database, connected: Configured, connector: PosConnector, clock: FakeClock
 ) -> None:
-    dutchie.sim.add_fault("auth", "rate_limit", retry_after_s=7, count=1)
-    adapter = connector.adapter_for(await load_store(database, dutchie))
+    # 3 s: Treez's simulator refuses tokens signed more than 5 s ahead of its own clock.
+    connected.sim.add_fault("inventory", "rate_limit", retry_after_s=3, count=1)
+    adapter = connector.adapter_for(await load_store(database, connected))
     started = clock.now()
-    await adapter.verify_credentials()
-    assert (clock.now() - started).total_seconds() >= 7
+    await adapter.fetch_inventory()
+    assert (clock.now() - started).total_seconds() >= 3
+    outcomes = [outcome for _, _, outcome in await inventory_calls(database, connected)]
+    assert outcomes == ["POS_RATE_LIMITED", "success"]
+
+
+async def test_a_429_without_retry_after_is_retried_with_jitter(
+    database: Database, connected: Configured, connector: PosConnector
+) -> None:
+    connected.sim.add_fault("inventory", "rate_limit", retry_after_s=None, count=1)
+    adapter = connector.adapter_for(await load_store(database, connected))
+    await adapter.fetch_inventory()
+    outcomes = [outcome for _, _, outcome in await inventory_calls(database, connected)]
+    assert outcomes == ["POS_RATE_LIMITED", "success"]
 
 
 async def test_connection_resets_are_retried(
-    database: Database, dutchie: Configured, connector: PosConnector
+    database: Database, connected: Configured, connector: PosConnector
 ) -> None:
-    dutchie.sim.add_fault("auth", "reset", count=1)
-    adapter = connector.adapter_for(await load_store(database, dutchie))
-    await adapter.verify_credentials()
-    outcomes = [c.outcome for c in await call_log(database, dutchie.tenant.store.id)]
+    connected.sim.add_fault("inventory", "reset", count=1)
+    adapter = connector.adapter_for(await load_store(database, connected))
+    await adapter.fetch_inventory()
+    outcomes = [outcome for _, _, outcome in await inventory_calls(database, connected)]
     assert outcomes == ["POS_CONNECTION_FAILED", "success"]
 
 
 async def test_a_pos_that_never_answers_times_out_and_gives_up(
-    database: Database, dutchie: Configured, connector: PosConnector
+    database: Database, connected: Configured, connector: PosConnector
 ) -> None:
-    dutchie.sim.add_fault("auth", "timeout")
-    adapter = connector.adapter_for(await load_store(database, dutchie))
+    connected.sim.add_fault("inventory", "timeout")
+    adapter = connector.adapter_for(await load_store(database, connected))
     with pytest.raises(PosUnavailable):
-        await adapter.verify_credentials()
-    outcomes = [c.outcome for c in await call_log(database, dutchie.tenant.store.id)]
+        await adapter.fetch_inventory()
+    outcomes = [outcome for _, _, outcome in await inventory_calls(database, connected)]
     assert outcomes == ["POS_TIMEOUT"] * 3
 
 
+@pytest.mark.parametrize("kind", ["unauthorized", "forbidden"])
 async def test_refused_credentials_are_not_retried(
-    database: Database, dutchie: Configured, connector: PosConnector
+    database: Database, connected: Configured, connector: PosConnector, kind: str
 ) -> None:
-    dutchie.sim.add_fault("auth", "unauthorized", count=5)
-    before = auth_requests(dutchie.sim)
-    adapter = connector.adapter_for(await load_store(database, dutchie))
+    connected.sim.add_fault("inventory", kind, count=5)
+    adapter = connector.adapter_for(await load_store(database, connected))
     with pytest.raises(PosAuthFailed):
-        await adapter.verify_credentials()
-    assert auth_requests(dutchie.sim) == before + 1
+        await adapter.fetch_inventory()
+    assert [outcome for _, _, outcome in await inventory_calls(database, connected)] == [
+        "POS_AUTH_FAILED"
+    ]
 
 
 async def test_the_breaker_opens_and_then_fails_fast(
-    database: Database, dutchie: Configured, connector: PosConnector
+    database: Database, connected: Configured, connector: PosConnector
 ) -> None:
-    dutchie.sim.add_fault("*", "status", status=503)
-    adapter = connector.adapter_for(await load_store(database, dutchie))
+    connected.sim.add_fault("*", "status", status=503)
+    adapter = connector.adapter_for(await load_store(database, connected))
     opened = False
     for _ in range(20):
         try:
-            await adapter.verify_credentials()
+            await adapter.fetch_inventory()
         except CircuitOpen:
             opened = True
             break
         except PosUnavailable:
             continue
     assert opened
-    before = len(dutchie.sim.requests())
+    before = len(connected.sim.requests())
     with pytest.raises(CircuitOpen):
-        await adapter.fetch_inventory()
-    assert len(dutchie.sim.requests()) == before
+        await adapter.fetch_products()
+    assert len(connected.sim.requests()) == before  # failed fast: nothing reached the POS
     async with database.transaction(write=False) as session:
         rejected = await session.scalar(
             select(func.count()).select_from(PosCall).where(PosCall.outcome == "CIRCUIT_OPEN")

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(default=60.0, gt=0)
     job_poll_interval_s: float = Field(default=1.0, gt=0)
 
+    # POS rate limits are kept per process: with N processes calling the same stores' POS, give
+    # each 1/N of every vendor limit so that together they stay under it.
+    pos_rate_limit_share: float = Field(default=1.0, gt=0, le=1)
+
     # SQLite only: how long a writer waits for the lock before failing.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 

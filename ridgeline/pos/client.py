@@ -228,7 +228,7 @@ class PosConnector:
         )
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.policy = policy or RetryPolicy()
-        self.limiter = RateLimiter(clock)
+        self.limiter = RateLimiter(clock, share=settings.pos_rate_limit_share)
         self.budgets = RetryBudgets(clock)
         self.breakers = CircuitBreakers(database, clock)
 

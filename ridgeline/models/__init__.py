@@ -1,5 +1,6 @@
 """Every ORM model, imported here so that `Base.metadata` knows all tables (Alembic reads it)."""
 
+from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant, RfidTag
 from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
@@ -13,8 +14,20 @@ from ridgeline.models.operator import (
 from ridgeline.models.organization import Organization
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
+from ridgeline.models.stream import Stream, StreamMessage
+from ridgeline.models.sync import (
+    AdminNotification,
+    PosEvent,
+    StoreSyncState,
+    SyncIssue,
+    SyncKind,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+)
 
 __all__ = [
+    "AdminNotification",
     "CircuitBreakerState",
     "CircuitState",
     "Job",
@@ -26,8 +39,21 @@ __all__ = [
     "OperatorStoreAccess",
     "Organization",
     "PosCall",
+    "PosEvent",
+    "Product",
+    "ProductEnrichment",
+    "ProductVariant",
     "RefreshToken",
+    "RfidTag",
     "Role",
     "Store",
+    "StoreSyncState",
+    "Stream",
+    "StreamMessage",
+    "SyncIssue",
+    "SyncKind",
+    "SyncRun",
+    "SyncStatus",
+    "SyncTrigger",
     "TokenFamily",
 ]

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ridgeline.db.base import Base, EntityMixin, IdMixin, JSONDocument, StrEnumType, utcnow
+
+
+class SyncKind(StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+    INVENTORY = "inventory"
+
+
+class SyncTrigger(StrEnum):
+    SCHEDULE = "schedule"
+    OPERATOR = "operator"
+    WEBHOOK = "webhook"
+    RECOVERY = "recovery"
+
+
+class SyncStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partially_succeeded"  # some records quarantined
+    FAILED = "failed"
+
+
+class StoreSyncState(Base):
+    """A store's sync schedule, cursor and field-mapping overrides (one row per store)."""
+
+    __tablename__ = "store_sync_states"
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = "store_id"
+
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True
+    )
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    catalog_interval_s: Mapped[int] = mapped_column(default=900)
+    inventory_interval_s: Mapped[int] = mapped_column(default=120)
+    stale_after_s: Mapped[int] = mapped_column(default=3600)
+    next_catalog_sync_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    next_inventory_sync_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    catalog_cursor: Mapped[datetime | None] = mapped_column(default=None)
+    last_full_sync_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    # {"category": {"Vapes & Carts": "vape"}, "brand": {"Old Name": "New Name"}}
+    field_mapping: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SyncRun(EntityMixin, Base):
+    """One sync of one kind for one store. A `running` row is also the lock: a partial unique
+    index allows one running run per store and kind, across every process."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        Index(
+            "uq_sync_runs_one_running",
+            "store_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+        Index("ix_sync_runs_store_started", "store_id", "started_at"),
+    )
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = "store_id"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    kind: Mapped[SyncKind] = mapped_column(StrEnumType(SyncKind, 16))
+    trigger: Mapped[SyncTrigger] = mapped_column(StrEnumType(SyncTrigger, 16))
+    status: Mapped[SyncStatus] = mapped_column(
+        StrEnumType(SyncStatus, 24), default=SyncStatus.RUNNING
+    )
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    fetched: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    deactivated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    invalid: Mapped[int] = mapped_column(default=0)
+    duration_ms: Mapped[float | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    cursor_before: Mapped[datetime | None] = mapped_column(default=None)
+    cursor_after: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SyncIssue(EntityMixin, Base):
+    """A vendor record a sync could not take, with the raw record and why."""
+
+    __tablename__ = "sync_issues"
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = "store_id"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), index=True
+    )
+    sync_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True
+    )
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    reason: Mapped[str] = mapped_column(Text)
+    raw_record: Mapped[Any] = mapped_column(JSONDocument, default=None)
+
+
+class AdminNotification(EntityMixin, Base):
+    """Something an operator must hear about (a failed sync, ...); the alerts issue routes them."""
+
+    __tablename__ = "admin_notifications"
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = "store_id"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    store_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), default=None, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    title: Mapped[str] = mapped_column(String(300))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PosEvent(IdMixin, Base):
+    """An event a POS pushed to us (webhook), stored before it is processed, once."""
+
+    __tablename__ = "pos_events"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = "store_id"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)

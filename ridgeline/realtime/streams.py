@@ -1,0 +1,195 @@
+"""Stream history in the database: the durable truth every real-time delivery starts from.
+
+A stream (`store:{id}`, `kiosk:{id}`, `order:{id}`, `ops:{organization_id}`) has an epoch and a
+last offset. `append` adds a message inside the caller's transaction, so a change and its event
+commit (or not) together; offsets grow by one per message. `read_since` replays what a client
+missed, or says it cannot (`HistoryUnavailable`) so the client reloads: never a partial replay.
+`prune` bounds each stream by count and age. See realtime-protocol.md ("Reliable extension").
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.models.stream import Stream, StreamMessage
+
+DEFAULT_MAX_MESSAGES = 10_000
+DEFAULT_MAX_AGE = timedelta(days=2)
+
+
+def store_stream(store_id: uuid.UUID) -> str:
+    return f"store:{store_id}"
+
+
+def kiosk_stream(kiosk_id: uuid.UUID) -> str:
+    return f"kiosk:{kiosk_id}"
+
+
+def order_stream(order_id: uuid.UUID) -> str:
+    return f"order:{order_id}"
+
+
+def ops_stream(organization_id: uuid.UUID) -> str:
+    return f"ops:{organization_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPosition:
+    stream_id: str
+    epoch: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    stream_id: str
+    epoch: str
+    offset: int
+    message: Mapping[str, Any]  # {"type", "data", "at"}
+
+
+class HistoryUnavailable(Exception):
+    """The stream cannot replay from that position (unknown epoch, or messages pruned)."""
+
+    def __init__(self, stream_id: str, reason: str) -> None:
+        super().__init__(f"{stream_id}: {reason}")
+        self.stream_id = stream_id
+        self.reason = reason
+
+
+def _new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+async def _lock_stream(session: AsyncSession, stream_id: str, now: datetime) -> Stream:
+    """The stream's row, created if new, locked for this transaction (FOR UPDATE on PostgreSQL;
+    SQLite's write transaction already serialises writers)."""
+    dialect = session.get_bind().dialect.name
+    values = {"stream_id": stream_id, "epoch": _new_epoch(), "last_offset": 0, "created_at": now}
+    create = pg_insert(Stream) if dialect == "postgresql" else sqlite_insert(Stream)
+    await session.execute(create.values(**values).on_conflict_do_nothing())
+    query = select(Stream).where(Stream.stream_id == stream_id)
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).one()
+
+
+async def append(
+    session: AsyncSession,
+    stream_id: str,
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    at: datetime,
+) -> StreamPosition:
+    """Add one message to the stream in the caller's transaction; returns its position."""
+    entries = await append_many(session, stream_id, [(event_type, data)], at=at)
+    return entries[-1]
+
+
+async def append_many(
+    session: AsyncSession,
+    stream_id: str,
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    at: datetime,
+) -> list[StreamPosition]:
+    """Several messages in order, taking the stream's lock once (a sync appends hundreds)."""
+    if not events:
+        return []
+    stream = await _lock_stream(session, stream_id, at)
+    first = stream.last_offset + 1
+    stamp = at.isoformat().replace("+00:00", "Z")
+    rows = [
+        {
+            "stream_id": stream_id,
+            "offset": first + index,
+            "epoch": stream.epoch,
+            "payload": {"type": event_type, "data": dict(data), "at": stamp},
+            "created_at": at,
+        }
+        for index, (event_type, data) in enumerate(events)
+    ]
+    await session.execute(insert(StreamMessage), rows)
+    last = first + len(events) - 1
+    await session.execute(
+        update(Stream).where(Stream.stream_id == stream_id).values(last_offset=last)
+    )
+    stream.last_offset = last
+    return [StreamPosition(stream_id, stream.epoch, first + index) for index in range(len(rows))]
+
+
+async def position(session: AsyncSession, stream_id: str, *, now: datetime) -> StreamPosition:
+    """Where the stream is now (a new stream starts at offset 0): what a client loading the
+    catalog over REST keeps, to ask for what changed after it."""
+    stream = await session.get(Stream, stream_id)
+    if stream is None:
+        stream = await _lock_stream(session, stream_id, now)
+    return StreamPosition(stream_id, stream.epoch, stream.last_offset)
+
+
+async def read_since(
+    session: AsyncSession,
+    stream_id: str,
+    *,
+    epoch: str,
+    offset: int,
+    limit: int = 1000,
+) -> list[StreamEntry]:
+    """Every message after `offset` (at most `limit`, oldest first), or `HistoryUnavailable`
+    when the epoch changed or messages after `offset` were pruned."""
+    stream = await session.get(Stream, stream_id)
+    if stream is None or stream.epoch != epoch:
+        raise HistoryUnavailable(stream_id, "epoch changed")
+    if offset > stream.last_offset or offset < 0:
+        raise HistoryUnavailable(stream_id, "offset out of range")
+    if offset == stream.last_offset:
+        return []
+    oldest = await session.scalar(
+        select(func.min(StreamMessage.offset)).where(StreamMessage.stream_id == stream_id)
+    )
+    if oldest is None or oldest > offset + 1:
+        raise HistoryUnavailable(stream_id, "messages pruned")
+    rows = await session.scalars(
+        select(StreamMessage)
+        .where(StreamMessage.stream_id == stream_id, StreamMessage.offset > offset)
+        .order_by(StreamMessage.offset)
+        .limit(limit)
+    )
+    return [StreamEntry(r.stream_id, r.epoch, r.offset, r.payload) for r in rows.all()]
+
+
+async def prune(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    max_messages: int = DEFAULT_MAX_MESSAGES,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> int:
+    """Drop messages older than `max_age`, and beyond the newest `max_messages` of each stream."""
+    aged = await session.execute(
+        delete(StreamMessage).where(StreamMessage.created_at < now - max_age)
+    )
+    removed = int(getattr(aged, "rowcount", 0) or 0)
+    crowded = await session.execute(
+        select(Stream.stream_id, Stream.last_offset).where(Stream.last_offset > max_messages)
+    )
+    for stream_id, last_offset in crowded.all():
+        result = await session.execute(
+            delete(StreamMessage).where(
+                StreamMessage.stream_id == stream_id,
+                StreamMessage.offset <= last_offset - max_messages,
+            )
+        )
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed

@@ -11,6 +11,7 @@ from ridgeline.api.schemas import Envelope, envelope
 from ridgeline.auth.dependencies import OrgAdminDep, StoreManagerDep, ViewerDep
 from ridgeline.pos import service
 from ridgeline.pos.client import PosConnectorDep
+from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.schemas import (
     BreakerCommand,
     BreakerView,
@@ -88,5 +89,8 @@ async def test_store_pos(
     # their own transactions, which on SQLite would wait on a write lock held by this request.
     async with database.transaction(write=False) as session:
         store = await get_store(session, caller.scope, store_id)
-    adapter = connector.adapter_for(store)
+    try:
+        adapter = connector.adapter_for(store)
+    except CredentialsUnreadable:
+        return envelope(service.unreadable_credentials_result())
     return envelope(await service.run_connection_test(adapter))

@@ -125,6 +125,16 @@ def describe(store: Store, cipher: CredentialCipher) -> StorePosOut:
     )
 
 
+def unreadable_credentials_result() -> PosTestResult:
+    return PosTestResult(
+        ok=False,
+        diagnosis="credentials_unreadable",
+        message="The stored credentials cannot be decrypted with the configured encryption keys: "
+        "restore the key they were saved with to RIDGELINE_ENCRYPTION_KEYS, or enter them again.",
+        duration_ms=0.0,
+    )
+
+
 async def run_connection_test(adapter: PosAdapter[Any]) -> PosTestResult:
     """Verify credentials and reachability through the resilient client, and say what is wrong
     in the words of the recovery procedure."""

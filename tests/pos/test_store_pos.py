@@ -13,14 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import PosCall, Store
+from ridgeline.pos.adapters import DutchieConfig
 from ridgeline.pos.base import EndpointClass, Headers, PosResponse, resolve_headers
 from ridgeline.pos.client import PosConnector, ResilientTransport
+from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.errors import PosAuthFailed, PosUnavailable
 from ridgeline.pos.http import PosServerError
 from ridgeline.resilience import CircuitOpen, RetryPolicy
@@ -416,3 +419,19 @@ async def test_a_retry_signs_its_headers_afresh(
         headers=lambda: {"Authorization": f"token-{next(signed)}"},
     )
     assert [h["Authorization"] for h in exchange.sent if h] == ["token-1", "token-2"]
+
+
+async def test_credentials_no_key_can_read_are_diagnosed(
+    client: httpx.AsyncClient, database: Database, dutchie: Configured
+) -> None:
+    other_key = CredentialCipher([Fernet.generate_key().decode()])
+    config = DutchieConfig(base_url="http://127.0.0.1:9", api_key="k", consumer_key="c")
+    async with database.transaction() as session:
+        store = await session.get(Store, dutchie.tenant.store.id)
+        assert store is not None
+        store.pos_config_encrypted = other_key.encrypt(config)  # saved under a key since dropped
+    result = data_of(await client.post(f"{dutchie.pos_url}/test", headers=dutchie.headers))
+    assert (result["ok"], result["diagnosis"]) == (False, "credentials_unreadable")
+    shown = data_of(await client.get(dutchie.pos_url, headers=dutchie.headers))
+    assert shown["provider"] == "dutchie"
+    assert shown["config"] is None

@@ -22,6 +22,8 @@ import httpx
 import structlog
 from fastapi import Depends, Request
 from prometheus_client import Counter, Histogram
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import ridgeline.pos.adapters  # noqa: F401  (registers the four adapters by name)
 from ridgeline.clock import Clock
@@ -40,6 +42,7 @@ from ridgeline.pos.http import (
     PosTimeout,
 )
 from ridgeline.pos.schemas import BreakerView
+from ridgeline.realtime import streams
 from ridgeline.resilience import (
     VENDOR_LIMITS,
     AttemptFailure,
@@ -49,6 +52,7 @@ from ridgeline.resilience import (
     RetryBudgets,
     RetryPolicy,
     StoreGuard,
+    Transition,
 )
 
 log = structlog.get_logger(__name__)
@@ -205,6 +209,32 @@ class ResilientTransport:
             log.exception("pos_call_log_failed", store_id=store_id)
 
 
+async def record_breaker_transition(session: AsyncSession, change: Transition) -> None:
+    """Put a breaker transition on the organization's operators' stream, in the transaction that
+    makes it (reliability.md point 5: one event per transition)."""
+    organization_id = await session.scalar(
+        select(Store.organization_id).where(Store.id == change.store_id)
+    )
+    if organization_id is None:
+        return
+    await streams.append(
+        session,
+        streams.ops_stream(organization_id),
+        "store.status",
+        {
+            "store_id": str(change.store_id),
+            "circuit_breaker": {
+                "from": change.from_state.value,
+                "to": change.to_state.value,
+                "reason": change.reason.value,
+                "open_until": change.open_until.isoformat() if change.open_until else None,
+                "actor": change.actor,
+            },
+        },
+        at=change.at,
+    )
+
+
 class PosConnector:
     """Builds a store's adapter on the resilient transport. One per process: it owns the HTTP
     connection pool, the rate-limit buckets and retry budgets of this process, and the breakers
@@ -230,7 +260,7 @@ class PosConnector:
         self.policy = policy or RetryPolicy()
         self.limiter = RateLimiter(clock, share=settings.pos_rate_limit_share)
         self.budgets = RetryBudgets(clock)
-        self.breakers = CircuitBreakers(database, clock)
+        self.breakers = CircuitBreakers(database, clock, journal=record_breaker_transition)
 
     def adapter_for(self, store: Store) -> PosAdapter[Any]:
         """The store's adapter; `PosNotConfigured` or `CredentialsUnreadable` when it cannot be

@@ -21,7 +21,7 @@ transaction, or the two wait for each other until the busy timeout.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -42,6 +42,9 @@ log = structlog.get_logger(__name__)
 
 R = TypeVar("R")
 TransitionListener = Callable[[Transition], None]
+# Called inside the transaction that makes the transition, so that what it writes (the event on
+# the operators' stream) commits together with the new state or not at all.
+TransitionJournal = Callable[[AsyncSession, Transition], Awaitable[None]]
 
 
 class CircuitOpen(Exception):
@@ -143,11 +146,13 @@ class CircuitBreaker:
         clock: Clock,
         *,
         listeners: Sequence[TransitionListener] = (),
+        journal: TransitionJournal | None = None,
     ) -> None:
         self.store_id = store_id
         self.config = config
         self.database = database
         self.clock = clock
+        self.journal = journal
         # Kept by reference: listeners added to a shared list later are called too.
         self.listeners = listeners
 
@@ -254,6 +259,9 @@ class CircuitBreaker:
             result, transitions = apply(row, now)
             row.updated_at = now
             state = row.state
+            if self.journal is not None:
+                for change in transitions:
+                    await self.journal(session, change)
         self._observe(state)
         for change in transitions:
             self._publish(change)
@@ -315,11 +323,17 @@ class CircuitBreakers:
     operators' event stream subscribes here)."""
 
     def __init__(
-        self, database: Database, clock: Clock, *, config: BreakerConfig | None = None
+        self,
+        database: Database,
+        clock: Clock,
+        *,
+        config: BreakerConfig | None = None,
+        journal: TransitionJournal | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.config = config or BreakerConfig()
+        self.journal = journal
         self.listeners: list[TransitionListener] = []
         self._breakers: dict[uuid.UUID, CircuitBreaker] = {}
 
@@ -333,7 +347,12 @@ class CircuitBreakers:
         breaker = self._breakers.get(store_id)
         if breaker is None or breaker.config != wanted:
             breaker = CircuitBreaker(
-                store_id, wanted, self.database, self.clock, listeners=self.listeners
+                store_id,
+                wanted,
+                self.database,
+                self.clock,
+                listeners=self.listeners,
+                journal=self.journal,
             )
             self._breakers[store_id] = breaker
         return breaker

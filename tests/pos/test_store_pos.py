@@ -9,6 +9,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from ridgeline.pos.client import PosConnector, ResilientTransport
 from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.errors import PosAuthFailed, PosUnavailable
 from ridgeline.pos.http import PosServerError
+from ridgeline.realtime import streams
 from ridgeline.resilience import CircuitOpen, RetryPolicy
 from tests.assertions import assert_error, data_of, field_locs
 from tests.factories import Tenant, make_tenant, sign_in
@@ -435,3 +437,27 @@ async def test_credentials_no_key_can_read_are_diagnosed(
     shown = data_of(await client.get(dutchie.pos_url, headers=dutchie.headers))
     assert shown["provider"] == "dutchie"
     assert shown["config"] is None
+
+
+async def test_each_breaker_transition_lands_on_the_operators_stream(
+    client: httpx.AsyncClient, database: Database, dutchie: Configured
+) -> None:
+    ops = streams.ops_stream(dutchie.tenant.organization.id)
+    for action in ("force_open", "reset", "disable", "reset"):
+        data_of(
+            await client.post(
+                f"{dutchie.pos_url}/breaker", json={"action": action}, headers=dutchie.headers
+            )
+        )
+    async with database.transaction(write=False) as session:
+        position = await streams.position(session, ops, now=datetime.now(UTC))
+        entries = await streams.read_since(session, ops, epoch=position.epoch, offset=0)
+    changes = [(e.message["type"], e.message["data"]["circuit_breaker"]["to"]) for e in entries]
+    assert changes == [
+        ("store.status", "forced_open"),
+        ("store.status", "closed"),
+        ("store.status", "disabled"),
+        ("store.status", "closed"),
+    ]
+    assert entries[0].message["data"]["store_id"] == str(dutchie.tenant.store.id)
+    assert entries[0].message["data"]["circuit_breaker"]["actor"].startswith("operator:")

@@ -19,6 +19,7 @@ from ridgeline.api.schemas import ErrorEnvelope
 from ridgeline.auth.endpoints import router as auth_router
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.auth.usage import KioskKeyUsage
+from ridgeline.catalog.endpoints import router as catalog_router
 from ridgeline.clock import Clock, SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -29,7 +30,8 @@ from ridgeline.jobs.endpoints import router as jobs_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router
 from ridgeline.stores.endpoints import router as stores_router
-from ridgeline.tasks import job_registry, job_schedules
+from ridgeline.sync.endpoints import router as sync_router
+from ridgeline.tasks import job_registry, job_schedules, job_services
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +61,9 @@ def create_app(
             flusher = asyncio.create_task(_flush_key_usage(key_usage, database))
             stack.callback(flusher.cancel)
             if settings.worker_in_process:
-                await stack.enter_async_context(_embedded_worker(settings, database))
+                await stack.enter_async_context(
+                    _embedded_worker(settings, database, connector, clock)
+                )
             log.info("app_started", version=__version__, database=database.dialect_name)
             yield
             log.info("app_stopping")
@@ -87,6 +91,8 @@ def create_app(
     app.include_router(stores_router)
     app.include_router(jobs_router)
     app.include_router(pos_router)
+    app.include_router(sync_router)
+    app.include_router(catalog_router)
 
     # Added innermost first.
     app.add_middleware(DatabaseSessionMiddleware, database=database)
@@ -96,9 +102,18 @@ def create_app(
 
 
 @contextlib.asynccontextmanager
-async def _embedded_worker(settings: Settings, database: Database) -> AsyncIterator[None]:
+async def _embedded_worker(
+    settings: Settings, database: Database, connector: PosConnector, clock: Clock
+) -> AsyncIterator[None]:
     """Embedded mode: one worker loop inside the API process, drained on shutdown."""
-    worker = Worker.from_settings(settings, database, job_registry(), schedules=job_schedules())
+    worker = Worker.from_settings(
+        settings,
+        database,
+        job_registry(),
+        schedules=job_schedules(),
+        services=job_services(connector),
+        clock=clock,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

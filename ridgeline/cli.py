@@ -23,9 +23,11 @@ from ridgeline.config import Settings
 from ridgeline.db.migrate import head_revision, upgrade
 from ridgeline.demo import run_demo, show_demo, write_demo_file
 from ridgeline.errors import RidgelineError
+from ridgeline.models.sync import SyncKind, SyncStatus
 from ridgeline.monitoring.logging import configure_logging
 from ridgeline.possim import serve_simulator
 from ridgeline.server import run_server, run_worker
+from ridgeline.sync.command import run_sync_command
 
 app = typer.Typer(
     help="Ridgeline: keeps in-store kiosks live with their store's POS.",
@@ -106,6 +108,33 @@ def possim(
     settings = _settings()
     configure_logging(settings)
     asyncio.run(serve_simulator(host, port, stores=stores, products=products, seed=seed))
+
+
+@app.command()
+def sync(
+    store: Annotated[str, typer.Argument(help="Store id.")],
+    full: Annotated[bool, typer.Option("--full", help="A full catalog sync.")] = False,
+    inventory: Annotated[bool, typer.Option("--inventory", help="Stock levels only.")] = False,
+) -> None:
+    """Sync one store's catalog from its POS now (incremental unless --full or --inventory),
+    with a progress bar, and print the run's counts. Exits 1 if the run failed."""
+    if full and inventory:
+        console.print("[red]Choose --full or --inventory, not both.[/red]")
+        raise typer.Exit(2)
+    kind = SyncKind.FULL if full else SyncKind.INVENTORY if inventory else SyncKind.INCREMENTAL
+    try:
+        store_id = uuid.UUID(store)
+    except ValueError as error:
+        console.print(f"[red]Not a store id:[/red] {store}")
+        raise typer.Exit(2) from error
+    settings = _settings()
+    configure_logging(settings)
+    try:
+        run = asyncio.run(run_sync_command(settings, store_id, kind, console))
+    except RidgelineError as error:
+        raise _fail(error) from error
+    if run.status is SyncStatus.FAILED:
+        raise typer.Exit(1)
 
 
 @app.command()

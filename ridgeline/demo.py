@@ -25,10 +25,12 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.models import Kiosk, Operator, Organization, Role, Store
+from ridgeline.models.sync import SyncKind
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.service import parse_config, run_connection_test
 from ridgeline.possim import create_simulator_app
+from ridgeline.sync.command import run_sync_command
 
 DEMO_SLUG = "demo-dispensary"
 DEMO_EMAIL = "admin@demo.ridgeline.local"
@@ -184,6 +186,12 @@ async def run_demo(
         return info
     async with serving(simulator, settings.host, simulator_port):
         await check_connections(settings, info)
+        # The first full sync of each store, with a progress bar; from then on the server's
+        # worker keeps every store in sync on its schedule.
+        for store in info["stores"]:
+            console.print(f"[bold]First sync of {store['name']}[/bold]")
+            run = await run_sync_command(settings, uuid.UUID(store["id"]), SyncKind.FULL, console)
+            store["first_sync"] = {"status": run.status.value, "products": run.fetched}
         show_demo(info, console)
         write_demo_file(info)
         api = uvicorn.Server(
@@ -216,7 +224,13 @@ def show_demo(info: dict[str, Any], console: Console) -> None:
     table.add_row("Organization", info["organization"]["id"])
     for store in info["stores"]:
         connection = store.get("pos_connection", "not tested")
-        table.add_row(f"Store {store['name']}", f"{store['id']}\nPOS connection: {connection}")
+        synced = store.get("first_sync")
+        sync_text = (
+            f"\nfirst sync: {synced['status']}, {synced['products']} products" if synced else ""
+        )
+        table.add_row(
+            f"Store {store['name']}", f"{store['id']}\nPOS connection: {connection}{sync_text}"
+        )
     for kiosk in info["kiosks"]:
         store_name = next(s["name"] for s in info["stores"] if s["id"] == kiosk["store_id"])
         table.add_row(f"Kiosk ({store_name})", f"{kiosk['id']}\nkey {kiosk['api_key']}")

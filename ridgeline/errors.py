@@ -142,6 +142,21 @@ class PosNotConfigured(Conflict):
     default_message = "This store has no POS configured; set it with PUT /api/v1/stores/{id}/pos."
 
 
+class SyncInProgress(Conflict):
+    code = "SYNC_IN_PROGRESS"
+    default_message = "A sync of this kind is already running or queued for this store."
+
+
+# 410
+class CatalogResyncRequired(RidgelineError):
+    status_code = 410
+    code = "CATALOG_RESYNC_REQUIRED"
+    default_message = (
+        "The changes since this cursor are no longer available; reload the catalog "
+        "(GET /api/v1/catalog) and continue from its meta.catalog.position.cursor."
+    )
+
+
 # 413, 415
 class PayloadTooLarge(RidgelineError):
     status_code = 413
@@ -183,6 +198,12 @@ class RateLimited(RidgelineError):
 # 500, 503
 class InternalError(RidgelineError):
     pass
+
+
+class PosReadFailed(RidgelineError):
+    status_code = 502
+    code = "POS_READ_FAILED"
+    default_message = "The store's POS could not be read; try again later."
 
 
 class NotReady(RidgelineError):

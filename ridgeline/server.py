@@ -9,10 +9,12 @@ import structlog
 import uvicorn
 
 from ridgeline.app import create_app
+from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import Worker
-from ridgeline.tasks import job_registry, job_schedules
+from ridgeline.pos.client import PosConnector
+from ridgeline.tasks import job_registry, job_schedules, job_services
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +40,14 @@ async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None
     )
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
-    worker = Worker.from_settings(settings, database, job_registry(), schedules=job_schedules())
+    connector = PosConnector(settings, database, SystemClock())
+    worker = Worker.from_settings(
+        settings,
+        database,
+        job_registry(),
+        schedules=job_schedules(),
+        services=job_services(connector),
+    )
     try:
         if burst:
             done = await worker.run_until_idle()
@@ -50,4 +59,5 @@ async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None
             loop.add_signal_handler(signum, stop.set)
         await worker.run(stop)
     finally:
+        await connector.aclose()
         await database.dispose()

@@ -8,10 +8,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ridgeline.jobs import JobContext, JobRegistry, Schedule, purge_succeeded
+from sqlalchemy import delete
 
-# Succeeded jobs are kept this long for operators to look at, then deleted.
+from ridgeline.jobs import JobContext, JobRegistry, JobServices, Schedule, purge_succeeded
+from ridgeline.models.pos_call import PosCall
+from ridgeline.pos.client import PosConnector
+from ridgeline.realtime import streams
+from ridgeline.sync.tasks import POS_CONNECTOR, sync_schedules, sync_tasks
+
+# Succeeded jobs and POS call records are kept this long for operators to look at.
 SUCCEEDED_JOB_RETENTION = timedelta(days=7)
+POS_CALL_RETENTION = timedelta(days=7)
 
 maintenance = JobRegistry()
 
@@ -22,11 +29,39 @@ async def purge_old_jobs(ctx: JobContext, payload: dict[str, Any]) -> None:
         await purge_succeeded(session, finished_before=ctx.clock.now() - SUCCEEDED_JOB_RETENTION)
 
 
+@maintenance.handler("pos.purge_calls", timeout_s=300)
+async def purge_old_pos_calls(ctx: JobContext, payload: dict[str, Any]) -> None:
+    async with ctx.database.transaction() as session:
+        await session.execute(
+            delete(PosCall).where(PosCall.at < ctx.clock.now() - POS_CALL_RETENTION)
+        )
+
+
+@maintenance.handler("realtime.prune_streams", timeout_s=300)
+async def prune_stream_history(ctx: JobContext, payload: dict[str, Any]) -> None:
+    async with ctx.database.transaction() as session:
+        await streams.prune(session, now=ctx.clock.now())
+
+
+def job_services(connector: PosConnector) -> JobServices:
+    """The long-lived objects handlers share: one POS connector per process (its connection
+    pool, rate-limit buckets and retry budgets)."""
+    services = JobServices()
+    services.provide(POS_CONNECTOR, connector)
+    return services
+
+
 def job_registry() -> JobRegistry:
     registry = JobRegistry()
     registry.include(maintenance)
+    registry.include(sync_tasks)
     return registry
 
 
 def job_schedules() -> list[Schedule]:
-    return [Schedule("jobs.purge_succeeded", every_s=3600)]
+    return [
+        Schedule("jobs.purge_succeeded", every_s=3600),
+        Schedule("pos.purge_calls", every_s=3600),
+        Schedule("realtime.prune_streams", every_s=600),
+        *sync_schedules(),
+    ]

@@ -19,8 +19,14 @@ from ridgeline.models import (
     Operator,
     OperatorStoreAccess,
     Organization,
+    Product,
+    RfidTag,
     Role,
     Store,
+    SyncKind,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -37,6 +43,9 @@ class Tenant:
     kiosk_key_id: uuid.UUID
     admin: Operator
     job_id: uuid.UUID  # a background job enqueued for the store
+    product_id: uuid.UUID  # a product of the store
+    rfid_tag: str  # an RFID tag of the store, pointing at that product
+    sync_run_id: uuid.UUID  # a finished catalog sync run of the store
 
 
 async def make_organization(database: Database, slug: str | None = None) -> Organization:
@@ -104,8 +113,39 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
     admin = await make_operator(database, Role.ORG_ADMIN, organization)
     async with database.transaction() as session:
         job = await enqueue(session, "test.noop", {"store_id": str(store.id)}, clock=SystemClock())
+        product = Product(
+            organization_id=organization.id,
+            store_id=store.id,
+            external_id="p-1",
+            name="House Flower",
+            category="flower",
+            content_hash="0" * 64,
+        )
+        session.add(product)
+        await session.flush()
+        tag = RfidTag(
+            organization_id=organization.id,
+            store_id=store.id,
+            tag=f"E200{uuid.uuid4().hex[:12].upper()}",
+            product_id=product.id,
+        )
+        session.add(tag)
+        now = datetime.now(UTC)
+        run = SyncRun(
+            organization_id=organization.id,
+            store_id=store.id,
+            kind=SyncKind.FULL,
+            trigger=SyncTrigger.OPERATOR,
+            status=SyncStatus.SUCCEEDED,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=now,
+        )
+        session.add(run)
     assert job is not None
-    return Tenant(organization, store, kiosk, key, key_id, admin, job.id)
+    return Tenant(
+        organization, store, kiosk, key, key_id, admin, job.id, product.id, tag.tag, run.id
+    )
 
 
 async def sign_in(client: httpx.AsyncClient, operator: Operator) -> dict[str, str]:

@@ -53,6 +53,7 @@ def test_every_command_explains_itself() -> None:
         ["kiosks", "create"],
         ["kiosks", "create-key"],
         ["possim"],
+        ["sync"],
         ["pos", "rotate-credentials"],
     ):
         result = runner.invoke(app, [*command, "--help"])

@@ -1,0 +1,128 @@
+"""Queries over products, variants, enrichment, RFID tags and sync state, always scoped."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant, RfidTag
+from ridgeline.models.sync import StoreSyncState
+
+
+def products(
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    *,
+    active_only: bool = False,
+    category: str | None = None,
+    brand: str | None = None,
+    strain_type: str | None = None,
+    is_active: bool | None = None,
+    hidden: bool | None = None,
+    q: str | None = None,
+) -> Select[Product]:
+    statement = scoped(select(Product), Product, scope).where(Product.store_id == store_id)
+    if active_only:
+        statement = statement.where(Product.is_active.is_(True))
+    if is_active is not None:
+        statement = statement.where(Product.is_active.is_(is_active))
+    if category is not None:
+        statement = statement.where(Product.category == category)
+    if brand is not None:
+        statement = statement.where(func.lower(Product.brand) == brand.lower())
+    if strain_type is not None:
+        statement = statement.where(Product.strain_type == strain_type)
+    if hidden is not None:
+        hidden_ids = scoped(select(ProductEnrichment.product_id), ProductEnrichment, scope).where(
+            ProductEnrichment.store_id == store_id, ProductEnrichment.hidden.is_(True)
+        )
+        statement = statement.where(
+            Product.id.in_(hidden_ids) if hidden else Product.id.not_in(hidden_ids)
+        )
+    if q:
+        needle = q.lower()
+        statement = statement.where(
+            or_(
+                func.lower(Product.name).contains(needle, autoescape=True),
+                func.lower(Product.brand).contains(needle, autoescape=True),
+            )
+        )
+    return statement
+
+
+async def product(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, product_id: uuid.UUID
+) -> Product | None:
+    return await session.scalar(products(scope, store_id).where(Product.id == product_id))
+
+
+async def variants_by_product(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    product_ids: Collection[uuid.UUID] | None = None,
+) -> dict[uuid.UUID, list[ProductVariant]]:
+    """Variants grouped by product: of the given products, or of the whole store (None)."""
+    statement = scoped(select(ProductVariant), ProductVariant, scope).where(
+        ProductVariant.store_id == store_id
+    )
+    if product_ids is not None:
+        if not product_ids:
+            return {}
+        statement = statement.where(ProductVariant.product_id.in_(list(product_ids)))
+    grouped: dict[uuid.UUID, list[ProductVariant]] = defaultdict(list)
+    for variant in (await session.scalars(statement)).all():
+        grouped[variant.product_id].append(variant)
+    return grouped
+
+
+async def enrichments_by_product(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    product_ids: Collection[uuid.UUID] | None = None,
+) -> dict[uuid.UUID, ProductEnrichment]:
+    statement = scoped(select(ProductEnrichment), ProductEnrichment, scope).where(
+        ProductEnrichment.store_id == store_id
+    )
+    if product_ids is not None:
+        if not product_ids:
+            return {}
+        statement = statement.where(ProductEnrichment.product_id.in_(list(product_ids)))
+    return {e.product_id: e for e in (await session.scalars(statement)).all()}
+
+
+async def enrichment(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, product_id: uuid.UUID
+) -> ProductEnrichment | None:
+    found = await enrichments_by_product(session, scope, store_id, [product_id])
+    return found.get(product_id)
+
+
+async def sync_state(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
+) -> StoreSyncState | None:
+    statement = scoped(select(StoreSyncState), StoreSyncState, scope).where(
+        StoreSyncState.store_id == store_id
+    )
+    return await session.scalar(statement)
+
+
+def rfid_tags(
+    scope: TenantScope, store_id: uuid.UUID, *, product_id: uuid.UUID | None = None
+) -> Select[RfidTag]:
+    statement = scoped(select(RfidTag), RfidTag, scope).where(RfidTag.store_id == store_id)
+    if product_id is not None:
+        statement = statement.where(RfidTag.product_id == product_id)
+    return statement
+
+
+async def rfid_tag(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, tag: str
+) -> RfidTag | None:
+    return await session.scalar(rfid_tags(scope, store_id).where(RfidTag.tag == tag))

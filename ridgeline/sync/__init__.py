@@ -1,0 +1,1 @@
+"""Catalog sync: the engine that brings a store's POS catalog and stock into ours (docs/sync.md)."""

@@ -1,0 +1,212 @@
+"""How a sync run ends: its counts and status recorded, the store's schedule moved (the interval
+after a success, an exponential backoff after a failure), and a failure made visible (log line,
+admin notification, metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.clock import Clock
+from ridgeline.db.engine import Database
+from ridgeline.errors import RidgelineError
+from ridgeline.models.store import Store
+from ridgeline.models.sync import AdminNotification, StoreSyncState, SyncKind, SyncRun, SyncStatus
+from ridgeline.pos.errors import PosError
+from ridgeline.realtime.streams import append_many, store_stream
+from ridgeline.sync import repository
+from ridgeline.sync.metrics import SYNC_RECORDS, SYNC_RUN_DURATION, SYNC_RUNS
+from ridgeline.sync.repository import store_scope
+
+log = structlog.get_logger(__name__)
+
+# Failed runs retry after BACKOFF_BASE_S * 2**(failures - 1), at most BACKOFF_CAP_S.
+BACKOFF_BASE_S = 60.0
+BACKOFF_CAP_S = 3600.0
+
+
+class SyncAborted(Exception):
+    """A run cannot finish; `reason` is stored on the failed run (e.g. a truncated catalog)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class RunCounts:
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    resync: bool = False
+    full_fetch: bool = False  # the POS listed every product (a full run, or no cursor yet)
+    cursor_after: datetime | None = None
+
+    def as_fields(self) -> dict[str, int]:
+        return {
+            "fetched": self.fetched,
+            "created": self.created,
+            "updated": self.updated,
+            "deactivated": self.deactivated,
+            "unchanged": self.unchanged,
+            "invalid": self.invalid,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRun:
+    store: Store
+    run_id: uuid.UUID
+    state: StoreSyncState
+
+
+def _backoff_s(failures: int) -> float:
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** min(max(failures - 1, 0), 32))
+
+
+async def finish_succeeded(
+    database: Database,
+    started: StartedRun,
+    kind: SyncKind,
+    counts: RunCounts,
+    clock: Clock,
+    began: float,
+) -> SyncRun:
+    now = clock.now()
+    status = SyncStatus.PARTIALLY_SUCCEEDED if counts.invalid else SyncStatus.SUCCEEDED
+    async with database.transaction() as session:
+        run = await _record(session, started, counts, status, None, now, began)
+        state = await repository.sync_state(session, store_scope(started.store), started.store.id)
+        assert state is not None
+        if kind is SyncKind.INVENTORY:
+            state.next_inventory_sync_at = now + timedelta(seconds=state.inventory_interval_s)
+        else:
+            state.catalog_cursor = counts.cursor_after
+            state.next_catalog_sync_at = now + timedelta(seconds=state.catalog_interval_s)
+            if counts.full_fetch:
+                state.last_full_sync_at = now
+        state.last_success_at = now
+        state.consecutive_failures = 0
+        if counts.resync:
+            await append_many(
+                session,
+                store_stream(started.store.id),
+                [("catalog.resync", {"store_id": str(run.store_id), "sync_run_id": str(run.id)})],
+                at=now,
+            )
+    _observe(kind, status, counts, began)
+    log.info("sync_run_finished", status=status.value, **_log_fields(run, counts))
+    return run
+
+
+async def finish_failed(
+    database: Database,
+    started: StartedRun,
+    kind: SyncKind,
+    counts: RunCounts,
+    error: BaseException,
+    clock: Clock,
+    began: float,
+) -> SyncRun:
+    now = clock.now()
+    reason = _reason(error)
+    store = started.store
+    async with database.transaction() as session:
+        run = await _record(session, started, counts, SyncStatus.FAILED, reason, now, began)
+        state = await repository.sync_state(session, store_scope(store), store.id)
+        assert state is not None
+        state.consecutive_failures += 1
+        retry_at = now + timedelta(seconds=_backoff_s(state.consecutive_failures))
+        if kind is SyncKind.INVENTORY:
+            state.next_inventory_sync_at = retry_at
+        else:
+            state.next_catalog_sync_at = retry_at
+        session.add(
+            AdminNotification(
+                organization_id=store.organization_id,
+                store_id=store.id,
+                kind="sync_failed",
+                severity="warning",
+                title=f"Sync failed for {store.name}"[:300],
+                message=f"The {kind.value} sync failed: {reason}",
+                details={
+                    "sync_run_id": str(run.id),
+                    "kind": kind.value,
+                    "consecutive_failures": state.consecutive_failures,
+                    "next_attempt_at": retry_at.isoformat(),
+                },
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    _observe(kind, SyncStatus.FAILED, counts, began)
+    log.warning(
+        "sync_run_failed",
+        error=reason,
+        next_attempt_at=retry_at.isoformat(),
+        **_log_fields(run, counts),
+    )
+    return run
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, SyncAborted):
+        return error.reason
+    if isinstance(error, PosError):
+        return f"{error.code}: {error.message}"
+    if isinstance(error, RidgelineError):
+        return f"{error.code}: {error.message}"
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    return f"{type(error).__name__}: {error}"[:4000]
+
+
+async def _record(
+    session: AsyncSession,
+    started: StartedRun,
+    counts: RunCounts,
+    status: SyncStatus,
+    error: str | None,
+    now: datetime,
+    began: float,
+) -> SyncRun:
+    run = await session.get(SyncRun, started.run_id)
+    assert run is not None
+    for name, value in counts.as_fields().items():
+        setattr(run, name, value)
+    run.status = status
+    run.error = error
+    run.finished_at = now
+    run.heartbeat_at = now
+    run.duration_ms = round((time.perf_counter() - began) * 1000, 1)
+    if status is not SyncStatus.FAILED and run.kind is not SyncKind.INVENTORY:
+        run.cursor_after = counts.cursor_after
+    return run
+
+
+def _observe(kind: SyncKind, status: SyncStatus, counts: RunCounts, began: float) -> None:
+    SYNC_RUNS.labels(kind.value, status.value).inc()
+    SYNC_RUN_DURATION.labels(kind.value).observe(time.perf_counter() - began)
+    for outcome, value in counts.as_fields().items():
+        if outcome != "fetched" and value:
+            SYNC_RECORDS.labels(kind.value, outcome).inc(value)
+
+
+def _log_fields(run: SyncRun, counts: RunCounts) -> dict[str, Any]:
+    return {
+        "sync_run_id": str(run.id),
+        "store_id": str(run.store_id),
+        "kind": run.kind.value,
+        "duration_ms": run.duration_ms,
+        **counts.as_fields(),
+    }

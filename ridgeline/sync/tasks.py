@@ -1,0 +1,156 @@
+"""Sync jobs: `sync.run` runs one sync; the `sync.enqueue_due` schedule queues the due ones.
+
+A store's next catalog and inventory syncs are times on its `StoreSyncState`, moved by each run
+(the interval after a success, an exponential backoff after a failure). The schedule ticks every
+15 s and queues `sync.run` for every due store and kind, at most one waiting per store and kind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.clock import Clock
+from ridgeline.config import Settings
+from ridgeline.errors import NotFound, SyncInProgress
+from ridgeline.jobs import (
+    JobContext,
+    JobRegistry,
+    PermanentFailure,
+    RetryLater,
+    Schedule,
+    ServiceKey,
+)
+from ridgeline.jobs import enqueue as enqueue_job
+from ridgeline.models.job import Job
+from ridgeline.models.sync import StoreSyncState, SyncKind, SyncTrigger
+from ridgeline.pos.client import PosConnector
+from ridgeline.sync import repository
+from ridgeline.sync.repository import SYNC_JOB, sync_dedupe_prefix
+from ridgeline.sync.service import run_sync
+
+log = structlog.get_logger(__name__)
+
+# The worker may provide a connector (shared pools, rate limits and budgets); without one, each
+# job builds its own from the environment's settings.
+POS_CONNECTOR = ServiceKey[PosConnector]("pos_connector")
+ENQUEUE_DUE = "sync.enqueue_due"
+ENQUEUE_DUE_EVERY_S = 15.0
+# Scheduled catalog syncs are incremental, with a full sync at least this often (to see deletes).
+FULL_SYNC_EVERY = timedelta(hours=24)
+SYNC_RUN_TIMEOUT_S = 1800.0
+# An operator's run that finds another of its kind running waits this long and tries again.
+BUSY_RETRY_S = 30.0
+
+sync_tasks = JobRegistry()
+
+
+class SyncJobPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: uuid.UUID
+    kind: SyncKind
+    trigger: SyncTrigger = SyncTrigger.SCHEDULE
+
+
+async def enqueue_sync(
+    session: AsyncSession,
+    store_id: uuid.UUID,
+    kind: SyncKind,
+    trigger: SyncTrigger,
+    *,
+    clock: Clock,
+    due_at: datetime | None = None,
+) -> Job | None:
+    """Queues `sync.run` in the caller's transaction unless one of this store and kind waits.
+
+    The dedupe key carries the due time (schedule), so the schedule ticking again for the same
+    due time inserts nothing; the key's prefix names the store and kind for the waiting check.
+    """
+    if await repository.sync_job_waiting(session, store_id, kind):
+        return None
+    # Each request of an operator is its own job; a schedule's due time is queued once.
+    stamp = due_at.isoformat() if due_at is not None else uuid.uuid4().hex
+    payload = {"store_id": str(store_id), "kind": kind.value, "trigger": trigger.value}
+    return await enqueue_job(
+        session,
+        SYNC_JOB,
+        payload,
+        clock=clock,
+        dedupe_key=f"{sync_dedupe_prefix(store_id, kind)}{trigger.value}@{stamp}",
+        max_attempts=3,
+    )
+
+
+@sync_tasks.handler(SYNC_JOB, timeout_s=SYNC_RUN_TIMEOUT_S)
+async def run_sync_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    try:
+        job = SyncJobPayload.model_validate(payload)
+    except ValidationError as exc:
+        raise PermanentFailure(f"bad sync.run payload: {exc}") from None
+    async with AsyncExitStack() as stack:
+        if POS_CONNECTOR in ctx.services:
+            connector = ctx.services.get(POS_CONNECTOR)
+        else:
+            connector = PosConnector(Settings(), ctx.database, ctx.clock)
+            stack.push_async_callback(connector.aclose)
+        try:
+            # A failed run (POS down, ...) is recorded and rescheduled by the engine itself: the
+            # job succeeds, so the queue's retries do not add to the store's backoff.
+            await run_sync(
+                ctx.database, connector, job.store_id, job.kind, job.trigger, clock=ctx.clock
+            )
+        except NotFound:
+            log.info("sync_job_store_gone", store_id=str(job.store_id))
+        except SyncInProgress:
+            if job.trigger is SyncTrigger.SCHEDULE:
+                log.info("sync_job_skipped", store_id=str(job.store_id), kind=job.kind.value)
+                return
+            raise RetryLater(BUSY_RETRY_S, "a sync of this kind is running") from None
+
+
+@sync_tasks.handler(ENQUEUE_DUE, timeout_s=120)
+async def enqueue_due_syncs(ctx: JobContext, payload: dict[str, Any]) -> None:
+    now = ctx.clock.now()
+    queued = 0
+    async with ctx.database.transaction() as session:
+        for store in await repository.stores_without_state(session):
+            await repository.ensure_sync_state(session, store, due_at=now)
+        for state in await repository.due_states(session, now):
+            for kind, due_at in _due_kinds(state, now):
+                if await enqueue_sync(
+                    session,
+                    state.store_id,
+                    kind,
+                    SyncTrigger.SCHEDULE,
+                    clock=ctx.clock,
+                    due_at=due_at,
+                ):
+                    queued += 1
+    if queued:
+        log.info("sync_runs_enqueued", count=queued)
+
+
+def _due_kinds(state: StoreSyncState, now: datetime) -> list[tuple[SyncKind, datetime]]:
+    due: list[tuple[SyncKind, datetime]] = []
+    if state.next_catalog_sync_at is not None and state.next_catalog_sync_at <= now:
+        needs_full = (
+            state.catalog_cursor is None
+            or state.last_full_sync_at is None
+            or now - state.last_full_sync_at >= FULL_SYNC_EVERY
+        )
+        kind = SyncKind.FULL if needs_full else SyncKind.INCREMENTAL
+        due.append((kind, state.next_catalog_sync_at))
+    if state.next_inventory_sync_at is not None and state.next_inventory_sync_at <= now:
+        due.append((SyncKind.INVENTORY, state.next_inventory_sync_at))
+    return due
+
+
+def sync_schedules() -> list[Schedule]:
+    return [Schedule(ENQUEUE_DUE, every_s=ENQUEUE_DUE_EVERY_S)]

@@ -9,7 +9,7 @@ missed, or says it cannot (`HistoryUnavailable`) so the client reloads: never a 
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,15 +67,22 @@ class HistoryUnavailable(Exception):
         self.reason = reason
 
 
-def _new_epoch() -> str:
-    return secrets.token_hex(8)
+def _initial_epoch(stream_id: str) -> str:
+    """A new stream's epoch, known before its row exists, so that reading the position of a
+    stream nobody wrote to yet needs no write (a kiosk's first catalog read is a GET)."""
+    return hashlib.sha256(stream_id.encode()).hexdigest()[:16]
 
 
 async def _lock_stream(session: AsyncSession, stream_id: str, now: datetime) -> Stream:
     """The stream's row, created if new, locked for this transaction (FOR UPDATE on PostgreSQL;
     SQLite's write transaction already serialises writers)."""
     dialect = session.get_bind().dialect.name
-    values = {"stream_id": stream_id, "epoch": _new_epoch(), "last_offset": 0, "created_at": now}
+    values = {
+        "stream_id": stream_id,
+        "epoch": _initial_epoch(stream_id),
+        "last_offset": 0,
+        "created_at": now,
+    }
     create = pg_insert(Stream) if dialect == "postgresql" else sqlite_insert(Stream)
     await session.execute(create.values(**values).on_conflict_do_nothing())
     query = select(Stream).where(Stream.stream_id == stream_id)
@@ -130,11 +137,12 @@ async def append_many(
 
 
 async def position(session: AsyncSession, stream_id: str, *, now: datetime) -> StreamPosition:
-    """Where the stream is now (a new stream starts at offset 0): what a client loading the
-    catalog over REST keeps, to ask for what changed after it."""
+    """Where the stream is now: what a client loading the catalog over REST keeps, to ask for
+    what changed after it. A stream nobody wrote to is at offset 0 of its initial epoch; reading
+    that writes nothing. (`now` is kept for callers; the position does not depend on it.)"""
     stream = await session.get(Stream, stream_id)
     if stream is None:
-        stream = await _lock_stream(session, stream_id, now)
+        return StreamPosition(stream_id, _initial_epoch(stream_id), 0)
     return StreamPosition(stream_id, stream.epoch, stream.last_offset)
 
 
@@ -149,7 +157,11 @@ async def read_since(
     """Every message after `offset` (at most `limit`, oldest first), or `HistoryUnavailable`
     when the epoch changed or messages after `offset` were pruned."""
     stream = await session.get(Stream, stream_id)
-    if stream is None or stream.epoch != epoch:
+    if stream is None:
+        if epoch == _initial_epoch(stream_id) and offset == 0:
+            return []  # nothing written yet
+        raise HistoryUnavailable(stream_id, "epoch changed")
+    if stream.epoch != epoch:
         raise HistoryUnavailable(stream_id, "epoch changed")
     if offset > stream.last_offset or offset < 0:
         raise HistoryUnavailable(stream_id, "offset out of range")

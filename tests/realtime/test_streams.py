@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ridgeline.db.engine import Database
+from ridgeline.models import Stream
 from ridgeline.realtime import streams
 from ridgeline.realtime.streams import HistoryUnavailable
 
@@ -94,3 +95,18 @@ async def test_concurrent_appenders_never_share_an_offset(database: Database) ->
     results = await asyncio.gather(*(writer(n) for n in range(4)))
     offsets = sorted(o for result in results for o in result)
     assert offsets == list(range(1, 21))
+
+
+async def test_a_new_streams_position_is_read_without_writing(database: Database) -> None:
+    sid = stream_id()
+    async with database.transaction(write=False) as session:
+        before = await streams.position(session, sid, now=NOW)
+        assert before.offset == 0
+        assert await streams.read_since(session, sid, epoch=before.epoch, offset=0) == []
+        assert await session.get(Stream, sid) is None  # nothing was written
+    async with database.transaction() as session:
+        first = await streams.append(session, sid, "product.created", {}, at=NOW)
+    assert (first.epoch, first.offset) == (before.epoch, 1)  # the same epoch: no resync needed
+    async with database.transaction(write=False) as session:
+        replay = await streams.read_since(session, sid, epoch=before.epoch, offset=0)
+    assert [entry.offset for entry in replay] == [1]

@@ -254,14 +254,24 @@ async def test_two_concurrent_runs_of_a_kind_one_wins(
     database: Database, connector: PosConnector, new_store: Any
 ) -> None:
     store = await new_store(10)
-    store.sim.add_fault("products", "latency", latency_ms=400, count=1)
-    results = await asyncio.gather(
-        sync(database, connector, store), sync(database, connector, store), return_exceptions=True
-    )
-    finished = [r for r in results if isinstance(r, SyncRun)]
-    refused = [r for r in results if isinstance(r, SyncInProgress)]
-    assert (len(finished), len(refused)) == (1, 1), results
-    assert finished[0].status is SyncStatus.SUCCEEDED
+    # The first run holds the lock while the POS takes its time to answer.
+    store.sim.add_fault("*", "latency", latency_ms=1500, count=1)
+    first = asyncio.create_task(sync(database, connector, store))
+    for _ in range(200):
+        async with database.transaction(write=False) as session:
+            running = await session.scalar(
+                select(SyncRun.id).where(
+                    SyncRun.store_id == store.store_id, SyncRun.status == SyncStatus.RUNNING
+                )
+            )
+        if running is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert running is not None
+    assert not first.done()
+    with pytest.raises(SyncInProgress):
+        await sync(database, connector, store)
+    assert (await first).status is SyncStatus.SUCCEEDED
     # Another kind is not blocked, and the lock is free again afterwards.
     assert (
         await sync(database, connector, store, SyncKind.INVENTORY)

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate clean
+.PHONY: install demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ pytest-postgresql: install
 	else \
 		echo "*** PostgreSQL not reachable at RIDGELINE_TEST_PG_URL: the PostgreSQL run did NOT happen ***" >&2; \
 	fi
+
+## Benchmarks (not part of `make test`; figures in docs/benchmarks.md).
+bench: install
+	$(BIN)/python -m bench.sync_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ridgeline.errors import ValidationFailed
+from ridgeline.pos.base import InventoryLevel
 from ridgeline.pos.canonical import CanonicalProduct, Category
 
 _Name = str
@@ -65,3 +67,15 @@ def content_hash(product: CanonicalProduct) -> str:
     document = product.model_dump(mode="json", exclude={"pos_updated_at"})
     encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
+
+
+def stock_by_product(levels: Iterable[InventoryLevel]) -> dict[str, dict[str | None, int]]:
+    """The POS's stock as product external id -> variant external id (None: every variant of
+    the product) -> quantity, summing repeated rows (several batches of one product)."""
+    grouped: dict[str, dict[str | None, int]] = {}
+    for level in levels:
+        per_variant = grouped.setdefault(level.product_external_id, {})
+        per_variant[level.variant_external_id] = (
+            per_variant.get(level.variant_external_id, 0) + level.quantity
+        )
+    return grouped

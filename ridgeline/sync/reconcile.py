@@ -21,7 +21,7 @@ from ridgeline.pos.errors import PosError, RecordInvalid
 from ridgeline.resilience import CircuitOpen
 from ridgeline.stores.service import get_store
 from ridgeline.sync import repository
-from ridgeline.sync.mapping import FieldMapping
+from ridgeline.sync.mapping import FieldMapping, stock_by_product
 from ridgeline.sync.schemas import (
     MissingProduct,
     PriceDifference,
@@ -64,12 +64,7 @@ async def reconcile(
             continue
         if product.is_active:
             pos.setdefault(product.external_id, product)
-    stock: dict[str, dict[str | None, int]] = {}
-    for level in levels:
-        per_variant = stock.setdefault(level.product_external_id, {})
-        per_variant[level.variant_external_id] = (
-            per_variant.get(level.variant_external_id, 0) + level.quantity
-        )
+    stock = stock_by_product(levels)
 
     async with database.transaction(write=False) as session:
         known = await repository.known_products(session, scope, store.id)

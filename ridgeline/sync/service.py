@@ -38,7 +38,7 @@ from ridgeline.pos.errors import PosError, RecordInvalid
 from ridgeline.realtime.streams import append_many, store_stream
 from ridgeline.resilience import CircuitOpen
 from ridgeline.sync import repository
-from ridgeline.sync.mapping import FieldMapping, content_hash
+from ridgeline.sync.mapping import FieldMapping, content_hash, stock_by_product
 from ridgeline.sync.outcome import (
     RunCounts,
     StartedRun,
@@ -333,12 +333,7 @@ async def _sync_inventory(
     store, scope = started.store, store_scope(started.store)
     levels = await adapter.fetch_inventory()  # no transaction open
     counts.fetched = len(levels)
-    by_product: dict[str, dict[str | None, int]] = {}
-    for level in levels:
-        per_variant = by_product.setdefault(level.product_external_id, {})
-        per_variant[level.variant_external_id] = (
-            per_variant.get(level.variant_external_id, 0) + level.quantity
-        )
+    by_product = stock_by_product(levels)
     async with database.transaction(write=False) as session:
         rows = await repository.stock_rows(session, scope, store.id)
     changes: list[StockChange] = []

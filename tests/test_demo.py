@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 from rich.console import Console
 from sqlalchemy import func, select
 
@@ -11,19 +9,13 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.demo import check_connections, run_demo, seed_demo, serving, simulator_stores
 from ridgeline.models import Kiosk, Store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.net import free_port
 
 
 async def test_demo_connects_a_store_to_each_simulated_pos(
     settings: Settings, database: Database
 ) -> None:
-    port = _free_port()
+    port = free_port()
     root = f"http://127.0.0.1:{port}"
     simulator, pos_stores = simulator_stores(root, products=20)
     info = await seed_demo(settings, pos_stores, root)

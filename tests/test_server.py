@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,9 @@ from ridgeline.db.engine import Database
 from ridgeline.jobs import enqueue
 from ridgeline.models import Job, JobStatus, Role
 from tests.factories import PASSWORD, make_operator
+from tests.net import free_port
 
 STARTUP_TIMEOUT_S = 60.0  # generous: a loaded 2-core CI machine
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -75,7 +68,7 @@ async def test_committed_writes_survive_a_killed_server(
     settings: Settings, database: Database
 ) -> None:
     admin = await make_operator(database, Role.PLATFORM_ADMIN)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         with running_server(settings, port) as server:
@@ -100,7 +93,7 @@ def test_server_logs_json_with_request_ids_and_stops_cleanly_on_sigterm(
     settings: Settings, tmp_path: Path
 ) -> None:
     log_path = tmp_path / "server.log"
-    port = _free_port()
+    port = free_port()
     with running_server(settings, port, log_path) as server:
         traced = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/stores", headers={"X-Request-ID": "trace-7"}

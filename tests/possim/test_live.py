@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from ridgeline.possim import SimulatorApp, create_simulator_app
+from tests.net import free_port
 from tests.possim.dialect_calls import dutchie_headers
 from tests.possim.servers import running
 
@@ -127,7 +127,7 @@ async def test_a_dropped_preorder_response_is_found_again_by_its_key(
 
 
 async def test_serve_simulator_starts_four_stores_of_5000_products_quickly() -> None:
-    port = _free_port()
+    port = free_port()
     script = (
         "import asyncio; from ridgeline.possim import serve_simulator; "
         f"asyncio.run(serve_simulator('127.0.0.1', {port}, stores=4, products=5000, seed=1))"
@@ -159,10 +159,3 @@ async def test_serve_simulator_starts_four_stores_of_5000_products_quickly() -> 
         process.send_signal(signal.SIGINT)
         # uvicorn shuts down gracefully, then re-raises the signal it caught.
         assert await asyncio.wait_for(process.wait(), 10) in (0, -signal.SIGINT)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

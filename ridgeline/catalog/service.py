@@ -52,7 +52,7 @@ async def catalog_status(
 ) -> CatalogStatus:
     """Freshness and stream position. Read *before* the products: a change committed between
     the two reads is then also replayed by `changes` (applying it twice is harmless)."""
-    position = await streams.position(session, streams.store_stream(store_id), now=now)
+    position = await streams.position(session, streams.store_stream(store_id))
     state = await repository.sync_state(session, scope, store_id)
     last = state.last_success_at if state is not None else None
     stale = state is None or last is None or (now - last).total_seconds() > state.stale_after_s

@@ -136,10 +136,10 @@ async def append_many(
     return [StreamPosition(stream_id, stream.epoch, first + index) for index in range(len(rows))]
 
 
-async def position(session: AsyncSession, stream_id: str, *, now: datetime) -> StreamPosition:
+async def position(session: AsyncSession, stream_id: str) -> StreamPosition:
     """Where the stream is now: what a client loading the catalog over REST keeps, to ask for
     what changed after it. A stream nobody wrote to is at offset 0 of its initial epoch; reading
-    that writes nothing. (`now` is kept for callers; the position does not depend on it.)"""
+    that writes nothing."""
     stream = await session.get(Stream, stream_id)
     if stream is None:
         return StreamPosition(stream_id, _initial_epoch(stream_id), 0)

@@ -9,7 +9,6 @@ import logging
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -450,7 +449,7 @@ async def test_each_breaker_transition_lands_on_the_operators_stream(
             )
         )
     async with database.transaction(write=False) as session:
-        position = await streams.position(session, ops, now=datetime.now(UTC))
+        position = await streams.position(session, ops)
         entries = await streams.read_since(session, ops, epoch=position.epoch, offset=0)
     changes = [(e.message["type"], e.message["data"]["circuit_breaker"]["to"]) for e in entries]
     assert changes == [

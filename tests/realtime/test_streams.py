@@ -41,7 +41,7 @@ async def test_offsets_grow_by_one_per_message(database: Database) -> None:
 async def test_a_rolled_back_change_leaves_no_message(database: Database) -> None:
     sid = stream_id()
     async with database.transaction() as session:
-        start = await streams.position(session, sid, now=NOW)
+        start = await streams.position(session, sid)
 
     async def failing_change() -> None:
         async with database.transaction() as session:
@@ -52,7 +52,7 @@ async def test_a_rolled_back_change_leaves_no_message(database: Database) -> Non
         await failing_change()
     async with database.transaction(write=False) as session:
         assert await streams.read_since(session, sid, epoch=start.epoch, offset=0) == []
-        assert (await streams.position(session, sid, now=NOW)).offset == 0
+        assert (await streams.position(session, sid)).offset == 0
 
 
 async def test_replay_is_refused_rather_than_partial(database: Database) -> None:
@@ -60,7 +60,7 @@ async def test_replay_is_refused_rather_than_partial(database: Database) -> None
     async with database.transaction() as session:
         for n in range(10):
             await streams.append(session, sid, "inventory.changed", {"n": n}, at=NOW)
-        epoch = (await streams.position(session, sid, now=NOW)).epoch
+        epoch = (await streams.position(session, sid)).epoch
         removed = await streams.prune(session, now=NOW, max_messages=4)
     assert removed == 6
     async with database.transaction(write=False) as session:
@@ -100,7 +100,7 @@ async def test_concurrent_appenders_never_share_an_offset(database: Database) ->
 async def test_a_new_streams_position_is_read_without_writing(database: Database) -> None:
     sid = stream_id()
     async with database.transaction(write=False) as session:
-        before = await streams.position(session, sid, now=NOW)
+        before = await streams.position(session, sid)
         assert before.offset == 0
         assert await streams.read_since(session, sid, epoch=before.epoch, offset=0) == []
         assert await session.get(Stream, sid) is None  # nothing was written

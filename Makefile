@@ -54,6 +54,7 @@ pytest-postgresql: install
 ## Benchmarks (not part of `make test`; figures in docs/benchmarks.md).
 bench: install
 	$(BIN)/python -m bench.sync_bench
+	$(BIN)/python -m bench.catalog_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -20,6 +20,7 @@ from ridgeline.auth.endpoints import router as auth_router
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.catalog.endpoints import router as catalog_router
+from ridgeline.catalog.listing import CatalogIndexCache
 from ridgeline.clock import Clock, SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -32,6 +33,8 @@ from ridgeline.pos.endpoints import router as pos_router
 from ridgeline.stores.endpoints import router as stores_router
 from ridgeline.sync.endpoints import router as sync_router
 from ridgeline.tasks import job_registry, job_schedules, job_services
+from ridgeline.webhooks.endpoints import router as webhooks_router
+from ridgeline.webhooks.service import WEBHOOK_PATH
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +87,7 @@ def create_app(
     app.state.pos_connector = connector
     app.state.kiosk_key_usage = key_usage
     app.state.sign_in_throttle = SignInThrottle()
+    app.state.catalog_indexes = CatalogIndexCache()
 
     install_error_handlers(app)
     app.include_router(health_router)
@@ -93,10 +97,16 @@ def create_app(
     app.include_router(pos_router)
     app.include_router(sync_router)
     app.include_router(catalog_router)
+    app.include_router(webhooks_router)
 
     # Added innermost first.
     app.add_middleware(DatabaseSessionMiddleware, database=database)
-    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    # A POS may label its JSON webhook bodies otherwise: any media type, still size-limited.
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        raw_body_prefixes=(WEBHOOK_PATH + "/",),
+    )
     app.add_middleware(RequestContextMiddleware)
     return app
 

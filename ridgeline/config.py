@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
+    # Where a POS reaches us (the webhook URLs we hand out); None: http://HOST:PORT.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", max_length=500)
     secret_key: str = DEFAULT_SECRET_KEY
     encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [DEFAULT_ENCRYPTION_KEY]
@@ -96,6 +98,15 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def public_base_url(self) -> str:
+        """Our root URL as seen from outside, without a trailing slash."""
+        if self.public_url is not None:
+            return self.public_url.rstrip("/")
+        # A wildcard listen address is not an address anyone can call.
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def worker_in_process(self) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +32,8 @@ from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.service import parse_config, run_connection_test
 from ridgeline.possim import create_simulator_app
 from ridgeline.sync.command import run_sync_command
+from ridgeline.webhooks import registration
+from ridgeline.webhooks.service import webhook_url
 
 DEMO_SLUG = "demo-dispensary"
 DEMO_EMAIL = "admin@demo.ridgeline.local"
@@ -157,6 +160,41 @@ async def check_connections(settings: Settings, info: dict[str, Any]) -> None:
         await database.dispose()
 
 
+async def register_webhooks(settings: Settings, info: dict[str, Any]) -> None:
+    """Have the simulated POSes push their changes to the demo API: BLAZE through our own
+    registration (its `POST /webHooks`), Treez through the simulator's control API (a real
+    Treez is set up in its portal). Flowhub posts back per order; Dutchie pushes nothing."""
+    database = Database(settings.database_url)
+    clock = SystemClock()
+    connector = PosConnector(settings, database, clock)
+    control_url = info["simulator"]["control_url"]
+    try:
+        async with httpx.AsyncClient(timeout=10) as control:
+            for entry in info["stores"]:
+                store_id = uuid.UUID(entry["id"])
+                if entry["pos_provider"] == "blaze":
+                    await registration.register(
+                        database,
+                        connector,
+                        TenantScope.everything(),
+                        store_id,
+                        settings=settings,
+                        clock=clock,
+                    )
+                elif entry["pos_provider"] == "treez":
+                    response = await control.post(
+                        f"{control_url}/{entry['simulator_store_id']}/webhooks",
+                        json={"url": webhook_url(settings, store_id)},
+                    )
+                    response.raise_for_status()
+                else:
+                    continue
+                entry["webhooks"] = "registered"
+    finally:
+        await connector.aclose()
+        await database.dispose()
+
+
 @contextlib.asynccontextmanager
 async def serving(app: Any, host: str, port: int) -> AsyncIterator[uvicorn.Server]:
     """`app` served by uvicorn in this event loop until the block ends."""
@@ -192,6 +230,8 @@ async def run_demo(
             console.print(f"[bold]First sync of {store['name']}[/bold]")
             run = await run_sync_command(settings, uuid.UUID(store["id"]), SyncKind.FULL, console)
             store["first_sync"] = {"status": run.status.value, "products": run.fetched}
+        # From here the POS's own pushes bring its changes within seconds, between syncs.
+        await register_webhooks(settings, info)
         show_demo(info, console)
         write_demo_file(info)
         api = uvicorn.Server(
@@ -228,8 +268,10 @@ def show_demo(info: dict[str, Any], console: Console) -> None:
         sync_text = (
             f"\nfirst sync: {synced['status']}, {synced['products']} products" if synced else ""
         )
+        hooks = f"\nPOS webhooks: {store['webhooks']}" if store.get("webhooks") else ""
         table.add_row(
-            f"Store {store['name']}", f"{store['id']}\nPOS connection: {connection}{sync_text}"
+            f"Store {store['name']}",
+            f"{store['id']}\nPOS connection: {connection}{sync_text}{hooks}",
         )
     for kiosk in info["kiosks"]:
         store_name = next(s["name"] for s in info["stores"] if s["id"] == kiosk["store_id"])

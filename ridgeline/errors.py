@@ -56,6 +56,12 @@ class BadRequest(RidgelineError):
     default_message = "The request could not be understood."
 
 
+class PosEventInvalid(RidgelineError):
+    status_code = 400
+    code = "POS_EVENT_INVALID"
+    default_message = "The webhook body is not an event of this store's POS."
+
+
 # 401
 class AuthenticationRequired(RidgelineError):
     status_code = 401
@@ -87,11 +93,23 @@ class TokenRevoked(RidgelineError):
     default_message = "The token has been revoked; sign in again."
 
 
+class InvalidWebhookToken(RidgelineError):
+    status_code = 401
+    code = "INVALID_WEBHOOK_TOKEN"
+    default_message = "This webhook URL is not valid; copy it again from GET .../pos/webhooks."
+
+
 # 403
 class Forbidden(RidgelineError):
     status_code = 403
     code = "FORBIDDEN"
     default_message = "You are not allowed to do this."
+
+
+class PosWebhookShopMismatch(RidgelineError):
+    status_code = 403
+    code = "POS_WEBHOOK_SHOP_MISMATCH"
+    default_message = "The event names another shop than the one this store is connected to."
 
 
 # 404
@@ -145,6 +163,11 @@ class PosNotConfigured(Conflict):
 class SyncInProgress(Conflict):
     code = "SYNC_IN_PROGRESS"
     default_message = "A sync of this kind is already running or queued for this store."
+
+
+class PosWebhooksUnsupported(Conflict):
+    code = "POS_WEBHOOKS_UNSUPPORTED"
+    default_message = "This store's POS does not push webhooks; its catalog follows on schedule."
 
 
 # 410
@@ -204,6 +227,12 @@ class PosReadFailed(RidgelineError):
     status_code = 502
     code = "POS_READ_FAILED"
     default_message = "The store's POS could not be read; try again later."
+
+
+class PosWebhookRegistrationFailed(RidgelineError):
+    status_code = 502
+    code = "POS_WEBHOOK_REGISTRATION_FAILED"
+    default_message = "The store's POS did not accept our webhook registration; try again later."
 
 
 class NotReady(RidgelineError):

@@ -15,6 +15,7 @@ from ridgeline.models.pos_call import PosCall
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime import streams
 from ridgeline.sync.tasks import POS_CONNECTOR, sync_schedules, sync_tasks
+from ridgeline.webhooks.tasks import webhook_tasks
 
 # Succeeded jobs and POS call records are kept this long for operators to look at.
 SUCCEEDED_JOB_RETENTION = timedelta(days=7)
@@ -55,6 +56,7 @@ def job_registry() -> JobRegistry:
     registry = JobRegistry()
     registry.include(maintenance)
     registry.include(sync_tasks)
+    registry.include(webhook_tasks)
     return registry
 
 

@@ -93,7 +93,13 @@ async def browse_catalog(
         sort=sort,
     )
     result = await service.catalog_page(
-        session, kiosk.scope, kiosk.store_id, filters, page, now=clock.now()
+        session,
+        kiosk.scope,
+        kiosk.store_id,
+        filters,
+        page,
+        now=clock.now(),
+        indexes=request.app.state.catalog_indexes,
     )
     return _etag_response(request, result)
 

@@ -1,9 +1,12 @@
-"""Filtering, sorting and cursor paging of a store's kiosk catalog.
+"""Filtering, sorting and cursor paging of a store's kiosk catalog, and the per-store index that
+makes them cheap.
 
-A store's visible catalog is hundreds to a few thousand products, loaded whole for each list
-request: filtering and sorting its kiosk views in Python keeps search over the *merged* tags
-(POS and enrichment) and every sort order identical on SQLite and PostgreSQL. The category,
-brand and strain filters are pushed into SQL (see `service.catalog_page`).
+A store can carry 20,000 products. Its `CatalogIndex` holds one small `ListingEntry` per visible
+product (what filters and sorts read, precomputed) and each sort's order, built once per catalog
+version and kept by `CatalogIndexCache`; `service.catalog_page` walks it and builds kiosk views
+for the page only. Filtering and sorting stay in Python, over the same values the kiosk view
+shows, so search covers the *merged* tags (POS and enrichment) and every sort order is identical
+on SQLite and PostgreSQL. See docs/catalog.md ("How a list is served").
 
 Cursors encode the sort, the last item's sort key and its id, so a page starts strictly after
 the last item shown whatever was inserted meanwhile: no duplicates, no gaps for items that did
@@ -12,24 +15,30 @@ not change between pages.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import bisect
 import json
+import sys
 import uuid
-from collections.abc import Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ridgeline.catalog.schemas import CatalogSort, KioskProduct
 from ridgeline.errors import ValidationFailed
-from ridgeline.models.catalog import Product
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Sorts products without any variant after every priced product.
 _NO_PRICE = 2**62
 
 SortKey = tuple[int | str, ...]
+# Where an item is in a sort: its sort key, then its id (unique, so the order is total).
+OrderKey = tuple[SortKey, str]
 
 # The types of each sort's key, checked when a cursor comes back.
 _KEY_TYPES: dict[CatalogSort, tuple[type, ...]] = {
@@ -54,46 +63,110 @@ class CatalogFilters:
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogItem:
-    view: KioskProduct
-    created_at: datetime
+class ListingEntry:
+    """What filtering and sorting need of one visible product's kiosk view, precomputed."""
+
+    id: uuid.UUID
+    id_text: str
+    category: str
+    strain_type: str | None
+    in_stock: bool
+    prices: tuple[int, ...]
+    # name, brand and every merged tag, casefolded: what `q` searches.
+    search_texts: tuple[str, ...]
+    featured: bool
+    sort_order: int
+    name_key: str
+    created_us: int
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        product_id: uuid.UUID,
+        name: str,
+        brand: str,
+        category: str,
+        strain_type: str | None,
+        merged_tags: Sequence[str],
+        featured: bool,
+        sort_order: int,
+        prices: Sequence[int],
+        in_stock: bool,
+        created_at: datetime,
+    ) -> ListingEntry:
+        search_texts = tuple(text.casefold() for text in (name, brand, *merged_tags))
+        return cls(
+            id=product_id,
+            id_text=str(product_id),
+            # A store has a few categories and strains: one string each, not one per product.
+            category=sys.intern(str(category)),
+            strain_type=None if strain_type is None else sys.intern(str(strain_type)),
+            in_stock=in_stock,
+            prices=tuple(prices),
+            search_texts=search_texts,
+            featured=featured,
+            sort_order=sort_order,
+            name_key=search_texts[0],  # the casefolded name
+            created_us=(created_at - _EPOCH) // timedelta(microseconds=1),
+        )
 
 
-def matches(view: KioskProduct, filters: CatalogFilters) -> bool:
-    """The filters SQL does not apply: stock, price range and text search."""
-    if filters.in_stock is not None and view.in_stock != filters.in_stock:
+def entry_of_view(view: KioskProduct, created_at: datetime) -> ListingEntry:
+    return ListingEntry.of(
+        product_id=view.id,
+        name=view.name,
+        brand=view.brand,
+        category=view.category,
+        strain_type=view.strain_type,
+        merged_tags=view.tags,
+        featured=view.featured,
+        sort_order=view.sort_order,
+        prices=[v.price_cents for v in view.variants],
+        in_stock=view.in_stock,
+        created_at=created_at,
+    )
+
+
+def matches(entry: ListingEntry, filters: CatalogFilters) -> bool:
+    """The category, strain, stock, price range and text filters (brand is SQL's: see
+    `service.catalog_page`)."""
+    if filters.category is not None and entry.category != filters.category:
+        return False
+    if filters.strain_type is not None and entry.strain_type != filters.strain_type:
+        return False
+    if filters.in_stock is not None and entry.in_stock != filters.in_stock:
         return False
     if filters.min_price_cents is not None or filters.max_price_cents is not None:
         low = filters.min_price_cents if filters.min_price_cents is not None else -1
         high = filters.max_price_cents if filters.max_price_cents is not None else _NO_PRICE
-        if not any(low <= v.price_cents <= high for v in view.variants):
+        if not any(low <= price <= high for price in entry.prices):
             return False
     if filters.q:
         needle = filters.q.casefold()
-        haystack = [view.name, view.brand, *view.tags]
-        if not any(needle in text.casefold() for text in haystack):
+        if not any(needle in text for text in entry.search_texts):
             return False
     return True
 
 
-def _lowest_price(view: KioskProduct) -> int | None:
-    return min((v.price_cents for v in view.variants), default=None)
-
-
-def sort_key(item: CatalogItem, sort: CatalogSort) -> SortKey:
+def sort_key(entry: ListingEntry, sort: CatalogSort) -> SortKey:
     """The key a sort orders by (the id breaks ties). Prices sort by a product's lowest
     variant price ("from $x"); products without variants come last."""
-    view = item.view
     if sort is CatalogSort.FEATURED:
-        return (0 if view.featured else 1, view.sort_order, view.name.casefold())
+        return (0 if entry.featured else 1, entry.sort_order, entry.name_key)
     if sort is CatalogSort.NAME:
-        return (view.name.casefold(),)
-    price = _lowest_price(view)
+        return (entry.name_key,)
+    price = min(entry.prices, default=None)
     if sort is CatalogSort.PRICE_ASC:
         return (_NO_PRICE if price is None else price,)
     if sort is CatalogSort.PRICE_DESC:
         return (1 if price is None else -price,)
-    return (-((item.created_at - _EPOCH) // timedelta(microseconds=1)),)
+    return (-entry.created_us,)
+
+
+def order_key(entry: ListingEntry, sort: CatalogSort) -> OrderKey:
+    """Where the entry is in `sort`: its sort key, then its id (unique: the order is total)."""
+    return sort_key(entry, sort), entry.id_text
 
 
 def encode_cursor(sort: CatalogSort, key: SortKey, item_id: uuid.UUID) -> str:
@@ -134,23 +207,111 @@ def decode_cursor(cursor: str, sort: CatalogSort) -> tuple[SortKey, str]:
     return tuple(key), ident
 
 
-def page_of_items(
-    items: Sequence[CatalogItem], sort: CatalogSort, *, limit: int, cursor: str | None
-) -> tuple[list[KioskProduct], str | None]:
-    """One page of `items` in `sort` order after `cursor`, and the cursor of the next page."""
-    keyed = sorted(
-        (((sort_key(item, sort), str(item.view.id)), item) for item in items),
-        key=lambda pair: pair[0],
-    )
-    if cursor is not None:
-        after = decode_cursor(cursor, sort)
-        keyed = [(k, item) for k, item in keyed if k > after]
-    page = keyed[: limit + 1]
-    if len(page) <= limit:
-        return [item.view for _, item in page], None
-    (last_key, _), last = page[limit - 1]
-    return [item.view for _, item in page[:limit]], encode_cursor(sort, last_key, last.view.id)
+class CatalogIndex:
+    """The filterable, sortable entries of a store's visible catalog at one version, each sort
+    order built on first use (only the entries in order: keys are recomputed where needed)."""
+
+    def __init__(self, entries: Sequence[ListingEntry]) -> None:
+        self.entries = list(entries)
+        self._orders: dict[CatalogSort, list[ListingEntry]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _order(self, sort: CatalogSort) -> list[ListingEntry]:
+        order = self._orders.get(sort)
+        if order is None:
+            order = sorted(self.entries, key=lambda entry: order_key(entry, sort))
+            self._orders[sort] = order
+        return order
+
+    def after(
+        self, sort: CatalogSort, cursor: str | None
+    ) -> Iterator[tuple[OrderKey, ListingEntry]]:
+        """The entries in `sort` order strictly after `cursor` (all of them without one), each
+        with its order key; 422 for a cursor we did not issue for `sort`."""
+        entries = self._order(sort)
+        start = 0
+        if cursor is not None:
+            after = decode_cursor(cursor, sort)
+            start = bisect.bisect_right(entries, after, key=lambda e: order_key(e, sort))
+        return ((order_key(entries[i], sort), entries[i]) for i in range(start, len(entries)))
 
 
-def catalog_item(product: Product, view: KioskProduct) -> CatalogItem:
-    return CatalogItem(view=view, created_at=product.created_at)
+# What the index of a store is built from: the store stream's epoch and offset, and the
+# heartbeats of the store's running sync runs (see `service._running_syncs`).
+CatalogVersion = tuple[str, int, tuple[str, ...]]
+
+
+@dataclass(slots=True)
+class _Cached:
+    version: CatalogVersion
+    index: CatalogIndex
+
+
+class CatalogIndexCache:
+    """Each store's `CatalogIndex` at a `CatalogVersion`, least recently used stores dropped
+    beyond `max_products` entries in all. Every write that changes what kiosks see moves the
+    version in its own transaction (an event on the store stream, or a sync batch's heartbeat),
+    so an index built at a version is the catalog at that version in any process: a new version
+    simply misses. Keyed by what the database says, never by what this process saw."""
+
+    def __init__(self, max_products: int = 100_000) -> None:
+        self.max_products = max_products
+        self._stores: OrderedDict[uuid.UUID, _Cached] = OrderedDict()
+        self._building: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    @property
+    def size(self) -> int:
+        """The entries held, over all stores."""
+        return sum(len(cached.index) for cached in self._stores.values())
+
+    def _get(self, store_id: uuid.UUID, version: CatalogVersion) -> CatalogIndex | None:
+        cached = self._stores.get(store_id)
+        if cached is None or cached.version != version:
+            return None
+        self._stores.move_to_end(store_id)
+        return cached.index
+
+    def _put(self, store_id: uuid.UUID, version: CatalogVersion, index: CatalogIndex) -> None:
+        held = self._stores.get(store_id)
+        if held is not None and held.version[0] == version[0] and held.version[1] > version[1]:
+            return  # a slower request built an older position: keep the newer one
+        self._stores[store_id] = _Cached(version, index)
+        self._stores.move_to_end(store_id)
+        total = self.size
+        while total > self.max_products and len(self._stores) > 1:
+            _, dropped = self._stores.popitem(last=False)
+            total -= len(dropped.index)
+
+    async def index(
+        self,
+        store_id: uuid.UUID,
+        version: CatalogVersion,
+        build: Callable[[], Awaitable[CatalogIndex]],
+    ) -> CatalogIndex:
+        """The store's index at `version`, built by `build` on a miss; concurrent misses of a
+        store wait for one build instead of each loading the catalog."""
+        found = self._get(store_id, version)
+        if found is not None:
+            self.hits += 1
+            return found
+        lock = self._building.get(store_id)
+        if lock is None:
+            lock = self._building[store_id] = asyncio.Lock()
+        async with lock:
+            found = self._get(store_id, version)
+            if found is not None:
+                self.hits += 1
+                return found
+            self.misses += 1
+            index = await build()
+            self._put(store_id, version, index)
+            return index

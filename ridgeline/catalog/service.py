@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import uuid
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import String, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest
 from ridgeline.catalog import repository
-from ridgeline.catalog.listing import CatalogFilters, catalog_item, matches, page_of_items
+from ridgeline.catalog.listing import (
+    CatalogFilters,
+    CatalogIndex,
+    CatalogIndexCache,
+    ListingEntry,
+    OrderKey,
+    encode_cursor,
+    entry_of_view,
+    matches,
+)
 from ridgeline.catalog.schemas import (
     CatalogChange,
     CatalogPage,
@@ -25,10 +37,11 @@ from ridgeline.catalog.schemas import (
     KioskProduct,
     StreamPositionOut,
 )
-from ridgeline.catalog.views import is_visible, kiosk_view
-from ridgeline.db.tenancy import TenantScope
+from ridgeline.catalog.views import is_visible, kiosk_view, merged_tags
+from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import CatalogResyncRequired, NotFound, ValidationFailed
-from ridgeline.models.catalog import Product
+from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant
+from ridgeline.models.sync import SyncRun
 from ridgeline.realtime import streams
 from ridgeline.realtime.streams import HistoryUnavailable, StreamPosition
 
@@ -67,8 +80,152 @@ async def catalog_page(
     page: PageRequest,
     *,
     now: datetime,
+    indexes: CatalogIndexCache,
 ) -> CatalogPage:
+    """One page of the kiosk catalog. Which products, in what order, comes from the store's
+    `CatalogIndex` at the catalog's current version (the store stream position and the running
+    syncs' heartbeats; built once per version, see `listing.CatalogIndexCache`); the page's own
+    products are read fresh, so what a kiosk is shown is never older than the database."""
     status = await catalog_status(session, scope, store_id, now=now)
+    version = (
+        status.position.epoch,
+        status.position.offset,
+        await _running_syncs(session, scope, store_id),
+    )
+    index = await indexes.index(store_id, version, lambda: _build_index(session, scope, store_id))
+    # The brand filter stays SQL's own `lower(brand) = lower(?)`: Python's lower() is not
+    # SQLite's (ASCII only) nor PostgreSQL's (the database's locale).
+    brand_ids = await _brand_ids(session, scope, store_id, filters.brand)
+    candidates = (
+        (key, entry)
+        for key, entry in index.after(filters.sort, page.cursor)
+        if (brand_ids is None or entry.id in brand_ids) and matches(entry, filters)
+    )
+    wanted = page.limit + 1  # one more than the page says whether there is a next one
+    shown: list[tuple[OrderKey, KioskProduct]] = []
+    while len(shown) < wanted:
+        batch = list(itertools.islice(candidates, wanted - len(shown)))
+        if not batch:
+            break
+        shown.extend(await _current_views(session, scope, store_id, filters, batch))
+    views = [view for _, view in shown[: page.limit]]
+    next_cursor = None
+    if len(shown) > page.limit:
+        (last_key, _), last = shown[page.limit - 1]
+        next_cursor = encode_cursor(filters.sort, last_key, last.id)
+    return CatalogPage(
+        data=views,
+        meta=CatalogPageMeta(next_cursor=next_cursor, count=len(views), catalog=status),
+    )
+
+
+async def _running_syncs(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
+) -> tuple[str, ...]:
+    """The heartbeats of the store's running sync runs. A run of more than `RESYNC_THRESHOLD`
+    changes writes its batches without events (one `catalog.resync` ends it), but every batch
+    moves its run's heartbeat in the same transaction: part of the index's version, this makes
+    each batch show up in the next list even before the run ends (or if it never does)."""
+    statement = (
+        scoped(select(SyncRun), SyncRun, scope)
+        .where(SyncRun.store_id == store_id, text("sync_runs.status = 'running'"))
+        .with_only_columns(SyncRun.kind, SyncRun.heartbeat_at)
+    )
+    rows = (await session.execute(statement)).all()
+    return tuple(sorted(f"{kind}@{heartbeat.isoformat()}" for kind, heartbeat in rows))
+
+
+async def _build_index(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
+) -> CatalogIndex:
+    """The store's visible catalog as listing entries, from the columns filters and sorts use
+    (no ORM objects, no kiosk views). Variants and enrichment find their product by the id as
+    the driver returns it: a UUID object per variant row is a third of a build on SQLite."""
+    raw_id = type_coerce(Product.id, String).label("raw_id")
+    products = await session.execute(
+        repository.products(scope, store_id, active_only=True).with_only_columns(
+            Product.id,
+            raw_id,
+            Product.name,
+            Product.brand,
+            Product.category,
+            Product.strain_type,
+            Product.tags,
+            Product.created_at,
+        )
+    )
+    variants = await session.execute(
+        scoped(select(ProductVariant), ProductVariant, scope)
+        .where(ProductVariant.store_id == store_id)
+        .with_only_columns(
+            type_coerce(ProductVariant.product_id, String),
+            ProductVariant.price_cents,
+            ProductVariant.quantity_available,
+        )
+    )
+    prices: dict[object, list[int]] = defaultdict(list)
+    in_stock: set[object] = set()
+    for product_id, price_cents, quantity in variants.all():
+        prices[product_id].append(price_cents)
+        if quantity > 0:
+            in_stock.add(product_id)
+    enrichments = await session.execute(
+        scoped(select(ProductEnrichment), ProductEnrichment, scope)
+        .where(ProductEnrichment.store_id == store_id)
+        .with_only_columns(
+            type_coerce(ProductEnrichment.product_id, String).label("raw_id"),
+            ProductEnrichment.hidden,
+            ProductEnrichment.featured,
+            ProductEnrichment.sort_order,
+            ProductEnrichment.tags,
+        )
+    )
+    added = {row.raw_id: row for row in enrichments.all()}
+    entries = []
+    for row in products.all():
+        extra = added.get(row.raw_id)
+        if extra is not None and extra.hidden:
+            continue  # the same rule as views.is_visible: active (SQL) and not hidden
+        entries.append(
+            ListingEntry.of(
+                product_id=row.id,
+                name=row.name,
+                brand=row.brand,
+                category=row.category,
+                strain_type=row.strain_type,
+                merged_tags=merged_tags(list(row.tags), list(extra.tags) if extra else []),
+                featured=extra.featured if extra is not None else False,
+                sort_order=extra.sort_order if extra is not None else 0,
+                prices=prices.get(row.raw_id, ()),
+                in_stock=row.raw_id in in_stock,
+                created_at=row.created_at,
+            )
+        )
+    return CatalogIndex(entries)
+
+
+async def _brand_ids(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, brand: str | None
+) -> set[uuid.UUID] | None:
+    if brand is None:
+        return None
+    statement = repository.products(
+        scope, store_id, active_only=True, brand=brand
+    ).with_only_columns(Product.id)
+    return set((await session.scalars(statement)).all())
+
+
+async def _current_views(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    filters: CatalogFilters,
+    batch: list[tuple[OrderKey, ListingEntry]],
+) -> list[tuple[OrderKey, KioskProduct]]:
+    """The kiosk views of `batch` as the database has them now, in the index's order, each with
+    its index key; a product that no longer qualifies (a write that did not reach the store
+    stream) is left out rather than shown."""
+    ids = [entry.id for _, entry in batch]
     statement = repository.products(
         scope,
         store_id,
@@ -76,23 +233,19 @@ async def catalog_page(
         category=filters.category,
         brand=filters.brand,
         strain_type=filters.strain_type,
-    )
-    products = list((await session.scalars(statement)).all())
-    variants = await repository.variants_by_product(session, scope, store_id)
-    enrichments = await repository.enrichments_by_product(session, scope, store_id)
-    items = []
-    for product in products:
-        enrichment = enrichments.get(product.id)
-        if not is_visible(product, enrichment):
+    ).where(Product.id.in_(ids))
+    products = {p.id: p for p in (await session.scalars(statement)).all()}
+    variants = await repository.variants_by_product(session, scope, store_id, list(products))
+    enrichments = await repository.enrichments_by_product(session, scope, store_id, list(products))
+    shown = []
+    for key, entry in batch:
+        product = products.get(entry.id)
+        if product is None or not is_visible(product, enrichments.get(entry.id)):
             continue
-        view = kiosk_view(product, variants.get(product.id, []), enrichment)
-        if matches(view, filters):
-            items.append(catalog_item(product, view))
-    views, next_cursor = page_of_items(items, filters.sort, limit=page.limit, cursor=page.cursor)
-    return CatalogPage(
-        data=views,
-        meta=CatalogPageMeta(next_cursor=next_cursor, count=len(views), catalog=status),
-    )
+        view = kiosk_view(product, variants.get(entry.id, []), enrichments.get(entry.id))
+        if matches(entry_of_view(view, product.created_at), filters):
+            shown.append((key, view))
+    return shown
 
 
 async def kiosk_product(

@@ -25,7 +25,8 @@ def _ordered(variants: Iterable[ProductVariant]) -> list[ProductVariant]:
     return sorted(variants, key=lambda v: (v.position, v.label, str(v.id)))
 
 
-def _merged_tags(pos_tags: list[str], extra: list[str]) -> list[str]:
+def merged_tags(pos_tags: list[str], extra: list[str]) -> list[str]:
+    """The POS's tags, then enrichment tags not already there (case-insensitive)."""
     merged = list(dict.fromkeys(pos_tags))
     seen = {tag.casefold() for tag in merged}
     for tag in extra:
@@ -57,7 +58,7 @@ def kiosk_view(
         is_medical_only=product.is_medical_only,
         description=enrichment.description if enrichment is not None else None,
         images=list(dict.fromkeys([*extra_images, *product.image_urls])),
-        tags=_merged_tags(list(product.tags), list(enrichment.tags) if enrichment else []),
+        tags=merged_tags(list(product.tags), list(enrichment.tags) if enrichment else []),
         featured=enrichment.featured if enrichment is not None else False,
         sort_order=enrichment.sort_order if enrichment is not None else 0,
         in_stock=any(v.quantity_available > 0 for v in ordered),

@@ -55,6 +55,10 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # uvicorn's own access log duplicates our `http_request_finished` line.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request's full URL at INFO: POS calls are logged as `pos_call_*` already,
+    # and a URL can carry a secret (a webhook token, when the simulator pushes in-process).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+

@@ -33,6 +33,7 @@ class EndpointClass(StrEnum):
     ORDER_LOOKUP = "order_lookup"
     ORDER_STATUS = "order_status"
     ORDER_CANCEL = "order_cancel"
+    WEBHOOKS = "webhooks"
 
 
 class PosOrderStatus(StrEnum):
@@ -160,6 +161,14 @@ class PosOrderReceipt:
     reference: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PosWebhookRegistration:
+    """What registering our webhook URL with the POS did."""
+
+    events: Sequence[str]  # the event types the POS will push to the URL
+    location_id: str  # the POS's id of the shop they come from (BLAZE `shopId`)
+
+
 C = TypeVar("C", bound=PosConfig)
 
 
@@ -214,3 +223,8 @@ class PosAdapter(abc.ABC, Generic[C]):
 
     @abc.abstractmethod
     async def cancel_order(self, pos_order_id: str) -> PosOrderReceipt: ...
+
+    async def register_webhooks(self, url: str) -> PosWebhookRegistration:
+        """Ask the POS to push its events to `url`. Only dialects with an API for it override
+        this; the others raise `NotImplementedError` (registered by hand, or not at all)."""
+        raise NotImplementedError(f"{self.name} has no API to register webhooks")

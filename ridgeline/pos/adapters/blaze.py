@@ -34,6 +34,7 @@ from ridgeline.pos.base import (
     PosOrderReceipt,
     PosOrderRequest,
     PosOrderStatus,
+    PosWebhookRegistration,
     ProductFetch,
 )
 from ridgeline.pos.canonical import (
@@ -85,6 +86,9 @@ ORDER_STATUSES: Mapping[str, PosOrderStatus] = {
     "CanceledByDispensary": PosOrderStatus.CANCELLED,
 }
 
+# What BLAZE pushes to a registered URL: product changes and consumer orders (carts).
+WEBHOOK_TYPES = ("UPDATE_PRODUCT", "NEW_CONSUMER_ORDER", "UPDATE_CONSUMER_ORDER")
+
 _IN_PROGRESS = "InProgress"
 _MESSAGE_KEYS = ("message", "Message", "error")
 # A price-break variant's id: the product id, this marker, and the break's quantity.
@@ -99,6 +103,13 @@ class BlazeConfig(PosConfig):
     )
     partner_key: SecretStr = Field(min_length=1, description="The integrator's key.")
     api_key: SecretStr = Field(min_length=1, description="The dispensary's key; names the shop.")
+    shop_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The shop's id (GET /store). Webhooks naming another shop are refused; "
+        "registering webhooks fills it in.",
+    )
 
 
 def break_variant_id(product_id: str, quantity: Decimal) -> str:
@@ -348,6 +359,19 @@ class BlazeAdapter(PosAdapter[BlazeConfig]):
             endpoint, "DELETE", f"/store/cart/cancelCart/{quote(pos_order_id, safe='')}"
         )
         return _receipt(answer, endpoint)
+
+    async def register_webhooks(self, url: str) -> PosWebhookRegistration:
+        """`POST /webHooks` once per type. BLAZE keeps one URL list per type and a registration
+        replaces it, so registering again is harmless (and the request is safe to retry)."""
+        shop_id = self.config.shop_id or (await self.verify_credentials()).location_id
+        for kind in WEBHOOK_TYPES:
+            await self._call(
+                EndpointClass.WEBHOOKS,
+                "POST",
+                "/webHooks",
+                json_body={"webHookType": kind, "webHookUrls": [url], "shopId": shop_id},
+            )
+        return PosWebhookRegistration(events=WEBHOOK_TYPES, location_id=shop_id)
 
     async def _carts(self, reference: str) -> list[Mapping[str, Any]]:
         endpoint = EndpointClass.ORDER_LOOKUP

@@ -1,0 +1,1 @@
+"""POS webhooks: events a POS pushes to us, stored first and processed once."""

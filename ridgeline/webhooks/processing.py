@@ -1,0 +1,70 @@
+"""Processing a stored POS event, once: a product event asks for an incremental catalog sync
+(the POS read is authoritative, the pushed record is not trusted to write the catalog); an
+order event is kept for order tracking, which hooks in at `track_order_event`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.clock import Clock
+from ridgeline.jobs import RetryLater
+from ridgeline.models.sync import PosEvent, SyncKind, SyncTrigger
+from ridgeline.sync import repository as sync_repository
+from ridgeline.sync.tasks import enqueue_sync
+from ridgeline.webhooks import repository
+from ridgeline.webhooks.dialects import DIALECTS, EventKind
+
+log = structlog.get_logger(__name__)
+
+# A sync that is running may have read the POS before the change: the event waits for it to
+# finish (this long between looks), but not forever, since the schedule catches up anyway.
+BUSY_SYNC_RETRY_S = 5.0
+BUSY_SYNC_PATIENCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    description: str
+    error: str | None = None
+
+
+async def process_event(
+    session: AsyncSession, event: PosEvent, *, clock: Clock, enqueued_at: datetime
+) -> Outcome:
+    """What the event asks for, in the caller's transaction; `RetryLater` while a catalog sync
+    of the store runs. The caller marks the event processed in the same transaction."""
+    dialect = DIALECTS.get(event.source)
+    kind = dialect.events.get(event.event_type) if dialect else None
+    if kind is EventKind.PRODUCT:
+        return await _request_catalog_sync(session, event, clock=clock, enqueued_at=enqueued_at)
+    if kind is EventKind.ORDER:
+        return await track_order_event(session, event)
+    return Outcome("ignored", error=f"no processing for {event.source} {event.event_type!r}")
+
+
+async def track_order_event(session: AsyncSession, event: PosEvent) -> Outcome:
+    """An order's status as the POS pushed it. Order tracking (a later issue) moves our order
+    here; until then the event is only kept."""
+    return Outcome("no order tracking yet")
+
+
+async def _request_catalog_sync(
+    session: AsyncSession, event: PosEvent, *, clock: Clock, enqueued_at: datetime
+) -> Outcome:
+    store = await sync_repository.store_for_system(session, event.store_id)
+    if store is None or store.pos_provider is None:
+        return Outcome("no sync", error="the store has no POS configured any more")
+    kind = SyncKind.INCREMENTAL
+    now = clock.now()
+    if await repository.sync_job_running(session, store.id, kind):
+        if now - enqueued_at < BUSY_SYNC_PATIENCE:
+            raise RetryLater(BUSY_SYNC_RETRY_S, "a catalog sync of the store is running")
+        log.warning("pos_event_sync_still_running", store_id=str(store.id))
+    await sync_repository.ensure_sync_state(session, store, due_at=now)
+    job = await enqueue_sync(session, store.id, kind, SyncTrigger.WEBHOOK, clock=clock)
+    # None: a sync of the store is waiting already; it reads the POS after this change.
+    return Outcome("catalog sync queued" if job else "catalog sync already waiting")

@@ -1,0 +1,75 @@
+"""Request and response bodies of the POS webhook endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ridgeline.models.sync import PosEvent
+from ridgeline.webhooks.dialects import DIALECTS, EventKind, Registration
+
+# What processing did with an event of each kind (there is no outcome column: it follows from
+# the kind, and the error says when it went wrong).
+OUTCOMES = {
+    EventKind.PRODUCT: "catalog_sync_requested",
+    EventKind.ORDER: "no_order_tracking_yet",
+}
+
+
+class PosEventReceived(BaseModel):
+    event_id: uuid.UUID = Field(description="Our id of the stored event.")
+    duplicate: bool = Field(description="The POS had delivered this event before.")
+
+
+class PosEventOut(BaseModel):
+    id: uuid.UUID
+    source: str = Field(description="The POS dialect that pushed it.")
+    external_id: str = Field(description="`<store id>:<the POS's event id>`.")
+    event_type: str
+    kind: EventKind | None = Field(description="product or order; null for an unknown type.")
+    received_at: datetime
+    processed_at: datetime | None
+    outcome: str | None = Field(
+        description="catalog_sync_requested or no_order_tracking_yet once processed; "
+        "null before, or when processing failed (see error)."
+    )
+    error: str | None
+    payload: dict[str, Any] = Field(description="The body as the POS sent it.")
+
+    @classmethod
+    def of(cls, event: PosEvent) -> PosEventOut:
+        dialect = DIALECTS.get(event.source)
+        kind = dialect.events.get(event.event_type) if dialect else None
+        done = event.processed_at is not None and event.error is None
+        return cls(
+            id=event.id,
+            source=event.source,
+            external_id=event.external_id,
+            event_type=event.event_type,
+            kind=kind,
+            received_at=event.received_at,
+            processed_at=event.processed_at,
+            outcome=OUTCOMES[kind] if done and kind is not None else None,
+            error=event.error,
+            payload=event.payload,
+        )
+
+
+class PosWebhookSetup(BaseModel):
+    provider: str
+    url: str = Field(description="Our URL for this store's events, token included: a secret.")
+    events: list[str] = Field(description="The event types this POS pushes.")
+    registration: Registration = Field(
+        description="api: POST this endpoint registers the URL; vendor_portal: enter it in "
+        "the vendor's portal; per_order: it travels with each order."
+    )
+    instructions: str
+    registered: bool = Field(
+        default=False, description="POST only: whether the URL was registered with the POS."
+    )
+    shop_id: str | None = Field(
+        default=None, description="The POS shop the events come from, when known (BLAZE)."
+    )

@@ -1,0 +1,137 @@
+"""Receiving a POS's events: authenticate the store's URL, read the event in its dialect, store
+it first (a redelivery is a duplicate, not a second event) and queue its processing in the same
+transaction. Services flush, never commit: the request boundary commits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from urllib.parse import quote
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.api.pagination import PageRequest
+from ridgeline.clock import Clock
+from ridgeline.config import Settings
+from ridgeline.db.tenancy import TenantScope
+from ridgeline.errors import InvalidWebhookToken, PosNotConfigured, PosWebhookShopMismatch
+from ridgeline.jobs import enqueue
+from ridgeline.models.store import Store
+from ridgeline.pos import service as pos_service
+from ridgeline.pos.adapters.blaze import BlazeConfig
+from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
+from ridgeline.stores.service import get_store
+from ridgeline.sync.repository import store_for_system
+from ridgeline.webhooks import repository
+from ridgeline.webhooks.dialects import PosEventIn, dialect_of
+from ridgeline.webhooks.schemas import PosEventOut, PosEventReceived
+
+log = structlog.get_logger(__name__)
+
+PROCESS_EVENT_JOB = "pos.process_event"
+WEBHOOK_PATH = "/api/v1/pos-webhooks"
+
+
+def webhook_token(secret_key: str, store_id: uuid.UUID) -> str:
+    """The store's webhook token: derived, so nothing is stored and every process agrees."""
+    message = f"pos-webhook:{store_id}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def webhook_url(settings: Settings, store_id: uuid.UUID) -> str:
+    """The URL a POS posts the store's events to (also Flowhub's `postbackUrl` for orders)."""
+    token = webhook_token(settings.secret_key, store_id)
+    return f"{settings.public_base_url}{WEBHOOK_PATH}/{store_id}?token={quote(token)}"
+
+
+def _token_matches(secret_key: str, store_id: uuid.UUID, token: str | None) -> bool:
+    expected = webhook_token(secret_key, store_id)
+    return hmac.compare_digest(expected.encode(), (token or "").encode())
+
+
+async def receive_event(
+    session: AsyncSession,
+    store_id: uuid.UUID,
+    token: str | None,
+    body: bytes,
+    *,
+    settings: Settings,
+    cipher: CredentialCipher,
+    clock: Clock,
+) -> PosEventReceived:
+    """Stores one pushed event and queues `pos.process_event`, or finds it stored already.
+
+    A wrong token and an unknown store are the same `InvalidWebhookToken`; a body that is not
+    an event of the store's dialect stores nothing (`PosEventInvalid`)."""
+    if not _token_matches(settings.secret_key, store_id, token):
+        raise InvalidWebhookToken()
+    store = await store_for_system(session, store_id)
+    if store is None:
+        raise InvalidWebhookToken()
+    if store.pos_provider is None:
+        raise PosNotConfigured()
+    event, document = dialect_of(store.pos_provider).parse(body)
+    _check_shop(store, event, cipher)
+    source = store.pos_provider
+    external_id = f"{store.id}:{event.event_id}"
+    now = clock.now()
+    stored_id = await repository.insert_event(
+        session,
+        store,
+        source=source,
+        external_id=external_id,
+        event_type=event.event_type,
+        payload=document,
+        received_at=now,
+    )
+    if stored_id is None:
+        existing = await repository.event_by_external_id(session, source, external_id)
+        assert existing is not None  # the conflicting row; events are never deleted alone
+        log.info("pos_event_duplicate", store_id=str(store.id), event_id=str(existing.id))
+        return PosEventReceived(event_id=existing.id, duplicate=True)
+    await enqueue(
+        session,
+        PROCESS_EVENT_JOB,
+        {"event_id": str(stored_id)},
+        clock=clock,
+        dedupe_key=f"{PROCESS_EVENT_JOB}:{stored_id}",
+    )
+    log.info(
+        "pos_event_received",
+        store_id=str(store.id),
+        event_id=str(stored_id),
+        source=source,
+        event_type=event.event_type,
+    )
+    return PosEventReceived(event_id=stored_id, duplicate=False)
+
+
+def _check_shop(store: Store, event: PosEventIn, cipher: CredentialCipher) -> None:
+    """A BLAZE event must come from the store's shop. Without a known shop (`shop_id` is filled
+    in when webhooks are registered through us) the token alone vouches for it."""
+    if event.shop_id is None:
+        return
+    try:
+        _, config = pos_service.stored_config(store, cipher)
+    except CredentialsUnreadable:
+        log.warning("pos_event_shop_unchecked", store_id=str(store.id), reason="credentials")
+        return
+    expected = config.shop_id if isinstance(config, BlazeConfig) else None
+    if expected is not None and expected != event.shop_id:
+        raise PosWebhookShopMismatch(details={"shop_id": event.shop_id})
+
+
+async def list_events(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    page: PageRequest,
+    *,
+    processed: bool | None = None,
+) -> tuple[list[PosEventOut], str | None]:
+    store = await get_store(session, scope, store_id)
+    statement = repository.store_events(scope, store.id, processed=processed)
+    rows, next_cursor = await repository.page_of_events(session, statement, page)
+    return [PosEventOut.of(row) for row in rows], next_cursor

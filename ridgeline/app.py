@@ -30,6 +30,12 @@ from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router
+from ridgeline.realtime.activity import KioskActivity, flush_forever
+from ridgeline.realtime.backplane import backplane_for
+from ridgeline.realtime.cable import cable_endpoint
+from ridgeline.realtime.endpoints import router as realtime_router
+from ridgeline.realtime.hub import Hub
+from ridgeline.realtime.state import cable_state_for
 from ridgeline.stores.endpoints import router as stores_router
 from ridgeline.sync.endpoints import router as sync_router
 from ridgeline.tasks import job_registry, job_schedules, job_services
@@ -54,6 +60,17 @@ def create_app(
     key_usage = KioskKeyUsage()
     clock = clock or SystemClock()
     connector = PosConnector(settings, database, clock)
+    hub = Hub(
+        database=database,
+        backplane=backplane_for(settings.redis_url),
+        state=cable_state_for(settings.redis_url),
+        clock=clock,
+        ping_interval_s=settings.cable_ping_interval_s,
+        poll_interval_s=settings.cable_poll_interval_s,
+        queue_max=settings.cable_send_queue_max,
+        session_ttl_s=settings.cable_session_ttl_s,
+    )
+    kiosk_activity = KioskActivity(clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +80,11 @@ def create_app(
             stack.push_async_callback(key_usage.flush, database)
             flusher = asyncio.create_task(_flush_key_usage(key_usage, database))
             stack.callback(flusher.cancel)
+            await hub.start()
+            stack.push_async_callback(kiosk_activity.flush, database)
+            stack.push_async_callback(hub.stop)  # before the activity flush above: LIFO
+            activity_flusher = asyncio.create_task(flush_forever(kiosk_activity, database))
+            stack.callback(activity_flusher.cancel)
             if settings.worker_in_process:
                 await stack.enter_async_context(
                     _embedded_worker(settings, database, connector, clock)
@@ -86,6 +108,8 @@ def create_app(
     app.state.clock = clock
     app.state.pos_connector = connector
     app.state.kiosk_key_usage = key_usage
+    app.state.hub = hub
+    app.state.kiosk_activity = kiosk_activity
     app.state.sign_in_throttle = SignInThrottle()
     app.state.catalog_indexes = CatalogIndexCache()
 
@@ -97,6 +121,8 @@ def create_app(
     app.include_router(pos_router)
     app.include_router(sync_router)
     app.include_router(catalog_router)
+    app.include_router(realtime_router)
+    app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)
 
     # Added innermost first.

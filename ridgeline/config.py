@@ -66,15 +66,28 @@ class Settings(BaseSettings):
     # each 1/N of every vendor limit so that together they stay under it.
     pos_rate_limit_share: float = Field(default=1.0, gt=0, le=1)
 
+    # Real-time `/cable`. Browser origins allowed to connect ("*": any); a kiosk app that sends
+    # no Origin header is let in by its key alone.
+    cable_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    cable_ping_interval_s: float = Field(default=3.0, gt=0)
+    # Frames waiting for one slow client; beyond this it is disconnected with `too_slow`.
+    cable_send_queue_max: int = Field(default=1024, ge=8)
+    # How long a dropped connection's session can be restored by its `sid`.
+    cable_session_ttl_s: float = Field(default=300.0, gt=0)
+    # Every interval the hub also reads the positions of its streams from the database, so a
+    # message whose backplane notice was lost (Redis down, another process) is late, never lost.
+    cable_poll_interval_s: float = Field(default=2.0, gt=0)
+
     # SQLite only: how long a writer waits for the lock before failing.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 
     @model_validator(mode="before")
     @classmethod
-    def _split_encryption_keys(cls, values: dict[str, object]) -> dict[str, object]:
-        keys = values.get("encryption_keys")
-        if isinstance(keys, str):
-            values["encryption_keys"] = [k.strip() for k in keys.split(",") if k.strip()]
+    def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
+        for name in ("encryption_keys", "cable_allowed_origins"):
+            items = values.get(name)
+            if isinstance(items, str):
+                values[name] = [k.strip() for k in items.split(",") if k.strip()]
         return values
 
     @model_validator(mode="after")

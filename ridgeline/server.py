@@ -4,23 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
 
 from ridgeline.app import create_app
 from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import Worker
+from ridgeline.monitoring.logging import redact_server_logs
 from ridgeline.pos.client import PosConnector
+from ridgeline.realtime.backplane import announcing_commits, backplane_for
+from ridgeline.realtime.hub import Hub
 from ridgeline.tasks import job_registry, job_schedules, job_services
 
 log = structlog.get_logger(__name__)
 
 
-def run_server(settings: Settings, *, host: str, port: int) -> None:
-    app = create_app(settings)
+class RidgelineServer(uvicorn.Server):
+    """uvicorn, with `/cable` clients told `server_restart` before their sockets close (uvicorn
+    closes open connections before the app's lifespan shutdown runs)."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hub: Hub = self._app.state.hub
+        for server in self.servers:
+            server.close()  # no new connections while the cable ones are told to go
+        await hub.disconnect_all()
+        await super().shutdown(sockets)
+
+
+def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:
+    redact_server_logs()
     config = uvicorn.Config(
         app,
         host=host,
@@ -28,10 +49,15 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
         log_config=None,  # our logging set-up already routes uvicorn's loggers
         access_log=False,
         proxy_headers=True,
+        ws="websockets-sansio",
         ws_per_message_deflate=False,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    return RidgelineServer(config, app)
+
+
+def run_server(settings: Settings, *, host: str, port: int) -> None:
+    server_for(create_app(settings), host=host, port=port).run()
 
 
 async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None) -> None:
@@ -49,15 +75,16 @@ async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None
         services=job_services(connector),
     )
     try:
-        if burst:
-            done = await worker.run_until_idle()
-            log.info("worker_burst_finished", jobs=done)
-            return
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await worker.run(stop)
+        async with announcing_commits(database, backplane_for(settings.redis_url)):
+            if burst:
+                done = await worker.run_until_idle()
+                log.info("worker_burst_finished", jobs=done)
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await worker.run(stop)
     finally:
         await connector.aclose()
         await database.dispose()

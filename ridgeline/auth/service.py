@@ -27,7 +27,7 @@ from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principa
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.config import Settings
 from ridgeline.errors import InvalidCredentials, InvalidToken, TokenExpired, TokenRevoked
-from ridgeline.models.kiosk import KioskStatus
+from ridgeline.models.kiosk import Kiosk, KioskStatus
 from ridgeline.models.operator import RefreshToken, Role, TokenFamily
 
 
@@ -184,3 +184,26 @@ async def _authenticate_kiosk(
         organization_id=kiosk.organization_id,
         key_id=api_key.id,
     )
+
+
+async def still_valid(session: AsyncSession, principal: Principal, *, now: datetime) -> bool:
+    """Whether a principal authenticated earlier may still act (a restored `/cable` session):
+    the kiosk's key is neither revoked nor expired and the kiosk is active; the operator's token
+    family is not revoked and the operator is active."""
+    if isinstance(principal, KioskPrincipal):
+        key = await repository.kiosk_key(
+            session, principal.scope, principal.kiosk_id, principal.key_id
+        )
+        if key is None or key.revoked_at is not None:
+            return False
+        if key.expires_at is not None and now >= key.expires_at:
+            return False
+        kiosk = await session.get(Kiosk, principal.kiosk_id)
+        return kiosk is not None and kiosk.status is KioskStatus.ACTIVE
+    found = await repository.operator_with_family(
+        session, principal.operator_id, principal.family_id
+    )
+    if found is None:
+        return False
+    operator, family = found
+    return family.revoked_at is None and operator.is_active

@@ -8,7 +8,7 @@ writers on the busy timeout instead. Read-only sessions keep deferred transactio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,15 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 _WRITE_OPTION = "ridgeline_write"
+# Where a session notes the streams it appended to (stream id -> last offset) until it commits.
+APPENDED_STREAMS = "ridgeline.appended_streams"
+
+# Called after a commit that appended to streams, with {stream id: last offset}. Runs inside the
+# commit (synchronously, on the event loop's thread): listeners only hand the news on.
+CommitListener = Callable[[Mapping[str, int]], None]
 
 
 class Database:
@@ -40,8 +47,14 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, sqlite_busy_timeout_ms)
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
-        self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self.commit_listeners: list[CommitListener] = []
+        session_class = _session_class_announcing_to(self.commit_listeners)
+        self._read_sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=session_class
+        )
+        self._write_sessions = async_sessionmaker(
+            self._write_engine, expire_on_commit=False, sync_session_class=session_class
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,6 +81,27 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _session_class_announcing_to(listeners: list[CommitListener]) -> type[Session]:
+    """A Session class of this Database's own, whose commits tell `listeners` which streams got
+    new messages (see `realtime.streams.append_many`); a rollback forgets them."""
+
+    class AnnouncingSession(Session):
+        pass
+
+    @event.listens_for(AnnouncingSession, "after_commit")
+    def _announce(session: Session) -> None:
+        appended: dict[str, int] | None = session.info.pop(APPENDED_STREAMS, None)
+        if appended:
+            for listener in listeners:
+                listener(appended)
+
+    @event.listens_for(AnnouncingSession, "after_rollback")
+    def _forget(session: Session) -> None:
+        session.info.pop(APPENDED_STREAMS, None)
+
+    return AnnouncingSession
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, IdMixin, StrEnumType
+from ridgeline.db.base import Base, EntityMixin, IdMixin, JSONDocument, StrEnumType
 
 
 class KioskStatus(StrEnum):
@@ -32,6 +32,9 @@ class Kiosk(EntityMixin, Base):
         StrEnumType(KioskStatus, 16), default=KioskStatus.ACTIVE
     )
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the kiosk app last said in its `heartbeat` on `/cable`.
+    app_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
 
 
 class KioskApiKey(IdMixin, Base):

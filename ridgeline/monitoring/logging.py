@@ -7,6 +7,7 @@ request it belongs to, bound in `RequestContextMiddleware`.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -61,4 +62,30 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    redact_server_logs()
 
+
+_QUERY_SECRET = re.compile(r"((?:^|[?&])(?:token|sid)=)[^&\s\"']+")
+
+
+class RedactQuerySecrets(logging.Filter):
+    """uvicorn logs each WebSocket handshake with its path and query string, where a `/cable`
+    client may carry its key (`?token=`) or session id (`?sid=`): they are masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY_SECRET.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _QUERY_SECRET.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def redact_server_logs() -> None:
+    """Installs the filter on uvicorn's loggers (once)."""
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQuerySecrets) for f in logger.filters):
+            logger.addFilter(RedactQuerySecrets())

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.db.engine import APPENDED_STREAMS
 from ridgeline.models.stream import Stream, StreamMessage
 
 DEFAULT_MAX_MESSAGES = 10_000
@@ -133,6 +134,8 @@ async def append_many(
         update(Stream).where(Stream.stream_id == stream_id).values(last_offset=last)
     )
     stream.last_offset = last
+    # Announced to the hub and backplane once this transaction commits (see db.engine).
+    session.info.setdefault(APPENDED_STREAMS, {})[stream_id] = last
     return [StreamPosition(stream_id, stream.epoch, first + index) for index in range(len(rows))]
 
 
@@ -144,6 +147,57 @@ async def position(session: AsyncSession, stream_id: str) -> StreamPosition:
     if stream is None:
         return StreamPosition(stream_id, _initial_epoch(stream_id), 0)
     return StreamPosition(stream_id, stream.epoch, stream.last_offset)
+
+
+async def positions(session: AsyncSession, stream_ids: Sequence[str]) -> list[StreamPosition]:
+    """Where each of these streams is now, in one query per 500 ids (the hub's poll)."""
+    found: dict[str, StreamPosition] = {}
+    ids = list(dict.fromkeys(stream_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = await session.execute(
+            select(Stream.stream_id, Stream.epoch, Stream.last_offset).where(
+                Stream.stream_id.in_(chunk)
+            )
+        )
+        for stream_id, epoch, last_offset in rows.all():
+            found[stream_id] = StreamPosition(stream_id, epoch, last_offset)
+    return [found.get(i) or StreamPosition(i, _initial_epoch(i), 0) for i in ids]
+
+
+async def offset_before(
+    session: AsyncSession,
+    stream_id: str,
+    since: datetime,
+    *,
+    now: datetime,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> StreamPosition:
+    """The position just before the first message created at or after `since`, for a client that
+    knows only when it last heard from the server. `HistoryUnavailable` when messages after
+    `since` may have been pruned."""
+    current = await position(session, stream_id)
+    first_after = await session.scalar(
+        select(func.min(StreamMessage.offset)).where(
+            StreamMessage.stream_id == stream_id, StreamMessage.created_at >= since
+        )
+    )
+    oldest = await session.execute(
+        select(StreamMessage.offset, StreamMessage.created_at)
+        .where(StreamMessage.stream_id == stream_id)
+        .order_by(StreamMessage.offset)
+        .limit(1)
+    )
+    row = oldest.first()
+    if row is not None and row.offset > 1 and row.created_at > since:
+        raise HistoryUnavailable(stream_id, "messages pruned")
+    if row is None and current.offset > 0 and since < now - max_age:
+        # Nothing is retained. Pruning by count keeps the newest messages, so all of them went
+        # by age: none was newer than `max_age`, and a `since` within it missed nothing.
+        raise HistoryUnavailable(stream_id, "messages pruned")
+    if first_after is None:
+        return current
+    return StreamPosition(stream_id, current.epoch, first_after - 1)
 
 
 async def read_since(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from ridgeline.api.dependencies import SessionDep
 from ridgeline.api.pagination import PageDep, page_of
@@ -17,6 +17,9 @@ from ridgeline.auth.dependencies import (
     StoreManagerDep,
     ViewerDep,
 )
+from ridgeline.models.kiosk import KioskStatus
+from ridgeline.realtime.hub import Hub
+from ridgeline.realtime.presence import annotate_presence, with_presence
 from ridgeline.stores import service
 from ridgeline.stores.schemas import (
     KioskCreate,
@@ -132,12 +135,12 @@ async def delete_store(store_id: uuid.UUID, caller: OrgAdminDep, session: Sessio
 
 @router.get("/stores/{store_id}/kiosks", tags=["kiosks"])
 async def list_store_kiosks(
-    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep, page: PageDep
+    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep, page: PageDep, request: Request
 ) -> Page[KioskOut]:
-    """A store's kiosks with when each was last seen."""
+    """A store's kiosks: connected to `/cable` now or not, last seen, app version and health."""
     store = await service.get_store(session, caller.scope, store_id)
     result = await service.list_kiosks(session, caller.scope, page, store_id=store.id)
-    return page_of(result, KioskOut)
+    return await with_presence(request, page_of(result, KioskOut))
 
 
 # Kiosks
@@ -148,10 +151,11 @@ async def list_kiosks(
     caller: ViewerDep,
     session: SessionDep,
     page: PageDep,
+    request: Request,
     store_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[KioskOut]:
     result = await service.list_kiosks(session, caller.scope, page, store_id=store_id)
-    return page_of(result, KioskOut)
+    return await with_presence(request, page_of(result, KioskOut))
 
 
 @router.post("/kiosks", status_code=status.HTTP_201_CREATED, tags=["kiosks"])
@@ -172,18 +176,27 @@ async def get_own_kiosk(kiosk: KioskDep, session: SessionDep) -> Envelope[KioskO
 
 @router.get("/kiosks/{kiosk_id}", tags=["kiosks"])
 async def get_kiosk(
-    kiosk_id: uuid.UUID, caller: ViewerDep, session: SessionDep
+    kiosk_id: uuid.UUID, caller: ViewerDep, session: SessionDep, request: Request
 ) -> Envelope[KioskOut]:
     kiosk = await service.get_kiosk(session, caller.scope, kiosk_id)
-    return envelope(KioskOut.model_validate(kiosk))
+    [found] = await annotate_presence(request, [KioskOut.model_validate(kiosk)])
+    return envelope(found)
 
 
 @router.patch("/kiosks/{kiosk_id}", tags=["kiosks"])
 async def update_kiosk(
-    kiosk_id: uuid.UUID, body: KioskUpdate, caller: StoreManagerDep, session: SessionDep
+    kiosk_id: uuid.UUID,
+    body: KioskUpdate,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    request: Request,
 ) -> Envelope[KioskOut]:
     """Rename a kiosk, or disable it (its API keys stop working at once) and enable it again."""
     kiosk = await service.update_kiosk(session, caller.scope, kiosk_id, body)
+    if kiosk.status is KioskStatus.DISABLED:
+        # Its keys no longer work; its open connections close too (no reconnect).
+        hub: Hub = request.app.state.hub
+        await hub.disconnect_kiosk(kiosk.id, reconnect=False)
     return envelope(KioskOut.model_validate(kiosk))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -85,6 +85,12 @@ class KioskOut(BaseModel):
     name: str
     status: KioskStatus
     last_seen_at: datetime | None
+    # From the kiosk's `/cable` heartbeat.
+    app_version: str | None = None
+    health: dict[str, Any] | None = None
+    # Live presence: connected to `/cable` now (any server process), and since when.
+    connected: bool = False
+    connected_since: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -37,6 +37,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, object]] = {
         "product_id": "00000000-0000-4000-8000-000000000000"
     },
     ("POST", "/api/v1/stores/{store_id}/sync"): {"kind": "full"},
+    ("POST", "/api/v1/kiosks/{kiosk_id}/commands"): {"type": "reload"},
 }
 
 

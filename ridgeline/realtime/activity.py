@@ -1,0 +1,115 @@
+"""What kiosks' connections tell the database: last seen, app version, health, and presence
+events on the organization's ops stream (`kiosk.presence`).
+
+Connect storms are the norm (a store's kiosks all reconnect after a network blip, a server
+restart moves thousands), so nothing is written per connection: activity is collected in memory
+and flushed every few seconds in one transaction per flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+
+from ridgeline.clock import Clock
+from ridgeline.db.engine import Database
+from ridgeline.models.kiosk import Kiosk
+from ridgeline.realtime.streams import append_many, ops_stream
+
+log = structlog.get_logger(__name__)
+
+FLUSH_INTERVAL_S = 5.0
+
+
+@dataclass
+class _Seen:
+    at: datetime
+    app_version: str | None = None
+    health: dict[str, Any] | None = None
+
+
+@dataclass
+class KioskActivity:
+    clock: Clock
+    _seen: dict[uuid.UUID, _Seen] = field(default_factory=dict)
+    _presence: list[tuple[uuid.UUID, dict[str, Any]]] = field(default_factory=list)
+
+    def seen(
+        self,
+        kiosk_id: uuid.UUID,
+        *,
+        app_version: str | None = None,
+        health: dict[str, Any] | None = None,
+    ) -> None:
+        previous = self._seen.get(kiosk_id)
+        self._seen[kiosk_id] = _Seen(
+            self.clock.now(),
+            app_version or (previous.app_version if previous else None),
+            health if health is not None else (previous.health if previous else None),
+        )
+
+    def presence(
+        self,
+        *,
+        organization_id: uuid.UUID,
+        store_id: uuid.UUID,
+        kiosk_id: uuid.UUID,
+        connected: bool,
+        connection_id: str,
+        reason: str | None = None,
+    ) -> None:
+        self._presence.append(
+            (
+                organization_id,
+                {
+                    "kiosk_id": str(kiosk_id),
+                    "store_id": str(store_id),
+                    "connected": connected,
+                    "connection_id": connection_id,
+                    "reason": reason,
+                },
+            )
+        )
+
+    async def flush(self, database: Database) -> None:
+        seen, self._seen = self._seen, {}
+        presence, self._presence = self._presence, []
+        if not seen and not presence:
+            return
+        try:
+            async with database.transaction() as session:
+                for kiosk_id, item in seen.items():
+                    values: dict[str, Any] = {"last_seen_at": item.at}
+                    if item.app_version is not None:
+                        values["app_version"] = item.app_version
+                    if item.health is not None:
+                        values["health"] = item.health
+                    await session.execute(
+                        update(Kiosk).where(Kiosk.id == kiosk_id).values(**values)
+                    )
+                by_org: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+                for organization_id, data in presence:
+                    by_org[organization_id].append(("kiosk.presence", data))
+                for organization_id, events in by_org.items():
+                    await append_many(
+                        session, ops_stream(organization_id), events, at=self.clock.now()
+                    )
+        except Exception:
+            log.exception("kiosk_activity_flush_failed", kiosks=len(seen))
+            # Keep what was not written for the next flush (newer sightings win).
+            for kiosk_id, item in seen.items():
+                self._seen.setdefault(kiosk_id, item)
+            self._presence[:0] = presence
+
+
+async def flush_forever(activity: KioskActivity, database: Database) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        await activity.flush(database)

@@ -1,0 +1,212 @@
+"""How server processes tell each other "stream S has a message at offset N" (and remote
+disconnects). The message itself is never on the backplane: it is in the database, where the hub
+reads it. So a lost notice only delays a message (the hub's database poll finds it), never loses it.
+
+- `MemoryBackplane` (embedded mode): one process, notices go straight to its own hub.
+- `RedisBackplane` (scaled mode): Redis pub/sub on one channel. The listener reconnects by itself
+  with backoff after Redis restarts, resubscribes, and then asks the hub to catch every stream up
+  from the database, since notices published while it was away are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ridgeline.db.engine import Database
+from ridgeline.realtime.metrics import BACKPLANE_RECONNECTS
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "ridgeline:cable"
+RECONNECT_BASE_S = 0.2
+RECONNECT_CAP_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAdvanced:
+    stream_id: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class KioskDisconnect:
+    kiosk_id: str
+    reconnect: bool
+
+
+Notice = StreamAdvanced | KioskDisconnect
+NoticeHandler = Callable[[Notice], None]
+Reconnected = Callable[[], Awaitable[None]]
+
+
+def encode_notices(notices: Sequence[Notice]) -> str:
+    items: list[dict[str, Any]] = []
+    for notice in notices:
+        if isinstance(notice, StreamAdvanced):
+            items.append({"t": "s", "s": notice.stream_id, "o": notice.offset})
+        else:
+            items.append({"t": "d", "k": notice.kiosk_id, "r": notice.reconnect})
+    return json.dumps(items, separators=(",", ":"))
+
+
+def decode_notices(text: str | bytes) -> list[Notice]:
+    """Notices in a backplane payload; anything malformed is skipped (and logged)."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        log.warning("backplane_bad_payload")
+        return []
+    notices: list[Notice] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        if (
+            item.get("t") == "s"
+            and isinstance(item.get("s"), str)
+            and isinstance(item.get("o"), int)
+        ):
+            notices.append(StreamAdvanced(item["s"], item["o"]))
+        elif item.get("t") == "d" and isinstance(item.get("k"), str):
+            notices.append(KioskDisconnect(item["k"], bool(item.get("r", True))))
+    return notices
+
+
+class Backplane(ABC):
+    """Publishes notices to every process and hands each process's hub the ones it receives."""
+
+    @abstractmethod
+    async def start(self, handler: NoticeHandler, reconnected: Reconnected) -> None: ...
+
+    @abstractmethod
+    async def publish(self, notices: Sequence[Notice]) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class MemoryBackplane(Backplane):
+    """Embedded mode: this process is the only one, so publishing is handing over."""
+
+    def __init__(self) -> None:
+        self._handler: NoticeHandler | None = None
+
+    async def start(self, handler: NoticeHandler, reconnected: Reconnected) -> None:
+        self._handler = handler
+
+    async def publish(self, notices: Sequence[Notice]) -> None:
+        if self._handler is not None:
+            for notice in notices:
+                self._handler(notice)
+
+    async def close(self) -> None:
+        self._handler = None
+
+
+class RedisBackplane(Backplane):
+    """Scaled mode. Publishing never raises: with Redis down a notice is dropped (logged) and the
+    receivers' database poll delivers the message a little later."""
+
+    def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
+        self._url = url
+        self._channel = channel
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._listener: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self, handler: NoticeHandler, reconnected: Reconnected) -> None:
+        self._listener = asyncio.create_task(self._listen(handler, reconnected))
+
+    async def publish(self, notices: Sequence[Notice]) -> None:
+        if not notices:
+            return
+        try:
+            await self._redis.publish(self._channel, encode_notices(notices))
+        except (RedisError, OSError) as exc:
+            log.warning("backplane_publish_failed", error=str(exc), notices=len(notices))
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._redis.aclose()
+
+    async def _listen(self, handler: NoticeHandler, reconnected: Reconnected) -> None:
+        attempt = 0
+        first = True
+        while True:
+            client: Redis = Redis.from_url(self._url, socket_connect_timeout=2)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    self.connected.set()
+                    attempt = 0
+                    if not first:
+                        BACKPLANE_RECONNECTS.inc()
+                        log.info("backplane_reconnected")
+                        await reconnected()
+                    first = False
+                    async for item in pubsub.listen():
+                        if item.get("type") != "message":
+                            continue
+                        for notice in decode_notices(item["data"]):
+                            handler(notice)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.connected.clear()
+                attempt += 1
+                delay = random.uniform(0, min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2**attempt))  # noqa: S311
+                log.warning("backplane_disconnected", error=str(exc), retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+
+def backplane_for(redis_url: str | None) -> Backplane:
+    return RedisBackplane(redis_url) if redis_url else MemoryBackplane()
+
+
+@contextlib.asynccontextmanager
+async def announcing_commits(database: Database, backplane: Backplane) -> AsyncIterator[None]:
+    """For a process without a hub (a standalone worker, the CLI): every commit that appended
+    to streams is announced on the backplane, so kiosks on the servers hear of it at once."""
+    queue: asyncio.Queue[list[Notice]] = asyncio.Queue()
+
+    def on_commit(appended: Mapping[str, int]) -> None:
+        queue.put_nowait([StreamAdvanced(s, o) for s, o in appended.items()])
+
+    async def publish_forever() -> None:
+        while True:
+            notices = await queue.get()
+            while not queue.empty():
+                notices.extend(queue.get_nowait())
+            await backplane.publish(notices)
+
+    database.commit_listeners.append(on_commit)
+    publisher = asyncio.create_task(publish_forever())
+    try:
+        yield
+    finally:
+        database.commit_listeners.remove(on_commit)
+        # What is still queued goes out before the process ends.
+        pending: list[Notice] = []
+        while not queue.empty():
+            pending.extend(queue.get_nowait())
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
+        await backplane.publish(pending)
+        await backplane.close()

@@ -1,0 +1,424 @@
+"""`/cable`: the WebSocket endpoint kiosks and the operators' dashboard connect to.
+
+One coroutine per connection reads client commands in order; the hub delivers broadcasts and
+the connection's writer task sends them. The handshake: origin check, subprotocol (echoed),
+accept, then either a session restored by `sid` or authentication by token (query string or an
+extra subprotocol), then `welcome`. See realtime-protocol.md and docs/realtime.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import uuid
+from typing import Any
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketState
+
+from ridgeline.auth import service as auth_service
+from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
+from ridgeline.config import Settings
+from ridgeline.errors import RidgelineError
+from ridgeline.models.operator import Role
+from ridgeline.realtime import protocol
+from ridgeline.realtime.activity import KioskActivity
+from ridgeline.realtime.channels import (
+    CHANNELS,
+    KIOSK_CHANNEL,
+    STORE_CHANNEL,
+    SubscriptionRefused,
+    authorize,
+)
+from ridgeline.realtime.hub import Connection, Hub
+from ridgeline.realtime.metrics import CONNECTS, SESSION_RESTORES, SUBSCRIBE_REJECTS
+from ridgeline.realtime.protocol import Command, DisconnectReason, InvalidCommand
+
+log = structlog.get_logger(__name__)
+
+MAX_APP_VERSION = 64
+MAX_HEALTH_BYTES = 4096
+
+
+def _origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    # A kiosk app (not a browser) sends no Origin: its key alone lets it in.
+    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+
+
+def _principal_document(principal: Principal) -> dict[str, Any]:
+    if isinstance(principal, KioskPrincipal):
+        return {
+            "kind": "kiosk",
+            "kiosk_id": str(principal.kiosk_id),
+            "store_id": str(principal.store_id),
+            "organization_id": str(principal.organization_id),
+            "key_id": str(principal.key_id),
+        }
+    return {
+        "kind": "operator",
+        "operator_id": str(principal.operator_id),
+        "organization_id": str(principal.organization_id) if principal.organization_id else None,
+        "role": principal.role.value,
+        "family_id": str(principal.family_id),
+        "store_ids": sorted(str(s) for s in principal.store_ids)
+        if principal.store_ids is not None
+        else None,
+    }
+
+
+def _principal_from(document: dict[str, Any]) -> Principal | None:
+    try:
+        if document["kind"] == "kiosk":
+            return KioskPrincipal(
+                kiosk_id=uuid.UUID(document["kiosk_id"]),
+                store_id=uuid.UUID(document["store_id"]),
+                organization_id=uuid.UUID(document["organization_id"]),
+                key_id=uuid.UUID(document["key_id"]),
+            )
+        store_ids = document.get("store_ids")
+        organization_id = document.get("organization_id")
+        return OperatorPrincipal(
+            operator_id=uuid.UUID(document["operator_id"]),
+            organization_id=uuid.UUID(organization_id) if organization_id else None,
+            role=Role(document["role"]),
+            family_id=uuid.UUID(document["family_id"]),
+            store_ids=frozenset(uuid.UUID(s) for s in store_ids) if store_ids is not None else None,
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+class CableSession:
+    """One connection's conversation: handshake, commands, and its end."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        app = websocket.app
+        self.websocket = websocket
+        self.hub: Hub = app.state.hub
+        self.settings: Settings = app.state.settings
+        self.activity: KioskActivity = app.state.kiosk_activity
+        self.connection: Connection | None = None
+        self.sid: str | None = None
+
+    async def run(self) -> None:
+        websocket = self.websocket
+        offered = list(websocket.scope.get("subprotocols") or [])
+        chosen = protocol.choose_subprotocol(offered)
+        origin = websocket.headers.get("origin")
+        if not _origin_allowed(origin, self.settings.cable_allowed_origins):
+            CONNECTS.labels("origin_refused").inc()
+            log.info("cable_connect_refused", reason="origin", origin=origin)
+            await websocket.close(code=1008)  # before accept: the handshake gets a 403
+            return
+        if chosen is None or not self.hub.started:
+            CONNECTS.labels("protocol_refused").inc()
+            await websocket.close(code=1002)
+            return
+        await websocket.accept(subprotocol=chosen)
+        restored = await self._restore(chosen)
+        principal = restored[0] if restored else await self._authenticate(offered)
+        if principal is None:
+            CONNECTS.labels("unauthorized").inc()
+            await self._refuse(DisconnectReason.UNAUTHORIZED)
+            return
+        client = websocket.client
+        connection = Connection(
+            principal=principal,
+            protocol_name=chosen,
+            send=websocket.send_text,
+            close=self._close_socket,
+            queue_max=self.settings.cable_send_queue_max,
+            remote=f"{client.host}:{client.port}" if client else None,
+        )
+        self.connection = connection
+        self.hub.register(connection)
+        CONNECTS.labels("restored" if restored else "accepted").inc()
+        reason = "client_closed"
+        try:
+            await self._welcome(connection, restored[1] if restored else None)
+            await self._joined(connection)
+            reason = await self._until_closed(connection)
+        finally:
+            await self._left(connection, reason)
+
+    async def _until_closed(self, connection: Connection) -> str:
+        """Reads commands until the client leaves, or until the server closed the connection
+        (too slow, remote, restart): a client that stopped reading must not keep it open."""
+        reader = asyncio.create_task(self._read_commands(connection))
+        closed = asyncio.create_task(connection.closed.wait())
+        try:
+            await asyncio.wait({reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
+        if reader.done() and not reader.cancelled() and reader.exception() is None:
+            return reader.result()
+        return connection.closing.value if connection.closing else "connection_lost"
+
+    # --- handshake -----------------------------------------------------------------------------
+
+    async def _authenticate(self, offered: list[str]) -> Principal | None:
+        token = self.websocket.query_params.get("token") or protocol.token_from_subprotocols(
+            offered
+        )
+        if not token:
+            return None
+        app = self.websocket.app
+        try:
+            async with self.hub.database.transaction(write=False) as session:
+                return await auth_service.authenticate(
+                    session,
+                    token,
+                    settings=self.settings,
+                    now=self.hub.clock.now(),
+                    key_usage=app.state.kiosk_key_usage,
+                )
+        except RidgelineError as exc:
+            log.info("cable_connect_refused", reason="unauthorized", code=exc.code)
+            return None
+
+    async def _restore(self, chosen: str) -> tuple[Principal, list[dict[str, Any]]] | None:
+        """A session named by `sid` (query or X-ANYCABLE-RESTORE-SID), if still known and its
+        principal may still act; its subscriptions come back without subscribe commands."""
+        if chosen != protocol.PROTOCOL_EXT:
+            return None
+        sid = self.websocket.query_params.get("sid") or self.websocket.headers.get(
+            "x-anycable-restore-sid"
+        )
+        if not sid:
+            return None
+        document = await self.hub.state.take_session(sid)
+        principal = _principal_from(document.get("principal", {})) if document else None
+        if document is None or principal is None:
+            SESSION_RESTORES.labels("unknown").inc()
+            return None
+        async with self.hub.database.transaction(write=False) as session:
+            valid = await auth_service.still_valid(session, principal, now=self.hub.clock.now())
+        if not valid:
+            SESSION_RESTORES.labels("revoked").inc()
+            return None
+        SESSION_RESTORES.labels("restored").inc()
+        subscriptions = document.get("subscriptions")
+        return principal, subscriptions if isinstance(subscriptions, list) else []
+
+    async def _welcome(self, connection: Connection, restored: list[dict[str, Any]] | None) -> None:
+        if not connection.reliable:
+            connection.push(protocol.welcome())
+            return
+        self.sid = secrets.token_urlsafe(24)
+        if restored is None:
+            connection.push(protocol.welcome(self.sid))
+            return
+        restored_ids: list[str] = []
+        for item in restored:
+            identifier, epoch, offset = (
+                item.get("identifier"),
+                item.get("epoch"),
+                item.get("offset"),
+            )
+            if not (
+                isinstance(identifier, str) and isinstance(epoch, str) and isinstance(offset, int)
+            ):
+                continue
+            try:
+                grant = authorize(connection.principal, protocol.parse_identifier(identifier))
+            except (SubscriptionRefused, InvalidCommand):
+                continue
+            subscription = await self.hub.subscribe(
+                connection, identifier, grant, None, restored_offset=(epoch, offset)
+            )
+            if subscription is not None:
+                restored_ids.append(identifier)
+        connection.push(protocol.welcome(self.sid, restored_ids=restored_ids))
+
+    async def _refuse(self, reason: DisconnectReason) -> None:
+        await self.websocket.send_text(protocol.disconnect(reason, reconnect=False))
+        await self.websocket.close()
+
+    async def _close_socket(self) -> None:
+        if self.websocket.application_state is not WebSocketState.DISCONNECTED:
+            await self.websocket.close()
+
+    # --- presence ------------------------------------------------------------------------------
+
+    async def _joined(self, connection: Connection) -> None:
+        principal = connection.principal
+        if not isinstance(principal, KioskPrincipal):
+            log.info("cable_connected", connection_id=connection.id, operator=True)
+            return
+        log.info(
+            "cable_connected",
+            connection_id=connection.id,
+            kiosk_id=str(principal.kiosk_id),
+            store_id=str(principal.store_id),
+            protocol=connection.protocol_name,
+        )
+        self.activity.seen(principal.kiosk_id)
+        self.activity.presence(
+            organization_id=principal.organization_id,
+            store_id=principal.store_id,
+            kiosk_id=principal.kiosk_id,
+            connected=True,
+            connection_id=connection.id,
+        )
+        try:
+            await self.hub.state.join(self.hub.presence_entry(connection, connection.connected_at))
+        except Exception:
+            log.exception("cable_presence_join_failed")
+
+    async def _left(self, connection: Connection, reason: str) -> None:
+        if connection.closing is not None:
+            reason = connection.closing.value
+        if self.sid is not None:
+            await self._save_session(connection)
+        await self.hub.unregister(connection, reason)
+        principal = connection.principal
+        log.info(
+            "cable_disconnected",
+            connection_id=connection.id,
+            reason=reason,
+            kiosk_id=str(connection.kiosk_id) if connection.kiosk_id else None,
+        )
+        if isinstance(principal, KioskPrincipal):
+            self.activity.seen(principal.kiosk_id)
+            self.activity.presence(
+                organization_id=principal.organization_id,
+                store_id=principal.store_id,
+                kiosk_id=principal.kiosk_id,
+                connected=False,
+                connection_id=connection.id,
+                reason=reason,
+            )
+            try:
+                await self.hub.state.leave(str(principal.store_id), connection.id)
+            except Exception:
+                log.exception("cable_presence_leave_failed")
+
+    async def _save_session(self, connection: Connection) -> None:
+        if self.sid is None or connection.closing in (
+            DisconnectReason.UNAUTHORIZED,
+            DisconnectReason.REMOTE,
+        ):
+            return
+        document = {
+            "principal": _principal_document(connection.principal),
+            "subscriptions": [
+                {"identifier": s.identifier, "epoch": s.epoch, "offset": s.offset}
+                for s in connection.subscriptions.values()
+            ],
+        }
+        try:
+            await self.hub.state.save_session(self.sid, document, self.settings.cable_session_ttl_s)
+        except Exception:
+            log.exception("cable_session_save_failed")
+
+    # --- commands ------------------------------------------------------------------------------
+
+    async def _read_commands(self, connection: Connection) -> str:
+        """Reads until the client leaves or the server closes; returns why it ended."""
+        while True:
+            event = await self.websocket.receive()
+            if event["type"] == "websocket.disconnect":
+                return "client_closed"
+            text = event.get("text")
+            if text is None:
+                raw = event.get("bytes") or b""
+                try:
+                    text = raw.decode()
+                except UnicodeDecodeError:
+                    text = ""
+            if connection.closing is not None:
+                continue  # closing: the socket goes away shortly
+            try:
+                command = protocol.parse_command(text)
+                await self._dispatch(connection, command)
+            except InvalidCommand as exc:
+                log.info("cable_invalid_command", connection_id=connection.id, error=str(exc))
+                connection.disconnect(DisconnectReason.INVALID_REQUEST, reconnect=False)
+
+    async def _dispatch(self, connection: Connection, command: Command) -> None:
+        name = command.command
+        if name == "pong":
+            return
+        if name == "subscribe":
+            await self._subscribe(connection, command)
+            return
+        if name == "unsubscribe":
+            self.hub.unsubscribe(connection, command.identifier)
+            return
+        subscription = connection.subscriptions.get(command.identifier)
+        if name == "history":
+            if subscription is None or command.history is None:
+                connection.push(
+                    protocol.reply(protocol.encode(command.identifier), "reject_history")
+                )
+                return
+            await self.hub.replay(subscription, command.history)
+            return
+        if subscription is None:
+            log.info("cable_command_unsubscribed", command=name, connection_id=connection.id)
+            return
+        if name == "message":
+            await self._perform(connection, subscription.channel, command.data)
+        elif name == "presence":
+            await self._presence_info(connection, subscription.channel, subscription.identifier)
+        # `join` / `leave`: a kiosk's presence follows its connection; nothing to record.
+
+    async def _subscribe(self, connection: Connection, command: Command) -> None:
+        identifier_json = protocol.encode(command.identifier)
+        params: dict[str, Any] = {}
+        try:
+            params = protocol.parse_identifier(command.identifier)
+            grant = authorize(connection.principal, params)
+        except (SubscriptionRefused, InvalidCommand) as exc:
+            channel = params.get("channel")
+            SUBSCRIBE_REJECTS.labels(channel if channel in CHANNELS else "other").inc()
+            log.info("cable_subscription_rejected", connection_id=connection.id, reason=str(exc))
+            connection.push(protocol.reply(identifier_json, "reject_subscription"))
+            return
+        await self.hub.subscribe(connection, command.identifier, grant, command.history)
+
+    async def _perform(self, connection: Connection, channel: str, data: dict[str, Any]) -> None:
+        action = data.get("action")
+        if channel == KIOSK_CHANNEL and action == "heartbeat":
+            principal = connection.principal
+            assert isinstance(principal, KioskPrincipal)
+            version = data.get("app_version")
+            health = data.get("health")
+            if version is not None and (not isinstance(version, str) or len(version) > 64):
+                version = None
+            if not isinstance(health, dict) or len(protocol.encode(health)) > MAX_HEALTH_BYTES:
+                health = None
+            if version:
+                connection.app_version = version
+            self.activity.seen(principal.kiosk_id, app_version=version, health=health)
+            return
+        log.info("cable_unknown_action", channel=channel, action=str(action)[:64])
+
+    async def _presence_info(self, connection: Connection, channel: str, identifier: str) -> None:
+        principal = connection.principal
+        identifier_json = protocol.encode(identifier)
+        if channel != STORE_CHANNEL or not isinstance(principal, KioskPrincipal):
+            connection.push(protocol.presence(identifier_json, {"type": "error"}))
+            return
+        entries = await self.hub.state.present(str(principal.store_id))
+        kiosks: dict[str, dict[str, Any]] = {}
+        for entry in entries:
+            kiosks.setdefault(
+                entry.kiosk_id,
+                {"id": entry.kiosk_id, "info": {"app_version": entry.app_version}},
+            )
+        connection.push(
+            protocol.presence(
+                identifier_json,
+                {"type": "info", "total": len(kiosks), "records": list(kiosks.values())},
+            )
+        )
+
+
+async def cable_endpoint(websocket: WebSocket) -> None:
+    await CableSession(websocket).run()

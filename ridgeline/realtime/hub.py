@@ -1,0 +1,683 @@
+"""The hub: one per server process, it fans stream messages out to this process's connections.
+
+Delivery starts from the database, never from the backplane. For each stream some local
+connection follows, a *feed* remembers the offset it has read up to; a notice ("stream S is at
+offset N": from a local commit, the backplane, or the periodic poll of stream positions) makes the
+feed read the new messages once and offer each to every subscription. A subscription delivers a
+message only if it is the next offset it owes its client, so each client sees every message once
+and in order; a subscription that is behind (a history replay, a restored session, a gap) reads
+what it misses from the database itself until it reaches the feed, then follows it again.
+
+Sending never blocks the hub: each connection has a bounded queue drained by its own writer task.
+A client whose queue overflows is disconnected with `too_slow` (it reconnects and replays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from ridgeline.auth.principal import KioskPrincipal, Principal
+from ridgeline.clock import Clock
+from ridgeline.db.engine import Database
+from ridgeline.realtime import protocol
+from ridgeline.realtime.backplane import (
+    Backplane,
+    KioskDisconnect,
+    Notice,
+    StreamAdvanced,
+)
+from ridgeline.realtime.channels import Grant
+from ridgeline.realtime.metrics import (
+    BROADCAST_LATENCY,
+    CONNECTIONS,
+    DISCONNECTS,
+    HISTORY_MESSAGES,
+    HISTORY_REJECTS,
+    HISTORY_REPLAYS,
+    MESSAGES_SENT,
+    SEND_QUEUE_DROPS,
+    SUBSCRIPTIONS,
+)
+from ridgeline.realtime.protocol import DisconnectReason, HistoryRequest
+from ridgeline.realtime.state import PRESENCE_REFRESH_S, CableState, PresenceEntry
+from ridgeline.realtime.streams import (
+    HistoryUnavailable,
+    StreamEntry,
+    offset_before,
+    position,
+    positions,
+    read_since,
+)
+
+log = structlog.get_logger(__name__)
+
+READ_BATCH = 500
+# A restored subscription waits this long for the client's `history` command before it resumes
+# from the offset the session recorded.
+RESTORE_HISTORY_WAIT_S = 5.0
+# How long a closing connection may take to flush its last frame before its socket is dropped.
+CLOSE_GRACE_S = 2.0
+
+SendText = Callable[[str], Awaitable[None]]
+CloseSocket = Callable[[], Awaitable[None]]
+
+
+class Subscription:
+    __slots__ = (
+        "awaiting_history",
+        "catching_up",
+        "channel",
+        "connection",
+        "epoch",
+        "identifier",
+        "identifier_json",
+        "offset",
+        "stream_id",
+        "stream_id_json",
+    )
+
+    def __init__(
+        self, connection: Connection, identifier: str, grant: Grant, epoch: str, offset: int
+    ) -> None:
+        self.connection = connection
+        self.identifier = identifier
+        self.identifier_json = protocol.encode(identifier)
+        self.channel = grant.channel
+        self.stream_id = grant.stream_id
+        self.stream_id_json = protocol.encode(grant.stream_id)
+        self.epoch = epoch
+        self.offset = offset  # the last offset queued to the client
+        # While true the feed's live messages are left to the catch-up that reads the database.
+        self.catching_up = False
+        self.awaiting_history = False
+
+    def frame(self, entry: StreamEntry, payload_json: str) -> str:
+        if self.connection.reliable:
+            return protocol.reliable_message(
+                self.identifier_json,
+                payload_json,
+                stream_id_json=self.stream_id_json,
+                epoch=entry.epoch,
+                offset=entry.offset,
+            )
+        return protocol.message(self.identifier_json, payload_json)
+
+    def deliver(self, entry: StreamEntry, payload_json: str) -> bool:
+        """Queues `entry` if it is the next one this client is owed."""
+        if entry.offset != self.offset + 1 or entry.epoch != self.epoch:
+            return False
+        self.offset = entry.offset
+        return self.connection.push(self.frame(entry, payload_json))
+
+
+class Connection:
+    """One client socket: its principal, subscriptions and bounded send queue."""
+
+    def __init__(
+        self,
+        *,
+        principal: Principal,
+        protocol_name: str,
+        send: SendText,
+        close: CloseSocket,
+        queue_max: int,
+        remote: str | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.principal = principal
+        self.protocol_name = protocol_name
+        self.reliable = protocol_name == protocol.PROTOCOL_EXT
+        self.remote = remote
+        self.subscriptions: dict[str, Subscription] = {}
+        self.connected_at = time.time()
+        self.app_version: str | None = None
+        self._send = send
+        self._close = close
+        self._queue: deque[str] = deque()
+        self._queue_max = queue_max
+        self._ready = asyncio.Event()
+        self.closing: DisconnectReason | None = None
+        self.closed = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def kiosk_id(self) -> uuid.UUID | None:
+        return self.principal.kiosk_id if isinstance(self.principal, KioskPrincipal) else None
+
+    @property
+    def store_id(self) -> uuid.UUID | None:
+        return self.principal.store_id if isinstance(self.principal, KioskPrincipal) else None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop())
+
+    def push(self, frame: str) -> bool:
+        if self.closing is not None:
+            return False
+        if len(self._queue) >= self._queue_max:
+            SEND_QUEUE_DROPS.inc()
+            self.disconnect(DisconnectReason.TOO_SLOW, reconnect=True)
+            return False
+        self._queue.append(frame)
+        self._ready.set()
+        return True
+
+    def disconnect(self, reason: DisconnectReason, *, reconnect: bool) -> None:
+        """Sends the disconnect frame ahead of anything still queued, then closes the socket."""
+        if self.closing is not None:
+            return
+        self.closing = reason
+        self._queue.clear()
+        self._queue.append(protocol.disconnect(reason, reconnect=reconnect))
+        self._ready.set()
+        asyncio.get_running_loop().create_task(self._close_after_flush())
+
+    async def _close_after_flush(self) -> None:
+        # A stalled client never takes the last frame: its socket is dropped after the grace.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), CLOSE_GRACE_S)
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+        # Closing waits for the socket to take the close frame; a stalled one never does.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._close(), CLOSE_GRACE_S)
+        self.closed.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                while not self._queue:
+                    if self.closing is not None:
+                        self.closed.set()
+                        return
+                    self._ready.clear()
+                    await self._ready.wait()
+                await self._send(self._queue.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The socket went away; the endpoint's reader sees it too and unregisters us.
+            self.closed.set()
+
+    async def stop_writer(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+
+
+@dataclass(eq=False)
+class Feed:
+    stream_id: str
+    epoch: str
+    offset: int  # read up to here (and offered to every subscription)
+    target: int = 0  # the highest offset some notice announced
+    subscriptions: set[Subscription] = field(default_factory=set)
+    pump: asyncio.Task[None] | None = None
+    recheck: bool = False  # the poll saw another epoch: read again to find out
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        backplane: Backplane,
+        state: CableState,
+        clock: Clock,
+        ping_interval_s: float,
+        poll_interval_s: float,
+        queue_max: int,
+        session_ttl_s: float,
+    ) -> None:
+        self.database = database
+        self.backplane = backplane
+        self.state = state
+        self.clock = clock
+        self.node = uuid.uuid4().hex[:12]
+        self.ping_interval_s = ping_interval_s
+        self.poll_interval_s = poll_interval_s
+        self.queue_max = queue_max
+        self.session_ttl_s = session_ttl_s
+        self.connections: dict[str, Connection] = {}
+        self._feeds: dict[str, Feed] = {}
+        self._feed_loads: dict[str, asyncio.Future[Feed]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._publish_queue: asyncio.Queue[list[Notice]] = asyncio.Queue()
+        self._background: set[asyncio.Task[Any]] = set()
+        self.started = False
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.backplane.start(self.on_notice, self.catch_up_all)
+        self.database.commit_listeners.append(self.on_commit)
+        self._tasks = [
+            asyncio.create_task(self._ping_loop(), name="cable-ping"),
+            asyncio.create_task(self._poll_loop(), name="cable-poll"),
+            asyncio.create_task(self._publish_loop(), name="cable-publish"),
+            asyncio.create_task(self._presence_loop(), name="cable-presence"),
+        ]
+        self.started = True
+
+    async def disconnect_all(self) -> None:
+        """Every client is told `server_restart` (reconnect: true) and its socket closed."""
+        connections = list(self.connections.values())
+        for connection in connections:
+            connection.disconnect(DisconnectReason.SERVER_RESTART, reconnect=True)
+        if connections:
+            await asyncio.wait(
+                [asyncio.ensure_future(c.closed.wait()) for c in connections],
+                timeout=CLOSE_GRACE_S + 0.5,
+            )
+
+    async def stop(self) -> None:
+        """Graceful shutdown: clients may reconnect to another process."""
+        with contextlib.suppress(ValueError):
+            self.database.commit_listeners.remove(self.on_commit)
+        await self.disconnect_all()
+        for task in [*self._tasks, *self._background]:
+            task.cancel()
+        for feed in self._feeds.values():
+            if feed.pump is not None:
+                feed.pump.cancel()
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        await self.backplane.close()
+        await self.state.close()
+        self.started = False
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # --- connections ---------------------------------------------------------------------------
+
+    def register(self, connection: Connection) -> None:
+        self.connections[connection.id] = connection
+        CONNECTIONS.labels(connection.protocol_name).inc()
+        connection.start()
+
+    async def unregister(self, connection: Connection, reason: str) -> None:
+        if self.connections.pop(connection.id, None) is None:
+            return
+        CONNECTIONS.labels(connection.protocol_name).dec()
+        DISCONNECTS.labels(reason).inc()
+        for identifier in list(connection.subscriptions):
+            self.unsubscribe(connection, identifier)
+        await connection.stop_writer()
+
+    def connections_of_kiosk(self, kiosk_id: uuid.UUID) -> list[Connection]:
+        return [c for c in self.connections.values() if c.kiosk_id == kiosk_id]
+
+    # --- subscriptions -------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        connection: Connection,
+        identifier: str,
+        grant: Grant,
+        history: HistoryRequest | None,
+        *,
+        restored_offset: tuple[str, int] | None = None,
+    ) -> Subscription | None:
+        """Follows the grant's stream; confirms; replays history when asked (and confirms that).
+        A restored subscription starts paused at its recorded position, awaiting `history`."""
+        if identifier in connection.subscriptions:
+            return None  # a duplicate subscribe is ignored
+        feed = await self._feed(grant.stream_id)
+        if connection.closing is not None or connection.id not in self.connections:
+            return None
+        subscription = Subscription(connection, identifier, grant, feed.epoch, feed.offset)
+        if restored_offset is not None:
+            subscription.epoch, subscription.offset = restored_offset
+            subscription.catching_up = True
+            subscription.awaiting_history = True
+        elif history is not None:
+            subscription.catching_up = True
+        connection.subscriptions[identifier] = subscription
+        feed.subscriptions.add(subscription)
+        SUBSCRIPTIONS.labels(grant.channel).inc()
+        if restored_offset is not None:
+            self._spawn(self._resume_unless_history(subscription))
+            return subscription
+        connection.push(protocol.reply(subscription.identifier_json, "confirm_subscription"))
+        if history is not None:
+            await self.replay(subscription, history)
+        return subscription
+
+    def unsubscribe(self, connection: Connection, identifier: str) -> None:
+        subscription = connection.subscriptions.pop(identifier, None)
+        if subscription is None:
+            return
+        SUBSCRIPTIONS.labels(subscription.channel).dec()
+        feed = self._feeds.get(subscription.stream_id)
+        if feed is None:
+            return
+        feed.subscriptions.discard(subscription)
+        if not feed.subscriptions:
+            if feed.pump is not None and not feed.pump.done():
+                feed.pump.cancel()
+            del self._feeds[subscription.stream_id]
+
+    async def replay(self, subscription: Subscription, request: HistoryRequest) -> None:
+        """Every message after the client's position, then `confirm_history`; or
+        `reject_history` (and live messages from now on) when that cannot be done whole."""
+        subscription.catching_up = True
+        subscription.awaiting_history = False
+        identifier_json = subscription.identifier_json
+        feed = self._feeds.get(subscription.stream_id)
+        try:
+            start = await self._start_position(subscription.stream_id, request)
+            if feed is None or start[0] != feed.epoch or start[1] > feed.offset:
+                # Another epoch, or a position the stream never reached (the feed reads up to
+                # what is committed).
+                current = await self._current(subscription.stream_id)
+                if start[0] != current[0] or start[1] > current[1]:
+                    raise HistoryUnavailable(subscription.stream_id, "unknown position")
+            subscription.epoch, subscription.offset = start
+            replayed = await self._catch_up(subscription)
+        except HistoryUnavailable as exc:
+            HISTORY_REJECTS.inc()
+            log.info(
+                "cable_history_rejected",
+                stream_id=subscription.stream_id,
+                reason=exc.reason,
+                connection_id=subscription.connection.id,
+            )
+            if feed is not None and subscription in feed.subscriptions:
+                subscription.epoch, subscription.offset = feed.epoch, feed.offset
+            subscription.catching_up = False
+            subscription.connection.push(protocol.reply(identifier_json, "reject_history"))
+            return
+        HISTORY_REPLAYS.inc()
+        HISTORY_MESSAGES.inc(replayed)
+        subscription.connection.push(protocol.reply(identifier_json, "confirm_history"))
+
+    async def _start_position(self, stream_id: str, request: HistoryRequest) -> tuple[str, int]:
+        if stream_id in request.streams:
+            return request.streams[stream_id]
+        if request.since is None:
+            raise HistoryUnavailable(stream_id, "no position for this stream")
+        since = datetime.fromtimestamp(request.since, UTC)
+        async with self.database.transaction(write=False) as session:
+            found = await offset_before(session, stream_id, since, now=self.clock.now())
+        return found.epoch, found.offset
+
+    async def _current(self, stream_id: str) -> tuple[str, int]:
+        async with self.database.transaction(write=False) as session:
+            found = await position(session, stream_id)
+        return found.epoch, found.offset
+
+    async def _catch_up(self, subscription: Subscription) -> int:
+        """Reads what the subscription misses from the database until it reaches its feed;
+        raises HistoryUnavailable when the stream cannot replay from its position."""
+        sent = 0
+        subscription.catching_up = True
+        try:
+            while True:
+                feed = self._feeds.get(subscription.stream_id)
+                if feed is None or subscription not in feed.subscriptions:
+                    return sent  # unsubscribed meanwhile
+                if subscription.offset >= feed.offset and subscription.epoch == feed.epoch:
+                    subscription.catching_up = False
+                    return sent
+                async with self.database.transaction(write=False) as session:
+                    entries = await read_since(
+                        session,
+                        subscription.stream_id,
+                        epoch=subscription.epoch,
+                        offset=subscription.offset,
+                        limit=READ_BATCH,
+                    )
+                if not entries:
+                    # The feed is ahead of what this read saw committed: impossible unless the
+                    # feed moved to a new epoch. Let the feed's own handling decide.
+                    if subscription.epoch != feed.epoch:
+                        raise HistoryUnavailable(subscription.stream_id, "epoch changed")
+                    subscription.catching_up = False
+                    return sent
+                for entry in entries:
+                    if subscription.deliver(entry, protocol.encode(entry.message)):
+                        sent += 1
+                if subscription.connection.closing is not None:
+                    return sent
+        finally:
+            if subscription.connection.closing is not None:
+                subscription.catching_up = False
+
+    async def _resume_unless_history(self, subscription: Subscription) -> None:
+        await asyncio.sleep(RESTORE_HISTORY_WAIT_S)
+        if not subscription.awaiting_history:
+            return
+        subscription.awaiting_history = False
+        try:
+            await self._catch_up(subscription)
+        except HistoryUnavailable:
+            self._history_lost(subscription)
+
+    def _history_lost(self, subscription: Subscription) -> None:
+        """The stream lost the history this client still needs. A reliable client is sent away
+        to reconnect: its history request is then refused and it reloads over REST (never a
+        silent gap). A plain ActionCable client only ever had best-effort delivery."""
+        connection = subscription.connection
+        if connection.reliable:
+            connection.disconnect(DisconnectReason.SERVER_RESTART, reconnect=True)
+            return
+        feed = self._feeds.get(subscription.stream_id)
+        if feed is not None:
+            subscription.epoch, subscription.offset = feed.epoch, feed.offset
+        subscription.catching_up = False
+
+    # --- feeds ---------------------------------------------------------------------------------
+
+    async def _feed(self, stream_id: str) -> Feed:
+        feed = self._feeds.get(stream_id)
+        if feed is not None:
+            return feed
+        loading = self._feed_loads.get(stream_id)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_future()
+            self._feed_loads[stream_id] = loading
+            try:
+                epoch, offset = await self._current(stream_id)
+            except BaseException as exc:
+                del self._feed_loads[stream_id]
+                loading.set_exception(exc)
+                loading.exception()  # retrieved: waiters re-raise it themselves
+                raise
+            feed = self._feeds.get(stream_id) or Feed(stream_id, epoch, offset, offset)
+            self._feeds[stream_id] = feed
+            del self._feed_loads[stream_id]
+            loading.set_result(feed)
+            return feed
+        return await asyncio.shield(loading)
+
+    def on_commit(self, appended: Mapping[str, int]) -> None:
+        """Commit listener: local subscribers hear at once; other processes via the backplane."""
+        notices: list[Notice] = []
+        for stream_id, offset in appended.items():
+            self.advance(stream_id, offset)
+            notices.append(StreamAdvanced(stream_id, offset))
+        self._publish_queue.put_nowait(notices)
+
+    def on_notice(self, notice: Notice) -> None:
+        if isinstance(notice, StreamAdvanced):
+            self.advance(notice.stream_id, notice.offset)
+        elif isinstance(notice, KioskDisconnect):
+            self._disconnect_kiosk_locally(notice.kiosk_id, reconnect=notice.reconnect)
+
+    def advance(self, stream_id: str, offset: int) -> None:
+        feed = self._feeds.get(stream_id)
+        if feed is None or offset <= feed.target:
+            return
+        feed.target = offset
+        self._pump(feed)
+
+    def _pump(self, feed: Feed) -> None:
+        if feed.pump is None or feed.pump.done():
+            feed.pump = asyncio.create_task(self._pump_feed(feed))
+
+    async def _pump_feed(self, feed: Feed) -> None:
+        while feed.offset < feed.target or feed.recheck:
+            feed.recheck = False
+            try:
+                async with self.database.transaction(write=False) as session:
+                    entries = await read_since(
+                        session, feed.stream_id, epoch=feed.epoch, offset=feed.offset,
+                        limit=READ_BATCH,
+                    )  # fmt: skip
+            except HistoryUnavailable as exc:
+                await self._reset_feed(feed, exc.reason)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cable_feed_read_failed", stream_id=feed.stream_id)
+                return  # the next notice or poll tries again
+            if not entries:
+                feed.target = feed.offset
+                return
+            self._fan_out(feed, entries)
+
+    def _fan_out(self, feed: Feed, entries: list[StreamEntry]) -> None:
+        now = time.time()
+        for entry in entries:
+            payload_json = protocol.encode(entry.message)
+            feed.offset = entry.offset
+            feed.target = max(feed.target, entry.offset)
+            at = entry.message.get("at")
+            if isinstance(at, str):
+                with contextlib.suppress(ValueError):
+                    BROADCAST_LATENCY.observe(
+                        max(0.0, now - datetime.fromisoformat(at).timestamp())
+                    )
+            sent = 0
+            for subscription in list(feed.subscriptions):
+                if subscription.catching_up:
+                    continue
+                if subscription.deliver(entry, payload_json):
+                    sent += 1
+                elif entry.offset > subscription.offset + 1 and (subscription.epoch == entry.epoch):
+                    self._spawn(self._catch_up_or_lose(subscription))
+            if sent:
+                channel = next(iter(feed.subscriptions)).channel if feed.subscriptions else "?"
+                MESSAGES_SENT.labels(channel).inc(sent)
+
+    async def _catch_up_or_lose(self, subscription: Subscription) -> None:
+        if subscription.catching_up:
+            return
+        try:
+            await self._catch_up(subscription)
+        except HistoryUnavailable:
+            self._history_lost(subscription)
+
+    async def _reset_feed(self, feed: Feed, reason: str) -> None:
+        epoch, offset = await self._current(feed.stream_id)
+        log.warning(
+            "cable_feed_reset", stream_id=feed.stream_id, reason=reason, epoch=epoch, offset=offset
+        )
+        feed.epoch, feed.offset, feed.target = epoch, offset, offset
+        for subscription in list(feed.subscriptions):
+            if subscription.epoch != epoch:
+                self._history_lost(subscription)
+
+    async def catch_up_all(self) -> None:
+        """After the backplane was away: read every followed stream's position."""
+        await self._poll_once()
+
+    async def _poll_once(self) -> None:
+        if not self._feeds:
+            return
+        async with self.database.transaction(write=False) as session:
+            found = await positions(session, list(self._feeds))
+        for current in found:
+            feed = self._feeds.get(current.stream_id)
+            if feed is None:
+                continue
+            if current.epoch != feed.epoch:
+                feed.recheck = True
+                self._pump(feed)
+            elif current.offset > feed.target:
+                self.advance(current.stream_id, current.offset)
+
+    # --- background loops ----------------------------------------------------------------------
+
+    async def _ping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval_s)
+            frame = protocol.ping(int(time.time()))
+            for connection in list(self.connections.values()):
+                connection.push(frame)
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            try:
+                await self._poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cable_poll_failed")
+
+    async def _publish_loop(self) -> None:
+        while True:
+            notices = await self._publish_queue.get()
+            while not self._publish_queue.empty():
+                notices.extend(self._publish_queue.get_nowait())
+            await self.backplane_publish(notices, local=False)
+
+    async def backplane_publish(self, notices: list[Notice], *, local: bool = True) -> None:
+        """Sends notices to other processes (and, with `local`, to this one's hub)."""
+        if local:
+            for notice in notices:
+                self.on_notice(notice)
+        try:
+            await self.backplane.publish(notices)
+        except Exception:
+            log.exception("cable_backplane_publish_failed")
+
+    async def _presence_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH_S)
+            now = time.time()
+            entries = [self.presence_entry(c, now) for c in self.connections.values() if c.kiosk_id]
+            try:
+                await self.state.refresh(entries)
+            except Exception:
+                log.exception("cable_presence_refresh_failed")
+
+    def presence_entry(self, connection: Connection, now: float) -> PresenceEntry:
+        return PresenceEntry(
+            connection_id=connection.id,
+            kiosk_id=str(connection.kiosk_id),
+            store_id=str(connection.store_id),
+            node=self.node,
+            connected_at=connection.connected_at,
+            refreshed_at=now,
+            app_version=connection.app_version,
+            remote=connection.remote,
+        )
+
+    # --- remote operations ---------------------------------------------------------------------
+
+    async def disconnect_kiosk(self, kiosk_id: uuid.UUID, *, reconnect: bool) -> None:
+        """Closes the kiosk's connections on every process."""
+        await self.backplane_publish([KioskDisconnect(str(kiosk_id), reconnect)])
+
+    def _disconnect_kiosk_locally(self, kiosk_id: str, *, reconnect: bool) -> None:
+        for connection in list(self.connections.values()):
+            if str(connection.kiosk_id) == kiosk_id:
+                log.info("cable_kiosk_disconnected_remotely", kiosk_id=kiosk_id)
+                connection.disconnect(DisconnectReason.REMOTE, reconnect=reconnect)

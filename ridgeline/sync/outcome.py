@@ -98,15 +98,22 @@ async def finish_succeeded(
         state.last_success_at = now
         state.consecutive_failures = 0
         if counts.resync:
-            await append_many(
-                session,
-                store_stream(started.store.id),
-                [("catalog.resync", {"store_id": str(run.store_id), "sync_run_id": str(run.id)})],
-                at=now,
-            )
+            await append_resync(session, started.store.id, run.id, now)
     _observe(kind, status, counts, began)
     log.info("sync_run_finished", status=status.value, **_log_fields(run, counts))
     return run
+
+
+async def append_resync(
+    session: AsyncSession, store_id: uuid.UUID, run_id: uuid.UUID, now: datetime
+) -> None:
+    """Tells kiosks to reload: a run changed too much for per-product events (or may have)."""
+    await append_many(
+        session,
+        store_stream(store_id),
+        [("catalog.resync", {"store_id": str(store_id), "sync_run_id": str(run_id)})],
+        at=now,
+    )
 
 
 async def finish_failed(
@@ -131,6 +138,9 @@ async def finish_failed(
             state.next_inventory_sync_at = retry_at
         else:
             state.next_catalog_sync_at = retry_at
+        if counts.resync and counts.created + counts.updated + counts.deactivated:
+            # Its batches committed without events: kiosks must still hear of what changed.
+            await append_resync(session, store.id, run.id, now)
         session.add(
             AdminNotification(
                 organization_id=store.organization_id,

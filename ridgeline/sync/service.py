@@ -43,6 +43,7 @@ from ridgeline.sync.outcome import (
     RunCounts,
     StartedRun,
     SyncAborted,
+    append_resync,
     finish_failed,
     finish_succeeded,
 )
@@ -190,6 +191,8 @@ async def _abandon_stale_run(
         run.status = SyncStatus.FAILED
         run.error = ABANDONED
         run.finished_at = now
+        # Its worker died: whatever batches it committed may have had no events of their own.
+        await append_resync(session, store_id, run.id, now)
         log.warning("sync_run_abandoned", sync_run_id=str(run.id), store_id=str(store_id))
     return True
 

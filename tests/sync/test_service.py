@@ -28,6 +28,7 @@ from ridgeline.models import (
     SyncTrigger,
 )
 from ridgeline.pos.client import PosConnector
+from ridgeline.sync import service
 from ridgeline.sync.service import STALE_RUN_AFTER
 from tests.sync.conftest import catalog_of, configure_store, count_rows, stream_events, sync
 
@@ -427,3 +428,35 @@ async def test_two_processes_racing_for_the_lock_one_runs(
             await process.wait()
     assert sorted(outcomes) == [b"in_progress", b"succeeded"]
     assert await count_rows(database, Product, store) == 10
+
+
+async def test_a_resync_run_failing_midway_still_tells_kiosks_to_reload(
+    database: Database,
+    connector: PosConnector,
+    new_store: Any,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of a run with too many changes for events commit without them: if the run then
+    fails, the batches that did commit must still reach kiosks (one `catalog.resync`)."""
+    store = await new_store(1_200)
+    real_write = service.write_products
+    batches = 0
+
+    async def failing_second_batch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            raise RuntimeError("disk full")
+        return await real_write(*args, **kwargs)
+
+    monkeypatch.setattr(service, "write_products", failing_second_batch)
+    with pytest.raises(RuntimeError, match="disk full"):  # unexpected: recorded, then raised
+        await sync(database, connector, store, clock=clock)
+    async with database.transaction(write=False) as session:
+        run = (await session.scalars(select(SyncRun))).one()
+    assert run.status is SyncStatus.FAILED
+    assert run.created == service.BATCH_SIZE  # the first batch committed
+    events = await stream_events(database, store)
+    assert [e["type"] for e in events] == ["catalog.resync"]
+    assert events[0]["data"]["sync_run_id"] == str(run.id)

@@ -26,6 +26,7 @@ from ridgeline.errors import RidgelineError
 from ridgeline.models.sync import SyncKind, SyncStatus
 from ridgeline.monitoring.logging import configure_logging
 from ridgeline.possim import serve_simulator
+from ridgeline.realtime.check import CableCheck
 from ridgeline.server import run_server, run_worker
 from ridgeline.sync.command import run_sync_command
 
@@ -134,6 +135,29 @@ def sync(
     except RidgelineError as error:
         raise _fail(error) from error
     if run.status is SyncStatus.FAILED:
+        raise typer.Exit(1)
+
+
+@app.command("cable-check")
+def cable_check(
+    url: Annotated[str, typer.Argument(help="The server, e.g. https://ridgeline.example.com.")],
+    key: Annotated[str, typer.Option("--key", help="The kiosk's API key (rk_live_...).")],
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="Send this Origin, as a browser kiosk would.")
+    ] = None,
+) -> None:
+    """Connect to /cable as the kiosk would and say which step fails: key, handshake,
+    authentication, channels, heartbeat, server pings. Exits 1 on the first failure."""
+    steps = asyncio.run(CableCheck(url, key, origin=origin).run())
+    table = Table(title="/cable check")
+    table.add_column("step")
+    table.add_column("result")
+    table.add_column("detail")
+    for step in steps:
+        result = "[green]ok[/green]" if step.ok else "[red]FAILED[/red]"
+        table.add_row(step.name, result, step.detail)
+    console.print(table)
+    if not steps or not all(step.ok for step in steps):
         raise typer.Exit(1)
 
 

@@ -94,6 +94,10 @@ class Backplane(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    @property
+    def is_connected(self) -> bool:
+        return True
+
 
 class MemoryBackplane(Backplane):
     """Embedded mode: this process is the only one, so publishing is handing over."""
@@ -126,6 +130,10 @@ class RedisBackplane(Backplane):
 
     async def start(self, handler: NoticeHandler, reconnected: Reconnected) -> None:
         self._listener = asyncio.create_task(self._listen(handler, reconnected))
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
 
     async def publish(self, notices: Sequence[Notice]) -> None:
         if not notices:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from ridgeline.api.dependencies import ClockDep, SessionDep
 from ridgeline.api.schemas import Envelope, RequestBody, envelope
-from ridgeline.auth.dependencies import StoreManagerDep
+from ridgeline.auth.dependencies import PlatformAdminDep, StoreManagerDep
+from ridgeline.config import Settings
 from ridgeline.realtime import protocol
 from ridgeline.realtime.hub import Hub
 from ridgeline.realtime.streams import append, kiosk_stream
@@ -146,4 +147,53 @@ async def disconnect_kiosk(
     await hub.disconnect_kiosk(kiosk.id, reconnect=body.reconnect)
     return envelope(
         DisconnectOut(kiosk_id=kiosk.id, connections=connections, reconnect=body.reconnect)
+    )
+
+
+class CableStatusOut(BaseModel):
+    node: str
+    mode: str  # embedded (in-memory backplane) or scaled (Redis)
+    backplane_connected: bool
+    connections: int
+    connections_by_protocol: dict[str, int]
+    kiosk_connections: int
+    operator_connections: int
+    subscriptions_by_channel: dict[str, int]
+    streams_followed: int
+    ping_interval_s: float
+    poll_interval_s: float
+    send_queue_max: int
+    allowed_origins: list[str]
+
+
+@router.get("/realtime/status", tags=["realtime"])
+async def cable_status(caller: PlatformAdminDep, request: Request) -> Envelope[CableStatusOut]:
+    """This server process's `/cable`: its connections and subscriptions, and whether its
+    backplane is connected (scaled mode: ask each process; the load balancer picks one)."""
+    hub = _hub(request)
+    settings: Settings = request.app.state.settings
+    by_protocol: dict[str, int] = {}
+    by_channel: dict[str, int] = {}
+    kiosks = 0
+    for connection in hub.connections.values():
+        by_protocol[connection.protocol_name] = by_protocol.get(connection.protocol_name, 0) + 1
+        kiosks += connection.kiosk_id is not None
+        for subscription in connection.subscriptions.values():
+            by_channel[subscription.channel] = by_channel.get(subscription.channel, 0) + 1
+    return envelope(
+        CableStatusOut(
+            node=hub.node,
+            mode="embedded" if settings.embedded else "scaled",
+            backplane_connected=hub.backplane.is_connected,
+            connections=len(hub.connections),
+            connections_by_protocol=by_protocol,
+            kiosk_connections=kiosks,
+            operator_connections=len(hub.connections) - kiosks,
+            subscriptions_by_channel=by_channel,
+            streams_followed=hub.streams_followed,
+            ping_interval_s=hub.ping_interval_s,
+            poll_interval_s=hub.poll_interval_s,
+            send_queue_max=hub.queue_max,
+            allowed_origins=settings.cable_allowed_origins,
+        )
     )

@@ -296,6 +296,10 @@ class Hub:
         await self.state.close()
         self.started = False
 
+    @property
+    def streams_followed(self) -> int:
+        return len(self._feeds)
+
     def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coroutine)
         self._background.add(task)

@@ -13,6 +13,7 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models.sync import SyncKind, SyncRun, SyncTrigger
 from ridgeline.pos.client import PosConnector
+from ridgeline.realtime.backplane import announcing_commits, backplane_for
 from ridgeline.sync.service import run_sync
 
 
@@ -32,24 +33,31 @@ async def run_sync_command(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    # Scaled mode: kiosks on the servers hear of this process's changes through Redis at once
+    # (embedded mode: the server's poll of stream positions finds them within seconds).
+    announcer = announcing_commits(database, backplane_for(settings.redis_url))
     try:
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(f"{kind.value} sync: fetching", total=None)
+        async with announcer:
+            with Progress(*columns, console=console, transient=True) as bar:
+                task = bar.add_task(f"{kind.value} sync: fetching", total=None)
 
-            def progress(total: int, done: int) -> None:
-                bar.update(
-                    task, description=f"{kind.value} sync: writing", total=total, completed=done
+                def progress(total: int, done: int) -> None:
+                    bar.update(
+                        task,
+                        description=f"{kind.value} sync: writing",
+                        total=total,
+                        completed=done,
+                    )
+
+                run = await run_sync(
+                    database,
+                    connector,
+                    store_id,
+                    kind,
+                    SyncTrigger.OPERATOR,
+                    clock=clock,
+                    progress=progress,
                 )
-
-            run = await run_sync(
-                database,
-                connector,
-                store_id,
-                kind,
-                SyncTrigger.OPERATOR,
-                clock=clock,
-                progress=progress,
-            )
     finally:
         await connector.aclose()
         await database.dispose()

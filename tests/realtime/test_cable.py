@@ -14,6 +14,7 @@ from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models.kiosk import Kiosk
+from ridgeline.models.operator import Role
 from ridgeline.realtime.streams import (
     append,
     append_many,
@@ -23,7 +24,7 @@ from ridgeline.realtime.streams import (
     prune,
     store_stream,
 )
-from tests.factories import Tenant, make_kiosk, make_tenant, sign_in
+from tests.factories import Tenant, make_kiosk, make_operator, make_tenant, sign_in
 from tests.realtime.cable_client import PLAIN_PROTOCOLS, CableClient, identifier
 from tests.realtime.conftest import LiveServer, start_server
 
@@ -582,3 +583,26 @@ async def test_the_key_and_the_sid_never_reach_the_logs(
     assert "/cable?token=[redacted]" in logged  # the handshake line is there, masked
     assert tenant.kiosk_key not in logged
     assert sid not in logged
+
+
+async def test_support_sees_the_process_cable_status(live: LiveServer, database: Database) -> None:
+    tenant = await make_tenant(database)
+    support = await make_operator(database, Role.PLATFORM_ADMIN)
+    client = await kiosk_client(live, tenant)
+    await client.subscribe(store_identifier(tenant))
+    await client.subscribe(identifier("KioskChannel"))
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        response = await http.get("/api/v1/realtime/status", headers=await sign_in(http, support))
+        assert response.status_code == 200, response.text
+        status = response.json()["data"]
+        refused = await http.get(
+            "/api/v1/realtime/status", headers=await sign_in(http, tenant.admin)
+        )
+    assert refused.status_code == 403
+    assert status["mode"] == "embedded"
+    assert status["backplane_connected"] is True
+    assert status["connections"] == status["kiosk_connections"] == 1
+    assert status["connections_by_protocol"] == {"actioncable-v1-ext-json": 1}
+    assert status["subscriptions_by_channel"] == {"StoreChannel": 1, "KioskChannel": 1}
+    assert status["streams_followed"] == 2
+    await client.close()

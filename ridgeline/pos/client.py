@@ -210,28 +210,29 @@ class ResilientTransport:
 
 
 async def record_breaker_transition(session: AsyncSession, change: Transition) -> None:
-    """Put a breaker transition on the organization's operators' stream, in the transaction that
-    makes it (reliability.md point 5: one event per transition)."""
+    """Put a breaker transition on the organization's operators' stream and on the store's own
+    stream, in the transaction that makes it (reliability.md point 5: one event per transition)."""
     organization_id = await session.scalar(
         select(Store.organization_id).where(Store.id == change.store_id)
     )
     if organization_id is None:
         return
-    await streams.append(
-        session,
-        streams.ops_stream(organization_id),
-        "store.status",
-        {
-            "store_id": str(change.store_id),
-            "circuit_breaker": {
-                "from": change.from_state.value,
-                "to": change.to_state.value,
-                "reason": change.reason.value,
-                "open_until": change.open_until.isoformat() if change.open_until else None,
-                "actor": change.actor,
-            },
+    data = {
+        "store_id": str(change.store_id),
+        "circuit_breaker": {
+            "from": change.from_state.value,
+            "to": change.to_state.value,
+            "reason": change.reason.value,
+            "open_until": change.open_until.isoformat() if change.open_until else None,
+            "actor": change.actor,
         },
-        at=change.at,
+    }
+    # Operators watch the organization; the store's kiosks learn their POS is away (or back).
+    await streams.append(
+        session, streams.ops_stream(organization_id), "store.status", data, at=change.at
+    )
+    await streams.append(
+        session, streams.store_stream(change.store_id), "store.status", data, at=change.at
     )
 
 

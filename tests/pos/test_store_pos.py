@@ -438,7 +438,7 @@ async def test_credentials_no_key_can_read_are_diagnosed(
     assert shown["config"] is None
 
 
-async def test_each_breaker_transition_lands_on_the_operators_stream(
+async def test_each_breaker_transition_lands_on_the_operators_and_the_store_stream(
     client: httpx.AsyncClient, database: Database, dutchie: Configured
 ) -> None:
     ops = streams.ops_stream(dutchie.tenant.organization.id)
@@ -460,3 +460,9 @@ async def test_each_breaker_transition_lands_on_the_operators_stream(
     ]
     assert entries[0].message["data"]["store_id"] == str(dutchie.tenant.store.id)
     assert entries[0].message["data"]["circuit_breaker"]["actor"].startswith("operator:")
+    # The store's kiosks hear the same transitions on their store stream.
+    store_stream = streams.store_stream(dutchie.tenant.store.id)
+    async with database.transaction(write=False) as session:
+        position = await streams.position(session, store_stream)
+        kiosk_view = await streams.read_since(session, store_stream, epoch=position.epoch, offset=0)
+    assert [e.message for e in kiosk_view] == [e.message for e in entries]

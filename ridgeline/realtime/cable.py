@@ -236,8 +236,9 @@ class CableSession:
         connection.push(protocol.welcome(self.sid, restored_ids=restored_ids))
 
     async def _refuse(self, reason: DisconnectReason) -> None:
-        await self.websocket.send_text(protocol.disconnect(reason, reconnect=False))
-        await self.websocket.close()
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.websocket.send_text(protocol.disconnect(reason, reconnect=False))
+            await self.websocket.close()
 
     async def _close_socket(self) -> None:
         if self.websocket.application_state is not WebSocketState.DISCONNECTED:

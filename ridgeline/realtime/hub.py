@@ -613,8 +613,10 @@ class Hub:
             if current.epoch != feed.epoch:
                 feed.recheck = True
                 self._pump(feed)
-            elif current.offset > feed.target:
-                self.advance(current.stream_id, current.offset)
+            elif current.offset > feed.offset:
+                # Behind what is committed: a lost notice, or a read that failed earlier.
+                feed.target = max(feed.target, current.offset)
+                self._pump(feed)
 
     # --- background loops ----------------------------------------------------------------------
 

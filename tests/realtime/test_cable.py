@@ -15,6 +15,7 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models.kiosk import Kiosk
 from ridgeline.models.operator import Role
+from ridgeline.realtime import hub as hub_module
 from ridgeline.realtime.streams import (
     append,
     append_many,
@@ -605,4 +606,28 @@ async def test_support_sees_the_process_cable_status(live: LiveServer, database:
     assert status["connections_by_protocol"] == {"actioncable-v1-ext-json": 1}
     assert status["subscriptions_by_channel"] == {"StoreChannel": 1, "KioskChannel": 1}
     assert status["streams_followed"] == 2
+    await client.close()
+
+
+async def test_a_failed_feed_read_is_retried_by_the_poll(
+    live: LiveServer, database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await make_tenant(database)
+    client = await kiosk_client(live, tenant)
+    await client.subscribe(store_identifier(tenant))
+    real_read = hub_module.read_since
+    failures = 0
+
+    async def flaky_read(*args: Any, **kwargs: Any) -> Any:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise OSError("database connection reset")
+        return await real_read(*args, **kwargs)
+
+    monkeypatch.setattr(hub_module, "read_since", flaky_read)
+    await publish(database, clock, store_stream(tenant.store.id), 1)
+    [message] = await client.messages(1, wait_s=5)  # the poll (0.5 s here) reads again
+    assert message["message"]["data"] == {"n": "x0"}
+    assert failures == 1
     await client.close()

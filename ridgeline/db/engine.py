@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -78,6 +78,14 @@ class Database:
                 await session.rollback()
                 raise
             await session.commit()
+
+    async def refresh_statistics(self) -> None:
+        """SQLite: `ANALYZE`, so the planner knows the tables' sizes after a bulk change.
+        PostgreSQL's autovacuum does this by itself."""
+        if not self.is_sqlite:
+            return
+        async with self.transaction() as session:
+            await session.execute(text("ANALYZE"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -15,7 +15,7 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models.kiosk import Kiosk
 from ridgeline.models.operator import Role
-from ridgeline.realtime import hub as hub_module
+from ridgeline.realtime import streams as streams_module
 from ridgeline.realtime.streams import (
     append,
     append_many,
@@ -615,7 +615,7 @@ async def test_a_failed_feed_read_is_retried_by_the_poll(
     tenant = await make_tenant(database)
     client = await kiosk_client(live, tenant)
     await client.subscribe(store_identifier(tenant))
-    real_read = hub_module.read_since
+    real_read = streams_module.read_since
     failures = 0
 
     async def flaky_read(*args: Any, **kwargs: Any) -> Any:
@@ -625,7 +625,7 @@ async def test_a_failed_feed_read_is_retried_by_the_poll(
             raise OSError("database connection reset")
         return await real_read(*args, **kwargs)
 
-    monkeypatch.setattr(hub_module, "read_since", flaky_read)
+    monkeypatch.setattr("ridgeline.realtime.hub.read_since", flaky_read)
     await publish(database, clock, store_stream(tenant.store.id), 1)
     [message] = await client.messages(1, wait_s=5)  # the poll (0.5 s here) reads again
     assert message["message"]["data"] == {"n": "x0"}

@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The npm clients the `/cable` tests drive (tests/js); only the test targets need Node.
+JS := tests/js
+JS_STAMP := $(JS)/node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
+.PHONY: install install-js demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	npm ci --prefix $(JS) --no-audit --no-fund
+	touch $(JS_STAMP)
+
+install-js: $(JS_STAMP)
 
 ## Demo: migrate, seed a demo tenant, print its credentials, serve on :3000 (SQLite, embedded).
 demo: install
@@ -38,11 +47,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest-sqlite: install
+pytest-sqlite: install install-js
 	$(BIN)/pytest --db sqlite $(PYTEST_ARGS)
 
 # Runs when PostgreSQL answers; CI sets RIDGELINE_REQUIRE_POSTGRES=1 so that it never skips.
-pytest-postgresql: install
+pytest-postgresql: install install-js
 	@if $(BIN)/python -m tests.pg_available; then \
 		$(BIN)/pytest --db postgresql $(PYTEST_ARGS); \
 	elif [ "$${RIDGELINE_REQUIRE_POSTGRES:-0}" = "1" ]; then \
@@ -57,4 +66,4 @@ bench: install
 	$(BIN)/python -m bench.catalog_bench
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from ridgeline.db.engine import Database
 from ridgeline.realtime.metrics import BACKPLANE_RECONNECTS
+from ridgeline.realtime.state import redis_client
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +125,7 @@ class RedisBackplane(Backplane):
     def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
         self._url = url
         self._channel = channel
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._redis = redis_client(url)
         self._listener: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 

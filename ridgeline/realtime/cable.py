@@ -191,7 +191,12 @@ class CableSession:
         )
         if not sid:
             return None
-        document = await self.hub.state.take_session(sid)
+        try:
+            document = await self.hub.state.take_session(sid)
+        except Exception:
+            # Redis away: nothing to restore; the client's token lets it in as on a first connect.
+            log.exception("cable_session_restore_failed")
+            document = None
         principal = _principal_from(document.get("principal", {})) if document else None
         if document is None or principal is None:
             SESSION_RESTORES.labels("unknown").inc()

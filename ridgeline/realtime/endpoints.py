@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
+import structlog
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field, model_validator
 
@@ -25,6 +26,7 @@ from ridgeline.realtime.hub import Hub
 from ridgeline.realtime.streams import append, kiosk_stream
 from ridgeline.stores import service as stores
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["kiosks"])
 
 MAX_CONFIG_BYTES = 16 * 1024
@@ -67,7 +69,7 @@ class KioskCommandOut(BaseModel):
     issued_at: datetime
     stream_id: str
     offset: int
-    connected: bool
+    connected: bool | None  # None: presence unknown right now (Redis away)
 
 
 class DisconnectIn(RequestBody):
@@ -77,7 +79,7 @@ class DisconnectIn(RequestBody):
 
 class DisconnectOut(BaseModel):
     kiosk_id: uuid.UUID
-    connections: int
+    connections: int | None  # open connections told to close; None: presence unknown
     reconnect: bool
 
 
@@ -86,8 +88,14 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
-async def _connected(hub: Hub, store_id: uuid.UUID, kiosk_id: uuid.UUID) -> int:
-    entries = await hub.state.present(str(store_id))
+async def _connected(hub: Hub, store_id: uuid.UUID, kiosk_id: uuid.UUID) -> int | None:
+    """The kiosk's live connections, or None when presence cannot be read (Redis away): the
+    command or disconnect still goes out, only the count is unknown."""
+    try:
+        entries = await hub.state.present(str(store_id))
+    except Exception:
+        log.exception("presence_read_failed", store_id=str(store_id))
+        return None
     return sum(1 for entry in entries if entry.kiosk_id == str(kiosk_id))
 
 
@@ -127,7 +135,7 @@ async def send_kiosk_command(
             issued_at=now,
             stream_id=placed.stream_id,
             offset=placed.offset,
-            connected=connected > 0,
+            connected=None if connected is None else connected > 0,
         )
     )
 

@@ -19,10 +19,25 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # A presence entry not refreshed for this long belongs to a process that died.
 PRESENCE_STALE_S = 45.0
 PRESENCE_REFRESH_S = 15.0
+
+
+def redis_client(url: str) -> Redis:
+    """A client that retries a command once on a new connection when its pooled one is dead:
+    after Redis restarts, every pooled connection's next command fails otherwise (`from_url`
+    leaves redis-py's retries off). Timeouts are not retried."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
 
 
 def sid_digest(sid: str) -> str:
@@ -109,7 +124,7 @@ class MemoryCableState(CableState):
 
 class RedisCableState(CableState):
     def __init__(self, url: str, *, prefix: str = "ridgeline:cable") -> None:
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._redis = redis_client(url)
         self._prefix = prefix
 
     def _session_key(self, sid: str) -> str:

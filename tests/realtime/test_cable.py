@@ -631,3 +631,30 @@ async def test_a_failed_feed_read_is_retried_by_the_poll(
     assert message["message"]["data"] == {"n": "x0"}
     assert failures == 1
     await client.close()
+
+
+async def test_remote_operations_still_work_when_presence_cannot_be_read(
+    live: LiveServer, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scaled mode with Redis away: the disconnect still goes out, the count is unknown."""
+    tenant = await make_tenant(database)
+    client = await kiosk_client(live, tenant)
+
+    async def redis_down(store_id: str) -> list[Any]:
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(live.app.state.hub.state, "present", redis_down)
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        headers = await sign_in(http, tenant.admin)
+        command = await http.post(
+            f"/api/v1/kiosks/{tenant.kiosk.id}/commands", json={"type": "reload"}, headers=headers
+        )
+        response = await http.post(
+            f"/api/v1/kiosks/{tenant.kiosk.id}/disconnect", json={}, headers=headers
+        )
+    assert command.status_code == 202, command.text
+    assert command.json()["data"]["connected"] is None
+    assert response.status_code == 202, response.text
+    assert response.json()["data"]["connections"] is None
+    assert (await client.receive())["reason"] == "remote"
+    await client.close()

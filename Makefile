@@ -61,9 +61,12 @@ pytest-postgresql: install install-js
 	fi
 
 ## Benchmarks (not part of `make test`; figures in docs/benchmarks.md).
+# The `bench` extra (python-socketio, the fan-out benchmark's peer) is installed here only.
 bench: install
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench.sync_bench
 	$(BIN)/python -m bench.catalog_bench
+	$(BIN)/python -m bench.fanout_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules

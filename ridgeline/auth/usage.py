@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from ridgeline.db.engine import Database
 from ridgeline.models.kiosk import Kiosk, KioskApiKey
@@ -31,16 +31,24 @@ class KioskKeyUsage:
         if not self._seen:
             return 0
         seen, self._seen = self._seen, {}
+        keys = [{"b_key": key_id, "b_at": at} for key_id, (_, at) in seen.items()]
+        kiosks = [{"b_kiosk": kiosk_id, "b_at": at} for kiosk_id, at in seen.values()]
         async with database.transaction() as session:
-            for key_id, (kiosk_id, at) in seen.items():
-                await session.execute(
-                    update(KioskApiKey).where(KioskApiKey.id == key_id).values(last_used_at=at)
-                )
-                await session.execute(
-                    update(Kiosk)
-                    .where(Kiosk.id == kiosk_id)
-                    .where((Kiosk.last_seen_at.is_(None)) | (Kiosk.last_seen_at < at))
-                    # Being seen is not an edit: keep updated_at (it would bump on its own).
-                    .values(last_seen_at=at, updated_at=Kiosk.updated_at)
-                )
+            # One statement per table run for all rows at once (executemany): a statement per
+            # key held SQLite's write lock for seconds after thousands of kiosks connected.
+            connection = await session.connection()
+            await connection.execute(
+                update(KioskApiKey)
+                .where(KioskApiKey.id == bindparam("b_key"))
+                .values(last_used_at=bindparam("b_at")),
+                keys,
+            )
+            await connection.execute(
+                update(Kiosk)
+                .where(Kiosk.id == bindparam("b_kiosk"))
+                .where((Kiosk.last_seen_at.is_(None)) | (Kiosk.last_seen_at < bindparam("b_at")))
+                # Being seen is not an edit: keep updated_at (it would bump on its own).
+                .values(last_seen_at=bindparam("b_at"), updated_at=Kiosk.updated_at),
+                kiosks,
+            )
         return len(seen)

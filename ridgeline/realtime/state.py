@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,18 +90,25 @@ class CableState(ABC):
 
 
 class MemoryCableState(CableState):
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
         self._sessions: dict[str, tuple[float, dict[str, Any]]] = {}
         self._presence: dict[str, dict[str, PresenceEntry]] = {}
 
     async def save_session(self, sid: str, document: dict[str, Any], ttl_s: float) -> None:
-        now = time.monotonic()
-        self._sessions = {k: v for k, v in self._sessions.items() if v[0] > now}
+        now = self._monotonic()
+        # Sessions are saved with one TTL, so the oldest are first: drop expired ones from the
+        # front (a store's kiosks all disconnecting at once costs O(N), not O(N^2)).
+        while self._sessions:
+            oldest = next(iter(self._sessions))
+            if self._sessions[oldest][0] > now:
+                break
+            del self._sessions[oldest]
         self._sessions[sid_digest(sid)] = (now + ttl_s, document)
 
     async def take_session(self, sid: str) -> dict[str, Any] | None:
         found = self._sessions.pop(sid_digest(sid), None)
-        if found is None or found[0] <= time.monotonic():
+        if found is None or found[0] <= self._monotonic():
             return None
         return found[1]
 

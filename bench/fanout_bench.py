@@ -1,0 +1,458 @@
+"""Fan-out benchmark: N kiosks subscribed to one store, M changes pushed to all of them, on
+Ridgeline's `/cable` and, in the same run with the same scenario, on python-socketio (AsyncServer on
+uvicorn), the peer a Python team would otherwise pick.
+
+    .venv/bin/python -m bench.fanout_bench [--kiosks 1000,5000] [--changes 20] [--database URL]
+                                           [--sides ridgeline,socketio] [--profile DIR]
+
+Three kinds of OS process: the server under test (`ridgeline serve` on a migrated database, or
+`bench.fanout_peer`), one load generator holding the N sockets (`bench.fanout_clients`), and this
+driver, which makes the changes over HTTP: an operator's enrichment PATCH on Ridgeline (one
+`product.updated` on the store stream, committed in the server's process), `POST /emit` on the
+peer (the same kiosk product JSON, emitted to the store's room). Two phases of M changes each:
+*one at a time* (the next change only when every kiosk has the last one) and *burst* (M changes
+back to back). Latency of a delivery = the kiosk's receive time - the start of the HTTP call that
+made the change. `--profile DIR` runs each server under cProfile and leaves DIR/{side}-{N}.prof;
+`--sides` runs one side alone (no comparison table). The server runs embedded (no Redis), so
+Ridgeline's change commits in the server's process and its hub hears of it at once.
+
+Absolute figures on a shared 2-core machine are noisy: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert
+
+from bench.fanout_clients import raise_fd_limit
+from bench.fanout_report import SideResult, ms, quantile, report
+from ridgeline.auth.credentials import digest, display_prefix, new_kiosk_key
+from ridgeline.auth.passwords import hash_password
+from ridgeline.config import Environment, Settings
+from ridgeline.db import migrate
+from ridgeline.db.engine import Database
+from ridgeline.models import Kiosk, KioskApiKey, Operator, Organization, Product, Role, Store
+from ridgeline.models.catalog import ProductVariant
+from ridgeline.monitoring.logging import configure_logging
+from ridgeline.realtime import streams
+
+PASSWORD = "fanout-bench-password"  # noqa: S105
+PAYLOAD_EVENT = "product.updated"
+WAIT_ONE_S = 60.0
+WAIT_BURST_S = 180.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Scenario:
+    database_url: str
+    workdir: Path
+    store_id: uuid.UUID
+    product_id: uuid.UUID
+    operator_email: str
+    tokens: list[str]
+    product_json: dict[str, Any] = field(default_factory=dict)  # the kiosk view of the product
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+async def seed(database_url: str, workdir: Path, kiosks: int) -> Scenario:
+    """One organization, store, product and operator; `kiosks` kiosks with a key each, in bulk."""
+    database = Database(database_url)
+    now = datetime.now(UTC)
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        async with database.transaction() as session:
+            organization = Organization(name="Fan-out bench", slug=f"fanout-{suffix}")
+            session.add(organization)
+            await session.flush()
+            store = Store(organization_id=organization.id, name="Fan-out store")
+            operator = Operator(
+                organization_id=organization.id,
+                email=f"fanout-{suffix}@bench.ridgeline.local",
+                role=Role.ORG_ADMIN,
+                password_hash=hash_password(PASSWORD),
+            )
+            session.add_all([store, operator])
+            await session.flush()
+            product = Product(
+                organization_id=organization.id,
+                store_id=store.id,
+                external_id="fanout-1",
+                name="House Flower 3.5g",
+                brand="Ridgeline Farms",
+                category="flower",
+                tags=["indica", "house"],
+                content_hash="0" * 64,
+            )
+            session.add(product)
+            await session.flush()
+            session.add(
+                ProductVariant(
+                    organization_id=organization.id,
+                    store_id=store.id,
+                    product_id=product.id,
+                    external_id="fanout-1-v1",
+                    label="3.5g",
+                    price_cents=3500,
+                    quantity_available=40,
+                )
+            )
+            tokens = [new_kiosk_key() for _ in range(kiosks)]
+            kiosk_ids = [uuid.uuid4() for _ in range(kiosks)]
+            kiosk_rows = [
+                {
+                    "id": kiosk_id,
+                    "organization_id": organization.id,
+                    "store_id": store.id,
+                    "name": f"Kiosk {index + 1}",
+                }
+                for index, kiosk_id in enumerate(kiosk_ids)
+            ]
+            key_rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": organization.id,
+                    "kiosk_id": kiosk_id,
+                    "key_hash": digest(token),
+                    "key_prefix": display_prefix(token),
+                    "created_at": now,
+                }
+                for kiosk_id, token in zip(kiosk_ids, tokens, strict=True)
+            ]
+            for start in range(0, kiosks, 500):
+                await session.execute(insert(Kiosk), kiosk_rows[start : start + 500])
+                await session.execute(insert(KioskApiKey), key_rows[start : start + 500])
+        return Scenario(database_url, workdir, store.id, product.id, operator.email, tokens)
+    finally:
+        await database.dispose()
+
+
+async def stream_offset(database_url: str, store_id: uuid.UUID) -> int:
+    database = Database(database_url)
+    try:
+        async with database.transaction(write=False) as session:
+            found = await streams.position(session, streams.store_stream(store_id))
+        return found.offset
+    finally:
+        await database.dispose()
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log.open("w")
+        self.process = subprocess.Popen(  # noqa: S603
+            command, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # graceful: cProfile writes its file
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+class LoadGenerator:
+    """`bench.fanout_clients` in its own process, driven over stdin/stdout."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, *args: str) -> LoadGenerator:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.fanout_clients",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def answer(self, timeout_s: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
+        if not line:
+            raise RuntimeError(f"load generator exited ({await self.process.wait()})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def command(self, document: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(document) + "\n").encode())
+        await self.process.stdin.drain()
+        return await self.answer(timeout_s)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        await self.process.wait()
+
+
+async def wait_ready(http: httpx.AsyncClient, server: ServerProcess) -> None:
+    for _ in range(600):
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited; see {server.log.name}")
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get("/readyz")).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("server not ready after 60 s")
+
+
+# --- one side, one N ------------------------------------------------------------------------------
+
+
+class Trigger:
+    """Makes change `index` through the server's HTTP API; returns when the call was made."""
+
+    def __init__(self, side: str, scenario: Scenario, http: httpx.AsyncClient) -> None:
+        self.side = side
+        self.scenario = scenario
+        self.http = http
+        self.headers: dict[str, str] = {}
+        self.base_offset = 0
+
+    async def prepare(self) -> None:
+        scenario = self.scenario
+        if self.side == "ridgeline":
+            signed = await self.http.post(
+                "/api/v1/auth/token", json={"email": scenario.operator_email, "password": PASSWORD}
+            )
+            signed.raise_for_status()
+            self.headers = {"authorization": f"Bearer {signed.json()['data']['access_token']}"}
+            if not scenario.product_json:
+                viewed = await self.http.get(
+                    f"/api/v1/catalog/products/{scenario.product_id}",
+                    headers={"authorization": f"Bearer {scenario.tokens[0]}"},
+                )
+                viewed.raise_for_status()
+                scenario.product_json = viewed.json()["data"]
+        elif not scenario.product_json:  # the peer alone (--sides socketio): a stand-in
+            scenario.product_json = {"id": str(scenario.product_id), "name": "House Flower 3.5g"}
+        await self.change(-1)  # warm the path before memory is measured
+        if self.side == "ridgeline":
+            self.base_offset = await stream_offset(scenario.database_url, scenario.store_id)
+
+    async def change(self, index: int) -> tuple[float, float]:
+        """Makes change `index`; returns when the call started and how long it took."""
+        sent = time.time()
+        description = f"Fan-out bench change {index}"
+        if self.side == "ridgeline":
+            path = (
+                f"/api/v1/stores/{self.scenario.store_id}/products/"
+                f"{self.scenario.product_id}/enrichment"
+            )
+            done = await self.http.patch(
+                path, json={"description": description}, headers=self.headers
+            )
+        else:
+            payload = {
+                "seq": index,
+                "type": PAYLOAD_EVENT,
+                "data": {**self.scenario.product_json, "description": description},
+                "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            }
+            body = {"store_id": str(self.scenario.store_id), "event": PAYLOAD_EVENT}
+            done = await self.http.post("/emit", json={**body, "payload": payload})
+        done.raise_for_status()
+        return sent, time.time() - sent
+
+    def change_index(self, key: int) -> int:
+        return key - self.base_offset - 1 if self.side == "ridgeline" else key
+
+
+def server_command(side: str, port: int, profile: Path | None, kiosks: int) -> list[str]:
+    if side == "ridgeline":
+        target = [str(Path(sys.executable).with_name("ridgeline")), "serve"]
+    else:
+        target = ["-m", "bench.fanout_peer"]
+    prefix = [sys.executable]
+    if profile is not None:
+        prefix += ["-m", "cProfile", "-o", str(profile / f"{side}-{kiosks}.prof")]
+    return [*prefix, *target, "--host", "127.0.0.1", "--port", str(port)]
+
+
+async def run_side(
+    side: str, kiosks: int, changes: int, scenario: Scenario, profile: Path | None
+) -> SideResult:
+    port = free_port()
+    env = {**os.environ, "RIDGELINE_DATABASE_URL": scenario.database_url}
+    env["RIDGELINE_LOG_LEVEL"] = "WARNING"
+    env.pop("RIDGELINE_REDIS_URL", None)  # embedded: changes commit in the server's process
+    log = scenario.workdir / f"{side}-{kiosks}.log"
+    server = ServerProcess(server_command(side, port, profile, kiosks), env, log)
+    clients: LoadGenerator | None = None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            await wait_ready(http, server)
+            trigger = Trigger(side, scenario, http)
+            await trigger.prepare()
+            await asyncio.sleep(1.0)
+            rss_idle = server.rss_kib()
+
+            tokens_path = scenario.workdir / "tokens.json"
+            tokens_path.write_text(json.dumps(scenario.tokens[:kiosks]))
+            clients = await LoadGenerator.start(
+                "--kind", side, "--url", f"http://127.0.0.1:{port}",
+                "--store-id", str(scenario.store_id), "--count", str(kiosks),
+                "--tokens", str(tokens_path),
+            )  # fmt: skip
+            ready = await clients.answer(timeout_s=600)
+            await asyncio.sleep(2.0)
+            rss_connected = server.rss_kib()
+
+            sent: dict[int, float] = {}
+            calls: list[float] = []
+            for index in range(changes):  # one at a time
+                sent[index], call_s = await trigger.change(index)
+                calls.append(call_s)
+                wait = {"cmd": "wait", "count": index + 1, "timeout_s": WAIT_ONE_S}
+                waited = await clients.command(wait, WAIT_ONE_S + 10)
+            cpu_before = server.cpu_s()
+            for index in range(changes, 2 * changes):  # burst
+                sent[index], _ = await trigger.change(index)
+            burst_waited = await clients.command(
+                {"cmd": "wait", "count": 2 * changes, "timeout_s": WAIT_BURST_S}, WAIT_BURST_S + 10
+            )
+            burst_cpu = server.cpu_s() - cpu_before
+            burst_client_cpu = burst_waited["cpu_s"] - waited["cpu_s"]
+
+            dump = scenario.workdir / f"{side}-{kiosks}.json"
+            await clients.command({"cmd": "dump", "path": str(dump)}, timeout_s=120)
+    finally:
+        if clients is not None:
+            await clients.stop()
+        server.stop()
+
+    document = json.loads(dump.read_text())
+    one: list[float] = []
+    burst: list[float] = []
+    last_per_change: dict[int, float] = {}
+    delivered = 0
+    for records in document["records"]:
+        for key, received in records:
+            index = trigger.change_index(key)
+            if index not in sent:
+                continue
+            delivered += 1
+            latency = received - sent[index]
+            (one if index < changes else burst).append(latency)
+            last_per_change[index] = max(last_per_change.get(index, 0.0), received)
+    burst_end = max(last_per_change.get(i, 0.0) for i in range(changes, 2 * changes))
+    return SideResult(
+        side=side,
+        kiosks=kiosks,
+        changes=changes,
+        connect_s=ready["connect_s"],
+        rss_idle_kib=rss_idle,
+        rss_connected_kib=rss_connected,
+        one_latencies=one,
+        one_spread=[last_per_change.get(i, sent[i]) - sent[i] for i in range(changes)],
+        one_calls=calls,
+        burst_latencies=burst,
+        burst_s=burst_end - sent[changes],
+        burst_cpu_s=burst_cpu,
+        burst_client_cpu_s=burst_client_cpu,
+        missing=kiosks * 2 * changes - delivered,
+        frame_bytes=document["frame_bytes"] / max(delivered, 1),
+    )
+
+
+async def bench(
+    kiosk_counts: list[int],
+    changes: int,
+    sides: list[str],
+    database_url: str,
+    workdir: Path,
+    profile: Path | None,
+) -> None:
+    scenario = await seed(database_url, workdir, max(kiosk_counts))
+    results: list[SideResult] = []
+    for kiosks in kiosk_counts:
+        for side in sides:
+            began = time.perf_counter()
+            result = await run_side(side, kiosks, changes, scenario, profile)
+            print(
+                f"{side} N={kiosks}: {time.perf_counter() - began:.0f} s; one at a time p50 "
+                f"{ms(quantile(result.one_latencies, 0.5))} ms p99 "
+                f"{ms(quantile(result.one_latencies, 0.99))} ms; burst "
+                f"{result.burst_rate:,.0f} deliveries/s; "
+                f"{result.kib_per_connection:.1f} KiB/connection; missing {result.missing}",
+                flush=True,
+            )
+            results.append(result)
+    if set(sides) == {"ridgeline", "socketio"}:
+        report(results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kiosks", default="1000,5000", help="comma-separated N values")
+    parser.add_argument("--changes", type=int, default=20, help="M, per phase")
+    parser.add_argument("--database", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile each server here")
+    parser.add_argument("--sides", default="ridgeline,socketio", help="e.g. only one, to profile")
+    args = parser.parse_args()
+    if args.changes < 1:
+        parser.error("--changes must be at least 1")
+    configure_logging(Settings(env=Environment.TEST, log_level="WARNING"))
+    raise_fd_limit()  # inherited by the server and the load generator
+    workdir = Path(tempfile.mkdtemp(prefix="fanout-bench-"))
+    url = args.database or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    migrate.upgrade(url)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    kiosk_counts = [int(n) for n in args.kiosks.split(",")]
+    print(f"kiosks={kiosk_counts} changes={args.changes} per phase, database={url.split(':')[0]}")
+    print(f"work files (server logs, receive times): {workdir}", flush=True)
+    sides = args.sides.split(",")
+    asyncio.run(bench(kiosk_counts, args.changes, sides, url, workdir, args.profile))
+
+
+if __name__ == "__main__":
+    main()

@@ -117,7 +117,11 @@ def webhook_worker(database: Database, clock: FakeClock) -> Worker:
     async def sync_waits(ctx: JobContext, payload: dict[str, Any]) -> None:
         raise RetryLater(3600, "not run in this test")
 
-    return Worker(database, registry, clock=clock, rng=random.Random(4))
+    # One job at a time, oldest first: events delivered before a sync job was queued are
+    # processed before it is claimed (with several at once, an event could see that sync
+    # `running` and wait for it, which is what the processing does, but not what these tests
+    # are about).
+    return Worker(database, registry, clock=clock, rng=random.Random(4), concurrency=1)
 
 
 async def test_a_redelivered_event_is_stored_once_and_processed_once(

@@ -54,6 +54,7 @@ from ridgeline.resilience import (
     StoreGuard,
     Transition,
 )
+from ridgeline.resilience.retry import never_sent
 
 log = structlog.get_logger(__name__)
 
@@ -73,9 +74,9 @@ POS_REQUEST_DURATION = Histogram(
 def classify(exc: BaseException) -> AttemptFailure | None:
     """How a transport failure counts for retries and the breaker (None: not the POS's doing)."""
     if isinstance(exc, PosTimeout):
-        return AttemptFailure.timeout()
+        return AttemptFailure.timeout(request_sent=not never_sent(exc))
     if isinstance(exc, PosConnectionFailed):
-        return AttemptFailure.connection()
+        return AttemptFailure.connection(request_sent=not never_sent(exc))
     if isinstance(exc, PosRateLimited):
         return AttemptFailure.http_status(429, retry_after=exc.retry_after)
     if isinstance(exc, PosServerError | PosAuthFailed) and exc.status is not None:

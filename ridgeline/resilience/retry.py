@@ -31,6 +31,20 @@ T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT_ONLY_STATUSES = frozenset({500})
+# Answers that say the request was not acted on: safe to send again even when it creates
+# something. A 502/504 comes from a gateway that may have passed the request on.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether a transport error happened before the request could leave: connecting failed,
+    or no pooled connection was free."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class FailureKind(StrEnum):
@@ -46,14 +60,17 @@ class AttemptFailure:
     kind: FailureKind
     status: int | None = None
     retry_after: str | None = None  # the raw header: seconds or an HTTP date
+    # False only when the request cannot have reached the POS (the connection was never made):
+    # a request that creates something may then be sent again.
+    request_sent: bool = True
 
     @classmethod
-    def connection(cls) -> AttemptFailure:
-        return cls(FailureKind.CONNECTION)
+    def connection(cls, *, request_sent: bool = True) -> AttemptFailure:
+        return cls(FailureKind.CONNECTION, request_sent=request_sent)
 
     @classmethod
-    def timeout(cls) -> AttemptFailure:
-        return cls(FailureKind.TIMEOUT)
+    def timeout(cls, *, request_sent: bool = True) -> AttemptFailure:
+        return cls(FailureKind.TIMEOUT, request_sent=request_sent)
 
     @classmethod
     def http_status(cls, status: int, retry_after: str | None = None) -> AttemptFailure:
@@ -63,17 +80,24 @@ class AttemptFailure:
     def from_exception(cls, exc: BaseException) -> AttemptFailure | None:
         """The failure a transport exception stands for; None when it is not one (a bug, a
         cancellation), which callers re-raise untouched."""
+        sent = not never_sent(exc)
         if isinstance(exc, httpx.TimeoutException | TimeoutError):
-            return cls.timeout()
+            return cls.timeout(request_sent=sent)
         if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError | ConnectionError):
-            return cls.connection()
+            return cls.connection(request_sent=sent)
         return None
 
     def is_retryable(self, *, idempotent: bool) -> bool:
+        """Reads are retried on every transient failure. A request that creates something (an
+        order) is sent again only when the POS cannot have acted on it: the connection was never
+        made, or the POS said so (429, 503). After a timeout or reset mid-request its caller
+        recovers by looking the result up (reliability.md point 8), never by resending blind."""
         if self.kind is not FailureKind.STATUS:
+            return idempotent or not self.request_sent
+        if self.status in NOT_PROCESSED_STATUSES:
             return True
         if self.status in RETRYABLE_STATUSES:
-            return True
+            return idempotent
         return idempotent and self.status in IDEMPOTENT_ONLY_STATUSES
 
     @property

@@ -50,11 +50,47 @@ def first_decision(failure: AttemptFailure, *, idempotent: bool) -> bool:
     ],
     ids=lambda f: f.status or f.kind.value,
 )
-@pytest.mark.parametrize("idempotent", [True, False])
-def test_connection_errors_timeouts_429_502_503_504_are_retried(
-    failure: AttemptFailure, idempotent: bool
+def test_connection_errors_timeouts_429_502_503_504_are_retried(failure: AttemptFailure) -> None:
+    assert first_decision(failure, idempotent=True)
+
+
+@pytest.mark.parametrize(
+    ("failure", "retried"),
+    [
+        (AttemptFailure.connection(request_sent=False), True),  # never connected
+        (AttemptFailure.timeout(request_sent=False), True),  # connect timeout
+        (AttemptFailure.http_status(429), True),  # the POS says it did nothing
+        (AttemptFailure.http_status(503), True),
+        (AttemptFailure.connection(), False),  # reset after sending: it may have acted
+        (AttemptFailure.timeout(), False),  # no answer in time: it may have acted
+        (AttemptFailure.http_status(502), False),  # a gateway may have passed it on
+        (AttemptFailure.http_status(504), False),
+    ],
+    ids=["refused", "connect-timeout", "429", "503", "reset", "timeout", "502", "504"],
+)
+def test_a_request_that_creates_something_is_resent_only_if_the_pos_cannot_have_acted(
+    failure: AttemptFailure, retried: bool
 ) -> None:
-    assert first_decision(failure, idempotent=idempotent)
+    """An order POST sent twice is two orders at a POS that does not dedupe: after a lost answer
+    the caller looks the order up instead (reliability.md point 8)."""
+    assert first_decision(failure, idempotent=False) is retried
+
+
+@pytest.mark.parametrize(
+    ("exc", "sent"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("slow to connect"), False),
+        (httpx.PoolTimeout("no free connection"), False),
+        (httpx.ReadTimeout("no answer"), True),
+        (httpx.RemoteProtocolError("closed mid-response"), True),
+        (httpx.ReadError("reset"), True),
+    ],
+)
+def test_transport_errors_say_whether_the_request_left(exc: Exception, sent: bool) -> None:
+    failure = AttemptFailure.from_exception(exc)
+    assert failure is not None
+    assert failure.request_sent is sent
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501, 505])

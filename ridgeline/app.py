@@ -28,6 +28,7 @@ from ridgeline.errors import install_error_handlers
 from ridgeline.health.endpoints import router as health_router
 from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
+from ridgeline.orders.endpoints import router as orders_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router
 from ridgeline.realtime.activity import KioskActivity, flush_forever
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(pos_router)
     app.include_router(sync_router)
     app.include_router(catalog_router)
+    app.include_router(orders_router)
     app.include_router(realtime_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)

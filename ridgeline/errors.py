@@ -62,6 +62,18 @@ class PosEventInvalid(RidgelineError):
     default_message = "The webhook body is not an event of this store's POS."
 
 
+class IdempotencyKeyMissing(RidgelineError):
+    status_code = 400
+    code = "IDEMPOTENCY_KEY_MISSING"
+    default_message = "Send an Idempotency-Key header (a new random value for each new order)."
+
+
+class IdempotencyKeyInvalid(RidgelineError):
+    status_code = 400
+    code = "IDEMPOTENCY_KEY_INVALID"
+    default_message = "The Idempotency-Key header must be 1 to 255 printable ASCII characters."
+
+
 # 401
 class AuthenticationRequired(RidgelineError):
     status_code = 401
@@ -170,6 +182,35 @@ class PosWebhooksUnsupported(Conflict):
     default_message = "This store's POS does not push webhooks; its catalog follows on schedule."
 
 
+class IdempotencyKeyInUse(Conflict):
+    code = "IDEMPOTENCY_KEY_IN_USE"
+    default_message = (
+        "A request with this Idempotency-Key is still being processed; retry after it finishes."
+    )
+
+
+class ProductUnavailable(Conflict):
+    code = "PRODUCT_UNAVAILABLE"
+    default_message = "An item of the order is not available at this store."
+
+
+class OutOfStock(Conflict):
+    code = "OUT_OF_STOCK"
+    default_message = "An item of the order is not in stock for the quantity asked."
+
+
+class PriceChanged(Conflict):
+    code = "PRICE_CHANGED"
+    default_message = (
+        "A price changed since the kiosk showed it; confirm the current prices and order again."
+    )
+
+
+class OrderNotCancellable(Conflict):
+    code = "ORDER_NOT_CANCELLABLE"
+    default_message = "The order can no longer be cancelled."
+
+
 # 410
 class CatalogResyncRequired(RidgelineError):
     status_code = 410
@@ -204,6 +245,27 @@ class ValidationFailed(RidgelineError):
         return cls(details={"fields": list(fields)})
 
 
+class IdempotencyKeyReused(RidgelineError):
+    status_code = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = (
+        "This Idempotency-Key was used with a different request body; use a new key for a new "
+        "request."
+    )
+
+
+class OrderLimitExceeded(RidgelineError):
+    status_code = 422
+    code = "ORDER_LIMIT_EXCEEDED"
+    default_message = "The order is over a per-order limit."
+
+
+class MedicalOrderRequired(RidgelineError):
+    status_code = 422
+    code = "MEDICAL_ORDER_REQUIRED"
+    default_message = "An item is for medical patients only; it needs an order with is_medical."
+
+
 # 429
 class RateLimited(RidgelineError):
     status_code = 429
@@ -233,6 +295,12 @@ class PosWebhookRegistrationFailed(RidgelineError):
     status_code = 502
     code = "POS_WEBHOOK_REGISTRATION_FAILED"
     default_message = "The store's POS did not accept our webhook registration; try again later."
+
+
+class PosCancelFailed(RidgelineError):
+    status_code = 502
+    code = "POS_CANCEL_FAILED"
+    default_message = "The store's POS could not be reached to cancel the order; try again later."
 
 
 class NotReady(RidgelineError):

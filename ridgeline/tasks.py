@@ -12,6 +12,7 @@ from sqlalchemy import delete
 
 from ridgeline.jobs import JobContext, JobRegistry, JobServices, Schedule, purge_succeeded
 from ridgeline.models.pos_call import PosCall
+from ridgeline.orders.tasks import order_schedules, order_tasks
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime import streams
 from ridgeline.sync.tasks import POS_CONNECTOR, sync_schedules, sync_tasks
@@ -56,6 +57,7 @@ def job_registry() -> JobRegistry:
     registry = JobRegistry()
     registry.include(maintenance)
     registry.include(sync_tasks)
+    registry.include(order_tasks)
     registry.include(webhook_tasks)
     return registry
 
@@ -66,4 +68,5 @@ def job_schedules() -> list[Schedule]:
         Schedule("pos.purge_calls", every_s=3600),
         Schedule("realtime.prune_streams", every_s=600),
         *sync_schedules(),
+        *order_schedules(),
     ]

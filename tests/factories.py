@@ -18,6 +18,8 @@ from ridgeline.models import (
     KioskApiKey,
     Operator,
     OperatorStoreAccess,
+    Order,
+    OrderStatus,
     Organization,
     Product,
     RfidTag,
@@ -46,6 +48,7 @@ class Tenant:
     product_id: uuid.UUID  # a product of the store
     rfid_tag: str  # an RFID tag of the store, pointing at that product
     sync_run_id: uuid.UUID  # a finished catalog sync run of the store
+    order_id: uuid.UUID  # an order the kiosk took (no items, never submitted)
 
 
 async def make_organization(database: Database, slug: str | None = None) -> Organization:
@@ -142,9 +145,31 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
             finished_at=now,
         )
         session.add(run)
+        order = Order(
+            organization_id=organization.id,
+            store_id=store.id,
+            kiosk_id=kiosk.id,
+            reference=f"RL-{uuid.uuid4().hex[:10].upper()}",
+            status=OrderStatus.RECEIVED,
+            subtotal_cents=0,
+            currency=store.currency,
+            pos_idempotency_key=uuid.uuid4().hex,
+            status_changed_at=now,
+        )
+        session.add(order)
     assert job is not None
     return Tenant(
-        organization, store, kiosk, key, key_id, admin, job.id, product.id, tag.tag, run.id
+        organization,
+        store,
+        kiosk,
+        key,
+        key_id,
+        admin,
+        job.id,
+        product.id,
+        tag.tag,
+        run.id,
+        order.id,
     )
 
 

@@ -11,6 +11,15 @@ from ridgeline.models.operator import (
     Role,
     TokenFamily,
 )
+from ridgeline.models.order import (
+    IdempotencyKey,
+    IdempotencyStatus,
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderTransition,
+    TransitionSource,
+)
 from ridgeline.models.organization import Organization
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
@@ -30,6 +39,8 @@ __all__ = [
     "AdminNotification",
     "CircuitBreakerState",
     "CircuitState",
+    "IdempotencyKey",
+    "IdempotencyStatus",
     "Job",
     "JobStatus",
     "Kiosk",
@@ -37,6 +48,10 @@ __all__ = [
     "KioskStatus",
     "Operator",
     "OperatorStoreAccess",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+    "OrderTransition",
     "Organization",
     "PosCall",
     "PosEvent",
@@ -56,4 +71,5 @@ __all__ = [
     "SyncStatus",
     "SyncTrigger",
     "TokenFamily",
+    "TransitionSource",
 ]

@@ -29,7 +29,7 @@ from ridgeline.realtime.channels import (
     KIOSK_CHANNEL,
     STORE_CHANNEL,
     SubscriptionRefused,
-    authorize,
+    authorize_subscription,
 )
 from ridgeline.realtime.hub import Connection, Hub
 from ridgeline.realtime.metrics import CONNECTS, SESSION_RESTORES, SUBSCRIBE_REJECTS
@@ -230,7 +230,9 @@ class CableSession:
             ):
                 continue
             try:
-                grant = authorize(connection.principal, protocol.parse_identifier(identifier))
+                grant = await authorize_subscription(
+                    self.hub.database, connection.principal, protocol.parse_identifier(identifier)
+                )
             except (SubscriptionRefused, InvalidCommand):
                 continue
             subscription = await self.hub.subscribe(
@@ -379,7 +381,7 @@ class CableSession:
         params: dict[str, Any] = {}
         try:
             params = protocol.parse_identifier(command.identifier)
-            grant = authorize(connection.principal, params)
+            grant = await authorize_subscription(self.hub.database, connection.principal, params)
         except (SubscriptionRefused, InvalidCommand) as exc:
             channel = params.get("channel")
             SUBSCRIBE_REJECTS.labels(channel if channel in CHANNELS else "other").inc()

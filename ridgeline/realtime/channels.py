@@ -5,6 +5,7 @@ said about why on the wire (the reason is logged), so a kiosk cannot probe other
 
 - `StoreChannel {store_id}`: the kiosks of that store.
 - `KioskChannel {}`: the calling kiosk's own commands; its `heartbeat` action.
+- `OrderChannel {order_id}`: status changes of an order the calling kiosk took.
 - `OpsChannel {organization_id}`: operators of that organization with organization-wide access
   (platform admins: any).
 """
@@ -15,14 +16,20 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
+from ridgeline.db.engine import Database
+from ridgeline.db.tenancy import scoped
 from ridgeline.models.operator import Role
-from ridgeline.realtime.streams import kiosk_stream, ops_stream, store_stream
+from ridgeline.models.order import Order
+from ridgeline.realtime.streams import kiosk_stream, ops_stream, order_stream, store_stream
 
 STORE_CHANNEL = "StoreChannel"
 KIOSK_CHANNEL = "KioskChannel"
+ORDER_CHANNEL = "OrderChannel"
 OPS_CHANNEL = "OpsChannel"
-CHANNELS = (STORE_CHANNEL, KIOSK_CHANNEL, OPS_CHANNEL)
+CHANNELS = (STORE_CHANNEL, KIOSK_CHANNEL, ORDER_CHANNEL, OPS_CHANNEL)
 
 
 class SubscriptionRefused(Exception):
@@ -35,6 +42,7 @@ class SubscriptionRefused(Exception):
 class Grant:
     channel: str
     stream_id: str
+    order_id: uuid.UUID | None = None  # OrderChannel: ownership is checked in the database
 
 
 def _uuid_param(params: dict[str, Any], name: str) -> uuid.UUID:
@@ -56,6 +64,11 @@ def authorize(principal: Principal, params: dict[str, Any]) -> Grant:
         if not isinstance(principal, KioskPrincipal):
             raise SubscriptionRefused("KioskChannel is for kiosks")
         return Grant(KIOSK_CHANNEL, kiosk_stream(principal.kiosk_id))
+    if channel == ORDER_CHANNEL:
+        order_id = _uuid_param(params, "order_id")
+        if not isinstance(principal, KioskPrincipal):
+            raise SubscriptionRefused("OrderChannel is for the kiosk that took the order")
+        return Grant(ORDER_CHANNEL, order_stream(order_id), order_id)
     if channel == OPS_CHANNEL:
         organization_id = _uuid_param(params, "organization_id")
         if not isinstance(principal, OperatorPrincipal):
@@ -70,3 +83,21 @@ def authorize(principal: Principal, params: dict[str, Any]) -> Grant:
             raise SubscriptionRefused("OpsChannel needs organization-wide access")
         return Grant(OPS_CHANNEL, ops_stream(organization_id))
     raise SubscriptionRefused(f"unknown channel {channel!r}")
+
+
+async def authorize_subscription(
+    database: Database, principal: Principal, params: dict[str, Any]
+) -> Grant:
+    """`authorize`, plus the database check some channels need (an order is the kiosk's own)."""
+    grant = authorize(principal, params)
+    if grant.order_id is not None:
+        assert isinstance(principal, KioskPrincipal)
+        async with database.transaction(write=False) as session:
+            owned = await session.scalar(
+                scoped(select(Order.id), Order, principal.scope).where(
+                    Order.id == grant.order_id, Order.kiosk_id == principal.kiosk_id
+                )
+            )
+        if owned is None:
+            raise SubscriptionRefused("not an order of this kiosk")
+    return grant

@@ -38,6 +38,15 @@ VALID_BODIES: dict[tuple[str, str], dict[str, object]] = {
     },
     ("POST", "/api/v1/stores/{store_id}/sync"): {"kind": "full"},
     ("POST", "/api/v1/kiosks/{kiosk_id}/commands"): {"type": "reload"},
+    ("POST", "/api/v1/orders"): {
+        "items": [
+            {
+                "product_id": "00000000-0000-4000-8000-000000000000",
+                "variant_id": "00000000-0000-4000-8000-000000000000",
+                "quantity": 1,
+            }
+        ]
+    },
 }
 
 
@@ -104,6 +113,7 @@ def object_ids(tenant: Tenant) -> dict[str, uuid.UUID | str]:
         "product_id": tenant.product_id,
         "tag": tenant.rfid_tag,
         "sync_run_id": tenant.sync_run_id,
+        "order_id": tenant.order_id,
     }
 
 

@@ -21,6 +21,7 @@ from ridgeline.realtime.streams import (
     append_many,
     kiosk_stream,
     ops_stream,
+    order_stream,
     position,
     prune,
     store_stream,
@@ -657,4 +658,34 @@ async def test_remote_operations_still_work_when_presence_cannot_be_read(
     assert response.status_code == 202, response.text
     assert response.json()["data"]["connections"] is None
     assert (await client.receive())["reason"] == "remote"
+    await client.close()
+
+
+async def test_order_channel_is_for_the_kiosk_that_took_the_order(
+    live: LiveServer, database: Database, clock: FakeClock
+) -> None:
+    tenant = await make_tenant(database)
+    other = await make_tenant(database)
+    _, neighbour_key, _ = await make_kiosk(database, tenant.store, "Kiosk 2")
+    ident = identifier("OrderChannel", order_id=str(tenant.order_id))
+    for key in (other.kiosk_key, neighbour_key):
+        stranger = await CableClient.connect(live.base_url, token=key)
+        await stranger.welcome()
+        assert (await stranger.subscribe(ident))["type"] == "reject_subscription"
+        await stranger.close()
+    client = await kiosk_client(live, tenant)
+    missing = identifier("OrderChannel", order_id=str(other.order_id))
+    assert (await client.subscribe(missing))["type"] == "reject_subscription"
+    assert (await client.subscribe(ident))["type"] == "confirm_subscription"
+    async with database.transaction() as session:
+        await append(
+            session,
+            order_stream(tenant.order_id),
+            "order.status",
+            {"order_id": str(tenant.order_id), "status": "submitted"},
+            at=clock.now(),
+        )
+    [message] = await client.messages(1)
+    assert message["identifier"] == ident
+    assert message["message"]["data"]["status"] == "submitted"
     await client.close()

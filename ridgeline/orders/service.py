@@ -1,0 +1,291 @@
+"""Taking a kiosk's order: validation against our catalog, the order, its first status and its
+outbox job in one transaction, behind the request's idempotency key.
+
+Limits per order (docs/orders.md#limits): at most `MAX_LINES` lines, `MAX_QUANTITY_PER_LINE` of
+one variant, and `MAX_TOTAL_CENTS` in total.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.api.schemas import envelope
+from ridgeline.auth.principal import KioskPrincipal
+from ridgeline.clock import Clock
+from ridgeline.db.engine import Database
+from ridgeline.db.tenancy import TenantScope
+from ridgeline.errors import (
+    MedicalOrderRequired,
+    NotFound,
+    OrderLimitExceeded,
+    OutOfStock,
+    PriceChanged,
+    ProductUnavailable,
+    RidgelineError,
+    error_body,
+)
+from ridgeline.jobs import enqueue
+from ridgeline.models.catalog import Product, ProductVariant
+from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSource
+from ridgeline.orders import idempotency, repository
+from ridgeline.orders.idempotency import StoredResponse
+from ridgeline.orders.schemas import OrderCreate, OrderItemOut, OrderOut, OrderTransitionOut
+from ridgeline.orders.status import transition
+
+MAX_LINES = 50
+MAX_QUANTITY_PER_LINE = 20
+MAX_TOTAL_CENTS = 500_000
+
+SUBMIT_JOB = "orders.submit"
+# Unexpected failures (a bug, the database away) are retried this often with the queue's
+# backoff; a POS that is away defers the job instead (see submission.py), which costs no attempt.
+SUBMIT_JOB_MAX_ATTEMPTS = 25
+
+
+def new_reference() -> str:
+    """Ours, on every POS order: `RL-` and 10 base32 characters (50 random bits)."""
+    return "RL-" + base64.b32encode(secrets.token_bytes(10)).decode()[:10]
+
+
+def submit_dedupe_key(order_id: uuid.UUID) -> str:
+    return f"{SUBMIT_JOB}:{order_id}"
+
+
+async def place_order(
+    database: Database,
+    kiosk: KioskPrincipal,
+    raw_key: str | None,
+    body: OrderCreate,
+    *,
+    clock: Clock,
+) -> StoredResponse:
+    """`POST /orders` behind its idempotency key: the stored answer of the key's first request,
+    or this request's answer (stored with the order, or alone for a 4xx)."""
+    key = idempotency.checked_key(raw_key)
+    digest = idempotency.request_hash(body.model_dump(mode="json"))
+    begun = await idempotency.begin(database, kiosk, key, digest, now=clock.now())
+    if isinstance(begun, StoredResponse):
+        return begun
+    try:
+        async with database.transaction() as session:
+            order = await create_order(session, kiosk, body, clock=clock)
+            payload = envelope(await order_view(session, kiosk.scope, order)).model_dump(
+                mode="json"
+            )
+            await idempotency.complete(session, begun, 201, payload, order_id=order.id)
+    except RidgelineError as error:
+        if 400 <= error.status_code < 500:
+            # Stripe keeps the result of the first execution, refusals included.
+            stored = error_body(error.code, error.message, error.details)
+            await idempotency.complete_alone(database, begun, error.status_code, stored)
+        else:
+            await idempotency.release(database, begun)
+        raise
+    except BaseException:
+        await idempotency.release(database, begun)
+        raise
+    return StoredResponse(201, payload)
+
+
+async def create_order(
+    session: AsyncSession, kiosk: KioskPrincipal, body: OrderCreate, *, clock: Clock
+) -> Order:
+    """Validates the order against the store's catalog and writes it with its items, its
+    `received` transition and events, and its `orders.submit` job, in the caller's transaction."""
+    _check_shape(body)
+    scope = kiosk.scope
+    store = await repository.store(session, scope, kiosk.store_id)
+    if store is None:
+        raise NotFound("store", kiosk.store_id)
+    products, variants, hidden = await repository.catalog_rows(
+        session,
+        scope,
+        kiosk.store_id,
+        {item.product_id for item in body.items},
+        {item.variant_id for item in body.items},
+    )
+    lines = _priced_lines(body, products, variants, hidden)
+    subtotal = sum(variant.price_cents * item.quantity for item, _, variant in lines)
+    if subtotal > MAX_TOTAL_CENTS:
+        raise OrderLimitExceeded(
+            f"The order total is over {MAX_TOTAL_CENTS} cents.",
+            details={"limit": "total_cents", "max": MAX_TOTAL_CENTS, "actual": subtotal},
+        )
+    now = clock.now()
+    order_id = uuid.uuid4()
+    order = Order(
+        id=order_id,
+        organization_id=kiosk.organization_id,
+        store_id=kiosk.store_id,
+        kiosk_id=kiosk.kiosk_id,
+        reference=new_reference(),
+        status=OrderStatus.RECEIVED,
+        is_medical=body.is_medical,
+        customer_name=body.customer_name,
+        customer_phone=body.customer_phone,
+        subtotal_cents=subtotal,
+        currency=store.currency,
+        pos_idempotency_key=str(order_id),
+        submit_attempts=0,
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    for position, (item, product, variant) in enumerate(lines):
+        session.add(
+            OrderItem(
+                organization_id=kiosk.organization_id,
+                store_id=kiosk.store_id,
+                order_id=order_id,
+                position=position,
+                product_id=product.id,
+                variant_id=variant.id,
+                product_external_id=product.external_id,
+                variant_external_id=variant.external_id,
+                name=product.name,
+                variant_label=variant.label,
+                quantity=item.quantity,
+                unit_price_cents=variant.price_cents,
+            )
+        )
+    await session.flush()
+    await transition(
+        session, order, OrderStatus.RECEIVED, source=TransitionSource.KIOSK, at=now, initial=True
+    )
+    await enqueue(
+        session,
+        SUBMIT_JOB,
+        {"order_id": str(order_id)},
+        clock=clock,
+        dedupe_key=submit_dedupe_key(order_id),
+        max_attempts=SUBMIT_JOB_MAX_ATTEMPTS,
+    )
+    await session.flush()
+    return order
+
+
+async def kiosk_order(
+    session: AsyncSession, kiosk: KioskPrincipal, order_id: uuid.UUID
+) -> OrderOut:
+    """One of the kiosk's own orders; another kiosk's (even of its store) is not found."""
+    order = await repository.order(session, kiosk.scope, order_id, kiosk_id=kiosk.kiosk_id)
+    if order is None:
+        raise NotFound("order", order_id)
+    return await order_view(session, kiosk.scope, order)
+
+
+async def order_view(session: AsyncSession, scope: TenantScope, order: Order) -> OrderOut:
+    items = await repository.items(session, scope, order.id)
+    transitions = await repository.transitions(session, scope, order.id)
+    return OrderOut(
+        id=order.id,
+        reference=order.reference,
+        store_id=order.store_id,
+        kiosk_id=order.kiosk_id,
+        status=order.status,
+        is_medical=order.is_medical,
+        customer_name=order.customer_name,
+        customer_phone=order.customer_phone,
+        subtotal_cents=order.subtotal_cents,
+        currency=order.currency,
+        pos_order_id=order.pos_order_id,
+        failure_reason=order.failure_reason,
+        submitted_at=order.submitted_at,
+        status_changed_at=order.status_changed_at,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        items=[OrderItemOut.model_validate(item) for item in items],
+        transitions=[OrderTransitionOut.model_validate(row) for row in transitions],
+    )
+
+
+def _check_shape(body: OrderCreate) -> None:
+    if len(body.items) > MAX_LINES:
+        raise OrderLimitExceeded(
+            f"An order has at most {MAX_LINES} lines.",
+            details={"limit": "lines", "max": MAX_LINES, "actual": len(body.items)},
+        )
+    for index, item in enumerate(body.items):
+        if item.quantity > MAX_QUANTITY_PER_LINE:
+            raise OrderLimitExceeded(
+                f"A line has at most {MAX_QUANTITY_PER_LINE} of its variant.",
+                details={
+                    "limit": "quantity",
+                    "max": MAX_QUANTITY_PER_LINE,
+                    "actual": item.quantity,
+                    "index": index,
+                },
+            )
+
+
+Line = tuple[Any, Product, ProductVariant]
+
+
+def _priced_lines(
+    body: OrderCreate,
+    products: Mapping[uuid.UUID, Product],
+    variants: Mapping[uuid.UUID, ProductVariant],
+    hidden: set[uuid.UUID],
+) -> list[Line]:
+    lines: list[Line] = []
+    for index, item in enumerate(body.items):
+        where = {
+            "index": index,
+            "product_id": str(item.product_id),
+            "variant_id": str(item.variant_id),
+        }
+        product = products.get(item.product_id)
+        variant = variants.get(item.variant_id)
+        reason = None
+        if product is None:
+            reason = "not_found"
+        elif variant is None or variant.product_id != product.id:
+            reason = "variant_not_found"
+        elif not product.is_active:
+            reason = "inactive"
+        elif product.id in hidden:
+            reason = "hidden"
+        if reason is not None or product is None or variant is None:
+            raise ProductUnavailable(details={**where, "reason": reason})
+        if product.is_medical_only and not body.is_medical:
+            raise MedicalOrderRequired(details=where)
+        if variant.quantity_available < item.quantity:
+            raise OutOfStock(
+                details={
+                    **where,
+                    "requested": item.quantity,
+                    "available": max(variant.quantity_available, 0),
+                }
+            )
+        lines.append((item, product, variant))
+    changed = [
+        item.expected_unit_price_cents is not None
+        and item.expected_unit_price_cents != variant.price_cents
+        for item, _, variant in lines
+    ]
+    if any(changed):
+        raise PriceChanged(
+            details={
+                "items": [
+                    {
+                        "index": index,
+                        "product_id": str(product.id),
+                        "variant_id": str(variant.id),
+                        "expected_unit_price_cents": item.expected_unit_price_cents,
+                        "unit_price_cents": variant.price_cents,
+                        "changed": was_changed,
+                    }
+                    for index, ((item, product, variant), was_changed) in enumerate(
+                        zip(lines, changed, strict=True)
+                    )
+                ]
+            }
+        )
+    return lines

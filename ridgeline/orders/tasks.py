@@ -1,0 +1,65 @@
+"""Order jobs: `orders.submit` submits one order to its store's POS (see submission.py), and
+`orders.purge_idempotency_keys` deletes keys past their 24 h."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import delete
+
+from ridgeline.config import Settings
+from ridgeline.jobs import JobContext, JobRegistry, PermanentFailure, Schedule
+from ridgeline.models.order import IdempotencyKey
+from ridgeline.orders import submission
+from ridgeline.orders.service import SUBMIT_JOB
+from ridgeline.pos.client import PosConnector
+from ridgeline.sync.tasks import POS_CONNECTOR
+
+SUBMIT_TIMEOUT_S = 120.0
+PURGE_KEYS = "orders.purge_idempotency_keys"
+
+order_tasks = JobRegistry()
+
+
+class SubmitPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: uuid.UUID
+
+
+@order_tasks.handler(SUBMIT_JOB, timeout_s=SUBMIT_TIMEOUT_S)
+async def submit_order_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    try:
+        job = SubmitPayload.model_validate(payload)
+    except ValidationError as exc:
+        raise PermanentFailure(f"bad {SUBMIT_JOB} payload: {exc}") from None
+    async with AsyncExitStack() as stack:
+        if POS_CONNECTOR in ctx.services:
+            connector = ctx.services.get(POS_CONNECTOR)
+        else:
+            connector = PosConnector(Settings(), ctx.database, ctx.clock)
+            stack.push_async_callback(connector.aclose)
+        await submission.submit(
+            ctx.database,
+            connector,
+            job.order_id,
+            clock=ctx.clock,
+            rng=random.Random(),  # noqa: S311 - backoff jitter, not a secret
+        )
+
+
+@order_tasks.handler(PURGE_KEYS, timeout_s=300)
+async def purge_idempotency_keys(ctx: JobContext, payload: dict[str, Any]) -> None:
+    # An expired key is replaced when it is used again; this only keeps the table small.
+    async with ctx.database.transaction() as session:
+        await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= ctx.clock.now())
+        )
+
+
+def order_schedules() -> list[Schedule]:
+    return [Schedule(PURGE_KEYS, every_s=3600)]

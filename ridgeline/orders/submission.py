@@ -45,6 +45,7 @@ from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.errors import PosError, PosNotFound, PosRejected
 from ridgeline.resilience import CircuitOpen
+from ridgeline.webhooks.service import webhook_url
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +109,8 @@ async def submit(
         if seen > 0 and not adapter.dedupes_orders:
             receipt = await adapter.find_order(order.reference)
         if receipt is None:
-            receipt = await adapter.submit_order(pos_request(order, items))
+            request = pos_request(order, items, postback_url=postback_url(connector, order))
+            receipt = await adapter.submit_order(request)
     except (PosRejected, PosNotFound) as exc:
         reason = f"the POS refused the order: {exc.message}"
         await _finish(database, order_id, OrderStatus.REJECTED, reason, clock=clock)
@@ -126,7 +128,15 @@ def submission_adapter(connector: PosConnector, store: Store) -> PosAdapter[Any]
     return connector.adapter_for(store)
 
 
-def pos_request(order: Order, items: list[OrderItem]) -> PosOrderRequest:
+def postback_url(connector: PosConnector, order: Order) -> str:
+    """Where a POS that calls back per order (Flowhub's `postbackUrl`) posts its status
+    changes: the store's webhook URL, which order tracking reads (see orders/tracking.py)."""
+    return webhook_url(connector.settings, order.store_id)
+
+
+def pos_request(
+    order: Order, items: list[OrderItem], *, postback_url: str | None = None
+) -> PosOrderRequest:
     return PosOrderRequest(
         reference=order.reference,
         idempotency_key=order.pos_idempotency_key,
@@ -142,6 +152,7 @@ def pos_request(order: Order, items: list[OrderItem]) -> PosOrderRequest:
         customer_name=order.customer_name,
         customer_phone=order.customer_phone,
         notes=f"Ridgeline kiosk order {order.reference}",
+        postback_url=postback_url,
     )
 
 
@@ -290,7 +301,7 @@ async def _cancel_stray(
                 # No lookup by reference: the same key returns the order if the POS has it
                 # (and creates it if not, which the cancel below takes back).
                 receipt: PosOrderReceipt | None = await adapter.submit_order(
-                    pos_request(order, items)
+                    pos_request(order, items, postback_url=postback_url(connector, order))
                 )
             else:
                 receipt = await adapter.find_order(order.reference)

@@ -1,5 +1,7 @@
-"""Order jobs: `orders.submit` submits one order to its store's POS (see submission.py), and
-`orders.purge_idempotency_keys` deletes keys past their 24 h."""
+"""Order jobs: `orders.submit` submits one order to its store's POS (see submission.py),
+`orders.enqueue_polls` (every 30 s) queues `orders.poll` per store with open orders, which reads
+their statuses at the POS (see tracking.py), and `orders.purge_idempotency_keys` deletes keys past
+their 24 h."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from sqlalchemy import delete
 from ridgeline.config import Settings
 from ridgeline.jobs import JobContext, JobRegistry, PermanentFailure, Schedule
 from ridgeline.models.order import IdempotencyKey
-from ridgeline.orders import submission
+from ridgeline.orders import submission, tracking
 from ridgeline.orders.service import SUBMIT_JOB
 from ridgeline.pos.client import PosConnector
 from ridgeline.sync.tasks import POS_CONNECTOR
@@ -52,6 +54,33 @@ async def submit_order_job(ctx: JobContext, payload: dict[str, Any]) -> None:
         )
 
 
+class PollPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: uuid.UUID
+
+
+@order_tasks.handler(tracking.ENQUEUE_POLLS, timeout_s=60)
+async def enqueue_order_polls(ctx: JobContext, payload: dict[str, Any]) -> None:
+    async with ctx.database.transaction() as session:
+        await tracking.enqueue_polls(session, clock=ctx.clock)
+
+
+@order_tasks.handler(tracking.POLL_JOB, timeout_s=300)
+async def poll_orders_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    try:
+        job = PollPayload.model_validate(payload)
+    except ValidationError as exc:
+        raise PermanentFailure(f"bad {tracking.POLL_JOB} payload: {exc}") from None
+    async with AsyncExitStack() as stack:
+        if POS_CONNECTOR in ctx.services:
+            connector = ctx.services.get(POS_CONNECTOR)
+        else:
+            connector = PosConnector(Settings(), ctx.database, ctx.clock)
+            stack.push_async_callback(connector.aclose)
+        await tracking.poll_store(ctx.database, connector, job.store_id, clock=ctx.clock)
+
+
 @order_tasks.handler(PURGE_KEYS, timeout_s=300)
 async def purge_idempotency_keys(ctx: JobContext, payload: dict[str, Any]) -> None:
     # An expired key is replaced when it is used again; this only keeps the table small.
@@ -62,4 +91,7 @@ async def purge_idempotency_keys(ctx: JobContext, payload: dict[str, Any]) -> No
 
 
 def order_schedules() -> list[Schedule]:
-    return [Schedule(PURGE_KEYS, every_s=3600)]
+    return [
+        Schedule(PURGE_KEYS, every_s=3600),
+        Schedule(tracking.ENQUEUE_POLLS, every_s=tracking.POLL_EVERY_S),
+    ]

@@ -252,6 +252,7 @@ class PosConnector:
         http: httpx.AsyncClient | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
+        self.settings = settings
         self.database = database
         self.clock = clock
         self.cipher = CredentialCipher(settings.encryption_keys)

@@ -1,6 +1,6 @@
 """Processing a stored POS event, once: a product event asks for an incremental catalog sync
 (the POS read is authoritative, the pushed record is not trusted to write the catalog); an
-order event is kept for order tracking, which hooks in at `track_order_event`."""
+order event moves our order (`track_order_event`, see orders/tracking.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.clock import Clock
 from ridgeline.jobs import RetryLater
 from ridgeline.models.sync import PosEvent, SyncKind, SyncTrigger
+from ridgeline.orders import tracking
 from ridgeline.sync import repository as sync_repository
 from ridgeline.sync.tasks import enqueue_sync
 from ridgeline.webhooks import repository
@@ -42,14 +43,15 @@ async def process_event(
     if kind is EventKind.PRODUCT:
         return await _request_catalog_sync(session, event, clock=clock, enqueued_at=enqueued_at)
     if kind is EventKind.ORDER:
-        return await track_order_event(session, event)
+        return await track_order_event(session, event, clock=clock)
     return Outcome("ignored", error=f"no processing for {event.source} {event.event_type!r}")
 
 
-async def track_order_event(session: AsyncSession, event: PosEvent) -> Outcome:
-    """An order's status as the POS pushed it. Order tracking (a later issue) moves our order
-    here; until then the event is only kept."""
-    return Outcome("no order tracking yet")
+async def track_order_event(session: AsyncSession, event: PosEvent, *, clock: Clock) -> Outcome:
+    """An order's status as the POS pushed it: applied to our order, forward only (source
+    `pos`). An event for an order we do not know, or a status the order cannot take, is processed
+    all the same (the outcome says so): it is not an error of the event."""
+    return Outcome(await tracking.track_event(session, event, clock=clock))
 
 
 async def _request_catalog_sync(

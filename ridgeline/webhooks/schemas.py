@@ -15,7 +15,7 @@ from ridgeline.webhooks.dialects import DIALECTS, EventKind, Registration
 # the kind, and the error says when it went wrong).
 OUTCOMES = {
     EventKind.PRODUCT: "catalog_sync_requested",
-    EventKind.ORDER: "no_order_tracking_yet",
+    EventKind.ORDER: "order_tracked",  # applied, unchanged, or unknown order: see the log
 }
 
 
@@ -33,7 +33,7 @@ class PosEventOut(BaseModel):
     received_at: datetime
     processed_at: datetime | None
     outcome: str | None = Field(
-        description="catalog_sync_requested or no_order_tracking_yet once processed; "
+        description="catalog_sync_requested or order_tracked once processed; "
         "null before, or when processing failed (see error)."
     )
     error: str | None

@@ -29,6 +29,7 @@ from ridgeline.health.endpoints import router as health_router
 from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
 from ridgeline.orders.endpoints import router as orders_router
+from ridgeline.orders.operator_endpoints import router as order_operators_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router
 from ridgeline.realtime.activity import KioskActivity, flush_forever
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(sync_router)
     app.include_router(catalog_router)
     app.include_router(orders_router)
+    app.include_router(order_operators_router)
     app.include_router(realtime_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)

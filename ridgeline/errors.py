@@ -211,6 +211,11 @@ class OrderNotCancellable(Conflict):
     default_message = "The order can no longer be cancelled."
 
 
+class OrderNotRetryable(Conflict):
+    code = "ORDER_NOT_RETRYABLE"
+    default_message = "Only a failed order can be retried."
+
+
 # 410
 class CatalogResyncRequired(RidgelineError):
     status_code = 410

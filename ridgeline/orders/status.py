@@ -47,7 +47,19 @@ class IllegalTransition(Exception):
         super().__init__(f"an order cannot go from {from_status} to {to_status}")
 
 
-def can_move(from_status: OrderStatus | None, to_status: OrderStatus) -> bool:
+# The one way out of a terminal state: an operator retries a `failed` order, which goes back to
+# `queued` and is submitted again (same reference and POS key, looked up before resubmitting).
+OPERATOR_RETRY = (S.FAILED, S.QUEUED)
+
+
+def can_move(
+    from_status: OrderStatus | None,
+    to_status: OrderStatus,
+    *,
+    source: TransitionSource | None = None,
+) -> bool:
+    if source is TransitionSource.OPERATOR and (from_status, to_status) == OPERATOR_RETRY:
+        return True
     return to_status in ALLOWED[from_status]
 
 
@@ -80,7 +92,7 @@ async def transition(
     """Moves `order` (loaded, and locked where it matters, in `session`) to `to_status`.
     `initial` records the first status of a new order."""
     from_status = None if initial else order.status
-    if not can_move(from_status, to_status):
+    if not can_move(from_status, to_status, source=source):
         raise IllegalTransition(from_status, to_status)
     order.status = to_status
     order.status_changed_at = at

@@ -188,6 +188,26 @@ def backplane_for(redis_url: str | None) -> Backplane:
     return RedisBackplane(redis_url) if redis_url else MemoryBackplane()
 
 
+def take_queued(queue: asyncio.Queue[list[Notice]]) -> list[Notice]:
+    """Every notice waiting in `queue`, without waiting."""
+    notices: list[Notice] = []
+    while not queue.empty():
+        notices.extend(queue.get_nowait())
+    return notices
+
+
+async def publish_queued_forever(queue: asyncio.Queue[list[Notice]], backplane: Backplane) -> None:
+    """Publishes what commits queue, a batch at a time (all that waits when one is taken). A
+    failed publish is logged; the receivers' database poll delivers those messages later."""
+    while True:
+        notices = await queue.get()
+        notices.extend(take_queued(queue))
+        try:
+            await backplane.publish(notices)
+        except Exception:
+            log.exception("backplane_publish_failed", notices=len(notices))
+
+
 @contextlib.asynccontextmanager
 async def announcing_commits(database: Database, backplane: Backplane) -> AsyncIterator[None]:
     """For a process without a hub (a standalone worker, the CLI): every commit that appended
@@ -197,23 +217,14 @@ async def announcing_commits(database: Database, backplane: Backplane) -> AsyncI
     def on_commit(appended: Mapping[str, int]) -> None:
         queue.put_nowait([StreamAdvanced(s, o) for s, o in appended.items()])
 
-    async def publish_forever() -> None:
-        while True:
-            notices = await queue.get()
-            while not queue.empty():
-                notices.extend(queue.get_nowait())
-            await backplane.publish(notices)
-
     database.commit_listeners.append(on_commit)
-    publisher = asyncio.create_task(publish_forever())
+    publisher = asyncio.create_task(publish_queued_forever(queue, backplane))
     try:
         yield
     finally:
         database.commit_listeners.remove(on_commit)
         # What is still queued goes out before the process ends.
-        pending: list[Notice] = []
-        while not queue.empty():
-            pending.extend(queue.get_nowait())
+        pending = take_queued(queue)
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher

@@ -35,6 +35,7 @@ from ridgeline.realtime.backplane import (
     KioskDisconnect,
     Notice,
     StreamAdvanced,
+    publish_queued_forever,
 )
 from ridgeline.realtime.channels import Grant
 from ridgeline.realtime.metrics import (
@@ -265,7 +266,9 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self._ping_loop(), name="cable-ping"),
             asyncio.create_task(self._poll_loop(), name="cable-poll"),
-            asyncio.create_task(self._publish_loop(), name="cable-publish"),
+            asyncio.create_task(
+                publish_queued_forever(self._publish_queue, self.backplane), name="cable-publish"
+            ),
             asyncio.create_task(self._presence_loop(), name="cable-presence"),
         ]
         self.started = True
@@ -637,18 +640,10 @@ class Hub:
             except Exception:
                 log.exception("cable_poll_failed")
 
-    async def _publish_loop(self) -> None:
-        while True:
-            notices = await self._publish_queue.get()
-            while not self._publish_queue.empty():
-                notices.extend(self._publish_queue.get_nowait())
-            await self.backplane_publish(notices, local=False)
-
-    async def backplane_publish(self, notices: list[Notice], *, local: bool = True) -> None:
-        """Sends notices to other processes (and, with `local`, to this one's hub)."""
-        if local:
-            for notice in notices:
-                self.on_notice(notice)
+    async def backplane_publish(self, notices: list[Notice]) -> None:
+        """Hands notices to this process's hub and sends them to the other processes."""
+        for notice in notices:
+            self.on_notice(notice)
         try:
             await self.backplane.publish(notices)
         except Exception:

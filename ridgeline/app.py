@@ -28,6 +28,7 @@ from ridgeline.errors import install_error_handlers
 from ridgeline.health.endpoints import router as health_router
 from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
+from ridgeline.notifications.endpoints import router as alerts_router
 from ridgeline.orders.endpoints import router as orders_router
 from ridgeline.orders.operator_endpoints import router as order_operators_router
 from ridgeline.pos.client import PosConnector
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(orders_router)
     app.include_router(order_operators_router)
+    app.include_router(alerts_router)
     app.include_router(realtime_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)
@@ -150,7 +152,7 @@ async def _embedded_worker(
         settings,
         database,
         job_registry(),
-        schedules=job_schedules(),
+        schedules=job_schedules(settings),
         services=job_services(connector),
         clock=clock,
     )

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(default=60.0, gt=0)
     job_poll_interval_s: float = Field(default=1.0, gt=0)
 
+    # Kiosk orders. One not at the POS this long after it was placed (the POS down, the breaker
+    # open) fails with an operator alert; until then each store's waiting orders are retried in
+    # order every `order_queue_interval_s`.
+    order_submit_deadline_s: float = Field(default=1800.0, ge=10)
+    order_queue_interval_s: float = Field(default=5.0, gt=0, le=300)
+
     # POS rate limits are kept per process: with N processes calling the same stores' POS, give
     # each 1/N of every vendor limit so that together they stay under it.
     pos_rate_limit_share: float = Field(default=1.0, gt=0, le=1)

@@ -71,7 +71,7 @@ async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None
         settings,
         database,
         job_registry(),
-        schedules=job_schedules(),
+        schedules=job_schedules(settings),
         services=job_services(connector),
     )
     try:

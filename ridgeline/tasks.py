@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from ridgeline.config import Settings
 from ridgeline.jobs import JobContext, JobRegistry, JobServices, Schedule, purge_succeeded
 from ridgeline.models.pos_call import PosCall
 from ridgeline.orders.tasks import order_schedules, order_tasks
@@ -62,11 +63,11 @@ def job_registry() -> JobRegistry:
     return registry
 
 
-def job_schedules() -> list[Schedule]:
+def job_schedules(settings: Settings) -> list[Schedule]:
     return [
         Schedule("jobs.purge_succeeded", every_s=3600),
         Schedule("pos.purge_calls", every_s=3600),
         Schedule("realtime.prune_streams", every_s=600),
         *sync_schedules(),
-        *order_schedules(),
+        *order_schedules(settings),
     ]

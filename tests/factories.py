@@ -14,6 +14,7 @@ from ridgeline.clock import SystemClock
 from ridgeline.db.engine import Database
 from ridgeline.jobs import enqueue
 from ridgeline.models import (
+    AdminNotification,
     Kiosk,
     KioskApiKey,
     Operator,
@@ -49,6 +50,7 @@ class Tenant:
     rfid_tag: str  # an RFID tag of the store, pointing at that product
     sync_run_id: uuid.UUID  # a finished catalog sync run of the store
     order_id: uuid.UUID  # an order the kiosk took (no items, never submitted)
+    alert_id: uuid.UUID  # an operator alert about the store
 
 
 async def make_organization(database: Database, slug: str | None = None) -> Organization:
@@ -157,6 +159,18 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
             status_changed_at=now,
         )
         session.add(order)
+        alert = AdminNotification(
+            id=uuid.uuid4(),
+            organization_id=organization.id,
+            store_id=store.id,
+            kind="sync_failed",
+            title="Sync failed",
+            message="a test alert",
+            details={},
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(alert)
     assert job is not None
     return Tenant(
         organization,
@@ -170,6 +184,7 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
         tag.tag,
         run.id,
         order.id,
+        alert.id,
     )
 
 

@@ -18,7 +18,7 @@ from ridgeline.db.base import Base, EntityMixin, IdMixin, JSONDocument, StrEnumT
 
 class OrderStatus(StrEnum):
     RECEIVED = "received"  # stored, its submission job queued with it
-    QUEUED = "queued"  # a submission attempt failed for a passing reason; it will be retried
+    QUEUED = "queued"  # waiting for its store's POS, retried in order until its deadline
     SUBMITTED = "submitted"  # the POS has it, not yet acknowledged
     ACCEPTED = "accepted"
     READY = "ready"
@@ -76,6 +76,11 @@ class Order(EntityMixin, Base):
     # Raised, in its own committed transaction, before each call that may create the POS order:
     # above zero, a POS order may exist without our knowing, so it is looked up first.
     submit_attempts: Mapped[int] = mapped_column(default=0)
+    # While it is not at the POS, the order is submitted until then, and fails after it.
+    submit_deadline_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Held by the one run that is calling the POS for it (taken with `submit_attempts`): no
+    # other run may call for the same order until it is released or has run out.
+    submit_lease_until: Mapped[datetime | None] = mapped_column(default=None)
     submitted_at: Mapped[datetime | None] = mapped_column(default=None)
     status_changed_at: Mapped[datetime]
 

@@ -24,12 +24,14 @@ from ridgeline.orders import repository
 from ridgeline.orders.schemas import OrderOut
 from ridgeline.orders.service import order_view
 from ridgeline.orders.status import can_move, transition
+from ridgeline.orders.submission import enqueue_stray_check
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.errors import PosError, PosNotFound, PosRejected
 from ridgeline.resilience import CircuitOpen
 
-# Not at the POS yet: the submission job sees `cancelled` and sends nothing.
+# Not at the POS yet: nothing more is sent, and a stray from an attempt whose answer was lost
+# is looked for and cancelled at the POS (submission.py).
 _LOCAL = (OrderStatus.RECEIVED, OrderStatus.QUEUED)
 # At the POS, and the POS may still take it back.
 _AT_POS = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED)
@@ -64,6 +66,8 @@ async def cancel_order(
                     at=clock.now(),
                     reason="cancelled at the kiosk before it reached the POS",
                 )
+                # An earlier attempt may have reached the POS unheard: look for it there.
+                await enqueue_stray_check(session, current, clock=clock)
                 return await order_view(session, scope, current)
             order = current  # the submission got there first: cancel at the POS below
     if order.status not in _AT_POS or order.pos_order_id is None or store is None:

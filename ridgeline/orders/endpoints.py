@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, status
 from fastapi.responses import JSONResponse
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, SessionDep
+from ridgeline.api.dependencies import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from ridgeline.api.schemas import Envelope, ErrorEnvelope, envelope
 from ridgeline.auth.dependencies import KioskDep
 from ridgeline.orders import cancellation, service
@@ -33,6 +33,7 @@ async def create_order(
     kiosk: KioskDep,
     database: DatabaseDep,
     clock: ClockDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -46,7 +47,14 @@ async def create_order(
 
     The same `Idempotency-Key` with the same body within 24 h answers the first request's
     status and body again (header `Idempotent-Replayed: true`) and creates nothing."""
-    outcome = await service.place_order(database, kiosk, idempotency_key, body, clock=clock)
+    outcome = await service.place_order(
+        database,
+        kiosk,
+        idempotency_key,
+        body,
+        clock=clock,
+        deadline_s=settings.order_submit_deadline_s,
+    )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 

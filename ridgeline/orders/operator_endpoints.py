@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ridgeline.api.dependencies import ClockDep, SessionDep
+from ridgeline.api.dependencies import ClockDep, SessionDep, SettingsDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, ErrorEnvelope, Page, PageMeta, envelope
 from ridgeline.auth.dependencies import StoreManagerDep, ViewerDep
@@ -110,8 +110,18 @@ async def retry_store_order(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> Envelope[OperatorOrderDetail]:
-    """Submit a `failed` order again: it goes back to `queued` and a new submission job is
-    queued. The POS is asked for the order by its reference first, so a retry never makes a
-    second POS order. 409 `ORDER_NOT_RETRYABLE` for any other status (`rejected` included)."""
-    return envelope(await operators.retry_order(session, caller, store_id, order_id, clock=clock))
+    """Submit a `failed` order again: it goes back to `queued`, with a new deadline, and a new
+    submission job is queued. The POS is asked for the order by its reference first, so a retry
+    never makes a second POS order. 409 `ORDER_NOT_RETRYABLE` for any other status (`rejected`
+    included)."""
+    detail = await operators.retry_order(
+        session,
+        caller,
+        store_id,
+        order_id,
+        clock=clock,
+        deadline_s=settings.order_submit_deadline_s,
+    )
+    return envelope(detail)

@@ -64,6 +64,9 @@ class OperatorOrderDetail(BaseModel):
     pos_vendor_status: str | None
     failure_reason: str | None
     submit_attempts: int
+    submit_deadline_at: datetime | None
+    # An attempt is out at the POS until then (a crashed one is taken over after it).
+    submit_lease_until: datetime | None
     submitted_at: datetime | None
     status_changed_at: datetime
     created_at: datetime

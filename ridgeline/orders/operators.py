@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,6 +165,8 @@ async def _detail(session: AsyncSession, scope: TenantScope, order: Order) -> Op
         pos_vendor_status=order.pos_vendor_status,
         failure_reason=order.failure_reason,
         submit_attempts=order.submit_attempts,
+        submit_deadline_at=order.submit_deadline_at,
+        submit_lease_until=order.submit_lease_until,
         submitted_at=order.submitted_at,
         status_changed_at=order.status_changed_at,
         created_at=order.created_at,
@@ -222,6 +224,7 @@ async def retry_order(
     order_id: uuid.UUID,
     *,
     clock: Clock,
+    deadline_s: float,
 ) -> OperatorOrderDetail:
     """Sends a `failed` order to its POS again: back to `queued` (source `operator`) with a new
     `orders.submit` job, in the caller's transaction. Anything else answers 409
@@ -230,7 +233,7 @@ async def retry_order(
     The order keeps its reference and POS idempotency key. `submit_attempts` restarts at 1 if
     any attempt was ever made (0 otherwise): a full run of attempts again, and, above zero, the
     job looks the order up at the POS before submitting (Dutchie dedupes on the key), so a
-    retry cannot make a second POS order."""
+    retry cannot make a second POS order. It has `deadline_s` from now to get there."""
     scope = caller.scope
     order = await _store_order(session, scope, store_id, order_id, for_update=True)
     if order.status is not OrderStatus.FAILED:
@@ -240,6 +243,8 @@ async def retry_order(
         )
     now = clock.now()
     order.submit_attempts = min(order.submit_attempts, 1)
+    order.submit_deadline_at = now + timedelta(seconds=deadline_s)
+    order.submit_lease_until = None
     await transition(
         session,
         order,

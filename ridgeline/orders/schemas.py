@@ -80,6 +80,8 @@ class OrderOut(BaseModel):
     currency: str
     pos_order_id: str | None
     failure_reason: str | None
+    # While the order is `received` or `queued`: it is sent to the POS until then, or fails.
+    submit_deadline_at: datetime | None
     submitted_at: datetime | None
     status_changed_at: datetime
     created_at: datetime

@@ -11,6 +11,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,7 @@ MAX_TOTAL_CENTS = 500_000
 
 SUBMIT_JOB = "orders.submit"
 # Unexpected failures (a bug, the database away) are retried this often with the queue's
-# backoff; a POS that is away defers the job instead (see submission.py), which costs no attempt.
+# backoff; a POS that is away ends the job with the order `queued` for its store's queue.
 SUBMIT_JOB_MAX_ATTEMPTS = 25
 
 
@@ -64,6 +65,7 @@ async def place_order(
     body: OrderCreate,
     *,
     clock: Clock,
+    deadline_s: float,
 ) -> StoredResponse:
     """`POST /orders` behind its idempotency key: the stored answer of the key's first request,
     or this request's answer (stored with the order, or alone for a 4xx)."""
@@ -74,7 +76,7 @@ async def place_order(
         return begun
     try:
         async with database.transaction() as session:
-            order = await create_order(session, kiosk, body, clock=clock)
+            order = await create_order(session, kiosk, body, clock=clock, deadline_s=deadline_s)
             payload = envelope(await order_view(session, kiosk.scope, order)).model_dump(
                 mode="json"
             )
@@ -94,10 +96,16 @@ async def place_order(
 
 
 async def create_order(
-    session: AsyncSession, kiosk: KioskPrincipal, body: OrderCreate, *, clock: Clock
+    session: AsyncSession,
+    kiosk: KioskPrincipal,
+    body: OrderCreate,
+    *,
+    clock: Clock,
+    deadline_s: float,
 ) -> Order:
     """Validates the order against the store's catalog and writes it with its items, its
-    `received` transition and events, and its `orders.submit` job, in the caller's transaction."""
+    `received` transition and events, and its `orders.submit` job, in the caller's transaction.
+    It is submitted until `deadline_s` from now, and fails after."""
     _check_shape(body)
     scope = kiosk.scope
     store = await repository.store(session, scope, kiosk.store_id)
@@ -133,6 +141,7 @@ async def create_order(
         currency=store.currency,
         pos_idempotency_key=str(order_id),
         submit_attempts=0,
+        submit_deadline_at=now + timedelta(seconds=deadline_s),
         status_changed_at=now,
         created_at=now,
         updated_at=now,
@@ -197,6 +206,7 @@ async def order_view(session: AsyncSession, scope: TenantScope, order: Order) ->
         currency=order.currency,
         pos_order_id=order.pos_order_id,
         failure_reason=order.failure_reason,
+        submit_deadline_at=order.submit_deadline_at,
         submitted_at=order.submitted_at,
         status_changed_at=order.status_changed_at,
         created_at=order.created_at,

@@ -74,6 +74,9 @@ def event_data(order: Order, *, source: TransitionSource, reason: str | None) ->
         "source": source.value,
         "reason": reason,
         "pos_order_id": order.pos_order_id,
+        "submit_deadline_at": (
+            order.submit_deadline_at.isoformat() if order.submit_deadline_at else None
+        ),
         "subtotal_cents": order.subtotal_cents,
         "currency": order.currency,
     }

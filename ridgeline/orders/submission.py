@@ -1,38 +1,45 @@
-"""Submitting an order to its store's POS: the `orders.submit` job's work.
+"""Submitting an order to its store's POS: one attempt, and the `orders.submit` job's work.
 
 Exactly one POS order per order (docs/reliability.md point 8), however often this runs:
 
-- Before each call that may create the POS order, `submit_attempts` is raised in its own
-  committed transaction. Above zero, an earlier attempt may have reached the POS without our
-  learning the answer.
+- An attempt first takes the order's submission lease and raises `submit_attempts`, in its own
+  committed transaction: no other run calls the POS for the order while the lease holds, and
+  above zero attempts an earlier one may have reached the POS without our learning the answer.
 - Where the POS dedupes on our key (`adapter.dedupes_orders`, Dutchie), every attempt submits
   with the order's stable key, and the POS returns the order it already has.
 - Elsewhere (Treez, BLAZE, Flowhub), an attempt after the first looks the order up by our
   reference first, and submits only if the POS has none.
 
 No transaction is open while the POS is called. A POS refusal ends the order `rejected` with its
-reason; a passing failure (unreachable, timeout, 5xx, 429, breaker open, credentials refused)
-makes it `queued` with the reason and defers the job with backoff.
+reason and an operator alert; a passing failure (unreachable, timeout, 5xx, 429, breaker open,
+credentials refused) makes it `queued` with the reason, and the store's queue (queue.py) sends it
+again, in order, until its deadline.
+
+An order that was cancelled or failed after an attempt may have reached the POS is cleaned up by
+a later run of the job: it looks the order up and cancels what it finds (`_cancel_stray`).
 """
 
 from __future__ import annotations
 
-import random
 import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
-from ridgeline.db.tenancy import TenantScope
+from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import NotFound, PosNotConfigured
-from ridgeline.jobs import Backoff, PermanentFailure, RetryLater
+from ridgeline.jobs import RetryLater, enqueue
 from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSource
 from ridgeline.models.store import Store
+from ridgeline.notifications.service import Severity, raise_alert
 from ridgeline.orders import repository
+from ridgeline.orders.service import SUBMIT_JOB, SUBMIT_JOB_MAX_ATTEMPTS, submit_dedupe_key
 from ridgeline.orders.status import can_move, transition
 from ridgeline.pos.base import (
     PosAdapter,
@@ -49,14 +56,14 @@ from ridgeline.webhooks.service import webhook_url
 
 log = structlog.get_logger(__name__)
 
-# Deferrals after passing failures: full jitter over min(cap, base * 2^attempts).
-RETRY_BACKOFF = Backoff(base_s=2.0, cap_s=300.0)
-# Until a later slice bounds submission by a deadline (with an operator alert), an order whose
-# POS stays away through this many attempts ends `failed` rather than retrying forever.
-MAX_SUBMIT_ATTEMPTS = 40
+# Longer than any one attempt can take (the store's timeouts times the retry policy's attempts);
+# a lease left by a crashed process is taken over after it, with a lookup first.
+SUBMIT_LEASE_S = 300.0
+# How long after a stray's possible creation its cleanup looks for it.
+STRAY_CHECK_DELAY_S = 30.0
 
-_SUBMITTABLE = (OrderStatus.RECEIVED, OrderStatus.QUEUED)
-_EVERYWHERE = TenantScope.everything()  # a job acts for the platform; it is given an order id
+SUBMITTABLE = (OrderStatus.RECEIVED, OrderStatus.QUEUED)
+EVERYWHERE = TenantScope.everything()  # a job acts for the platform; it is given an order id
 
 RECEIPT_STATUS = {
     PosOrderStatus.SUBMITTED: OrderStatus.SUBMITTED,
@@ -68,57 +75,101 @@ RECEIPT_STATUS = {
 }
 
 
+class Outcome(StrEnum):
+    """How one attempt ended."""
+
+    SUBMITTED = "submitted"  # the POS has it (or answered with a later status)
+    REJECTED = "rejected"  # the POS refused it: terminal
+    DEFERRED = "deferred"  # a passing failure: the order is `queued`
+    BUSY = "busy"  # another run holds its lease, or it is no longer to be sent
+
+
 def describe(exc: BaseException) -> str:
     code = getattr(exc, "code", type(exc).__name__)
     return f"{code}: {exc}"[:1000]
 
 
 async def submit(
-    database: Database,
-    connector: PosConnector,
-    order_id: uuid.UUID,
-    *,
-    clock: Clock,
-    rng: random.Random,
+    database: Database, connector: PosConnector, order_id: uuid.UUID, *, clock: Clock
 ) -> None:
-    """One run of `orders.submit`. Returns when the order's fate is recorded; raises
-    `RetryLater` after a passing failure and `PermanentFailure` when the POS refused it."""
+    """One run of `orders.submit`: the order's first attempt, unless its store already has
+    orders waiting for the POS (then it waits behind them), or the cleanup of an order that
+    was cancelled or failed after an attempt (`_cancel_stray`)."""
     async with database.transaction(write=False) as session:
-        order = await repository.order(session, _EVERYWHERE, order_id)
+        order = await repository.order(session, EVERYWHERE, order_id)
         if order is None:
             log.info("order_submit_order_gone", order_id=str(order_id))
             return
-        store = await repository.store(session, _EVERYWHERE, order.store_id)
-        items = await repository.items(session, _EVERYWHERE, order_id)
-    if store is None:
+        waiting = await queued_ahead(session, order)
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.FAILED):
+        await _cancel_stray(database, connector, order, clock=clock)
         return
-    if order.status is OrderStatus.CANCELLED:
-        await _cancel_stray(database, connector, order, items=items, clock=clock, rng=rng)
-        return
-    if order.status not in _SUBMITTABLE:
+    if order.status not in SUBMITTABLE:
         return  # already submitted by an earlier run whose success was not recorded
+    if waiting:
+        await _wait_in_line(database, order_id, waiting, clock=clock)
+        return
+    await attempt(database, connector, order_id, clock=clock)
+
+
+async def queued_ahead(session: AsyncSession, order: Order) -> int:
+    """How many of the store's orders placed before this one wait in its queue."""
+    statement = scoped(select(func.count()).select_from(Order), Order, EVERYWHERE).where(
+        Order.store_id == order.store_id,
+        Order.status == OrderStatus.QUEUED,
+        Order.id != order.id,
+        Order.created_at <= order.created_at,
+    )
+    return int(await session.scalar(statement) or 0)
+
+
+async def attempt(
+    database: Database, connector: PosConnector, order_id: uuid.UUID, *, clock: Clock
+) -> Outcome:
+    """Sends the order to its POS once (a lookup first where an earlier attempt may have
+    reached it) and records what came of it."""
+    async with database.transaction(write=False) as session:
+        order = await repository.order(session, EVERYWHERE, order_id)
+        if order is None or order.status not in SUBMITTABLE:
+            return Outcome.BUSY
+        store = await repository.store(session, EVERYWHERE, order.store_id)
+        items = await repository.items(session, EVERYWHERE, order_id)
+    if store is None:
+        return Outcome.BUSY
     try:
         adapter = submission_adapter(connector, store)
     except (PosNotConfigured, CredentialsUnreadable) as exc:
-        await _defer(database, order_id, describe(exc), clock=clock, rng=rng)
-        return
-    seen = order.submit_attempts
-    await _claim_attempt(database, order_id, seen)
+        await _defer(database, order_id, describe(exc), clock=clock, held=False)
+        return Outcome.DEFERRED
+    claimed = await _claim(database, order_id, clock.now())
+    if claimed is None:
+        return Outcome.BUSY
     try:
         receipt = None
-        if seen > 0 and not adapter.dedupes_orders:
-            receipt = await adapter.find_order(order.reference)
+        if claimed.submit_attempts > 1 and not adapter.dedupes_orders:
+            receipt = await adapter.find_order(claimed.reference)
         if receipt is None:
-            request = pos_request(order, items, postback_url=postback_url(connector, order))
+            request = pos_request(claimed, items, postback_url=postback_url(connector, claimed))
             receipt = await adapter.submit_order(request)
     except (PosRejected, PosNotFound) as exc:
-        reason = f"the POS refused the order: {exc.message}"
-        await _finish(database, order_id, OrderStatus.REJECTED, reason, clock=clock)
-        raise PermanentFailure(reason) from None
-    except (PosError, CircuitOpen) as exc:
-        await _defer(database, order_id, describe(exc), clock=clock, rng=rng)
-        return
+        await _reject(database, order_id, f"the POS refused the order: {exc.message}", clock=clock)
+        return Outcome.REJECTED
+    except CircuitOpen as exc:
+        # Refused before it left; and a call that creates something is only retried after
+        # tries the POS cannot have acted on, so the breaker opening between them means the
+        # same: this attempt made nothing at the POS, and does not count.
+        await _defer(database, order_id, describe(exc), clock=clock, held=True, sent=False)
+        return Outcome.DEFERRED
+    except PosError as exc:
+        await _defer(database, order_id, describe(exc), clock=clock, held=True)
+        return Outcome.DEFERRED
+    except BaseException:
+        # A bug, the job's timeout, a shutdown: free the order for the next run (which looks
+        # it up first) rather than leave it locked until the lease runs out.
+        await _release(database, order_id)
+        raise
     await _record_receipt(database, adapter, order_id, receipt, clock=clock)
+    return Outcome.SUBMITTED
 
 
 def submission_adapter(connector: PosConnector, store: Store) -> PosAdapter[Any]:
@@ -156,56 +207,85 @@ def pos_request(
     )
 
 
-async def _claim_attempt(database: Database, order_id: uuid.UUID, seen: int) -> None:
-    """Raises `submit_attempts` (committed before the POS is called). Another run of the job or
-    a cancel that got there first makes this one step back and look again shortly."""
+async def _claim(database: Database, order_id: uuid.UUID, now: datetime) -> Order | None:
+    """Takes the order's submission lease and counts the attempt, committed before the POS is
+    called. None when another run holds the lease or the order left the submittable states."""
     async with database.transaction() as session:
-        result = await session.execute(
-            update(Order)
-            .where(
-                Order.id == order_id,
-                Order.submit_attempts == seen,
-                Order.status.in_(_SUBMITTABLE),
-            )
-            .values(submit_attempts=seen + 1)
-        )
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
-        raise RetryLater(1.0, "the order changed while its submission started")
+        order = await repository.order(session, EVERYWHERE, order_id, for_update=True)
+        if order is None or order.status not in SUBMITTABLE:
+            return None
+        if order.submit_lease_until is not None and order.submit_lease_until > now:
+            return None
+        order.submit_attempts += 1
+        order.submit_lease_until = now + timedelta(seconds=SUBMIT_LEASE_S)
+        order.updated_at = now
+        return order
+
+
+async def _release(database: Database, order_id: uuid.UUID) -> None:
+    async with database.transaction() as session:
+        order = await repository.order(session, EVERYWHERE, order_id, for_update=True)
+        if order is not None:
+            order.submit_lease_until = None
 
 
 async def _locked(session: AsyncSession, order_id: uuid.UUID) -> Order:
-    order = await repository.order(session, _EVERYWHERE, order_id, for_update=True)
+    order = await repository.order(session, EVERYWHERE, order_id, for_update=True)
     if order is None:
         raise NotFound("order", order_id)
     return order
 
 
-async def _defer(
-    database: Database, order_id: uuid.UUID, reason: str, *, clock: Clock, rng: random.Random
+async def _wait_in_line(
+    database: Database, order_id: uuid.UUID, waiting: int, *, clock: Clock
 ) -> None:
-    """Records a passing failure (`queued`, or `failed` once out of attempts) and raises
-    `RetryLater` (or `PermanentFailure`); returns only if the order left the submittable states
-    meanwhile (a cancel), when there is nothing left to do."""
+    """Queues a new order behind its store's waiting ones: they go to the POS first."""
+    reason = f"waiting behind {waiting} earlier order(s) of this store for the POS"
     now = clock.now()
     async with database.transaction() as session:
         order = await _locked(session, order_id)
-        if order.status not in _SUBMITTABLE:
+        if order.status is not OrderStatus.RECEIVED:
+            return
+        order.failure_reason = reason
+        await transition(
+            session,
+            order,
+            OrderStatus.QUEUED,
+            source=TransitionSource.WORKER,
+            at=now,
+            reason=reason,
+        )
+    log.info("order_queued", order_id=str(order_id), reason=reason)
+
+
+async def _defer(
+    database: Database,
+    order_id: uuid.UUID,
+    reason: str,
+    *,
+    clock: Clock,
+    held: bool,
+    sent: bool = True,
+) -> None:
+    """Records a passing failure: the order is `queued` with the reason (the kiosk hears of it)
+    and its lease, if `held`, is freed for the store's queue to send it again. An attempt that
+    was never `sent` is taken off `submit_attempts`."""
+    now = clock.now()
+    async with database.transaction() as session:
+        order = await _locked(session, order_id)
+        if held:
+            order.submit_lease_until = None
+            if not sent:
+                order.submit_attempts = max(order.submit_attempts - 1, 0)
+        if order.status not in SUBMITTABLE:
+            # Cancelled (or failed) while the POS was being called: the call may have reached
+            # it, so look for a stray once the POS had time to settle.
+            if held:
+                await enqueue_stray_check(session, order, clock=clock)
             return
         order.failure_reason = reason
         order.updated_at = now
-        attempts = order.submit_attempts
-        if attempts >= MAX_SUBMIT_ATTEMPTS:
-            final = f"not submitted after {attempts} attempts; last: {reason}"
-            order.failure_reason = final
-            await transition(
-                session,
-                order,
-                OrderStatus.FAILED,
-                source=TransitionSource.WORKER,
-                at=now,
-                reason=final,
-            )
-        elif order.status is OrderStatus.RECEIVED:
+        if order.status is OrderStatus.RECEIVED:
             await transition(
                 session,
                 order,
@@ -214,24 +294,64 @@ async def _defer(
                 at=now,
                 reason=reason,
             )
+        attempts = order.submit_attempts
     log.warning("order_submit_deferred", order_id=str(order_id), reason=reason, attempts=attempts)
-    if attempts >= MAX_SUBMIT_ATTEMPTS:
-        raise PermanentFailure(final)
-    raise RetryLater(RETRY_BACKOFF.delay_s(max(attempts, 1), rng), reason)
 
 
-async def _finish(
-    database: Database, order_id: uuid.UUID, status: OrderStatus, reason: str, *, clock: Clock
-) -> None:
+async def _reject(database: Database, order_id: uuid.UUID, reason: str, *, clock: Clock) -> None:
     now = clock.now()
     async with database.transaction() as session:
         order = await _locked(session, order_id)
-        if can_move(order.status, status):
-            order.failure_reason = reason
-            await transition(
-                session, order, status, source=TransitionSource.POS, at=now, reason=reason
-            )
+        order.submit_lease_until = None
+        if not can_move(order.status, OrderStatus.REJECTED):
+            return
+        order.failure_reason = reason
+        await transition(
+            session, order, OrderStatus.REJECTED, source=TransitionSource.POS, at=now, reason=reason
+        )
+        await alert_order_ended(session, order, kind="order_rejected", reason=reason, at=now)
     log.warning("order_rejected", order_id=str(order_id), reason=reason)
+
+
+async def alert_order_ended(
+    session: AsyncSession, order: Order, *, kind: str, reason: str, at: datetime
+) -> None:
+    """Tells operators that an order ended without reaching the POS (docs/reliability.md 9)."""
+    await raise_alert(
+        session,
+        organization_id=order.organization_id,
+        store_id=order.store_id,
+        kind=kind,
+        severity=Severity.CRITICAL,
+        title=f"Order {order.reference} {order.status.value}: it will not reach the POS",
+        message=reason,
+        details={
+            "order_id": str(order.id),
+            "reference": order.reference,
+            "kiosk_id": str(order.kiosk_id) if order.kiosk_id else None,
+            "status": order.status.value,
+            "submit_attempts": order.submit_attempts,
+            "subtotal_cents": order.subtotal_cents,
+            "currency": order.currency,
+        },
+        at=at,
+    )
+
+
+async def enqueue_stray_check(session: AsyncSession, order: Order, *, clock: Clock) -> None:
+    """Queues the cleanup of an order that left the submittable states after an attempt may
+    have reached the POS (see `_cancel_stray`). Nothing when nothing was ever sent."""
+    if order.submit_attempts == 0 or order.pos_order_id is not None:
+        return
+    await enqueue(
+        session,
+        SUBMIT_JOB,
+        {"order_id": str(order.id)},
+        clock=clock,
+        dedupe_key=f"{submit_dedupe_key(order.id)}:stray:{order.submit_attempts}",
+        max_attempts=SUBMIT_JOB_MAX_ATTEMPTS,
+        run_at=clock.now() + timedelta(seconds=STRAY_CHECK_DELAY_S),
+    )
 
 
 async def _record_receipt(
@@ -248,14 +368,13 @@ async def _record_receipt(
         order.pos_order_id = receipt.pos_order_id
         order.pos_vendor_status = receipt.vendor_status
         order.submitted_at = order.submitted_at or now
+        order.submit_lease_until = None
         order.updated_at = now
-        cancelled_meanwhile = order.status is OrderStatus.CANCELLED
+        # Cancelled by the kiosk while the POS was taking it (a deadline never fails an order
+        # whose lease is held, but a stray is a stray however it came).
+        ended_meanwhile = order.status in (OrderStatus.CANCELLED, OrderStatus.FAILED)
         target = RECEIPT_STATUS[receipt.status]
-        if (
-            not cancelled_meanwhile
-            and order.status is not target
-            and can_move(order.status, target)
-        ):
+        if not ended_meanwhile and order.status is not target and can_move(order.status, target):
             order.failure_reason = None
             await transition(
                 session,
@@ -271,26 +390,24 @@ async def _record_receipt(
         pos_order_id=receipt.pos_order_id,
         vendor_status=receipt.vendor_status,
     )
-    if cancelled_meanwhile:
-        # The kiosk cancelled while the POS was taking it: take it back at the POS.
+    if ended_meanwhile:
+        # The kiosk was told the order will not be made: take it back at the POS.
         await _cancel_at_pos(database, adapter, order_id, receipt.pos_order_id, clock=clock)
 
 
 async def _cancel_stray(
-    database: Database,
-    connector: PosConnector,
-    order: Order,
-    *,
-    items: list[OrderItem],
-    clock: Clock,
-    rng: random.Random,
+    database: Database, connector: PosConnector, order: Order, *, clock: Clock
 ) -> None:
-    """A cancelled order that an earlier attempt may have put at the POS: make sure no live POS
-    order is left behind."""
+    """An order that was cancelled, or failed its deadline, after an attempt may have put it at
+    the POS: make sure no live POS order is left behind."""
     if order.submit_attempts == 0:
         return  # nothing was ever sent
+    if order.submit_lease_until is not None and order.submit_lease_until > clock.now():
+        # An attempt is still out: its own ending cancels what it made (`_record_receipt`).
+        raise RetryLater(STRAY_CHECK_DELAY_S, "an attempt for the order is still out")
     async with database.transaction(write=False) as session:
-        store = await repository.store(session, _EVERYWHERE, order.store_id)
+        store = await repository.store(session, EVERYWHERE, order.store_id)
+        items = await repository.items(session, EVERYWHERE, order.id)
     if store is None:
         return
     try:
@@ -311,7 +428,7 @@ async def _cancel_stray(
     except (PosRejected, PosNotFound):
         return
     except (PosError, CircuitOpen, PosNotConfigured, CredentialsUnreadable) as exc:
-        raise RetryLater(RETRY_BACKOFF.delay_s(1, rng), describe(exc)) from None
+        raise RetryLater(STRAY_CHECK_DELAY_S, describe(exc)) from None
     await _cancel_at_pos(database, adapter, order.id, pos_order_id, clock=clock)
 
 

@@ -18,7 +18,8 @@ from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.errors import RidgelineError
 from ridgeline.models.store import Store
-from ridgeline.models.sync import AdminNotification, StoreSyncState, SyncKind, SyncRun, SyncStatus
+from ridgeline.models.sync import StoreSyncState, SyncKind, SyncRun, SyncStatus
+from ridgeline.notifications.service import Severity, raise_alert
 from ridgeline.pos.errors import PosError
 from ridgeline.realtime.streams import append_many, store_stream
 from ridgeline.sync import repository
@@ -141,23 +142,21 @@ async def finish_failed(
         if counts.resync and counts.created + counts.updated + counts.deactivated:
             # Its batches committed without events: kiosks must still hear of what changed.
             await append_resync(session, store.id, run.id, now)
-        session.add(
-            AdminNotification(
-                organization_id=store.organization_id,
-                store_id=store.id,
-                kind="sync_failed",
-                severity="warning",
-                title=f"Sync failed for {store.name}"[:300],
-                message=f"The {kind.value} sync failed: {reason}",
-                details={
-                    "sync_run_id": str(run.id),
-                    "kind": kind.value,
-                    "consecutive_failures": state.consecutive_failures,
-                    "next_attempt_at": retry_at.isoformat(),
-                },
-                created_at=now,
-                updated_at=now,
-            )
+        await raise_alert(
+            session,
+            organization_id=store.organization_id,
+            store_id=store.id,
+            kind="sync_failed",
+            severity=Severity.WARNING,
+            title=f"Sync failed for {store.name}",
+            message=f"The {kind.value} sync failed: {reason}",
+            details={
+                "sync_run_id": str(run.id),
+                "kind": kind.value,
+                "consecutive_failures": state.consecutive_failures,
+                "next_attempt_at": retry_at.isoformat(),
+            },
+            at=now,
         )
     _observe(kind, SyncStatus.FAILED, counts, began)
     log.warning(

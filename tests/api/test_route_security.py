@@ -114,6 +114,7 @@ def object_ids(tenant: Tenant) -> dict[str, uuid.UUID | str]:
         "tag": tenant.rfid_tag,
         "sync_run_id": tenant.sync_run_id,
         "order_id": tenant.order_id,
+        "alert_id": tenant.alert_id,
     }
 
 

@@ -257,7 +257,7 @@ async def test_a_retried_failed_order_reaches_the_pos_once(
     shop = await pos_shop(database, connector, control, dialect)
     order_id = await placed_order(client, shop, database)
     # The POS takes the order but its answer is lost; then the order runs out of attempts
-    # (made short here: the order is set failed and its job dead, as after MAX_SUBMIT_ATTEMPTS).
+    # (made short here: the order is set failed, as past its deadline, and its job dead).
     shop.sim.add_fault("order_submit", "drop_response_after_accept", count=1)
     await worker.run_until_idle()
     await set_status(database, order_id, OrderStatus.FAILED)

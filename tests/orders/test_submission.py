@@ -4,7 +4,6 @@ refusal ends `rejected`; cancelling before and after submission."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from typing import Any
 
@@ -16,9 +15,10 @@ from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.jobs import Worker
 from ridgeline.models import Job, JobStatus, Order, OrderItem
-from ridgeline.orders import submission
+from ridgeline.orders import queue, submission
 from ridgeline.orders.service import SUBMIT_JOB
 from ridgeline.pos.client import PosConnector
+from tests.factories import sign_in
 from tests.orders.conftest import PosShop, order_body, orderable, place, pos_shop, stream_payloads
 from tests.pos.simulator import DIALECTS
 
@@ -69,6 +69,12 @@ async def make_jobs_due(database: Database, clock: FakeClock) -> None:
         )
 
 
+async def drain_queues(database: Database, clock: FakeClock, worker: Worker) -> None:
+    """One tick of the store queues' schedule, and the drains it queues."""
+    await queue.enqueue_drains(database, uuid.uuid4(), clock=clock)
+    await worker.run_until_idle()
+
+
 async def submit_job(database: Database) -> Job:
     async with database.transaction(write=False) as session:
         job = await session.scalar(select(Job).where(Job.kind == SUBMIT_JOB))
@@ -112,9 +118,7 @@ async def test_an_order_reaches_the_pos_once(
         ]
         assert statuses == ["received", FIRST_STATUS[dialect]]
     # The job running again (a lost lease, a redelivery) sends nothing and changes nothing.
-    await submission.submit(
-        database, connector, uuid.UUID(order_id), clock=connector.clock, rng=random.Random(1)
-    )
+    await submission.submit(database, connector, uuid.UUID(order_id), clock=connector.clock)
     assert await read(client, shop, order_id) == order
     [again] = pos_orders(shop, order["reference"])
     assert again["create_requests"] == 1
@@ -147,8 +151,7 @@ async def test_a_lost_answer_never_makes_a_second_pos_order(
         assert order["failure_reason"].startswith("POS_CONNECTION_FAILED")
         assert [t["to_status"] for t in order["transitions"]] == ["received", "queued"]
         assert pos_orders(shop, order["reference"])[0]["create_requests"] == 1
-        await make_jobs_due(database, clock)
-        await worker.run_until_idle()
+        await drain_queues(database, clock, worker)
         order = await read(client, shop, order_id)
         expected = ["received", "queued", FIRST_STATUS[dialect]]
     assert order["status"] == FIRST_STATUS[dialect], order
@@ -186,8 +189,16 @@ async def test_a_pos_refusal_ends_rejected_with_its_reason(
     assert order["failure_reason"].startswith("the POS refused the order")
     assert order["transitions"][-1]["source"] == "pos"
     assert order["transitions"][-1]["reason"] == order["failure_reason"]
-    assert (await submit_job(database)).status is JobStatus.DEAD
+    # The job did its work: the order's end is recorded, and operators are told.
+    assert (await submit_job(database)).status is JobStatus.SUCCEEDED
     assert pos_orders(shop, order["reference"]) == []
+    headers = await sign_in(client, shop.tenant.admin)
+    alerts = await client.get("/api/v1/alerts", params={"kind": "order_rejected"}, headers=headers)
+    [alert] = alerts.json()["data"]
+    assert alert["state"] == "firing"
+    assert alert["severity"] == "critical"
+    assert alert["details"]["order_id"] == order_id
+    assert alert["message"] == order["failure_reason"]
 
 
 @pytest.mark.parametrize("dialect", ["dutchie", "blaze"])

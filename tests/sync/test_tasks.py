@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ridgeline.clock import FakeClock
+from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import JobContext, JobServices, Worker
 from ridgeline.models import (
@@ -111,7 +112,7 @@ async def test_a_store_never_has_two_waiting_syncs_of_a_kind(
 
 def test_the_worker_knows_the_sync_jobs() -> None:
     assert {"sync.run", "sync.enqueue_due"} <= job_registry().kinds
-    assert "sync.enqueue_due" in {schedule.kind for schedule in job_schedules()}
+    assert "sync.enqueue_due" in {schedule.kind for schedule in job_schedules(Settings())}
 
 
 async def test_without_a_provided_connector_the_handler_builds_one(

@@ -1,0 +1,51 @@
+"""HTTP surface of operator alerts: list them, acknowledge one (docs/operations.md#alerts)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ridgeline.api.dependencies import ClockDep, SessionDep
+from ridgeline.api.pagination import PageDep
+from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
+from ridgeline.auth.dependencies import StoreManagerDep, ViewerDep
+from ridgeline.notifications import service
+from ridgeline.notifications.schemas import AlertOut
+from ridgeline.notifications.service import AlertState
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+
+@router.get("/alerts")
+async def list_alerts(
+    caller: ViewerDep,
+    session: SessionDep,
+    page: PageDep,
+    store_id: Annotated[uuid.UUID | None, Query(description="Only this store's alerts.")] = None,
+    kind: Annotated[
+        str | None, Query(max_length=64, description="Only this kind (`order_failed`, ...).")
+    ] = None,
+    state: Annotated[
+        AlertState | None, Query(description="`firing` (not acknowledged) or `acknowledged`.")
+    ] = None,
+) -> Page[AlertOut]:
+    """The alerts of the stores the caller may see, newest first, cursor paged."""
+    filters = service.AlertFilters(store_id=store_id, kind=kind, state=state)
+    result = await service.list_alerts(session, caller.scope, page, filters)
+    return Page[AlertOut](
+        data=result.items, meta=PageMeta(next_cursor=result.next_cursor, count=len(result.items))
+    )
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge_alert(
+    alert_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+) -> Envelope[AlertOut]:
+    """Marks the alert seen (`state` becomes `acknowledged`); again changes nothing."""
+    return envelope(
+        await service.acknowledge(
+            session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
+        )
+    )

@@ -1,0 +1,22 @@
+"""What the API answers about an operator alert."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    store_id: uuid.UUID | None
+    kind: str  # `order_failed`, `sync_failed`, ...
+    severity: str  # `info`, `warning`, `critical`
+    state: str  # `firing` until an operator acknowledges it
+    title: str
+    message: str
+    details: dict[str, Any]
+    created_at: datetime
+    acknowledged_at: datetime | None

@@ -1,0 +1,160 @@
+"""Raising, listing and acknowledging operator alerts (`admin_notifications`).
+
+An alert is raised in the caller's transaction, with the change it is about, and announced as
+`alert.changed` on the organization's ops stream (`OpsChannel`), so a dashboard hears of it at
+once and a crash cannot keep one change without the other. Acknowledging announces it again.
+The alerts issue adds rules, grouping, escalation and channels on top of these rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.api.pagination import PageRequest, decode_cursor, encode_cursor
+from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.errors import NotFound
+from ridgeline.models.sync import AdminNotification
+from ridgeline.notifications.schemas import AlertOut
+from ridgeline.realtime import streams
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertState(StrEnum):
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+
+
+async def raise_alert(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    store_id: uuid.UUID | None,
+    kind: str,
+    severity: Severity,
+    title: str,
+    message: str,
+    details: dict[str, Any],
+    at: datetime,
+) -> AdminNotification:
+    row = AdminNotification(
+        id=uuid.uuid4(),
+        organization_id=organization_id,
+        store_id=store_id,
+        kind=kind,
+        severity=severity.value,
+        title=title[:300],
+        message=message,
+        details=details,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(row)
+    await _announce(session, row, at=at)
+    return row
+
+
+def view(row: AdminNotification) -> AlertOut:
+    return AlertOut(
+        id=row.id,
+        store_id=row.store_id,
+        kind=row.kind,
+        severity=row.severity,
+        state=AlertState.ACKNOWLEDGED if row.acknowledged_at else AlertState.FIRING,
+        title=row.title,
+        message=row.message,
+        details=row.details,
+        created_at=row.created_at,
+        acknowledged_at=row.acknowledged_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilters:
+    store_id: uuid.UUID | None = None
+    kind: str | None = None
+    state: AlertState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    items: list[AlertOut]
+    next_cursor: str | None
+
+
+async def list_alerts(
+    session: AsyncSession, scope: TenantScope, page: PageRequest, filters: AlertFilters
+) -> AlertPage:
+    """The caller's alerts, newest first (by `created_at`, then id)."""
+    statement = scoped(select(AdminNotification), AdminNotification, scope)
+    if filters.store_id is not None:
+        statement = statement.where(AdminNotification.store_id == filters.store_id)
+    if filters.kind is not None:
+        statement = statement.where(AdminNotification.kind == filters.kind)
+    if filters.state is AlertState.FIRING:
+        statement = statement.where(AdminNotification.acknowledged_at.is_(None))
+    elif filters.state is AlertState.ACKNOWLEDGED:
+        statement = statement.where(AdminNotification.acknowledged_at.is_not(None))
+    if page.cursor is not None:
+        before_time, before_id = decode_cursor(page.cursor)
+        statement = statement.where(
+            or_(
+                AdminNotification.created_at < before_time,
+                and_(
+                    AdminNotification.created_at == before_time,
+                    AdminNotification.id < before_id,
+                ),
+            )
+        )
+    statement = statement.order_by(
+        AdminNotification.created_at.desc(), AdminNotification.id.desc()
+    ).limit(page.limit + 1)
+    rows = list((await session.scalars(statement)).all())
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    return AlertPage([view(row) for row in rows], next_cursor)
+
+
+async def acknowledge(
+    session: AsyncSession,
+    scope: TenantScope,
+    alert_id: uuid.UUID,
+    *,
+    operator_id: uuid.UUID,
+    at: datetime,
+) -> AlertOut:
+    """Marks the alert seen; acknowledging it again changes nothing."""
+    statement = (
+        scoped(select(AdminNotification), AdminNotification, scope)
+        .where(AdminNotification.id == alert_id)
+        .with_for_update()
+    )
+    row = (await session.scalars(statement)).one_or_none()
+    if row is None:
+        raise NotFound("alert", alert_id)
+    if row.acknowledged_at is None:
+        row.acknowledged_at = at
+        row.updated_at = at
+        row.details = {**row.details, "acknowledged_by": str(operator_id)}
+        await _announce(session, row, at=at)
+    return view(row)
+
+
+async def _announce(session: AsyncSession, row: AdminNotification, *, at: datetime) -> None:
+    data = view(row).model_dump(mode="json")
+    await streams.append(
+        session, streams.ops_stream(row.organization_id), "alert.changed", data, at=at
+    )

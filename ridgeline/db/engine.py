@@ -27,9 +27,14 @@ _WRITE_OPTION = "ridgeline_write"
 # Where a session notes the streams it appended to (stream id -> last offset) until it commits.
 APPENDED_STREAMS = "ridgeline.appended_streams"
 
+# Set on a session that enqueued a job due now, until it commits.
+ENQUEUED_JOBS = "ridgeline.enqueued_jobs"
+
 # Called after a commit that appended to streams, with {stream id: last offset}. Runs inside the
 # commit (synchronously, on the event loop's thread): listeners only hand the news on.
 CommitListener = Callable[[Mapping[str, int]], None]
+# Called after a commit that enqueued a job due now (same rules): a worker of this process wakes.
+JobListener = Callable[[], None]
 
 
 class Database:
@@ -48,7 +53,8 @@ class Database:
             _configure_sqlite(self.engine, sqlite_busy_timeout_ms)
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self.commit_listeners: list[CommitListener] = []
-        session_class = _session_class_announcing_to(self.commit_listeners)
+        self.job_listeners: list[JobListener] = []
+        session_class = _session_class_announcing_to(self.commit_listeners, self.job_listeners)
         self._read_sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=session_class
         )
@@ -91,9 +97,12 @@ class Database:
         await self.engine.dispose()
 
 
-def _session_class_announcing_to(listeners: list[CommitListener]) -> type[Session]:
+def _session_class_announcing_to(
+    listeners: list[CommitListener], job_listeners: list[JobListener]
+) -> type[Session]:
     """A Session class of this Database's own, whose commits tell `listeners` which streams got
-    new messages (see `realtime.streams.append_many`); a rollback forgets them."""
+    new messages (see `realtime.streams.append_many`) and `job_listeners` that a job is due (see
+    `jobs.enqueue`); a rollback forgets both."""
 
     class AnnouncingSession(Session):
         pass
@@ -104,10 +113,14 @@ def _session_class_announcing_to(listeners: list[CommitListener]) -> type[Sessio
         if appended:
             for listener in listeners:
                 listener(appended)
+        if session.info.pop(ENQUEUED_JOBS, False):
+            for job_listener in job_listeners:
+                job_listener()
 
     @event.listens_for(AnnouncingSession, "after_rollback")
     def _forget(session: Session) -> None:
         session.info.pop(APPENDED_STREAMS, None)
+        session.info.pop(ENQUEUED_JOBS, None)
 
     return AnnouncingSession
 

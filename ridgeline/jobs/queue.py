@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
-from ridgeline.db.engine import Database
+from ridgeline.db.engine import ENQUEUED_JOBS, Database
 from ridgeline.jobs.metrics import JOBS_FINISHED, JOBS_RECLAIMED, JobOutcome
 from ridgeline.models.job import Job, JobStatus
 
@@ -133,7 +133,11 @@ async def enqueue(
         statement = lite_insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Job)
     else:
         raise NotImplementedError(f"the job queue does not support {dialect!r}")
-    return (await session.scalars(statement)).one_or_none()
+    job = (await session.scalars(statement)).one_or_none()
+    if job is not None and values["run_at"] <= now:
+        # A worker in this process claims it on commit instead of at its next poll.
+        session.info[ENQUEUED_JOBS] = True
+    return job
 
 
 async def claim(

@@ -122,6 +122,7 @@ class Worker:
         self._scheduler = Scheduler(schedules)
         self._running: dict[asyncio.Task[None], ClaimedJob] = {}
         self._job_finished = asyncio.Event()
+        self._woken = asyncio.Event()
 
     @classmethod
     def from_settings(
@@ -163,9 +164,11 @@ class Worker:
             concurrency=self.concurrency,
             kinds=sorted(self.registry.kinds),
         )
+        self.database.job_listeners.append(self.wake)
         try:
             while not stop.is_set():
                 self._job_finished.clear()
+                self._woken.clear()
                 try:
                     await self._scheduler.tick(self.database, clock=self._clock)
                     await self._claim_and_start()
@@ -174,6 +177,7 @@ class Worker:
                     log.exception("worker_poll_failed", worker_id=self.worker_id)
                 await self._pause(stop)
         finally:
+            self.database.job_listeners.remove(self.wake)
             await self._drain()
             log.info("worker_stopped", worker_id=self.worker_id)
 
@@ -222,11 +226,18 @@ class Worker:
                 exc_info=error,
             )
 
+    def wake(self) -> None:
+        """A job due now was committed in this process: claim without waiting for the poll.
+        (Other processes' jobs are found by the poll.)"""
+        self._woken.set()
+
     async def _pause(self, stop: asyncio.Event) -> None:
-        """Waits for the poll interval, a job to finish (a slot is free), or stop."""
+        """Waits for the poll interval, a job to finish (a slot is free), a job committed in
+        this process, or stop."""
         waiters = [
             asyncio.create_task(stop.wait()),
             asyncio.create_task(self._job_finished.wait()),
+            asyncio.create_task(self._woken.wait()),
             asyncio.create_task(asyncio.sleep(self.poll_interval_s)),
         ]
         try:

@@ -25,6 +25,7 @@ from ridgeline.jobs import (
     ServiceKey,
     Worker,
     claim,
+    enqueue,
 )
 from ridgeline.jobs import worker as worker_module
 from ridgeline.models.job import JobStatus
@@ -459,3 +460,50 @@ async def test_outcomes_are_logged_as_structured_events(
         "RuntimeError: boom",
         "error",
     )
+
+
+async def enqueue_then_fail(database: Database, clock: Clock) -> None:
+    try:
+        async with database.transaction() as session:
+            await enqueue(session, "probe.note", {"name": "rolled back"}, clock=clock)
+            raise RuntimeError("the request failed")
+    except RuntimeError:
+        return
+    raise AssertionError("the transaction did not fail")
+
+
+async def test_a_job_committed_in_this_process_wakes_the_worker_before_its_poll(
+    database: Database,
+) -> None:
+    """With a poll a minute apart, a job enqueued here runs at once; one whose transaction
+    rolled back wakes nobody (and is not there to run)."""
+    ran: list[str] = []
+
+    async def note(ctx: JobContext, payload: dict[str, Any]) -> None:
+        ran.append(payload["name"])
+
+    clock = SystemClock()
+    worker = Worker(
+        database,
+        registry_of(probe_note=note),
+        clock=clock,
+        rng=random.Random(1),
+        poll_interval_s=60.0,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.2)  # past its first poll: asleep for a minute
+        await enqueue_then_fail(database, clock)
+        async with database.transaction() as session:
+            await enqueue(session, "probe.note", {"name": "committed"}, clock=clock)
+
+        async def ran_it() -> bool:
+            return bool(ran)
+
+        await wait_until(ran_it, timeout_s=5.0)
+        assert ran == ["committed"]
+    finally:
+        stop.set()
+        await running
+    assert worker.wake not in database.job_listeners

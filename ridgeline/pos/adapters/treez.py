@@ -3,6 +3,7 @@ total, and tickets that carry our reference because Treez has no idempotency key
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -90,9 +91,13 @@ _UNITS: Mapping[str, str | None] = {"GRAMS": "g", "MILLIGRAMS": "mg", "EACH": No
 _MESSAGE_KEYS = ("resultReason", "message", "Message")
 
 
+@functools.lru_cache(maxsize=256)
 def load_rsa_private_key(pem: str) -> RSAPrivateKey:
     """The partner's key from PEM (unencrypted PKCS#1 or PKCS#8); `ValueError` if it is not
-    an RSA private key of at least 2048 bits."""
+    an RSA private key of at least 2048 bits.
+
+    Kept per PEM: loading one runs OpenSSL's key checks (about 40 ms of CPU on the event loop),
+    and a store's config is read, and its adapter built, for every job that calls its POS."""
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError) as exc:

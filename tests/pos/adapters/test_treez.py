@@ -10,7 +10,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
 from ridgeline.clock import FakeClock
-from ridgeline.pos.adapters.treez import PAGE_SIZE, TreezAdapter, TreezConfig, map_treez_product
+from ridgeline.pos.adapters.treez import (
+    PAGE_SIZE,
+    TreezAdapter,
+    TreezConfig,
+    load_rsa_private_key,
+    map_treez_product,
+)
 from ridgeline.pos.base import EndpointClass, InventoryLevel, PosOrderItem, PosOrderRequest
 from ridgeline.pos.base import PosOrderStatus as Status
 from ridgeline.pos.canonical import Category, Potency, PotencyUnit, StrainType
@@ -537,3 +543,15 @@ async def test_a_query_string_is_part_of_the_signed_audience(
     assert sent.url == f"{BASE}/product/search?q=a+b%26c"
     assert sent.params == {}
     assert claims_of(sent, rsa_key)["aud"] == sent.url
+
+
+def test_a_stores_key_is_loaded_once_however_many_adapters(rsa_key_pem: str) -> None:
+    """Each job builds its adapter from the stored config; OpenSSL's key checks (tens of ms of
+    CPU on the event loop) must not run each time."""
+    base = {"dispensary": "green-leaf", "certificate_id": "c", "organization_id": "o"}
+    load_rsa_private_key.cache_clear()
+    for _ in range(3):
+        config = TreezConfig.model_validate({**base, "private_key_pem": rsa_key_pem})
+        TreezAdapter(config, ScriptedTransport(answers()), FakeClock())
+    info = load_rsa_private_key.cache_info()
+    assert (info.misses, info.hits) == (1, 5)

@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -57,6 +58,9 @@ from ridgeline.resilience import (
 from ridgeline.resilience.retry import never_sent
 
 log = structlog.get_logger(__name__)
+
+# Adapters kept per process (one per store with a POS, beyond which the least used go).
+MAX_CACHED_ADAPTERS = 2048
 
 POS_REQUESTS = Counter(
     "ridgeline_pos_requests_total",
@@ -264,10 +268,29 @@ class PosConnector:
         self.limiter = RateLimiter(clock, share=settings.pos_rate_limit_share)
         self.budgets = RetryBudgets(clock)
         self.breakers = CircuitBreakers(database, clock, journal=record_breaker_transition)
+        self._adapters: OrderedDict[tuple[uuid.UUID, str, str], PosAdapter[Any]] = OrderedDict()
 
     def adapter_for(self, store: Store) -> PosAdapter[Any]:
         """The store's adapter; `PosNotConfigured` or `CredentialsUnreadable` when it cannot be
-        built."""
+        built.
+
+        Kept per store and stored config (provider and ciphertext: any change of either, a
+        rotation included, builds a new one), so what an adapter holds between calls (a Flowhub
+        access token, a parsed key) lasts across jobs instead of being fetched again for each."""
+        if store.pos_provider is not None and store.pos_config_encrypted is not None:
+            key = (store.id, store.pos_provider, store.pos_config_encrypted)
+            adapter = self._adapters.get(key)
+            if adapter is None:
+                adapter = self._build_adapter(store)
+                self._adapters[key] = adapter
+                while len(self._adapters) > MAX_CACHED_ADAPTERS:
+                    self._adapters.popitem(last=False)
+            else:
+                self._adapters.move_to_end(key)
+            return adapter
+        return self._build_adapter(store)  # raises PosNotConfigured
+
+    def _build_adapter(self, store: Store) -> PosAdapter[Any]:
         adapter_class, config = pos_service.stored_config(store, self.cipher)
         ref = StoreRef(store.id, store.organization_id, adapter_class.name)
         limits = VENDOR_LIMITS[adapter_class.name]

@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python -m bench.sync_bench
 	$(BIN)/python -m bench.catalog_bench
 	$(BIN)/python -m bench.fanout_bench
+	$(BIN)/python -m bench.orders_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules

@@ -11,13 +11,6 @@ from pydantic import BaseModel, Field
 from ridgeline.models.sync import PosEvent
 from ridgeline.webhooks.dialects import DIALECTS, EventKind, Registration
 
-# What processing did with an event of each kind (there is no outcome column: it follows from
-# the kind, and the error says when it went wrong).
-OUTCOMES = {
-    EventKind.PRODUCT: "catalog_sync_requested",
-    EventKind.ORDER: "order_tracked",  # applied, unchanged, or unknown order: see the log
-}
-
 
 class PosEventReceived(BaseModel):
     event_id: uuid.UUID = Field(description="Our id of the stored event.")
@@ -33,8 +26,9 @@ class PosEventOut(BaseModel):
     received_at: datetime
     processed_at: datetime | None
     outcome: str | None = Field(
-        description="catalog_sync_requested or order_tracked once processed; "
-        "null before, or when processing failed (see error)."
+        description="What processing did (`catalog sync queued`, `catalog sync already "
+        "waiting`, the order's move, `unknown order`, ...); null before it is processed, or "
+        "when processing failed (see error)."
     )
     error: str | None
     payload: dict[str, Any] = Field(description="The body as the POS sent it.")
@@ -43,7 +37,6 @@ class PosEventOut(BaseModel):
     def of(cls, event: PosEvent) -> PosEventOut:
         dialect = DIALECTS.get(event.source)
         kind = dialect.events.get(event.event_type) if dialect else None
-        done = event.processed_at is not None and event.error is None
         return cls(
             id=event.id,
             source=event.source,
@@ -52,7 +45,7 @@ class PosEventOut(BaseModel):
             kind=kind,
             received_at=event.received_at,
             processed_at=event.processed_at,
-            outcome=OUTCOMES[kind] if done and kind is not None else None,
+            outcome=event.outcome if event.error is None else None,
             error=event.error,
             payload=event.payload,
         )

@@ -40,6 +40,7 @@ async def process_pos_event(ctx: JobContext, payload: dict[str, Any]) -> None:
                 session, event, clock=ctx.clock, enqueued_at=ctx.enqueued_at
             )
             event.processed_at = ctx.clock.now()
+            event.outcome = outcome.description[:200]
             event.error = outcome.error
     except RetryLater:
         raise

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     # order every `order_queue_interval_s`.
     order_submit_deadline_s: float = Field(default=1800.0, ge=10)
     order_queue_interval_s: float = Field(default=5.0, gt=0, le=300)
+    # While one run calls the POS for an order, no other may; an attempt is cut off at 80% of
+    # this, and a lease left by a crashed process is taken over (with a lookup) after it. The
+    # store's later orders wait behind it that long after a crash.
+    order_submit_lease_s: float = Field(default=60.0, ge=5, le=3600)
+    # An order request's Idempotency-Key still in flight this long belongs to a request that
+    # died with its process: the kiosk's retry takes it over (until then: 409 IN_USE).
+    idempotency_takeover_s: float = Field(default=60.0, ge=1, le=3600)
 
     # POS rate limits are kept per process: with N processes calling the same stores' POS, give
     # each 1/N of every vendor limit so that together they stay under it.

@@ -54,6 +54,7 @@ async def create_order(
         body,
         clock=clock,
         deadline_s=settings.order_submit_deadline_s,
+        takeover_s=settings.idempotency_takeover_s,
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)

@@ -41,10 +41,10 @@ log = structlog.get_logger(__name__)
 
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
-# A key still in flight after this long belongs to a request that died (a crashed process
-# never releases it). Its order cannot have committed: the order and the key's completion
-# commit together, and `complete` refuses a key that was taken over.
-ABANDONED_AFTER = timedelta(seconds=60)
+# A key still in flight longer than `RIDGELINE_IDEMPOTENCY_TAKEOVER_S` belongs to a request
+# that died (a crashed process never releases it), and the next request with it takes it over.
+# Its order cannot have committed: the order and the key's completion commit together, and
+# `complete` refuses a key that was taken over.
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,13 @@ def request_hash(payload: Mapping[str, Any]) -> str:
 
 
 async def begin(
-    database: Database, kiosk: KioskPrincipal, key: str, digest: str, *, now: datetime
+    database: Database,
+    kiosk: KioskPrincipal,
+    key: str,
+    digest: str,
+    *,
+    now: datetime,
+    abandoned_after: timedelta,
 ) -> Claim | StoredResponse:
     """Claims `key` for this request, or answers what the key's first request answered."""
     token = secrets.token_hex(16)
@@ -96,7 +102,7 @@ async def begin(
         abandoned = (
             row.status is IdempotencyStatus.IN_FLIGHT
             and row.locked_at is not None
-            and row.locked_at + ABANDONED_AFTER <= now
+            and row.locked_at + abandoned_after <= now
         )
         if row.expires_at <= now or abandoned:
             if abandoned:
@@ -163,7 +169,7 @@ async def release(database: Database, claim: Claim) -> None:
                 )
             )
     except Exception:
-        # The key stays in flight and is taken over once ABANDONED_AFTER has passed.
+        # The key stays in flight and is taken over once `abandoned_after` has passed.
         log.exception("idempotency_key_release_failed", key_id=str(claim.key_id))
 
 

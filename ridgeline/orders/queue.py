@@ -4,9 +4,10 @@ An order whose first attempt meets a passing failure (the POS down, the breaker 
 timeout) is `queued`; an order placed while its store has queued orders waits behind them
 without calling the POS. Every `order_queue_interval_s` the `orders.enqueue_queues` schedule
 fails the orders past their deadline and queues one `orders.drain` job per store with waiting
-orders, which sends them oldest first and stops at the first passing failure: the POS is still
-away, and the next tick tries again. So the orders reach the POS in the order they were placed,
-whatever the number of processes (each attempt holds the order's lease, submission.py).
+orders, which sends them oldest first and stops when the POS is away (the breaker open, or the
+order in front failing three times in a row): the next tick tries again. So the orders reach
+the POS in the order they were placed, whatever the number of processes (each attempt holds the
+order's lease, submission.py).
 
 An order not at the POS by its deadline (`submit_deadline_at`, from `order_submit_deadline_s`
 when it was placed) ends `failed` with the reason and the last error; the kiosk hears of it on
@@ -27,6 +28,7 @@ from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import scoped
 from ridgeline.jobs import enqueue
+from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.order import Order, OrderStatus, TransitionSource
 from ridgeline.orders import repository
 from ridgeline.orders.status import transition
@@ -50,6 +52,9 @@ STRANDED_AFTER = timedelta(seconds=60)
 # One drain sends at most this many orders, for at most this long; the next tick goes on.
 DRAIN_MAX_ORDERS = 200
 DRAIN_BUDGET_S = 240.0
+# A timeout or a 5xx now and then is not an outage (the breaker says when it is one): the order
+# in front is tried this often in a row before the drain waits for the next tick.
+DRAIN_TRIES_PER_ORDER = 3
 EXPIRE_BATCH = 500
 
 
@@ -70,7 +75,13 @@ async def enqueue_drains(database: Database, job_id: uuid.UUID, *, clock: Clock)
             )
             .distinct()
         )
-        store_ids = list(await session.scalars(statement))
+        store_ids = set(await session.scalars(statement))
+        # A drain not yet started will see every order waiting now: no second one behind it
+        # (a worker that fell behind would otherwise collect one per tick).
+        waiting = await session.scalars(
+            select(Job).where(Job.kind == DRAIN_JOB, Job.status == JobStatus.QUEUED)
+        )
+        store_ids -= {_store_of(job) for job in waiting}
         for store_id in store_ids:
             # One drain per store per tick; a drain still running from the last tick and this
             # one take turns through the orders' leases.
@@ -85,13 +96,21 @@ async def enqueue_drains(database: Database, job_id: uuid.UUID, *, clock: Clock)
     return len(store_ids)
 
 
+def _store_of(job: Job) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(job.payload.get("store_id")))
+    except ValueError:
+        return None  # not one of ours; the job fails on its own
+
+
 async def drain(
     database: Database, connector: PosConnector, store_id: uuid.UUID, *, clock: Clock
 ) -> int:
-    """Sends the store's waiting orders to its POS, oldest first, until one meets a passing
-    failure or another run holds the one in front. Returns how many reached an end (submitted
-    or rejected)."""
-    sent = 0
+    """Sends the store's waiting orders to its POS, oldest first. Stops when the breaker is open
+    (the POS is away: the next tick tries again), when the order in front fails
+    `DRAIN_TRIES_PER_ORDER` times in a row, or when another run holds it. Returns how many
+    reached an end (submitted or rejected)."""
+    sent = failures = 0
     started = time.monotonic()
     while sent < DRAIN_MAX_ORDERS and time.monotonic() - started < DRAIN_BUDGET_S:
         await expire_overdue(database, clock=clock, store_id=store_id)
@@ -99,8 +118,14 @@ async def drain(
         if head is None:
             break
         outcome = await attempt(database, connector, head, clock=clock)
-        if outcome in (Outcome.DEFERRED, Outcome.BUSY):
+        if outcome in (Outcome.UNAVAILABLE, Outcome.BUSY):
             break
+        if outcome is Outcome.DEFERRED:
+            failures += 1
+            if failures >= DRAIN_TRIES_PER_ORDER:
+                break
+            continue  # the same order again (looked up first): one failure is not an outage
+        failures = 0
         sent += 1
     if sent:
         log.info("order_queue_drained", store_id=str(store_id), sent=sent)

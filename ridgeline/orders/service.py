@@ -66,12 +66,20 @@ async def place_order(
     *,
     clock: Clock,
     deadline_s: float,
+    takeover_s: float,
 ) -> StoredResponse:
     """`POST /orders` behind its idempotency key: the stored answer of the key's first request,
     or this request's answer (stored with the order, or alone for a 4xx)."""
     key = idempotency.checked_key(raw_key)
     digest = idempotency.request_hash(body.model_dump(mode="json"))
-    begun = await idempotency.begin(database, kiosk, key, digest, now=clock.now())
+    begun = await idempotency.begin(
+        database,
+        kiosk,
+        key,
+        digest,
+        now=clock.now(),
+        abandoned_after=timedelta(seconds=takeover_s),
+    )
     if isinstance(begun, StoredResponse):
         return begun
     try:

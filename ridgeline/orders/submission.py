@@ -21,6 +21,7 @@ a later run of the job: it looks the order up and cancels what it finds (`_cance
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -56,9 +57,9 @@ from ridgeline.webhooks.service import webhook_url
 
 log = structlog.get_logger(__name__)
 
-# Longer than any one attempt can take (the store's timeouts times the retry policy's attempts);
-# a lease left by a crashed process is taken over after it, with a lookup first.
-SUBMIT_LEASE_S = 300.0
+# An attempt's POS calls are cut off at this share of the lease (RIDGELINE_ORDER_SUBMIT_LEASE_S),
+# so no attempt outlives its lease: a lease that ran out means its holder is gone.
+ATTEMPT_SHARE_OF_LEASE = 0.8
 # How long after a stray's possible creation its cleanup looks for it.
 STRAY_CHECK_DELAY_S = 30.0
 
@@ -81,6 +82,7 @@ class Outcome(StrEnum):
     SUBMITTED = "submitted"  # the POS has it (or answered with a later status)
     REJECTED = "rejected"  # the POS refused it: terminal
     DEFERRED = "deferred"  # a passing failure: the order is `queued`
+    UNAVAILABLE = "unavailable"  # the breaker is open (or no POS to call): `queued`
     BUSY = "busy"  # another run holds its lease, or it is no longer to be sent
 
 
@@ -140,17 +142,19 @@ async def attempt(
         adapter = submission_adapter(connector, store)
     except (PosNotConfigured, CredentialsUnreadable) as exc:
         await _defer(database, order_id, describe(exc), clock=clock, held=False)
-        return Outcome.DEFERRED
-    claimed = await _claim(database, order_id, clock.now())
+        return Outcome.UNAVAILABLE
+    lease_s = connector.settings.order_submit_lease_s
+    claimed = await _claim(database, order_id, clock.now(), lease_s=lease_s)
     if claimed is None:
         return Outcome.BUSY
     try:
-        receipt = None
-        if claimed.submit_attempts > 1 and not adapter.dedupes_orders:
-            receipt = await adapter.find_order(claimed.reference)
-        if receipt is None:
-            request = pos_request(claimed, items, postback_url=postback_url(connector, claimed))
-            receipt = await adapter.submit_order(request)
+        async with asyncio.timeout(lease_s * ATTEMPT_SHARE_OF_LEASE):
+            receipt = None
+            if claimed.submit_attempts > 1 and not adapter.dedupes_orders:
+                receipt = await adapter.find_order(claimed.reference)
+            if receipt is None:
+                request = pos_request(claimed, items, postback_url=postback_url(connector, claimed))
+                receipt = await adapter.submit_order(request)
     except (PosRejected, PosNotFound) as exc:
         await _reject(database, order_id, f"the POS refused the order: {exc.message}", clock=clock)
         return Outcome.REJECTED
@@ -159,9 +163,13 @@ async def attempt(
         # tries the POS cannot have acted on, so the breaker opening between them means the
         # same: this attempt made nothing at the POS, and does not count.
         await _defer(database, order_id, describe(exc), clock=clock, held=True, sent=False)
-        return Outcome.DEFERRED
+        return Outcome.UNAVAILABLE
     except PosError as exc:
         await _defer(database, order_id, describe(exc), clock=clock, held=True)
+        return Outcome.DEFERRED
+    except TimeoutError:
+        reason = f"ATTEMPT_TIMEOUT: the attempt took over {lease_s * ATTEMPT_SHARE_OF_LEASE:g} s"
+        await _defer(database, order_id, reason, clock=clock, held=True)
         return Outcome.DEFERRED
     except BaseException:
         # A bug, the job's timeout, a shutdown: free the order for the next run (which looks
@@ -207,7 +215,9 @@ def pos_request(
     )
 
 
-async def _claim(database: Database, order_id: uuid.UUID, now: datetime) -> Order | None:
+async def _claim(
+    database: Database, order_id: uuid.UUID, now: datetime, *, lease_s: float
+) -> Order | None:
     """Takes the order's submission lease and counts the attempt, committed before the POS is
     called. None when another run holds the lease or the order left the submittable states."""
     async with database.transaction() as session:
@@ -217,7 +227,7 @@ async def _claim(database: Database, order_id: uuid.UUID, now: datetime) -> Orde
         if order.submit_lease_until is not None and order.submit_lease_until > now:
             return None
         order.submit_attempts += 1
-        order.submit_lease_until = now + timedelta(seconds=SUBMIT_LEASE_S)
+        order.submit_lease_until = now + timedelta(seconds=lease_s)
         order.updated_at = now
         return order
 

@@ -12,6 +12,7 @@ import pytest
 
 from ridgeline import jobs
 from ridgeline.clock import FakeClock
+from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import IdempotencyKey, Job, Order, OrderItem, OrderTransition, StreamMessage
 from ridgeline.orders import idempotency, service
@@ -228,10 +229,15 @@ async def test_a_key_expires_after_24_hours(
 
 
 async def test_a_key_abandoned_in_flight_is_taken_over(
-    client: httpx.AsyncClient, database: Database, shop: Shop, clock: FakeClock
+    client: httpx.AsyncClient,
+    database: Database,
+    shop: Shop,
+    clock: FakeClock,
+    settings: Settings,
 ) -> None:
-    """A request that died holding its key (a killed process) never released it; after a minute
-    a retry may run, and nothing had committed for the dead one."""
+    """A request that died holding its key (a killed process) never released it; after
+    `idempotency_takeover_s` (a minute) a retry may run, and nothing had committed for the dead
+    one."""
     item = await add_product(database, shop.store)
     body = order_body(item.line())
     now = clock.now()
@@ -251,5 +257,7 @@ async def test_a_key_abandoned_in_flight_is_taken_over(
             )
         )
     assert (await place(client, shop.kiosk, body, key="k")).status_code == 409
-    clock.advance(61)
+    clock.advance(settings.idempotency_takeover_s - 1)
+    assert (await place(client, shop.kiosk, body, key="k")).status_code == 409
+    clock.advance(2)
     assert (await place(client, shop.kiosk, body, key="k")).status_code == 201

@@ -279,12 +279,15 @@ async def test_a_lease_left_by_a_crash_is_taken_over_with_a_lookup_first(
     control: httpx.Client,
     worker: Worker,
     clock: FakeClock,
+    settings: Settings,
 ) -> None:
     """A process took the lease, reached the POS and died before recording the answer."""
     shop = await pos_shop(database, connector, control, "blaze")
     [order_id] = await place_orders(client, database, shop, 1, clock)
     shop.sim.add_fault("order_submit", "drop_response_after_accept", count=1)
-    claimed = await submission._claim(database, uuid.UUID(order_id), clock.now())
+    claimed = await submission._claim(
+        database, uuid.UUID(order_id), clock.now(), lease_s=settings.order_submit_lease_s
+    )
     assert claimed is not None
     async with database.transaction(write=False) as session:
         store = await session.get(Store, shop.store.id)
@@ -297,7 +300,7 @@ async def test_a_lease_left_by_a_crash_is_taken_over_with_a_lookup_first(
         await submission.attempt(database, connector, uuid.UUID(order_id), clock=clock)
         is submission.Outcome.BUSY
     )
-    clock.advance(submission.SUBMIT_LEASE_S + 1)
+    clock.advance(settings.order_submit_lease_s + 1)
     await tick(database, clock, worker)
     order = await read(client, shop, order_id)
     assert order["status"] == FIRST_STATUS["blaze"]
@@ -335,3 +338,22 @@ async def test_alerts_are_the_callers_organizations_only(
     assert still["state"] == "firing"
     bad = await client.get("/api/v1/alerts", params={"state": "sleeping"}, headers=headers)
     assert bad.status_code == 422
+
+
+async def test_a_worker_behind_collects_one_drain_per_store_not_one_per_tick(
+    client: httpx.AsyncClient,
+    database: Database,
+    connector: PosConnector,
+    control: httpx.Client,
+    worker: Worker,
+    clock: FakeClock,
+) -> None:
+    shop = await pos_shop(database, connector, control, "dutchie")
+    await breaker(client, shop, "force_open")
+    await place_orders(client, database, shop, 2, clock)
+    await worker.run_until_idle()
+    for _ in range(3):  # three ticks while no worker runs
+        assert await queue.enqueue_drains(database, uuid.uuid4(), clock=clock) <= 1
+    async with database.transaction(write=False) as session:
+        drains = list(await session.scalars(select(Job).where(Job.kind == queue.DRAIN_JOB)))
+    assert [job.payload for job in drains] == [{"store_id": str(shop.store.id)}]

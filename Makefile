@@ -69,5 +69,13 @@ bench: install
 	$(BIN)/python -m bench.fanout_bench
 	$(BIN)/python -m bench.orders_bench
 
+## Chaos: 1,000 orders per POS dialect through a real server process that is SIGKILLed and
+## restarted, against the simulator injecting 30% faults; fails if any order is lost or doubled.
+## Takes a while (~10-20 minutes). Options: make chaos CHAOS_ARGS="--db postgresql --orders 200"
+CHAOS_ARGS ?=
+.PHONY: chaos
+chaos: install
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules

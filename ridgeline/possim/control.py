@@ -387,7 +387,8 @@ class ControlApi:
         return _json({"deliveries": [d.summary() for d in deliveries]})
 
     async def list_requests(self, request: Request) -> Response:
-        """The store's recent requests (bounded), oldest first; `?endpoint=` filters by class."""
+        """The store's recent requests (bounded), oldest first; `?endpoint=` filters by class.
+        `totals` counts every request received per endpoint class (not bounded)."""
         store = self._store(request)
         endpoint = request.query_params.get("endpoint")
         records = [r for r in store.requests if endpoint is None or r.endpoint == endpoint]
@@ -397,7 +398,13 @@ class ControlApi:
             raise ControlError(400, "limit must be an integer") from None
         if limit > 0:
             records = records[-limit:]
-        return _json({"requests": [r.summary() for r in records], "count": len(records)})
+        return _json(
+            {
+                "requests": [r.summary() for r in records],
+                "count": len(records),
+                "totals": dict(store.request_counts),
+            }
+        )
 
     async def clear_requests(self, request: Request) -> Response:
         self._store(request).requests.clear()

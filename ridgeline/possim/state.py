@@ -133,6 +133,8 @@ class Store:
         self.create_requests: Counter[str] = Counter()
         self.faults = FaultBook(f"{spec.seed}:{store_id}")
         self.requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        # Every request ever received, per endpoint class (the log above is bounded).
+        self.request_counts: Counter[str] = Counter()
         self.webhooks: list[WebhookTarget] = []
         self.scopes: set[str] = set(DUTCHIE_SCOPES)
         self.token_ttl_s = DEFAULT_TOKEN_TTL_S
@@ -238,6 +240,7 @@ class Store:
         self, method: str, path: str, endpoint: str, status: int | None, fault: str | None
     ) -> None:
         self.requests.append(RequestRecord(self.clock.now(), method, path, endpoint, status, fault))
+        self.request_counts[endpoint] += 1
 
     def order_summary(self, order: Order) -> dict[str, Any]:
         counted = order.idempotency_key or order.reference

@@ -308,6 +308,16 @@ class PosCancelFailed(RidgelineError):
     default_message = "The store's POS could not be reached to cancel the order; try again later."
 
 
+class DatabaseBusy(RidgelineError):
+    status_code = 503
+    code = "DATABASE_BUSY"
+    default_message = "The database is busy; nothing was saved. Try again in a moment."
+    retry_after_s = 1
+
+    def __init__(self, message: str | None = None, *, details: Mapping[str, Any] | None = None):
+        super().__init__(message, details=details, headers={"Retry-After": str(self.retry_after_s)})
+
+
 class NotReady(RidgelineError):
     status_code = 503
     code = "NOT_READY"

@@ -18,8 +18,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ridgeline.db.engine import Database
+from ridgeline.db.engine import Database, is_database_busy
 from ridgeline.errors import (
+    DatabaseBusy,
     InternalError,
     MalformedJSON,
     PayloadTooLarge,
@@ -87,10 +88,16 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("http_request_crashed", method=scope["method"], path=scope["path"])
-            if not started:
-                await _send_error(send_with_id, InternalError())
+        except Exception as exc:
+            if is_database_busy(exc):
+                # Overload, not a bug: the transaction rolled back whole; the caller retries.
+                log.warning("http_request_database_busy", method=scope["method"], error=str(exc))
+                if not started:
+                    await _send_error(send_with_id, DatabaseBusy())
+            else:
+                log.exception("http_request_crashed", method=scope["method"], path=scope["path"])
+                if not started:
+                    await _send_error(send_with_id, InternalError())
         finally:
             elapsed = time.perf_counter() - began
             route = _route_template(scope)

@@ -145,3 +145,24 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
+
+
+# PostgreSQL: deadlock detected, lock not available, serialization failure.
+_BUSY_SQLSTATES = frozenset({"40P01", "55P03", "40001"})
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not take the transaction now (SQLite's write lock
+    past its busy timeout, a PostgreSQL lock or serialization conflict): the transaction rolled
+    back whole, and the same request may simply be sent again."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # the chain is short; a cycle must not hang a request
+        if cause is None:
+            return False
+        if getattr(cause, "sqlstate", None) in _BUSY_SQLSTATES:
+            return True
+        text_ = str(cause).lower()
+        if "database is locked" in text_ or "database table is locked" in text_:
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False

@@ -48,5 +48,6 @@ class CircuitBreakerState(Base):
     half_open_started_at: Mapped[datetime | None] = mapped_column(default=None)
     probes_issued: Mapped[int] = mapped_column(default=0)
     probes_succeeded: Mapped[int] = mapped_column(default=0)
+    probes_failed: Mapped[int] = mapped_column(default=0, server_default="0")
     probes_slow: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]

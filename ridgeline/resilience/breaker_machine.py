@@ -25,8 +25,8 @@ ALLOWED_TRANSITIONS: frozenset[tuple[CircuitState, CircuitState]] = frozenset(
     {
         (CLOSED, OPEN),  # failure or slow-call rate reached its threshold
         (OPEN, HALF_OPEN),  # the wait elapsed
-        (HALF_OPEN, CLOSED),  # every probe succeeded
-        (HALF_OPEN, OPEN),  # a probe failed, the probes were too slow, or half-open timed out
+        (HALF_OPEN, CLOSED),  # the probes' failure rate stayed under the threshold
+        (HALF_OPEN, OPEN),  # it did not, the probes were too slow, or half-open timed out
         # Operators: force open, disable, or reset to closed, from anywhere else.
         (CLOSED, FORCED_OPEN),
         (OPEN, FORCED_OPEN),
@@ -155,6 +155,7 @@ def new_row(store_id: uuid.UUID, config: BreakerConfig, now: datetime) -> Circui
         wait_ms=config.wait_in_open_ms,
         probes_issued=0,
         probes_succeeded=0,
+        probes_failed=0,
         probes_slow=0,
         updated_at=now,
     )
@@ -193,7 +194,7 @@ def transition(
         row.window = []
         row.wait_ms = config.wait_in_open_ms
     row.half_open_started_at = now if to_state is HALF_OPEN else None
-    row.probes_issued = row.probes_succeeded = row.probes_slow = 0
+    row.probes_issued = row.probes_succeeded = row.probes_failed = row.probes_slow = 0
     row.state = to_state
     row.generation += 1
     row.state_changed_at = now
@@ -264,14 +265,20 @@ def record(
                 reason = TransitionReason.SLOW_CALL_RATE_EXCEEDED
                 transitions.append(transition(row, OPEN, reason, config, now))
     elif row.state is HALF_OPEN:
+        # As Resilience4j: the P probes' failure rate against the same threshold T. It opens
+        # again as soon as the failures alone reach T (the rest cannot bring the rate back).
+        probes = config.permitted_calls_in_half_open
         if outcome & Outcome.FAILED:
-            transitions.append(transition(row, OPEN, TransitionReason.PROBE_FAILED, config, now))
-            return transitions
-        row.probes_succeeded += 1
+            row.probes_failed += 1
+            if row.probes_failed / probes >= config.failure_rate_threshold:
+                reason = TransitionReason.PROBE_FAILED
+                transitions.append(transition(row, OPEN, reason, config, now))
+                return transitions
+        else:
+            row.probes_succeeded += 1
         if outcome & Outcome.SLOW:
             row.probes_slow += 1
-        probes = config.permitted_calls_in_half_open
-        if row.probes_succeeded >= probes:
+        if row.probes_succeeded + row.probes_failed >= probes:
             if row.probes_slow / probes >= config.slow_call_rate_threshold:
                 reason = TransitionReason.PROBES_SLOW
                 transitions.append(transition(row, OPEN, reason, config, now))

@@ -205,8 +205,10 @@ async def test_probe_failure_reopens_with_backed_off_wait(
     breaker = await half_open_breaker(database, clock, store_id)
     waits = []
     for _ in range(3):
-        probe = await breaker.acquire()
-        await probe.record(False, 0.1)
+        first, second = await breaker.acquire(), await breaker.acquire()
+        await first.record(False, 0.1)
+        assert await state_of(breaker) is HALF_OPEN  # 1 of 3 probes: under the 50% threshold
+        await second.record(False, 0.1)  # 2 of 3: at or over it whatever the third does
         snapshot = await breaker.snapshot()
         assert (snapshot.state, snapshot.last_reason) == (OPEN, "probe_failed")
         assert snapshot.open_until == clock.now() + timedelta(seconds=snapshot.wait_s)
@@ -219,16 +221,29 @@ async def test_probe_failure_reopens_with_backed_off_wait(
     assert (await breaker.snapshot()).wait_s == 30.0  # closing reset the backoff
 
 
-async def test_a_failed_probe_reopens_at_once_while_others_are_in_flight(
+async def test_failed_probes_reaching_the_threshold_reopen_it_while_others_are_in_flight(
     database: Database, clock: FakeClock, store_id: uuid.UUID
 ) -> None:
     breaker = await half_open_breaker(database, clock, store_id)
     first, second, third = [await breaker.acquire() for _ in range(3)]
     await first.record(False, 0.1)
+    await second.record(False, 0.1)
     assert await state_of(breaker) is OPEN
-    await second.record(True, 0.1)  # outcomes of the old half-open are dropped
-    await third.record(True, 0.1)
+    await third.record(True, 0.1)  # an outcome of the old half-open is dropped
     assert await state_of(breaker) is OPEN
+
+
+async def test_probes_failing_under_the_threshold_close_it(
+    database: Database, clock: FakeClock, store_id: uuid.UUID
+) -> None:
+    """Resilience4j: the probes' failure rate is held against the same threshold, so one
+    sporadic failure among three probes (33% < 50%) does not keep a working POS away."""
+    breaker = await half_open_breaker(database, clock, store_id)
+    probes = [await breaker.acquire() for _ in range(3)]
+    for probe, ok in zip(probes, [False, True, True], strict=True):
+        await probe.record(ok, 0.1)
+    snapshot = await breaker.snapshot()
+    assert (snapshot.state, snapshot.last_reason) == (CLOSED, "probes_succeeded")
 
 
 async def test_slow_probes_reopen_it(

@@ -256,16 +256,18 @@ async def _wait_in_line(
         order = await _locked(session, order_id)
         if order.status is not OrderStatus.RECEIVED:
             return
-        order.failure_reason = reason
-        await transition(
-            session,
-            order,
-            OrderStatus.QUEUED,
-            source=TransitionSource.WORKER,
-            at=now,
-            reason=reason,
-        )
+        await _queue(session, order, reason, at=now)
     log.info("order_queued", order_id=str(order_id), reason=reason)
+
+
+async def _queue(session: AsyncSession, order: Order, reason: str, *, at: datetime) -> None:
+    """Notes why the order waits; a `received` one becomes `queued` (the kiosk is told why)."""
+    order.failure_reason = reason
+    order.updated_at = at
+    if order.status is OrderStatus.RECEIVED:
+        await transition(
+            session, order, OrderStatus.QUEUED, source=TransitionSource.WORKER, at=at, reason=reason
+        )
 
 
 async def _defer(
@@ -293,17 +295,7 @@ async def _defer(
             if held:
                 await enqueue_stray_check(session, order, clock=clock)
             return
-        order.failure_reason = reason
-        order.updated_at = now
-        if order.status is OrderStatus.RECEIVED:
-            await transition(
-                session,
-                order,
-                OrderStatus.QUEUED,
-                source=TransitionSource.WORKER,
-                at=now,
-                reason=reason,
-            )
+        await _queue(session, order, reason, at=now)
         attempts = order.submit_attempts
     log.warning("order_submit_deferred", order_id=str(order_id), reason=reason, attempts=attempts)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import delete
@@ -27,12 +27,20 @@ SUBMIT_TIMEOUT_S = 120.0
 PURGE_KEYS = "orders.purge_idempotency_keys"
 
 order_tasks = JobRegistry()
+P = TypeVar("P", bound=BaseModel)
 
 
 class SubmitPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: uuid.UUID
+
+
+def _parsed(model: type[P], kind: str, payload: dict[str, Any]) -> P:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise PermanentFailure(f"bad {kind} payload: {exc}") from None
 
 
 @asynccontextmanager
@@ -50,10 +58,7 @@ async def _connector(ctx: JobContext) -> AsyncIterator[PosConnector]:
 
 @order_tasks.handler(SUBMIT_JOB, timeout_s=SUBMIT_TIMEOUT_S)
 async def submit_order_job(ctx: JobContext, payload: dict[str, Any]) -> None:
-    try:
-        job = SubmitPayload.model_validate(payload)
-    except ValidationError as exc:
-        raise PermanentFailure(f"bad {SUBMIT_JOB} payload: {exc}") from None
+    job = _parsed(SubmitPayload, SUBMIT_JOB, payload)
     async with _connector(ctx) as connector:
         await submission.submit(ctx.database, connector, job.order_id, clock=ctx.clock)
 
@@ -71,10 +76,7 @@ async def enqueue_order_queues(ctx: JobContext, payload: dict[str, Any]) -> None
 
 @order_tasks.handler(queue.DRAIN_JOB, timeout_s=queue.DRAIN_BUDGET_S + SUBMIT_TIMEOUT_S)
 async def drain_order_queue(ctx: JobContext, payload: dict[str, Any]) -> None:
-    try:
-        job = StorePayload.model_validate(payload)
-    except ValidationError as exc:
-        raise PermanentFailure(f"bad {queue.DRAIN_JOB} payload: {exc}") from None
+    job = _parsed(StorePayload, queue.DRAIN_JOB, payload)
     async with _connector(ctx) as connector:
         await queue.drain(ctx.database, connector, job.store_id, clock=ctx.clock)
 
@@ -87,10 +89,7 @@ async def enqueue_order_polls(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 @order_tasks.handler(tracking.POLL_JOB, timeout_s=300)
 async def poll_orders_job(ctx: JobContext, payload: dict[str, Any]) -> None:
-    try:
-        job = StorePayload.model_validate(payload)
-    except ValidationError as exc:
-        raise PermanentFailure(f"bad {tracking.POLL_JOB} payload: {exc}") from None
+    job = _parsed(StorePayload, tracking.POLL_JOB, payload)
     async with _connector(ctx) as connector:
         await tracking.poll_store(ctx.database, connector, job.store_id, clock=ctx.clock)
 

@@ -69,17 +69,28 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def paginate(
-    session: AsyncSession, statement: Select[M], model: type[M], page: PageRequest
+    session: AsyncSession,
+    statement: Select[M],
+    model: type[M],
+    page: PageRequest,
+    *,
+    newest_first: bool = False,
 ) -> PageResult[M]:
-    """One page of `statement` in creation order."""
+    """One page of `statement` in creation order (or newest first), by (created_at, id)."""
     created: Any = model.created_at
     ident: Any = model.id
     if page.cursor is not None:
-        after_time, after_id = decode_cursor(page.cursor)
-        statement = statement.where(
-            or_(created > after_time, and_(created == after_time, ident > after_id))
-        )
-    statement = statement.order_by(created, ident).limit(page.limit + 1)
+        cursor_time, cursor_id = decode_cursor(page.cursor)
+        if newest_first:
+            statement = statement.where(
+                or_(created < cursor_time, and_(created == cursor_time, ident < cursor_id))
+            )
+        else:
+            statement = statement.where(
+                or_(created > cursor_time, and_(created == cursor_time, ident > cursor_id))
+            )
+    order = (created.desc(), ident.desc()) if newest_first else (created, ident)
+    statement = statement.order_by(*order).limit(page.limit + 1)
     rows = list((await session.scalars(statement)).all())
     if len(rows) <= page.limit:
         return PageResult(items=rows, next_cursor=None)

@@ -14,10 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ridgeline.api.pagination import PageRequest, decode_cursor, encode_cursor
+from ridgeline.api.pagination import PageRequest, paginate
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import NotFound
 from ridgeline.models.sync import AdminNotification
@@ -106,26 +106,8 @@ async def list_alerts(
         statement = statement.where(AdminNotification.acknowledged_at.is_(None))
     elif filters.state is AlertState.ACKNOWLEDGED:
         statement = statement.where(AdminNotification.acknowledged_at.is_not(None))
-    if page.cursor is not None:
-        before_time, before_id = decode_cursor(page.cursor)
-        statement = statement.where(
-            or_(
-                AdminNotification.created_at < before_time,
-                and_(
-                    AdminNotification.created_at == before_time,
-                    AdminNotification.id < before_id,
-                ),
-            )
-        )
-    statement = statement.order_by(
-        AdminNotification.created_at.desc(), AdminNotification.id.desc()
-    ).limit(page.limit + 1)
-    rows = list((await session.scalars(statement)).all())
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
-    return AlertPage([view(row) for row in rows], next_cursor)
+    result = await paginate(session, statement, AdminNotification, page, newest_first=True)
+    return AlertPage([view(row) for row in result.items], result.next_cursor)
 
 
 async def acknowledge(

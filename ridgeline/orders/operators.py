@@ -8,10 +8,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ridgeline.api.pagination import PageRequest, decode_cursor, encode_cursor
+from ridgeline.api.pagination import PageRequest, paginate
 from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.clock import Clock
 from ridgeline.db.tenancy import TenantScope, scoped
@@ -73,20 +73,9 @@ async def list_orders(
         statement = statement.where(Order.created_at >= filters.since)
     if filters.until is not None:
         statement = statement.where(Order.created_at <= filters.until)
-    if page.cursor is not None:
-        before_time, before_id = decode_cursor(page.cursor)
-        statement = statement.where(
-            or_(
-                Order.created_at < before_time,
-                and_(Order.created_at == before_time, Order.id < before_id),
-            )
-        )
-    statement = statement.order_by(Order.created_at.desc(), Order.id.desc()).limit(page.limit + 1)
-    rows = list((await session.scalars(statement)).all())
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    result = await paginate(session, statement, Order, page, newest_first=True)
+    rows = list(result.items)
+    next_cursor = result.next_cursor
     counts = await _item_counts(session, scope, [row.id for row in rows])
     return OrderPage(
         items=[

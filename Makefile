@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
 # The npm clients the `/cable` tests drive (tests/js); only the test targets need Node.
 JS := tests/js
 JS_STAMP := $(JS)/node_modules/.installed-stamp
@@ -10,13 +9,10 @@ PYTEST_ARGS ?=
 
 .PHONY: install install-js demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
-
-install: $(STAMP)
+# A venv is trusted only if this checkout's `make` built it with this interpreter and it still runs;
+# otherwise it is rebuilt (scripts/ensure_venv.py says why). Cheap when nothing changed.
+install:
+	@$(PYTHON) scripts/ensure_venv.py dev
 
 $(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
 	npm ci --prefix $(JS) --no-audit --no-fund
@@ -41,8 +37,8 @@ migrate: install
 test: lint typecheck pytest-sqlite pytest-postgresql
 
 lint: install
-	$(BIN)/ruff check ridgeline tests bench
-	$(BIN)/ruff format --check ridgeline tests bench
+	$(BIN)/ruff check ridgeline tests bench scripts
+	$(BIN)/ruff format --check ridgeline tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy
@@ -63,7 +59,7 @@ pytest-postgresql: install install-js
 ## Benchmarks (not part of `make test`; figures in docs/benchmarks.md).
 # The `bench` extra (python-socketio, the fan-out benchmark's peer) is installed here only.
 bench: install
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@$(PYTHON) scripts/ensure_venv.py dev,bench
 	$(BIN)/python -m bench.sync_bench
 	$(BIN)/python -m bench.catalog_bench
 	$(BIN)/python -m bench.fanout_bench

@@ -27,7 +27,7 @@ from ridgeline.models.sync import SyncKind, SyncStatus
 from ridgeline.monitoring.logging import configure_logging
 from ridgeline.possim import serve_simulator
 from ridgeline.realtime.check import CableCheck
-from ridgeline.server import run_server, run_worker
+from ridgeline.server import PortTaken, run_server, run_worker
 from ridgeline.sync.command import run_sync_command
 
 app = typer.Typer(
@@ -57,6 +57,11 @@ def _fail(error: RidgelineError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _port_taken(error: PortTaken) -> typer.Exit:
+    console.print(f"[red]PORT_IN_USE[/red]: {error}")
+    return typer.Exit(1)
+
+
 @app.callback()
 def _main(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
@@ -75,7 +80,10 @@ def serve(
     also runs the background worker; in scaled mode run `ridgeline worker` beside it."""
     settings = _settings()
     configure_logging(settings)
-    run_server(settings, host=host or settings.host, port=port or settings.port)
+    try:
+        run_server(settings, host=host or settings.host, port=port or settings.port)
+    except PortTaken as error:
+        raise _port_taken(error) from error
 
 
 @app.command()
@@ -174,7 +182,9 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the servers after seeding.")
     ] = True,
-    simulator_port: Annotated[int, typer.Option(help="Port of the POS simulator.")] = 3100,
+    simulator_port: Annotated[
+        int, typer.Option(help="Port of the POS simulator.", envvar="RIDGELINE_SIMULATOR_PORT")
+    ] = 3100,
     products: Annotated[int, typer.Option(help="Products per simulated store.")] = 300,
 ) -> None:
     """Everything a newcomer needs: migrate, start the POS simulator (one store per POS dialect),
@@ -184,15 +194,18 @@ def demo(
     settings = _settings()
     configure_logging(settings)
     upgrade(settings.database_url)
-    info = asyncio.run(
-        run_demo(
-            settings,
-            console,
-            serve=serve_after,
-            simulator_port=simulator_port,
-            products=products,
+    try:
+        info = asyncio.run(
+            run_demo(
+                settings,
+                console,
+                serve=serve_after,
+                simulator_port=simulator_port,
+                products=products,
+            )
         )
-    )
+    except PortTaken as error:
+        raise _port_taken(error) from error
     if not serve_after:
         write_demo_file(info)
         show_demo(info, console)

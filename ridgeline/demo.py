@@ -31,6 +31,7 @@ from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.service import parse_config, run_connection_test
 from ridgeline.possim import create_simulator_app
+from ridgeline.server import ensure_ports_free, server_for
 from ridgeline.sync.command import run_sync_command
 from ridgeline.webhooks import registration
 from ridgeline.webhooks.service import webhook_url
@@ -217,6 +218,14 @@ async def serving(app: Any, host: str, port: int) -> AsyncIterator[uvicorn.Serve
 async def run_demo(
     settings: Settings, console: Console, *, serve: bool, simulator_port: int, products: int
 ) -> dict[str, Any]:
+    if serve:
+        ensure_ports_free(
+            settings.host,
+            {
+                settings.port: "RIDGELINE_PORT",
+                simulator_port: "--simulator-port or RIDGELINE_SIMULATOR_PORT",
+            },
+        )
     root = f"http://{settings.host}:{simulator_port}"
     simulator, pos_stores = simulator_stores(root, products)
     info = await seed_demo(settings, pos_stores, root)
@@ -234,17 +243,7 @@ async def run_demo(
         await register_webhooks(settings, info)
         show_demo(info, console)
         write_demo_file(info)
-        api = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings),
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                ws_per_message_deflate=False,
-            )
-        )
-        await api.serve()
+        await server_for(create_app(settings), host=settings.host, port=settings.port).serve()
     return info
 
 

@@ -24,6 +24,31 @@ from ridgeline.tasks import job_registry, job_schedules, job_services
 log = structlog.get_logger(__name__)
 
 
+class PortTaken(Exception):
+    """A port this command must listen on is already in use."""
+
+    def __init__(self, host: str, port: int, setting: str) -> None:
+        self.host, self.port, self.setting = host, port, setting
+        super().__init__(
+            f"port {port} on {host} is already in use: stop what listens there, "
+            f"or choose another port with {setting}"
+        )
+
+
+def ensure_ports_free(host: str, ports: dict[int, str]) -> None:
+    """Raise `PortTaken` for the first of `ports` (port -> the setting that changes it) that
+    cannot be bound on `host`, before anything has started, so that the user is told which port
+    and which setting instead of meeting a traceback halfway through start-up."""
+    for port, setting in ports.items():
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise PortTaken(host, port, setting) from error
+
+
 class RidgelineServer(uvicorn.Server):
     """uvicorn, with `/cable` clients told `server_restart` before their sockets close (uvicorn
     closes open connections before the app's lifespan shutdown runs)."""
@@ -57,6 +82,7 @@ def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:
 
 
 def run_server(settings: Settings, *, host: str, port: int) -> None:
+    ensure_ports_free(host, {port: "--port or RIDGELINE_PORT"})
     server_for(create_app(settings), host=host, port=port).run()
 
 

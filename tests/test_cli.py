@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from ridgeline.models.store import Store
 from ridgeline.pos.adapters import DutchieConfig
 from ridgeline.pos.credentials import CredentialCipher
 from tests.factories import make_organization, make_store
+from tests.net import free_port
 
 runner = CliRunner()
 
@@ -196,3 +198,39 @@ async def test_pos_credentials_rotate_to_the_newest_key(
     lost = await asyncio.to_thread(runner.invoke, app, ["pos", "rotate-credentials"])
     assert lost.exit_code == 1
     assert _last_json(lost.output)["unreadable"] == [str(store.id)]
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(
+    ("taken", "setting"), [("api", "RIDGELINE_PORT"), ("simulator", "RIDGELINE_SIMULATOR_PORT")]
+)
+def test_demo_on_a_taken_port_names_the_port_and_the_setting(
+    monkeypatch: pytest.MonkeyPatch, taken: str, setting: str
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        busy = listener.getsockname()[1]
+        ports = {"api": free_port(), "simulator": free_port(), taken: busy}
+        monkeypatch.setenv("RIDGELINE_HOST", "127.0.0.1")
+        monkeypatch.setenv("RIDGELINE_PORT", str(ports["api"]))
+        monkeypatch.setenv("RIDGELINE_SIMULATOR_PORT", str(ports["simulator"]))
+        result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert f"PORT_IN_USE: port {busy} on 127.0.0.1 is already in use" in message
+    assert setting in message
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_serve_on_a_taken_port_names_the_port_and_the_setting() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        busy = listener.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(busy)])
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.output.split())
+    assert f"port {busy} on 127.0.0.1 is already in use" in message
+    assert "--port or RIDGELINE_PORT" in message

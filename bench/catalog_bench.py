@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select, text, update
 
-from ridgeline.app import create_app
+from ridgeline.app import app_services, create_app
 from ridgeline.auth.credentials import digest, display_prefix, new_kiosk_key
 from ridgeline.config import Environment, LogFormat, Settings
 from ridgeline.db import migrate
@@ -261,7 +261,7 @@ async def bench(products: int, rounds: int, database_url: str) -> None:
                     times[name].append(time.perf_counter() - began)
                 await after_change()
     finally:
-        await app.state.pos_connector.aclose()
+        await app_services(app).pos_connector.aclose()
         await database.dispose()
 
     floor_s = statistics.median(times["floor: SELECT ... LIMIT 50"])

@@ -40,9 +40,7 @@ SYSTEM = OperatorPrincipal(
 
 @asynccontextmanager
 async def _transaction(settings: Settings) -> AsyncIterator[AsyncSession]:
-    database = Database(
-        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
+    database = Database.from_settings(settings)
     try:
         async with database.transaction() as session:
             yield session

@@ -27,10 +27,13 @@ from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.models import Kiosk, Operator, Organization, Role, Store
 from ridgeline.models.sync import SyncKind
+from ridgeline.pos.base import Registration
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialCipher
+from ridgeline.pos.registry import display_name, webhook_source
 from ridgeline.pos.service import parse_config, run_connection_test
 from ridgeline.possim import create_simulator_app
+from ridgeline.possim.model import DIALECT_CYCLE
 from ridgeline.server import ensure_ports_free, server_for
 from ridgeline.sync.command import run_sync_command
 from ridgeline.webhooks import registration
@@ -40,11 +43,13 @@ DEMO_SLUG = "demo-dispensary"
 DEMO_EMAIL = "admin@demo.ridgeline.local"
 DEMO_PASSWORD = "ridgeline-demo-password"  # noqa: S105  (development data, printed on purpose)
 DEMO_SEED = 1
+# One store per simulated POS, in the simulator's order of dialects: a part of town, then the POS
+# as its adapter spells it ("Uptown (BLAZE)"). The demo starts the first four dialects' stores.
 STORE_NAMES = {
-    "dutchie": "Downtown (Dutchie)",
-    "treez": "Riverside (Treez)",
-    "blaze": "Uptown (BLAZE)",
-    "flowhub": "Harbor (Flowhub)",
+    dialect.value: f"{place} ({display_name(dialect.value)})"
+    for dialect, place in zip(
+        DIALECT_CYCLE, ("Downtown", "Riverside", "Uptown", "Harbor"), strict=False
+    )
 }
 
 
@@ -60,9 +65,7 @@ async def seed_demo(
     """Create the demo tenant if missing (idempotent), point each store at its simulated POS, and
     issue each kiosk a fresh key: keys are stored only as hashes, so the ones printed on an
     earlier run cannot be shown again (and are expired now)."""
-    database = Database(
-        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
+    database = Database.from_settings(settings)
     cipher = CredentialCipher(settings.encryption_keys)
     now = SystemClock().now()
     stores, kiosks = [], []
@@ -147,7 +150,7 @@ async def seed_demo(
 async def check_connections(settings: Settings, info: dict[str, Any]) -> None:
     """Test each demo store's POS connection through the resilient client (the simulator must be
     running); the result goes into `info` for the table and var/demo.json."""
-    database = Database(settings.database_url)
+    database = Database.from_settings(settings)
     connector = PosConnector(settings, database, SystemClock())
     try:
         for entry in info["stores"]:
@@ -162,10 +165,11 @@ async def check_connections(settings: Settings, info: dict[str, Any]) -> None:
 
 
 async def register_webhooks(settings: Settings, info: dict[str, Any]) -> None:
-    """Have the simulated POSes push their changes to the demo API: BLAZE through our own
-    registration (its `POST /webHooks`), Treez through the simulator's control API (a real
-    Treez is set up in its portal). Flowhub posts back per order; Dutchie pushes nothing."""
-    database = Database(settings.database_url)
+    """Have the simulated POSes push their changes to the demo API, as each registers its
+    webhooks: through our own registration where the POS has an API for it, through the
+    simulator's control API where a real one is set up in the vendor's portal. A POS that
+    posts back per order, or pushes nothing, needs nothing here."""
+    database = Database.from_settings(settings)
     clock = SystemClock()
     connector = PosConnector(settings, database, clock)
     control_url = info["simulator"]["control_url"]
@@ -173,7 +177,9 @@ async def register_webhooks(settings: Settings, info: dict[str, Any]) -> None:
         async with httpx.AsyncClient(timeout=10) as control:
             for entry in info["stores"]:
                 store_id = uuid.UUID(entry["id"])
-                if entry["pos_provider"] == "blaze":
+                source = webhook_source(entry["pos_provider"])
+                how = source.webhook_registration if source is not None else None
+                if how is Registration.API:
                     await registration.register(
                         database,
                         connector,
@@ -182,7 +188,8 @@ async def register_webhooks(settings: Settings, info: dict[str, Any]) -> None:
                         settings=settings,
                         clock=clock,
                     )
-                elif entry["pos_provider"] == "treez":
+                elif how is Registration.VENDOR_PORTAL:
+                    # The simulator's control API plays the vendor's portal.
                     response = await control.post(
                         f"{control_url}/{entry['simulator_store_id']}/webhooks",
                         json={"url": webhook_url(settings, store_id)},

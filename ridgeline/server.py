@@ -10,7 +10,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from ridgeline.app import create_app
+from ridgeline.app import app_services, create_app
 from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -53,15 +53,14 @@ class RidgelineServer(uvicorn.Server):
     """uvicorn, with `/cable` clients told `server_restart` before their sockets close (uvicorn
     closes open connections before the app's lifespan shutdown runs)."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
         super().__init__(config)
-        self._app = app
+        self._hub = hub
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        hub: Hub = self._app.state.hub
         for server in self.servers:
             server.close()  # no new connections while the cable ones are told to go
-        await hub.disconnect_all()
+        await self._hub.disconnect_all()
         await super().shutdown(sockets)
 
 
@@ -78,7 +77,7 @@ def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:
         ws_per_message_deflate=False,
         lifespan="on",
     )
-    return RidgelineServer(config, app)
+    return RidgelineServer(config, app_services(app).hub)
 
 
 def run_server(settings: Settings, *, host: str, port: int) -> None:
@@ -87,9 +86,7 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
 
 
 async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None) -> None:
-    database = Database(
-        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
+    database = Database.from_settings(settings)
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
     connector = PosConnector(settings, database, SystemClock())

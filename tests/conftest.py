@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from ridgeline.app import create_app
+from ridgeline.app import app_services, create_app
 from ridgeline.auth import passwords
 from ridgeline.auth import service as auth_service
 from ridgeline.clock import FakeClock
@@ -26,6 +26,15 @@ from ridgeline.db import migrate
 from ridgeline.db.base import Base
 from ridgeline.db.engine import Database
 from ridgeline.monitoring.logging import configure_logging
+
+# The POS simulator's fixtures, shared by every folder whose tests reach it.
+from tests.simulated_pos import (  # noqa: F401
+    connector,
+    control,
+    harness,
+    harness_seed,
+    simulator_seed,
+)
 
 PG_ADMIN_URL = os.environ.get(
     "RIDGELINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -132,7 +141,7 @@ async def app(settings: Settings, database: Database, clock: FakeClock) -> Async
     would close at shutdown is closed here."""
     application = create_app(settings, database=database, clock=clock)
     yield application
-    await application.state.pos_connector.aclose()
+    await app_services(application).pos_connector.aclose()
 
 
 @pytest.fixture

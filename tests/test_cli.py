@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -24,6 +27,27 @@ from tests.factories import make_organization, make_store
 from tests.net import free_port
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def session_logging() -> Iterator[None]:
+    """A command configures logging for its process (`configure_logging`), writing to the
+    runner's stream, which closes when it returns: put the session's configuration back after
+    each test, so that loggers cached earlier keep writing somewhere open, through the processors
+    `structlog.testing.capture_logs` redirects (later tests rely on both)."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    ours = [
+        h for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    ]
+    level = root.level
+    yield
+    structlog.configure(**config)
+    others = [
+        h for h in root.handlers if not isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    ]
+    root.handlers[:] = [*others, *ours]
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -1,40 +1,76 @@
-"""FastAPI dependencies every domain's endpoints share: settings, database session, clock."""
+"""FastAPI dependencies every domain's endpoints share: the process's services (settings,
+database, clock, POS connector, real-time hub, ...) and the request's database session.
+
+`get_services` is the one place outside the app's assembly that knows where the services are
+kept; endpoints name what they need with the `...Dep` types below."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.middleware import RequestSession
+from ridgeline.auth.throttle import SignInThrottle
+from ridgeline.auth.usage import KioskKeyUsage
+from ridgeline.catalog.listing import CatalogIndexCache
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.pos.client import PosConnector
+from ridgeline.realtime.activity import KioskActivity
+from ridgeline.realtime.hub import Hub
+from ridgeline.services import Services
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def get_services(connection: HTTPConnection) -> Services:
+    """The services of the app serving this request or WebSocket (set by `create_app`)."""
+    services: Services = connection.app.state.services
+    return services
 
 
-def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
+def _service(attribute: str) -> Callable[[Services], object]:
+    """A dependency handing an endpoint one of the services (its type is in the `...Dep`)."""
+
+    def get(services: ServicesDep) -> object:
+        return getattr(services, attribute)
+
+    get.__name__ = f"get_{attribute}"
+    return get
 
 
-def get_session(request: Request) -> AsyncSession:
+def _request_session(connection: HTTPConnection) -> RequestSession:
+    holder: RequestSession = connection.state.db
+    return holder
+
+
+def get_session(connection: HTTPConnection) -> AsyncSession:
     """The request's session; `DatabaseSessionMiddleware` commits or rolls it back."""
-    holder: RequestSession = request.state.db
-    return holder.get()
+    return _request_session(connection).get()
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
+AfterCommit = Callable[[Callable[[], Awaitable[None]]], None]
+
+
+def get_after_commit(connection: HTTPConnection) -> AfterCommit:
+    """Registers an action to run once the request's transaction has committed."""
+    return _request_session(connection).after_commit
+
+
+SettingsDep = Annotated[Settings, Depends(_service("settings"))]
+DatabaseDep = Annotated[Database, Depends(_service("database"))]
+ClockDep = Annotated[Clock, Depends(_service("clock"))]
+PosConnectorDep = Annotated[PosConnector, Depends(_service("pos_connector"))]
+HubDep = Annotated[Hub, Depends(_service("hub"))]
+KioskKeyUsageDep = Annotated[KioskKeyUsage, Depends(_service("kiosk_key_usage"))]
+KioskActivityDep = Annotated[KioskActivity, Depends(_service("kiosk_activity"))]
+SignInThrottleDep = Annotated[SignInThrottle, Depends(_service("sign_in_throttle"))]
+CatalogIndexesDep = Annotated[CatalogIndexCache, Depends(_service("catalog_indexes"))]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AfterCommitDep = Annotated[AfterCommit, Depends(get_after_commit)]

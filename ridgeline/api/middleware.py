@@ -11,7 +11,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -202,6 +202,12 @@ class RequestSession:
         self._database = database
         self._write = write
         self.session: AsyncSession | None = None
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
+
+    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action` once the request's transaction has committed (never if it rolls back):
+        for side effects outside the database that must not act on a change that is undone."""
+        self._after_commit.append(action)
 
     def get(self) -> AsyncSession:
         if self.session is None:
@@ -209,12 +215,18 @@ class RequestSession:
         return self.session
 
     async def finish(self, *, commit: bool) -> None:
-        if self.session is None:
+        if self.session is not None:
+            if commit:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        if not commit:
             return
-        if commit:
-            await self.session.commit()
-        else:
-            await self.session.rollback()
+        for action in self._after_commit:
+            try:
+                await action()
+            except Exception:  # the change is committed: the response still reports it
+                log.exception("after_commit_action_failed", action=repr(action))
 
     async def close(self) -> None:
         if self.session is not None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, SettingsDep
+from ridgeline.api.dependencies import ClockDep, DatabaseDep, KioskKeyUsageDep, SettingsDep
 from ridgeline.auth import service
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
-from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.errors import AuthenticationRequired, Forbidden
 from ridgeline.models.operator import Role
 
@@ -31,15 +30,14 @@ _bearer = HTTPBearer(
 
 
 async def authenticate_caller(
-    request: Request,
     database: DatabaseDep,
+    usage: KioskKeyUsageDep,
     settings: SettingsDep,
     clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise AuthenticationRequired()
-    usage: KioskKeyUsage = request.app.state.kiosk_key_usage
     # Its own short read-only transaction, not the request's session: on SQLite a write
     # request's session holds the write lock from its first query, and authentication must not
     # take it (an endpoint that calls a POS keeps it free for the breaker and call log).

@@ -7,7 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, SessionDep, SettingsDep
+from ridgeline.api.dependencies import (
+    ClockDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    SignInThrottleDep,
+)
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
 from ridgeline.auth import kiosk_keys, operators, service
@@ -42,10 +48,14 @@ def _token_out(pair: service.TokenPair, clock: Clock) -> TokenPairOut:
 
 @router.post("/auth/token", tags=["auth"], openapi_extra=PUBLIC)
 async def sign_in(
-    body: SignIn, request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    body: SignIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    throttle: SignInThrottleDep,
 ) -> Envelope[TokenPairOut]:
     """Sign in with email and password: a short-lived access token and a refresh token."""
-    throttle: SignInThrottle = request.app.state.sign_in_throttle
     client = request.client.host if request.client else "unknown"
     keys = SignInThrottle.keys(body.email, client)
     now = clock.now()

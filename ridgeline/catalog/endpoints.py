@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
-from ridgeline.api.dependencies import ClockDep, SessionDep
+from ridgeline.api.dependencies import CatalogIndexesDep, ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
 from ridgeline.auth.dependencies import KioskDep, StoreManagerDep, ViewerDep
@@ -67,6 +67,7 @@ async def browse_catalog(
     kiosk: KioskDep,
     session: SessionDep,
     clock: ClockDep,
+    indexes: CatalogIndexesDep,
     page: PageDep,
     category: Annotated[Category | None, Query()] = None,
     brand: Brand = None,
@@ -99,7 +100,7 @@ async def browse_catalog(
         filters,
         page,
         now=clock.now(),
-        indexes=request.app.state.catalog_indexes,
+        indexes=indexes,
     )
     return _etag_response(request, result)
 

@@ -12,27 +12,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ridgeline.api.schemas import PageMeta, PatchBody, RequestBody
 
-
-class Category(StrEnum):
-    FLOWER = "flower"
-    PRE_ROLL = "pre_roll"
-    VAPE = "vape"
-    CONCENTRATE = "concentrate"
-    EDIBLE = "edible"
-    BEVERAGE = "beverage"
-    TINCTURE = "tincture"
-    TOPICAL = "topical"
-    CAPSULE = "capsule"
-    ACCESSORY = "accessory"
-    OTHER = "other"
-
-
-class StrainType(StrEnum):
-    INDICA = "indica"
-    SATIVA = "sativa"
-    HYBRID = "hybrid"
-    CBD = "cbd"
-    NONE = "none"
+# The product's vocabulary, defined once with the canonical product; the catalog API shows it.
+from ridgeline.pos.canonical import Category as Category
+from ridgeline.pos.canonical import StrainType as StrainType
 
 
 class CatalogSort(StrEnum):

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, String, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, MetaData, String, TypeDecorator, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
 # Constraint names are part of the schema: Alembic's batch mode on SQLite needs them to alter
 # tables, and stable names make migrations reviewable.
@@ -86,6 +86,16 @@ class Base(DeclarativeBase):
         uuid.UUID: Uuid(),
         dict[str, Any]: JSONDocument,
     }
+
+
+def organization_column() -> MappedColumn[Any]:
+    """A tenant row's organization: indexed, and deleted with it."""
+    return mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+
+
+def store_column(*, index: bool = False, **options: Any) -> MappedColumn[Any]:
+    """A row's store, deleted with it; `index` where no composite index leads with it."""
+    return mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=index, **options)
 
 
 class IdMixin:

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
+from ridgeline.config import Settings
+
 _WRITE_OPTION = "ridgeline_write"
 # Where a session notes the streams it appended to (stream id -> last offset) until it commits.
 APPENDED_STREAMS = "ridgeline.appended_streams"
@@ -61,6 +63,11 @@ class Database:
         self._write_sessions = async_sessionmaker(
             self._write_engine, expire_on_commit=False, sync_session_class=session_class
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database every process and command uses: the settings' URL and busy timeout."""
+        return cls(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,7 +1,10 @@
 """What a worker knows how to run: a handler per job kind, and what a handler is given.
 
-A domain registers its handlers on a `JobRegistry` (its own, merged by the CLI with `include`, or
-the shared one it is handed). A handler is `async def handler(ctx, payload) -> None`:
+A domain registers its handlers on a `JobRegistry` (its own, merged by `ridgeline.tasks` with
+`include`). A handler is `async def handler(ctx, payload) -> None`, registered with the pydantic
+model of its payload: the registry parses the stored payload into it before the handler runs, and
+a payload that does not fit makes the job dead at once with `bad <kind> payload: ...`, the same
+for every kind. A handler registered without a model gets the payload as a dict.
 
 - returning normally marks the job succeeded;
 - raising `RetryLater(delay_s)` runs it again after the delay without using up an attempt (for
@@ -17,10 +20,12 @@ before the job is marked done (see `Worker`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
@@ -125,7 +130,18 @@ class JobContext:
         return self.attempt >= self.max_attempts
 
 
-JobHandler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
+class JobPayload(BaseModel):
+    """Base of every job payload model: a key the handler does not know is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoPayload(JobPayload):
+    """The payload of a job that needs none (the periodic ones)."""
+
+
+# The payload is the registered model, or a dict for a handler registered without one.
+JobHandler = Callable[[JobContext, Any], Awaitable[None]]
 H = TypeVar("H", bound=JobHandler)
 
 
@@ -136,24 +152,47 @@ class RegisteredHandler:
     # Wall time one run may take before it is cancelled and counted as a failure. Without it a
     # hung handler keeps its lease alive (the heartbeat goes on) and holds a worker slot forever.
     timeout_s: float | None = None
+    payload_model: type[BaseModel] | None = None
+
+    def parse(self, payload: Mapping[str, Any]) -> Any:
+        """The stored payload as the handler takes it; `PermanentFailure` when it cannot be."""
+        if self.payload_model is None:
+            return dict(payload)
+        try:
+            return self.payload_model.model_validate(payload)
+        except ValidationError as exc:
+            raise PermanentFailure(f"bad {self.kind} payload: {exc}") from None
 
 
 class JobRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, RegisteredHandler] = {}
 
-    def register(self, kind: str, handler: JobHandler, *, timeout_s: float | None = None) -> None:
+    def register(
+        self,
+        kind: str,
+        handler: JobHandler,
+        *,
+        timeout_s: float | None = None,
+        payload: type[BaseModel] | None = None,
+    ) -> None:
         if kind in self._handlers:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
         if timeout_s is not None and timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-        self._handlers[kind] = RegisteredHandler(kind, handler, timeout_s)
+        self._handlers[kind] = RegisteredHandler(kind, handler, timeout_s, payload)
 
-    def handler(self, kind: str, *, timeout_s: float | None = None) -> Callable[[H], H]:
+    def handler(
+        self,
+        kind: str,
+        *,
+        timeout_s: float | None = None,
+        payload: type[BaseModel] | None = None,
+    ) -> Callable[[H], H]:
         """Decorator form of `register`."""
 
         def decorate(handler: H) -> H:
-            self.register(kind, handler, timeout_s=timeout_s)
+            self.register(kind, handler, timeout_s=timeout_s, payload=payload)
             return handler
 
         return decorate
@@ -161,7 +200,12 @@ class JobRegistry:
     def include(self, other: JobRegistry) -> None:
         """Adds every handler of another registry (a domain's own) to this one."""
         for registered in other._handlers.values():
-            self.register(registered.kind, registered.handler, timeout_s=registered.timeout_s)
+            self.register(
+                registered.kind,
+                registered.handler,
+                timeout_s=registered.timeout_s,
+                payload=registered.payload_model,
+            )
 
     def get(self, kind: str) -> RegisteredHandler | None:
         return self._handlers.get(kind)

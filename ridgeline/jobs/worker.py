@@ -317,13 +317,14 @@ class Worker:
         with structlog.contextvars.bound_contextvars(
             job_id=str(job.id), kind=job.kind, attempt=job.attempt
         ):
+            payload = registered.parse(job.payload)
             if registered.timeout_s is None:
-                await registered.handler(ctx, dict(job.payload))
+                await registered.handler(ctx, payload)
                 return
             deadline = asyncio.timeout(registered.timeout_s)
             try:
                 async with deadline:
-                    await registered.handler(ctx, dict(job.payload))
+                    await registered.handler(ctx, payload)
             except TimeoutError as error:
                 if deadline.expired():
                     raise HandlerTimedOut(job.kind, registered.timeout_s) from error

@@ -4,6 +4,7 @@ from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant,
 from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
+from ridgeline.models.notification import AdminNotification
 from ridgeline.models.operator import (
     Operator,
     OperatorStoreAccess,
@@ -22,11 +23,10 @@ from ridgeline.models.order import (
 )
 from ridgeline.models.organization import Organization
 from ridgeline.models.pos_call import PosCall
+from ridgeline.models.pos_event import PosEvent
 from ridgeline.models.store import Store
 from ridgeline.models.stream import Stream, StreamMessage
 from ridgeline.models.sync import (
-    AdminNotification,
-    PosEvent,
     StoreSyncState,
     SyncIssue,
     SyncKind,

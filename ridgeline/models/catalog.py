@@ -7,7 +7,15 @@ from typing import Any, ClassVar
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, IdMixin, JSONDocument, utcnow
+from ridgeline.db.base import (
+    Base,
+    EntityMixin,
+    IdMixin,
+    JSONDocument,
+    organization_column,
+    store_column,
+    utcnow,
+)
 
 
 class Product(EntityMixin, Base):
@@ -22,10 +30,8 @@ class Product(EntityMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column()
     external_id: Mapped[str] = mapped_column(String(200))
     sku: Mapped[str | None] = mapped_column(String(200), default=None)
     name: Mapped[str] = mapped_column(String(500))
@@ -53,12 +59,8 @@ class ProductVariant(IdMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column(index=True)
     product_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), index=True
     )
@@ -81,12 +83,8 @@ class ProductEnrichment(Base):
     product_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
     )
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column(index=True)
     description: Mapped[str | None] = mapped_column(Text, default=None)
     images: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
@@ -104,10 +102,8 @@ class RfidTag(EntityMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column()
     tag: Mapped[str] = mapped_column(String(128))
     product_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), index=True

@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, JSONDocument, StrEnumType
+from ridgeline.db.base import Base, JSONDocument, StrEnumType, store_column
 
 
 class CircuitState(StrEnum):
@@ -29,9 +29,7 @@ class CircuitBreakerState(Base):
 
     __tablename__ = "circuit_breakers"
 
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True
-    )
+    store_id: Mapped[uuid.UUID] = store_column(primary_key=True)
     state: Mapped[CircuitState] = mapped_column(
         StrEnumType(CircuitState, 16), default=CircuitState.CLOSED
     )

@@ -8,7 +8,15 @@ from typing import Any, ClassVar
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, IdMixin, JSONDocument, StrEnumType
+from ridgeline.db.base import (
+    Base,
+    EntityMixin,
+    IdMixin,
+    JSONDocument,
+    StrEnumType,
+    organization_column,
+    store_column,
+)
 
 
 class KioskStatus(StrEnum):
@@ -21,12 +29,8 @@ class Kiosk(EntityMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column(index=True)
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[KioskStatus] = mapped_column(
         StrEnumType(KioskStatus, 16), default=KioskStatus.ACTIVE
@@ -44,9 +48,7 @@ class KioskApiKey(IdMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = None  # scoped through its kiosk
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
     kiosk_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("kiosks.id", ondelete="CASCADE"), index=True
     )

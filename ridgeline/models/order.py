@@ -13,7 +13,15 @@ from typing import Any, ClassVar
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, IdMixin, JSONDocument, StrEnumType
+from ridgeline.db.base import (
+    Base,
+    EntityMixin,
+    IdMixin,
+    JSONDocument,
+    StrEnumType,
+    organization_column,
+    store_column,
+)
 
 
 class OrderStatus(StrEnum):
@@ -52,10 +60,8 @@ class Order(EntityMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column()
     # An order outlives the kiosk that took it.
     kiosk_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("kiosks.id", ondelete="SET NULL"), index=True
@@ -92,12 +98,8 @@ class OrderItem(IdMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column(index=True)
     order_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("orders.id", ondelete="CASCADE"), index=True
     )
@@ -125,12 +127,8 @@ class OrderTransition(IdMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column(index=True)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     from_status: Mapped[OrderStatus | None] = mapped_column(StrEnumType(OrderStatus, 16))
     to_status: Mapped[OrderStatus] = mapped_column(StrEnumType(OrderStatus, 16))
@@ -148,12 +146,8 @@ class IdempotencyKey(IdMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column(index=True)
     kiosk_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("kiosks.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))

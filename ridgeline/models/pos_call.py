@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text
+from sqlalchemy import Float, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, IdMixin
+from ridgeline.db.base import Base, IdMixin, organization_column, store_column
 
 
 class PosCall(IdMixin, Base):
@@ -19,10 +19,8 @@ class PosCall(IdMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column()
     vendor: Mapped[str] = mapped_column(String(32))
     endpoint: Mapped[str] = mapped_column(String(32))
     method: Mapped[str] = mapped_column(String(8))

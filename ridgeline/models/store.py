@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin
+from ridgeline.db.base import Base, EntityMixin, organization_column
 
 
 class Store(EntityMixin, Base):
@@ -18,9 +18,7 @@ class Store(EntityMixin, Base):
     tenant_store_column: ClassVar[str | None] = "id"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     currency: Mapped[str] = mapped_column(String(3), default="USD")

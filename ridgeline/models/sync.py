@@ -5,10 +5,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, IdMixin, JSONDocument, StrEnumType, utcnow
+from ridgeline.db.base import (
+    Base,
+    EntityMixin,
+    JSONDocument,
+    StrEnumType,
+    organization_column,
+    store_column,
+    utcnow,
+)
 
 
 class SyncKind(StrEnum):
@@ -38,12 +46,8 @@ class StoreSyncState(Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True
-    )
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    store_id: Mapped[uuid.UUID] = store_column(primary_key=True)
+    organization_id: Mapped[uuid.UUID] = organization_column()
     catalog_interval_s: Mapped[int] = mapped_column(default=900)
     inventory_interval_s: Mapped[int] = mapped_column(default=120)
     stale_after_s: Mapped[int] = mapped_column(default=3600)
@@ -77,10 +81,8 @@ class SyncRun(EntityMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column()
     kind: Mapped[SyncKind] = mapped_column(StrEnumType(SyncKind, 16))
     trigger: Mapped[SyncTrigger] = mapped_column(StrEnumType(SyncTrigger, 16))
     status: Mapped[SyncStatus] = mapped_column(
@@ -108,61 +110,11 @@ class SyncIssue(EntityMixin, Base):
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    store_id: Mapped[uuid.UUID] = store_column(index=True)
     sync_run_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True
     )
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
     reason: Mapped[str] = mapped_column(Text)
     raw_record: Mapped[Any] = mapped_column(JSONDocument, default=None)
-
-
-class AdminNotification(EntityMixin, Base):
-    """Something an operator must hear about (a failed sync, ...); the alerts issue routes them."""
-
-    __tablename__ = "admin_notifications"
-    tenant_org_column: ClassVar[str] = "organization_id"
-    tenant_store_column: ClassVar[str | None] = "store_id"
-
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), default=None, index=True
-    )
-    kind: Mapped[str] = mapped_column(String(64))
-    severity: Mapped[str] = mapped_column(String(16), default="warning")
-    title: Mapped[str] = mapped_column(String(300))
-    message: Mapped[str] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class PosEvent(IdMixin, Base):
-    """An event a POS pushed to us (webhook), stored before it is processed, once."""
-
-    __tablename__ = "pos_events"
-    __table_args__ = (UniqueConstraint("source", "external_id"),)
-    tenant_org_column: ClassVar[str] = "organization_id"
-    tenant_store_column: ClassVar[str | None] = "store_id"
-
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    store_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("stores.id", ondelete="CASCADE"), index=True
-    )
-    source: Mapped[str] = mapped_column(String(32))
-    external_id: Mapped[str] = mapped_column(String(200))
-    event_type: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    processed_at: Mapped[datetime | None] = mapped_column(default=None)
-    # What processing did ("catalog sync queued", "moved RL-... to ready", "unknown order").
-    outcome: Mapped[str | None] = mapped_column(String(200), default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.api.pagination import PageRequest, paginate
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import NotFound
-from ridgeline.models.sync import AdminNotification
+from ridgeline.models.notification import AdminNotification
 from ridgeline.notifications.schemas import AlertOut
 from ridgeline.realtime import streams
 

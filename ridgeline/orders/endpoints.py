@@ -8,12 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, status
 from fastapi.responses import JSONResponse
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, SessionDep, SettingsDep
+from ridgeline.api.dependencies import (
+    ClockDep,
+    DatabaseDep,
+    PosConnectorDep,
+    SessionDep,
+    SettingsDep,
+)
 from ridgeline.api.schemas import Envelope, ErrorEnvelope, envelope
 from ridgeline.auth.dependencies import KioskDep
 from ridgeline.orders import cancellation, service
 from ridgeline.orders.schemas import OrderCreate, OrderOut
-from ridgeline.pos.client import PosConnectorDep
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 

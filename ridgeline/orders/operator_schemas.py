@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from ridgeline.models.order import OrderStatus
-from ridgeline.orders.schemas import OrderItemOut, OrderTransitionOut
+from ridgeline.orders.schemas import OrderOut
 
 
 class OperatorOrderOut(BaseModel):
@@ -41,7 +41,7 @@ class OrderPosCallOut(BaseModel):
     at: datetime
 
 
-class OperatorOrderDetail(BaseModel):
+class OperatorOrderDetail(OrderOut):
     """An order with its items, its whole status history and the POS exchanges around it.
 
     `pos_calls` are not tied to the order itself: the POS call log records the store, the
@@ -50,28 +50,9 @@ class OperatorOrderDetail(BaseModel):
     last transition (no end while it is still `received` or `queued`), oldest first, at most
     `MAX_POS_CALLS`: with several orders in flight at once, calls for the others show too."""
 
-    id: uuid.UUID
-    reference: str
-    store_id: uuid.UUID
-    kiosk_id: uuid.UUID | None
-    status: OrderStatus
-    is_medical: bool
-    customer_name: str | None
-    customer_phone: str | None
-    subtotal_cents: int
-    currency: str
-    pos_order_id: str | None
     pos_vendor_status: str | None
-    failure_reason: str | None
     submit_attempts: int
-    submit_deadline_at: datetime | None
     # An attempt is out at the POS until then (a crashed one is taken over after it).
     submit_lease_until: datetime | None
-    submitted_at: datetime | None
-    status_changed_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    items: list[OrderItemOut]
-    transitions: list[OrderTransitionOut]
     pos_calls: list[OrderPosCallOut]
     pos_calls_truncated: bool = Field(description="More calls fell in the window than are shown.")

@@ -139,27 +139,8 @@ async def _detail(session: AsyncSession, scope: TenantScope, order: Order) -> Op
     if order.status not in _IN_SUBMISSION:
         end = max([row.at for row in transitions], default=order.status_changed_at)
     calls, truncated = await _pos_calls(session, scope, order.store_id, order.created_at, end)
-    return OperatorOrderDetail(
-        id=order.id,
-        reference=order.reference,
-        store_id=order.store_id,
-        kiosk_id=order.kiosk_id,
-        status=order.status,
-        is_medical=order.is_medical,
-        customer_name=order.customer_name,
-        customer_phone=order.customer_phone,
-        subtotal_cents=order.subtotal_cents,
-        currency=order.currency,
-        pos_order_id=order.pos_order_id,
-        pos_vendor_status=order.pos_vendor_status,
-        failure_reason=order.failure_reason,
-        submit_attempts=order.submit_attempts,
-        submit_deadline_at=order.submit_deadline_at,
-        submit_lease_until=order.submit_lease_until,
-        submitted_at=order.submitted_at,
-        status_changed_at=order.status_changed_at,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
+    return OperatorOrderDetail.of(
+        order,
         items=[OrderItemOut.model_validate(item) for item in items],
         transitions=[OrderTransitionOut.model_validate(row) for row in transitions],
         pos_calls=calls,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ridgeline.api.schemas import RequestBody
-from ridgeline.models.order import OrderStatus, TransitionSource
+from ridgeline.models.order import Order, OrderStatus, TransitionSource
 
 # Hard bounds on the shape of a request; the business limits (50 lines, 20 per line, ...) are
 # checked by the service and answer ORDER_LIMIT_EXCEEDED with the limit that was hit.
@@ -68,6 +68,8 @@ class OrderTransitionOut(BaseModel):
 
 
 class OrderOut(BaseModel):
+    """An order as its kiosk sees it: its items and its whole status history."""
+
     id: uuid.UUID
     reference: str
     store_id: uuid.UUID
@@ -88,3 +90,10 @@ class OrderOut(BaseModel):
     updated_at: datetime
     items: list[OrderItemOut]
     transitions: list[OrderTransitionOut]
+
+    @classmethod
+    def of(cls, order: Order, **computed: Any) -> Self:
+        """The view of `order`: its columns by field name, and what is not a column of the order
+        (items, transitions, ...) given as keywords."""
+        columns = {name: getattr(order, name) for name in cls.model_fields if name not in computed}
+        return cls(**columns, **computed)

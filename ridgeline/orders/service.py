@@ -201,24 +201,8 @@ async def kiosk_order(
 async def order_view(session: AsyncSession, scope: TenantScope, order: Order) -> OrderOut:
     items = await repository.items(session, scope, order.id)
     transitions = await repository.transitions(session, scope, order.id)
-    return OrderOut(
-        id=order.id,
-        reference=order.reference,
-        store_id=order.store_id,
-        kiosk_id=order.kiosk_id,
-        status=order.status,
-        is_medical=order.is_medical,
-        customer_name=order.customer_name,
-        customer_phone=order.customer_phone,
-        subtotal_cents=order.subtotal_cents,
-        currency=order.currency,
-        pos_order_id=order.pos_order_id,
-        failure_reason=order.failure_reason,
-        submit_deadline_at=order.submit_deadline_at,
-        submitted_at=order.submitted_at,
-        status_changed_at=order.status_changed_at,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
+    return OrderOut.of(
+        order,
         items=[OrderItemOut.model_validate(item) for item in items],
         transitions=[OrderTransitionOut.model_validate(row) for row in transitions],
     )

@@ -5,10 +5,10 @@ Exactly one POS order per order (docs/reliability.md point 8), however often thi
 - An attempt first takes the order's submission lease and raises `submit_attempts`, in its own
   committed transaction: no other run calls the POS for the order while the lease holds, and
   above zero attempts an earlier one may have reached the POS without our learning the answer.
-- Where the POS dedupes on our key (`adapter.dedupes_orders`, Dutchie), every attempt submits
-  with the order's stable key, and the POS returns the order it already has.
-- Elsewhere (Treez, BLAZE, Flowhub), an attempt after the first looks the order up by our
-  reference first, and submits only if the POS has none.
+- Where the POS finds orders by our reference (an `OrderLookup` adapter: Treez, BLAZE, Flowhub),
+  an attempt after the first looks the order up first, and submits only if the POS has none.
+- Elsewhere the POS dedupes on our key (an `OrderDedupe` adapter: Dutchie): every attempt
+  submits with the order's stable key, and the POS returns the order it already has.
 
 No transaction is open while the POS is called. A POS refusal ends the order `rejected` with its
 reason and an operator alert; a passing failure (unreachable, timeout, 5xx, 429, breaker open,
@@ -43,12 +43,12 @@ from ridgeline.orders import repository
 from ridgeline.orders.service import SUBMIT_JOB, SUBMIT_JOB_MAX_ATTEMPTS, submit_dedupe_key
 from ridgeline.orders.status import can_move, transition
 from ridgeline.pos.base import (
-    PosAdapter,
     PosOrderItem,
     PosOrderReceipt,
     PosOrderRequest,
     PosOrderStatus,
 )
+from ridgeline.pos.capabilities import OrderLookup, OrderSink, PosAdapter
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.errors import PosError, PosNotFound, PosRejected
@@ -150,7 +150,7 @@ async def attempt(
     try:
         async with asyncio.timeout(lease_s * ATTEMPT_SHARE_OF_LEASE):
             receipt = None
-            if claimed.submit_attempts > 1 and not adapter.dedupes_orders:
+            if claimed.submit_attempts > 1 and isinstance(adapter, OrderLookup):
                 receipt = await adapter.find_order(claimed.reference)
             if receipt is None:
                 request = pos_request(claimed, items, postback_url=postback_url(connector, claimed))
@@ -183,7 +183,8 @@ async def attempt(
 def submission_adapter(connector: PosConnector, store: Store) -> PosAdapter[Any]:
     # The resilient transport resends a submission only when the POS cannot have acted on it
     # (never connected, 429, 503: see resilience/retry.py); after a lost answer the next attempt
-    # of this job looks the order up by reference first (or resends the same key to Dutchie).
+    # of this job looks the order up by reference first (or, where the POS dedupes on our key,
+    # resends the same key).
     return connector.adapter_for(store)
 
 
@@ -358,7 +359,7 @@ async def enqueue_stray_check(session: AsyncSession, order: Order, *, clock: Clo
 
 async def _record_receipt(
     database: Database,
-    adapter: PosAdapter[Any],
+    adapter: OrderSink,
     order_id: uuid.UUID,
     receipt: PosOrderReceipt,
     *,
@@ -416,14 +417,15 @@ async def _cancel_stray(
         adapter = submission_adapter(connector, store)
         pos_order_id = order.pos_order_id
         if pos_order_id is None:
-            if adapter.dedupes_orders:
-                # No lookup by reference: the same key returns the order if the POS has it
-                # (and creates it if not, which the cancel below takes back).
-                receipt: PosOrderReceipt | None = await adapter.submit_order(
+            receipt: PosOrderReceipt | None
+            if isinstance(adapter, OrderLookup):
+                receipt = await adapter.find_order(order.reference)
+            else:
+                # An `OrderDedupe`, without lookup by reference: the same key returns the order
+                # if the POS has it (and creates it if not, which the cancel below takes back).
+                receipt = await adapter.submit_order(
                     pos_request(order, items, postback_url=postback_url(connector, order))
                 )
-            else:
-                receipt = await adapter.find_order(order.reference)
             if receipt is None:
                 return
             pos_order_id = receipt.pos_order_id
@@ -436,7 +438,7 @@ async def _cancel_stray(
 
 async def _cancel_at_pos(
     database: Database,
-    adapter: PosAdapter[Any],
+    adapter: OrderSink,
     order_id: uuid.UUID,
     pos_order_id: str,
     *,

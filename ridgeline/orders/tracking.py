@@ -5,8 +5,10 @@
   store's open orders (at most `POLL_BATCH`, the longest unchanged first), asks the POS for each
   one's status with no transaction open, and applies what changed, one short transaction each.
 - Pushed events (BLAZE carts, Treez tickets, Flowhub postbacks), stored once by the webhook
-  endpoint: `track_event` finds our order by our reference or the POS's order id, and applies the
-  status in the event's processing transaction.
+  endpoint: `track_event` reads the order update out of the payload through the store's adapter
+  (`WebhookSource.read_order_update`, which maps the vendor status with the adapter's own table,
+  as a poll does), finds our order by our reference or the POS's order id, and applies the status
+  in the event's processing transaction.
 
 Either way a status goes through the status machine, source `pos`, reason the vendor status, and
 only forward: a status the machine does not allow from where the order is (an older status
@@ -32,15 +34,15 @@ from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import PosNotConfigured
 from ridgeline.jobs import enqueue
 from ridgeline.models.order import Order, OrderStatus, TransitionSource
-from ridgeline.models.sync import PosEvent
+from ridgeline.models.pos_event import PosEvent
 from ridgeline.orders import repository
 from ridgeline.orders.status import can_move, transition
 from ridgeline.orders.submission import RECEIPT_STATUS, describe
-from ridgeline.pos.adapters import blaze, flowhub, treez
-from ridgeline.pos.base import PosOrderStatus
+from ridgeline.pos.base import OrderUpdate, PosOrderStatus
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.errors import PosError
+from ridgeline.pos.registry import webhook_source
 from ridgeline.resilience import CircuitOpen
 
 log = structlog.get_logger(__name__)
@@ -216,55 +218,11 @@ async def poll_store(
 # --- pushed events -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class OrderUpdate:
-    """What an order event says: which POS order, ours if it names it, and its status."""
-
-    pos_order_id: str | None
-    reference: str | None
-    vendor_status: str | None
-
-
-def _text(document: Mapping[str, Any], key: str) -> str | None:
-    value = document.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def _data(payload: Mapping[str, Any]) -> Mapping[str, Any]:
-    data = payload.get("data")
-    return data if isinstance(data, Mapping) else {}
-
-
 def read_update(source: str, payload: Mapping[str, Any]) -> OrderUpdate | None:
-    """The order update in a stored event's payload, per dialect (the fields the simulator and
-    the vendors' documentation show: docs/pos/*.md)."""
-    if source == "blaze":
-        cart = _data(payload)
-        return OrderUpdate(_text(cart, "id"), _text(cart, "externalId"), _text(cart, "status"))
-    if source == "treez":
-        ticket = _data(payload)
-        return OrderUpdate(
-            _text(ticket, "order_number"),
-            _text(ticket, "external_order_number"),
-            _text(ticket, "order_status"),
-        )
-    if source == "flowhub":
-        return OrderUpdate(
-            _text(payload, "orderId"), _text(payload, "externalId"), _text(payload, "status")
-        )
-    return None
-
-
-# The adapters' own mappings: an event and a poll read a vendor status the same way.
-VENDOR_STATUSES: Mapping[str, Mapping[str, PosOrderStatus]] = {
-    "blaze": blaze.ORDER_STATUSES,
-    "treez": treez.ORDER_STATUSES,
-    "flowhub": flowhub.ORDER_STATUSES,
-}
+    """The order update in a stored event's payload, read by the adapter of the POS that pushed
+    it; None when that POS pushes nothing."""
+    webhooks = webhook_source(source)
+    return webhooks.read_order_update(payload) if webhooks is not None else None
 
 
 class EventOutcome:
@@ -321,8 +279,7 @@ async def track_event(session: AsyncSession, event: PosEvent, *, clock: Clock) -
             pos_order_id=update.pos_order_id,
         )
         return EventOutcome.OTHER_POS_ORDER
-    vendor_status = update.vendor_status
-    status = VENDOR_STATUSES.get(event.source, {}).get(vendor_status or "")
+    vendor_status, status = update.vendor_status, update.status
     if status is None or vendor_status is None:
         log.warning(
             "order_event_unknown_status",

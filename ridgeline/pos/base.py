@@ -1,24 +1,21 @@
-"""The one interface every POS adapter implements, and what flows through it.
+"""What flows through a POS adapter's capabilities (capabilities.py): its config, the transport
+it sends requests through, and the values it hands back.
 
-The sync engine and the order service talk to a `PosAdapter`; they never know which POS it is.
 An adapter knows its dialect (URLs, auth, paging, fields) and nothing about retries, rate limits or
 breakers: it sends every request through a `PosTransport`, which the resilient client implements.
 """
 
 from __future__ import annotations
 
-import abc
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from ridgeline.clock import Clock
-from ridgeline.pos.canonical import CanonicalProduct
 from ridgeline.pos.errors import PosProtocolError
 
 
@@ -118,7 +115,7 @@ class PosIdentity:
 
 @dataclass(frozen=True, slots=True)
 class ProductFetch:
-    """Raw vendor records (mapped one by one with `PosAdapter.map_product`, so that one bad
+    """Raw vendor records (mapped one by one with `CatalogSource.map_product`, so that one bad
     record is quarantined instead of failing the run) and the cursor for the next incremental
     fetch (None when the POS gave no modification times)."""
 
@@ -169,62 +166,39 @@ class PosWebhookRegistration:
     location_id: str  # the POS's id of the shop they come from (BLAZE `shopId`)
 
 
-C = TypeVar("C", bound=PosConfig)
+# `pos_events.external_id` is "<store id>:<event id>" in 200 characters; a UUID takes 36.
+MAX_EVENT_ID_LENGTH = 200 - 37
 
 
-class PosAdapter(abc.ABC, Generic[C]):
-    """One POS dialect. Subclasses set `name` and `config_model` and register themselves with
-    `ridgeline.pos.registry.register`."""
+class EventKind(StrEnum):
+    PRODUCT = "product"  # a catalog change: read the POS again
+    ORDER = "order"  # an order's status
 
-    name: ClassVar[str]
-    config_model: ClassVar[type[PosConfig]]
-    # True when the POS dedupes order submissions on our idempotency key; otherwise the order
-    # service looks the order up by reference before resubmitting.
-    dedupes_orders: ClassVar[bool] = False
-    # How far back an incremental fetch reaches before the stored cursor.
-    cursor_overlap_s: ClassVar[float] = 60.0
 
-    def __init__(self, config: C, transport: PosTransport, clock: Clock) -> None:
-        self.config = config
-        self.transport = transport
-        self.clock = clock
+class Registration(StrEnum):
+    """How our URL gets to the POS."""
 
-    def url(self, path: str) -> str:
-        return self.config.base_url.rstrip("/") + path
+    API = "api"  # we register it: POST /api/v1/stores/{id}/pos/webhooks
+    VENDOR_PORTAL = "vendor_portal"  # someone enters it in the vendor's portal
+    PER_ORDER = "per_order"  # it travels with each order (a postback URL)
 
-    @abc.abstractmethod
-    async def verify_credentials(self) -> PosIdentity: ...
 
-    @abc.abstractmethod
-    async def fetch_products(self, *, since: datetime | None = None) -> ProductFetch:
-        """Every product (since=None) or those changed after `since` minus the overlap."""
+@dataclass(frozen=True, slots=True)
+class PosEventIn:
+    """One pushed event as its dialect names it."""
 
-    @abc.abstractmethod
-    async def fetch_inventory(self) -> list[InventoryLevel]:
-        """Stock of every product the POS lists; products it omits have none."""
+    event_type: str
+    event_id: str  # the POS's id for it: what makes a redelivery a duplicate
+    kind: EventKind
+    location_id: str | None = None  # the shop the POS says it comes from, where it says
 
-    @abc.abstractmethod
-    def map_product(self, record: Mapping[str, Any]) -> CanonicalProduct:
-        """One vendor record to the canonical product; `RecordInvalid` when it cannot be."""
 
-    @abc.abstractmethod
-    async def submit_order(self, order: PosOrderRequest) -> PosOrderReceipt:
-        """Create the order at the POS. Safe to call again for the same order only where
-        `dedupes_orders`; elsewhere call `find_order` first."""
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """What an order event says: which POS order, ours if it names it, and its status (the
+    vendor's word, and ours from the adapter's status table; None when the table lacks it)."""
 
-    @abc.abstractmethod
-    async def find_order(self, reference: str) -> PosOrderReceipt | None:
-        """The POS order carrying our reference, if the POS has one. Adapters whose POS has no
-        lookup by reference (`dedupes_orders`: resubmitting is the recovery) raise
-        `NotImplementedError`: check `dedupes_orders` first."""
-
-    @abc.abstractmethod
-    async def order_status(self, pos_order_id: str) -> PosOrderReceipt: ...
-
-    @abc.abstractmethod
-    async def cancel_order(self, pos_order_id: str) -> PosOrderReceipt: ...
-
-    async def register_webhooks(self, url: str) -> PosWebhookRegistration:
-        """Ask the POS to push its events to `url`. Only dialects with an API for it override
-        this; the others raise `NotImplementedError` (registered by hand, or not at all)."""
-        raise NotImplementedError(f"{self.name} has no API to register webhooks")
+    pos_order_id: str | None
+    reference: str | None
+    vendor_status: str | None
+    status: PosOrderStatus | None

@@ -17,23 +17,22 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import structlog
-from fastapi import Depends, Request
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import ridgeline.pos.adapters  # noqa: F401  (registers the four adapters by name)
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
 from ridgeline.pos import service as pos_service
-from ridgeline.pos.base import EndpointClass, Headers, PosAdapter, PosResponse
+from ridgeline.pos.base import EndpointClass, Headers, PosResponse
+from ridgeline.pos.capabilities import PosAdapter
 from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.errors import PosAuthFailed, PosError, PosRateLimited
 from ridgeline.pos.http import (
@@ -45,7 +44,6 @@ from ridgeline.pos.http import (
 from ridgeline.pos.schemas import BreakerView
 from ridgeline.realtime import streams
 from ridgeline.resilience import (
-    VENDOR_LIMITS,
     AttemptFailure,
     CircuitBreakers,
     CircuitOpen,
@@ -293,10 +291,9 @@ class PosConnector:
     def _build_adapter(self, store: Store) -> PosAdapter[Any]:
         adapter_class, config = pos_service.stored_config(store, self.cipher)
         ref = StoreRef(store.id, store.organization_id, adapter_class.name)
-        limits = VENDOR_LIMITS[adapter_class.name]
         guard = StoreGuard(
             store_id=store.id,
-            limits=limits,
+            limits=adapter_class.rate_limits,
             limiter=self.limiter,
             breaker=self.breakers.for_store(store.id),
             budget=self.budgets.for_store(store.id),
@@ -330,11 +327,3 @@ class PosConnector:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def get_connector(request: Request) -> PosConnector:
-    connector: PosConnector = request.app.state.pos_connector
-    return connector
-
-
-PosConnectorDep = Annotated[PosConnector, Depends(get_connector)]

@@ -6,11 +6,10 @@ import uuid
 
 from fastapi import APIRouter
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, SessionDep
+from ridgeline.api.dependencies import ClockDep, DatabaseDep, PosConnectorDep, SessionDep
 from ridgeline.api.schemas import Envelope, envelope
 from ridgeline.auth.dependencies import OrgAdminDep, StoreManagerDep, ViewerDep
 from ridgeline.pos import service
-from ridgeline.pos.client import PosConnectorDep
 from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.schemas import (
     BreakerCommand,

@@ -16,7 +16,8 @@ from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import PosNotConfigured, ValidationFailed
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
-from ridgeline.pos.base import PosAdapter, PosConfig
+from ridgeline.pos.base import PosConfig
+from ridgeline.pos.capabilities import ConnectionCheck, PosAdapter
 from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
 from ridgeline.pos.errors import PosAuthFailed, PosError, PosProtocolError, PosRateLimited
 from ridgeline.pos.registry import adapter_class, adapter_names
@@ -135,7 +136,7 @@ def unreadable_credentials_result() -> PosTestResult:
     )
 
 
-async def run_connection_test(adapter: PosAdapter[Any]) -> PosTestResult:
+async def run_connection_test(adapter: ConnectionCheck) -> PosTestResult:
     """Verify credentials and reachability through the resilient client, and say what is wrong
     in the words of the recovery procedure."""
     began = time.perf_counter()

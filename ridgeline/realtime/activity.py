@@ -8,7 +8,6 @@ and flushed every few seconds in one transaction per flush.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,8 +23,6 @@ from ridgeline.models.kiosk import Kiosk
 from ridgeline.realtime.streams import append_many, ops_stream
 
 log = structlog.get_logger(__name__)
-
-FLUSH_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -118,9 +115,3 @@ class KioskActivity:
             for kiosk_id, item in seen.items():
                 self._seen.setdefault(kiosk_id, item)
             self._presence[:0] = presence
-
-
-async def flush_forever(activity: KioskActivity, database: Database) -> None:
-    while True:
-        await asyncio.sleep(FLUSH_INTERVAL_S)
-        await activity.flush(database)

@@ -17,8 +17,10 @@ from typing import Any
 import structlog
 from starlette.websockets import WebSocket, WebSocketState
 
+from ridgeline.api.dependencies import ServicesDep
 from ridgeline.auth import service as auth_service
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
+from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.config import Settings
 from ridgeline.errors import RidgelineError
 from ridgeline.models.operator import Role
@@ -31,9 +33,11 @@ from ridgeline.realtime.channels import (
     SubscriptionRefused,
     authorize_subscription,
 )
-from ridgeline.realtime.hub import Connection, Hub
+from ridgeline.realtime.connection import Connection
+from ridgeline.realtime.hub import Hub
 from ridgeline.realtime.metrics import CONNECTS, SESSION_RESTORES, SUBSCRIBE_REJECTS
 from ridgeline.realtime.protocol import Command, DisconnectReason, InvalidCommand
+from ridgeline.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -92,12 +96,12 @@ def _principal_from(document: dict[str, Any]) -> Principal | None:
 class CableSession:
     """One connection's conversation: handshake, commands, and its end."""
 
-    def __init__(self, websocket: WebSocket) -> None:
-        app = websocket.app
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
         self.websocket = websocket
-        self.hub: Hub = app.state.hub
-        self.settings: Settings = app.state.settings
-        self.activity: KioskActivity = app.state.kiosk_activity
+        self.hub: Hub = services.hub
+        self.settings: Settings = services.settings
+        self.activity: KioskActivity = services.kiosk_activity
+        self.key_usage: KioskKeyUsage = services.kiosk_key_usage
         self.connection: Connection | None = None
         self.sid: str | None = None
 
@@ -167,7 +171,6 @@ class CableSession:
         )
         if not token:
             return None
-        app = self.websocket.app
         try:
             async with self.hub.database.transaction(write=False) as session:
                 return await auth_service.authenticate(
@@ -175,7 +178,7 @@ class CableSession:
                     token,
                     settings=self.settings,
                     now=self.hub.clock.now(),
-                    key_usage=app.state.kiosk_key_usage,
+                    key_usage=self.key_usage,
                 )
         except RidgelineError as exc:
             log.info("cable_connect_refused", reason="unauthorized", code=exc.code)
@@ -428,5 +431,5 @@ class CableSession:
         )
 
 
-async def cable_endpoint(websocket: WebSocket) -> None:
-    await CableSession(websocket).run()
+async def cable_endpoint(websocket: WebSocket, services: ServicesDep) -> None:
+    await CableSession(websocket, services).run()

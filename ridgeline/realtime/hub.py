@@ -8,8 +8,8 @@ message only if it is the next offset it owes its client, so each client sees ev
 and in order; a subscription that is behind (a history replay, a restored session, a gap) reads
 what it misses from the database itself until it reaches the feed, then follows it again.
 
-Sending never blocks the hub: each connection has a bounded queue drained by its own writer task.
-A client whose queue overflows is disconnected with `too_slow` (it reconnects and replays).
+A connection and its send queue are in connection.py; a subscription and the state machine of its
+catch-up (awaiting history, catching up, live) in subscription.py.
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from ridgeline.auth.principal import KioskPrincipal, Principal
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.realtime import protocol
@@ -38,6 +36,7 @@ from ridgeline.realtime.backplane import (
     publish_queued_forever,
 )
 from ridgeline.realtime.channels import Grant
+from ridgeline.realtime.connection import CLOSE_GRACE_S, Connection
 from ridgeline.realtime.metrics import (
     BROADCAST_LATENCY,
     CONNECTIONS,
@@ -46,7 +45,6 @@ from ridgeline.realtime.metrics import (
     HISTORY_REJECTS,
     HISTORY_REPLAYS,
     MESSAGES_SENT,
-    SEND_QUEUE_DROPS,
     SUBSCRIPTIONS,
 )
 from ridgeline.realtime.protocol import DisconnectReason, HistoryRequest
@@ -59,6 +57,13 @@ from ridgeline.realtime.streams import (
     positions,
     read_since,
 )
+from ridgeline.realtime.subscription import (
+    AWAITING_HISTORY,
+    CATCHING_UP,
+    LIVE,
+    Subscription,
+    SubscriptionState,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -66,155 +71,6 @@ READ_BATCH = 500
 # A restored subscription waits this long for the client's `history` command before it resumes
 # from the offset the session recorded.
 RESTORE_HISTORY_WAIT_S = 5.0
-# How long a closing connection may take to flush its last frame before its socket is dropped.
-CLOSE_GRACE_S = 2.0
-
-SendText = Callable[[str], Awaitable[None]]
-CloseSocket = Callable[[], Awaitable[None]]
-
-
-class Subscription:
-    __slots__ = (
-        "awaiting_history",
-        "catching_up",
-        "channel",
-        "connection",
-        "epoch",
-        "identifier",
-        "identifier_json",
-        "offset",
-        "stream_id",
-        "stream_id_json",
-    )
-
-    def __init__(
-        self, connection: Connection, identifier: str, grant: Grant, epoch: str, offset: int
-    ) -> None:
-        self.connection = connection
-        self.identifier = identifier
-        self.identifier_json = protocol.encode(identifier)
-        self.channel = grant.channel
-        self.stream_id = grant.stream_id
-        self.stream_id_json = protocol.encode(grant.stream_id)
-        self.epoch = epoch
-        self.offset = offset  # the last offset queued to the client
-        # While true the feed's live messages are left to the catch-up that reads the database.
-        self.catching_up = False
-        self.awaiting_history = False
-
-    def frame(self, entry: StreamEntry, payload_json: str) -> str:
-        if self.connection.reliable:
-            return protocol.reliable_message(
-                self.identifier_json,
-                payload_json,
-                stream_id_json=self.stream_id_json,
-                epoch=entry.epoch,
-                offset=entry.offset,
-            )
-        return protocol.message(self.identifier_json, payload_json)
-
-    def deliver(self, entry: StreamEntry, payload_json: str) -> bool:
-        """Queues `entry` if it is the next one this client is owed."""
-        if entry.offset != self.offset + 1 or entry.epoch != self.epoch:
-            return False
-        self.offset = entry.offset
-        return self.connection.push(self.frame(entry, payload_json))
-
-
-class Connection:
-    """One client socket: its principal, subscriptions and bounded send queue."""
-
-    def __init__(
-        self,
-        *,
-        principal: Principal,
-        protocol_name: str,
-        send: SendText,
-        close: CloseSocket,
-        queue_max: int,
-        remote: str | None = None,
-    ) -> None:
-        self.id = uuid.uuid4().hex
-        self.principal = principal
-        self.protocol_name = protocol_name
-        self.reliable = protocol_name == protocol.PROTOCOL_EXT
-        self.remote = remote
-        self.subscriptions: dict[str, Subscription] = {}
-        self.connected_at = time.time()
-        self.app_version: str | None = None
-        self._send = send
-        self._close = close
-        self._queue: deque[str] = deque()
-        self._queue_max = queue_max
-        self._ready = asyncio.Event()
-        self.closing: DisconnectReason | None = None
-        self.closed = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-
-    @property
-    def kiosk_id(self) -> uuid.UUID | None:
-        return self.principal.kiosk_id if isinstance(self.principal, KioskPrincipal) else None
-
-    @property
-    def store_id(self) -> uuid.UUID | None:
-        return self.principal.store_id if isinstance(self.principal, KioskPrincipal) else None
-
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop())
-
-    def push(self, frame: str) -> bool:
-        if self.closing is not None:
-            return False
-        if len(self._queue) >= self._queue_max:
-            SEND_QUEUE_DROPS.inc()
-            self.disconnect(DisconnectReason.TOO_SLOW, reconnect=True)
-            return False
-        self._queue.append(frame)
-        self._ready.set()
-        return True
-
-    def disconnect(self, reason: DisconnectReason, *, reconnect: bool) -> None:
-        """Sends the disconnect frame ahead of anything still queued, then closes the socket."""
-        if self.closing is not None:
-            return
-        self.closing = reason
-        self._queue.clear()
-        self._queue.append(protocol.disconnect(reason, reconnect=reconnect))
-        self._ready.set()
-        asyncio.get_running_loop().create_task(self._close_after_flush())
-
-    async def _close_after_flush(self) -> None:
-        # A stalled client never takes the last frame: its socket is dropped after the grace.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.closed.wait(), CLOSE_GRACE_S)
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
-        # Closing waits for the socket to take the close frame; a stalled one never does.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._close(), CLOSE_GRACE_S)
-        self.closed.set()
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                while not self._queue:
-                    if self.closing is not None:
-                        self.closed.set()
-                        return
-                    self._ready.clear()
-                    await self._ready.wait()
-                await self._send(self._queue.popleft())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The socket went away; the endpoint's reader sees it too and unregisters us.
-            self.closed.set()
-
-    async def stop_writer(self) -> None:
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
 
 
 @dataclass(eq=False)
@@ -346,13 +202,16 @@ class Hub:
         feed = await self._feed(grant.stream_id)
         if connection.closing is not None or connection.id not in self.connections:
             return None
-        subscription = Subscription(connection, identifier, grant, feed.epoch, feed.offset)
+        epoch, offset = feed.epoch, feed.offset
+        state: SubscriptionState = LIVE
         if restored_offset is not None:
-            subscription.epoch, subscription.offset = restored_offset
-            subscription.catching_up = True
-            subscription.awaiting_history = True
+            epoch, offset = restored_offset
+            state = AWAITING_HISTORY
         elif history is not None:
-            subscription.catching_up = True
+            state = CATCHING_UP  # live messages wait for the replay
+        subscription = Subscription(
+            connection, identifier, grant, epoch, offset, state=state, clock=self.clock
+        )
         connection.subscriptions[identifier] = subscription
         feed.subscriptions.add(subscription)
         SUBSCRIPTIONS.labels(grant.channel).inc()
@@ -381,8 +240,7 @@ class Hub:
     async def replay(self, subscription: Subscription, request: HistoryRequest) -> None:
         """Every message after the client's position, then `confirm_history`; or
         `reject_history` (and live messages from now on) when that cannot be done whole."""
-        subscription.catching_up = True
-        subscription.awaiting_history = False
+        subscription.move(CATCHING_UP)
         identifier_json = subscription.identifier_json
         feed = self._feeds.get(subscription.stream_id)
         try:
@@ -405,7 +263,7 @@ class Hub:
             )
             if feed is not None and subscription in feed.subscriptions:
                 subscription.epoch, subscription.offset = feed.epoch, feed.offset
-            subscription.catching_up = False
+            subscription.move(LIVE)
             subscription.connection.push(protocol.reply(identifier_json, "reject_history"))
             return
         HISTORY_REPLAYS.inc()
@@ -431,29 +289,22 @@ class Hub:
         """Reads what the subscription misses from the database until it reaches its feed;
         raises HistoryUnavailable when the stream cannot replay from its position."""
         sent = 0
-        subscription.catching_up = True
+        subscription.move(CATCHING_UP)
         try:
             while True:
                 feed = self._feeds.get(subscription.stream_id)
                 if feed is None or subscription not in feed.subscriptions:
                     return sent  # unsubscribed meanwhile
                 if subscription.offset >= feed.offset and subscription.epoch == feed.epoch:
-                    subscription.catching_up = False
+                    subscription.move(LIVE)
                     return sent
-                async with self.database.transaction(write=False) as session:
-                    entries = await read_since(
-                        session,
-                        subscription.stream_id,
-                        epoch=subscription.epoch,
-                        offset=subscription.offset,
-                        limit=READ_BATCH,
-                    )
+                entries = await self._read_missed(subscription)
                 if not entries:
                     # The feed is ahead of what this read saw committed: impossible unless the
                     # feed moved to a new epoch. Let the feed's own handling decide.
                     if subscription.epoch != feed.epoch:
                         raise HistoryUnavailable(subscription.stream_id, "epoch changed")
-                    subscription.catching_up = False
+                    subscription.move(LIVE)
                     return sent
                 for entry in entries:
                     if subscription.deliver(entry, protocol.encode(entry.message)):
@@ -462,13 +313,33 @@ class Hub:
                     return sent
         finally:
             if subscription.connection.closing is not None:
-                subscription.catching_up = False
+                subscription.move(LIVE)
+
+    async def _read_missed(self, subscription: Subscription) -> list[StreamEntry]:
+        """The next batch a catching-up subscription misses. A read that fails for another
+        reason than lost history (the database away) is reported as lost history too: left
+        catching up, the subscription would get no live message again, and the caller's
+        answer to lost history (`reject_history`, or a reliable client sent to reconnect and
+        replay) is what keeps its client from a silent gap."""
+        try:
+            async with self.database.transaction(write=False) as session:
+                return await read_since(
+                    session,
+                    subscription.stream_id,
+                    epoch=subscription.epoch,
+                    offset=subscription.offset,
+                    limit=READ_BATCH,
+                )
+        except (HistoryUnavailable, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.exception("cable_history_read_failed", stream_id=subscription.stream_id)
+            raise HistoryUnavailable(subscription.stream_id, "history read failed") from exc
 
     async def _resume_unless_history(self, subscription: Subscription) -> None:
         await asyncio.sleep(RESTORE_HISTORY_WAIT_S)
-        if not subscription.awaiting_history:
-            return
-        subscription.awaiting_history = False
+        if subscription.state is not AWAITING_HISTORY:
+            return  # the client asked for history meanwhile
         try:
             await self._catch_up(subscription)
         except HistoryUnavailable:
@@ -485,7 +356,7 @@ class Hub:
         feed = self._feeds.get(subscription.stream_id)
         if feed is not None:
             subscription.epoch, subscription.offset = feed.epoch, feed.offset
-        subscription.catching_up = False
+        subscription.move(LIVE)
 
     # --- feeds ---------------------------------------------------------------------------------
 
@@ -572,8 +443,8 @@ class Hub:
                     )
             sent = 0
             for subscription in list(feed.subscriptions):
-                if subscription.catching_up:
-                    continue
+                if subscription.state is not LIVE:
+                    continue  # a catch-up reading the database delivers this one
                 if subscription.deliver(entry, payload_json):
                     sent += 1
                 elif entry.offset > subscription.offset + 1 and (subscription.epoch == entry.epoch):
@@ -583,8 +454,8 @@ class Hub:
                 MESSAGES_SENT.labels(channel).inc(sent)
 
     async def _catch_up_or_lose(self, subscription: Subscription) -> None:
-        if subscription.catching_up:
-            return
+        if subscription.state is not LIVE:
+            return  # already catching up, or waiting for the client's history
         try:
             await self._catch_up(subscription)
         except HistoryUnavailable:

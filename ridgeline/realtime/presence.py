@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import structlog
-from fastapi import Request
 
 from ridgeline.api.schemas import Page
 from ridgeline.realtime.hub import Hub
@@ -14,10 +13,9 @@ from ridgeline.stores.schemas import KioskOut
 log = structlog.get_logger(__name__)
 
 
-async def annotate_presence(request: Request, kiosks: list[KioskOut]) -> list[KioskOut]:
+async def annotate_presence(hub: Hub, kiosks: list[KioskOut]) -> list[KioskOut]:
     """The same kiosks, marked connected when some server process holds a connection of theirs.
     Presence is a live view: if its store cannot be read, kiosks show as not connected."""
-    hub: Hub = request.app.state.hub
     since: dict[str, float] = {}
     for store_id in sorted({str(k.store_id) for k in kiosks}):
         try:
@@ -43,5 +41,5 @@ async def annotate_presence(request: Request, kiosks: list[KioskOut]) -> list[Ki
     ]
 
 
-async def with_presence(request: Request, page: Page[KioskOut]) -> Page[KioskOut]:
-    return page.model_copy(update={"data": await annotate_presence(request, page.data)})
+async def with_presence(hub: Hub, page: Page[KioskOut]) -> Page[KioskOut]:
+    return page.model_copy(update={"data": await annotate_presence(hub, page.data)})

@@ -18,13 +18,7 @@ from ridgeline.resilience.breaker_machine import (
 )
 from ridgeline.resilience.budget import BudgetConfig, RetryBudget, RetryBudgets
 from ridgeline.resilience.guard import StoreGuard
-from ridgeline.resilience.rate_limit import (
-    VENDOR_LIMITS,
-    RateLimit,
-    RateLimiter,
-    RateLimits,
-    TokenBucket,
-)
+from ridgeline.resilience.rate_limit import RateLimit, RateLimiter, RateLimits, TokenBucket
 from ridgeline.resilience.retry import (
     AttemptFailure,
     FailureKind,
@@ -38,7 +32,6 @@ from ridgeline.resilience.retry import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
-    "VENDOR_LIMITS",
     "AttemptFailure",
     "BreakerConfig",
     "BreakerSnapshot",

@@ -6,11 +6,12 @@ what any server-side counter sees: a token bucket holding up to `burst` tokens a
 `(limit - burst) / period_s` per second can never release more than `burst + rate * period_s =
 limit` calls within `period_s`.
 
-`RateLimits` is one vendor's table: which bucket each endpoint class draws from (classes that hit
-the same vendor endpoint share one, e.g. Dutchie's full and changed product fetches both call
-`/products`), and each bucket's limit. `RateLimiter` keeps the buckets of one process, keyed by
-(store, bucket). The buckets are per process: where several processes call the same store's POS,
-give each a `share` of the vendor's limit (1 / number of processes).
+`RateLimits` is one vendor's table, declared by its adapter (`PosAdapter.rate_limits`): which
+bucket each endpoint class draws from (classes that hit the same vendor endpoint share one, e.g. a
+full and a changed-since product fetch that call the same vendor path), and each bucket's limit.
+`RateLimiter` keeps the buckets of one process, keyed by (store, bucket). The buckets are per
+process: where several processes call the same store's POS, give each a `share` of the vendor's
+limit (1 / number of processes).
 """
 
 from __future__ import annotations
@@ -148,43 +149,3 @@ class RateLimiter:
 
     def try_acquire(self, store_id: uuid.UUID, limits: RateLimits, endpoint: str) -> bool:
         return self.bucket(store_id, limits, endpoint).try_acquire()
-
-
-# Per key and endpoint, per minute (doc): 120 baseline, 200 for /inventory and /whoami, 240 for
-# preorder calls. The preorder endpoints share one bucket: the docs do not say whether the 240
-# is per path, and sharing can only be safer.
-DUTCHIE_LIMITS = RateLimits(
-    vendor="dutchie",
-    buckets={
-        "default": RateLimit.within(120, 60.0, headroom=0.9),
-        "products": RateLimit.within(120, 60.0, headroom=0.9),
-        "inventory": RateLimit.within(200, 60.0, headroom=0.9),
-        "whoami": RateLimit.within(200, 60.0, headroom=0.9),
-        "preorder": RateLimit.within(240, 60.0, headroom=0.9),
-    },
-    routes={
-        "auth": "whoami",
-        "products": "products",
-        "products_changed": "products",  # the same /products endpoint
-        "inventory": "inventory",
-        "order_submit": "preorder",
-        "order_status": "preorder",
-        "order_cancel": "preorder",
-    },
-)
-
-# No published limits; the simulator allows 50 requests/s per key with 429 + Retry-After beyond
-# (assumed), counted over all endpoints. We keep to 40/s (Flowhub's page says so for Flowhub).
-TREEZ_LIMITS = RateLimits(
-    vendor="treez", buckets={"default": RateLimit.within(50, 1.0, headroom=0.8)}
-)
-BLAZE_LIMITS = RateLimits(
-    vendor="blaze", buckets={"default": RateLimit.within(50, 1.0, headroom=0.8)}
-)
-FLOWHUB_LIMITS = RateLimits(
-    vendor="flowhub", buckets={"default": RateLimit.within(50, 1.0, headroom=0.8)}
-)
-
-VENDOR_LIMITS: Mapping[str, RateLimits] = {
-    limits.vendor: limits for limits in (DUTCHIE_LIMITS, TREEZ_LIMITS, BLAZE_LIMITS, FLOWHUB_LIMITS)
-}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from ridgeline.api.dependencies import SessionDep
+from ridgeline.api.dependencies import AfterCommitDep, HubDep, SessionDep
 from ridgeline.api.pagination import PageDep, page_of
 from ridgeline.api.schemas import Envelope, Page, envelope
 from ridgeline.auth.dependencies import (
@@ -18,7 +19,6 @@ from ridgeline.auth.dependencies import (
     ViewerDep,
 )
 from ridgeline.models.kiosk import KioskStatus
-from ridgeline.realtime.hub import Hub
 from ridgeline.realtime.presence import annotate_presence, with_presence
 from ridgeline.stores import service
 from ridgeline.stores.schemas import (
@@ -135,12 +135,12 @@ async def delete_store(store_id: uuid.UUID, caller: OrgAdminDep, session: Sessio
 
 @router.get("/stores/{store_id}/kiosks", tags=["kiosks"])
 async def list_store_kiosks(
-    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep, page: PageDep, request: Request
+    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep, page: PageDep, hub: HubDep
 ) -> Page[KioskOut]:
     """A store's kiosks: connected to `/cable` now or not, last seen, app version and health."""
     store = await service.get_store(session, caller.scope, store_id)
     result = await service.list_kiosks(session, caller.scope, page, store_id=store.id)
-    return await with_presence(request, page_of(result, KioskOut))
+    return await with_presence(hub, page_of(result, KioskOut))
 
 
 # Kiosks
@@ -151,11 +151,11 @@ async def list_kiosks(
     caller: ViewerDep,
     session: SessionDep,
     page: PageDep,
-    request: Request,
+    hub: HubDep,
     store_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[KioskOut]:
     result = await service.list_kiosks(session, caller.scope, page, store_id=store_id)
-    return await with_presence(request, page_of(result, KioskOut))
+    return await with_presence(hub, page_of(result, KioskOut))
 
 
 @router.post("/kiosks", status_code=status.HTTP_201_CREATED, tags=["kiosks"])
@@ -176,10 +176,10 @@ async def get_own_kiosk(kiosk: KioskDep, session: SessionDep) -> Envelope[KioskO
 
 @router.get("/kiosks/{kiosk_id}", tags=["kiosks"])
 async def get_kiosk(
-    kiosk_id: uuid.UUID, caller: ViewerDep, session: SessionDep, request: Request
+    kiosk_id: uuid.UUID, caller: ViewerDep, session: SessionDep, hub: HubDep
 ) -> Envelope[KioskOut]:
     kiosk = await service.get_kiosk(session, caller.scope, kiosk_id)
-    [found] = await annotate_presence(request, [KioskOut.model_validate(kiosk)])
+    [found] = await annotate_presence(hub, [KioskOut.model_validate(kiosk)])
     return envelope(found)
 
 
@@ -189,14 +189,15 @@ async def update_kiosk(
     body: KioskUpdate,
     caller: StoreManagerDep,
     session: SessionDep,
-    request: Request,
+    hub: HubDep,
+    after_commit: AfterCommitDep,
 ) -> Envelope[KioskOut]:
     """Rename a kiosk, or disable it (its API keys stop working at once) and enable it again."""
     kiosk = await service.update_kiosk(session, caller.scope, kiosk_id, body)
     if kiosk.status is KioskStatus.DISABLED:
-        # Its keys no longer work; its open connections close too (no reconnect).
-        hub: Hub = request.app.state.hub
-        await hub.disconnect_kiosk(kiosk.id, reconnect=False)
+        # Its keys no longer work; its open connections close too (no reconnect), once the
+        # change is committed: a kiosk told to go must not find itself enabled after a rollback.
+        after_commit(functools.partial(hub.disconnect_kiosk, kiosk.id, reconnect=False))
     return envelope(KioskOut.model_validate(kiosk))
 
 

@@ -22,9 +22,7 @@ async def run_sync_command(
 ) -> SyncRun:
     """Runs one operator sync of `store_id` and prints its counts; returns the finished run
     (a failed run is returned, with its error printed). `NotFound` / `SyncInProgress` raise."""
-    database = Database(
-        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
+    database = Database.from_settings(settings)
     clock = SystemClock()
     connector = PosConnector(settings, database, clock)
     columns = (

@@ -8,12 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, SessionDep
+from ridgeline.api.dependencies import ClockDep, DatabaseDep, PosConnectorDep, SessionDep
 from ridgeline.api.pagination import PageDep, page_of
 from ridgeline.api.schemas import Envelope, Page, envelope
 from ridgeline.auth.dependencies import OrgAdminDep, StoreManagerDep, ViewerDep
 from ridgeline.models.sync import SyncStatus
-from ridgeline.pos.client import PosConnectorDep
 from ridgeline.sync import reconcile, runs
 from ridgeline.sync.schemas import (
     Reconciliation,

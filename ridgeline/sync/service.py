@@ -31,7 +31,7 @@ from ridgeline.models.sync import (
     SyncStatus,
     SyncTrigger,
 )
-from ridgeline.pos.base import PosAdapter
+from ridgeline.pos.capabilities import CatalogSource
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.errors import PosError, RecordInvalid
@@ -220,7 +220,7 @@ def _record_id(record: object) -> str | None:
 
 async def _sync_catalog(
     database: Database,
-    adapter: PosAdapter[Any],
+    adapter: CatalogSource,
     started: StartedRun,
     kind: SyncKind,
     counts: RunCounts,
@@ -334,7 +334,7 @@ async def _commit_batch(
 
 async def _sync_inventory(
     database: Database,
-    adapter: PosAdapter[Any],
+    adapter: CatalogSource,
     started: StartedRun,
     counts: RunCounts,
     clock: Clock,

@@ -8,38 +8,24 @@ A store's next catalog and inventory syncs are times on its `StoreSyncState`, mo
 from __future__ import annotations
 
 import uuid
-from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
-from ridgeline.config import Settings
 from ridgeline.errors import NotFound, SyncInProgress
-from ridgeline.jobs import (
-    JobContext,
-    JobRegistry,
-    PermanentFailure,
-    RetryLater,
-    Schedule,
-    ServiceKey,
-)
+from ridgeline.jobs import JobContext, JobPayload, JobRegistry, NoPayload, RetryLater, Schedule
 from ridgeline.jobs import enqueue as enqueue_job
 from ridgeline.models.job import Job
 from ridgeline.models.sync import StoreSyncState, SyncKind, SyncTrigger
-from ridgeline.pos.client import PosConnector
+from ridgeline.pos.tasks import job_connector
 from ridgeline.sync import repository
 from ridgeline.sync.repository import SYNC_JOB, sync_dedupe_prefix
 from ridgeline.sync.service import run_sync
 
 log = structlog.get_logger(__name__)
 
-# The worker may provide a connector (shared pools, rate limits and budgets); without one, each
-# job builds its own from the environment's settings.
-POS_CONNECTOR = ServiceKey[PosConnector]("pos_connector")
 ENQUEUE_DUE = "sync.enqueue_due"
 ENQUEUE_DUE_EVERY_S = 15.0
 # Scheduled catalog syncs are incremental, with a full sync at least this often (to see deletes).
@@ -51,9 +37,7 @@ BUSY_RETRY_S = 30.0
 sync_tasks = JobRegistry()
 
 
-class SyncJobPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SyncJobPayload(JobPayload):
     store_id: uuid.UUID
     kind: SyncKind
     trigger: SyncTrigger = SyncTrigger.SCHEDULE
@@ -88,18 +72,10 @@ async def enqueue_sync(
     )
 
 
-@sync_tasks.handler(SYNC_JOB, timeout_s=SYNC_RUN_TIMEOUT_S)
-async def run_sync_job(ctx: JobContext, payload: dict[str, Any]) -> None:
-    try:
-        job = SyncJobPayload.model_validate(payload)
-    except ValidationError as exc:
-        raise PermanentFailure(f"bad sync.run payload: {exc}") from None
-    async with AsyncExitStack() as stack:
-        if POS_CONNECTOR in ctx.services:
-            connector = ctx.services.get(POS_CONNECTOR)
-        else:
-            connector = PosConnector(Settings(), ctx.database, ctx.clock)
-            stack.push_async_callback(connector.aclose)
+@sync_tasks.handler(SYNC_JOB, timeout_s=SYNC_RUN_TIMEOUT_S, payload=SyncJobPayload)
+async def run_sync_job(ctx: JobContext, payload: SyncJobPayload) -> None:
+    job = payload
+    async with job_connector(ctx) as connector:
         try:
             # A failed run (POS down, ...) is recorded and rescheduled by the engine itself: the
             # job succeeds, so the queue's retries do not add to the store's backoff.
@@ -115,8 +91,8 @@ async def run_sync_job(ctx: JobContext, payload: dict[str, Any]) -> None:
             raise RetryLater(BUSY_RETRY_S, "a sync of this kind is running") from None
 
 
-@sync_tasks.handler(ENQUEUE_DUE, timeout_s=120)
-async def enqueue_due_syncs(ctx: JobContext, payload: dict[str, Any]) -> None:
+@sync_tasks.handler(ENQUEUE_DUE, timeout_s=120, payload=NoPayload)
+async def enqueue_due_syncs(ctx: JobContext, payload: NoPayload) -> None:
     now = ctx.clock.now()
     queued = 0
     async with ctx.database.transaction() as session:

@@ -8,11 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, SessionDep, SettingsDep
+from ridgeline.api.dependencies import (
+    ClockDep,
+    DatabaseDep,
+    PosConnectorDep,
+    SessionDep,
+    SettingsDep,
+)
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
 from ridgeline.auth.dependencies import PUBLIC, OrgAdminDep, ViewerDep
-from ridgeline.pos.client import PosConnectorDep
 from ridgeline.webhooks import registration, service
 from ridgeline.webhooks.schemas import PosEventOut, PosEventReceived, PosWebhookSetup
 

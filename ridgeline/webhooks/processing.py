@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.jobs import RetryLater
-from ridgeline.models.sync import PosEvent, SyncKind, SyncTrigger
+from ridgeline.models.pos_event import PosEvent
+from ridgeline.models.sync import SyncKind, SyncTrigger
 from ridgeline.orders import tracking
+from ridgeline.pos.base import EventKind
+from ridgeline.pos.registry import webhook_source
 from ridgeline.sync import repository as sync_repository
 from ridgeline.sync.tasks import enqueue_sync
 from ridgeline.webhooks import repository
-from ridgeline.webhooks.dialects import DIALECTS, EventKind
 
 log = structlog.get_logger(__name__)
 
@@ -38,8 +40,8 @@ async def process_event(
 ) -> Outcome:
     """What the event asks for, in the caller's transaction; `RetryLater` while a catalog sync
     of the store runs. The caller marks the event processed in the same transaction."""
-    dialect = DIALECTS.get(event.source)
-    kind = dialect.events.get(event.event_type) if dialect else None
+    source = webhook_source(event.source)
+    kind = source.event_kind(event.event_type) if source is not None else None
     if kind is EventKind.PRODUCT:
         return await _request_catalog_sync(session, event, clock=clock, enqueued_at=enqueued_at)
     if kind is EventKind.ORDER:

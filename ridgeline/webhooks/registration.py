@@ -1,5 +1,6 @@
 """What operators do to get a store's POS pushing to us: see the URL (with its token) and how
-the dialect registers it, and register it where the POS has an API for that (BLAZE)."""
+the dialect registers it, and register it where the POS has an API for that (a
+`WebhookRegistrar` adapter)."""
 
 from __future__ import annotations
 
@@ -12,45 +13,38 @@ from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
-from ridgeline.errors import PosNotConfigured, PosWebhookRegistrationFailed
+from ridgeline.errors import PosWebhookRegistrationFailed
 from ridgeline.models.store import Store
 from ridgeline.pos import service as pos_service
-from ridgeline.pos.adapters.blaze import BlazeConfig
+from ridgeline.pos.capabilities import WebhookRegistrar, WebhookSource
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
 from ridgeline.pos.errors import PosError
 from ridgeline.resilience.breaker import CircuitOpen
 from ridgeline.stores.service import get_store
-from ridgeline.webhooks.dialects import Registration, WebhookDialect, dialect_of
 from ridgeline.webhooks.schemas import PosWebhookSetup
-from ridgeline.webhooks.service import webhook_url
+from ridgeline.webhooks.service import webhook_source_of, webhook_url
 
 log = structlog.get_logger(__name__)
 
 
-def _dialect(store: Store) -> WebhookDialect:
-    if store.pos_provider is None:
-        raise PosNotConfigured()
-    return dialect_of(store.pos_provider)
-
-
-def _shop_id(store: Store, cipher: CredentialCipher) -> str | None:
+def _shop_id(store: Store, source: type[WebhookSource], cipher: CredentialCipher) -> str | None:
     try:
         _, config = pos_service.stored_config(store, cipher)
     except CredentialsUnreadable:
         return None
-    return config.shop_id if isinstance(config, BlazeConfig) else None
+    return source.event_location(config)
 
 
 def _setup(
-    store: Store, dialect: WebhookDialect, settings: Settings, shop_id: str | None
+    store: Store, source: type[WebhookSource], settings: Settings, shop_id: str | None
 ) -> PosWebhookSetup:
     return PosWebhookSetup(
-        provider=dialect.provider,
+        provider=source.name,
         url=webhook_url(settings, store.id),
-        events=list(dialect.events),
-        registration=dialect.registration,
-        instructions=dialect.instructions,
+        events=list(source.webhook_events),
+        registration=source.webhook_registration,
+        instructions=source.webhook_instructions,
         shop_id=shop_id,
     )
 
@@ -64,7 +58,8 @@ async def describe(
     cipher: CredentialCipher,
 ) -> PosWebhookSetup:
     store = await get_store(session, scope, store_id)
-    return _setup(store, _dialect(store), settings, _shop_id(store, cipher))
+    source = webhook_source_of(store)
+    return _setup(store, source, settings, _shop_id(store, source, cipher))
 
 
 async def register(
@@ -81,12 +76,13 @@ async def register(
     Dialects without a registration API get their instructions and `registered: false`."""
     async with database.transaction(write=False) as session:
         store = await get_store(session, scope, store_id)
-    dialect = _dialect(store)
-    setup = _setup(store, dialect, settings, _shop_id(store, connector.cipher))
-    if dialect.registration is not Registration.API:
+    source = webhook_source_of(store)
+    setup = _setup(store, source, settings, _shop_id(store, source, connector.cipher))
+    if not issubclass(source, WebhookRegistrar):
         return setup
     try:
         adapter = connector.adapter_for(store)
+        assert isinstance(adapter, WebhookRegistrar)  # the store's adapter is the source's class
         registration = await adapter.register_webhooks(setup.url)
     except CredentialsUnreadable:
         raise PosWebhookRegistrationFailed(details={"reason": "credentials_unreadable"}) from None
@@ -104,7 +100,7 @@ async def register(
     log.info(
         "pos_webhooks_registered",
         store_id=str(store.id),
-        provider=dialect.provider,
+        provider=source.name,
         events=list(registration.events),
     )
     return setup.model_copy(
@@ -125,11 +121,12 @@ async def _pin_shop(
     clock: Clock,
 ) -> None:
     store = await get_store(session, scope, store_id)
-    _, config = pos_service.stored_config(store, connector.cipher)
-    if not isinstance(config, BlazeConfig) or config.shop_id == shop_id:
-        return
-    store.pos_config_encrypted = connector.cipher.encrypt(
-        config.model_copy(update={"shop_id": shop_id})
+    adapter, config = pos_service.stored_config(store, connector.cipher)
+    pinned = (
+        adapter.pinned_config(config, shop_id) if issubclass(adapter, WebhookRegistrar) else None
     )
+    if pinned is None:
+        return
+    store.pos_config_encrypted = connector.cipher.encrypt(pinned)
     store.pos_config_updated_at = clock.now()
     await session.flush()

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.api.pagination import PageRequest, decode_cursor, encode_cursor
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.job import Job, JobStatus
+from ridgeline.models.pos_event import PosEvent
 from ridgeline.models.store import Store
-from ridgeline.models.sync import PosEvent, SyncKind
+from ridgeline.models.sync import SyncKind
 from ridgeline.sync.repository import SYNC_JOB, sync_dedupe_prefix
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ridgeline.models.sync import PosEvent
-from ridgeline.webhooks.dialects import DIALECTS, EventKind, Registration
+from ridgeline.models.pos_event import PosEvent
+from ridgeline.pos.base import EventKind, Registration
+from ridgeline.pos.registry import webhook_source
 
 
 class PosEventReceived(BaseModel):
@@ -35,8 +36,8 @@ class PosEventOut(BaseModel):
 
     @classmethod
     def of(cls, event: PosEvent) -> PosEventOut:
-        dialect = DIALECTS.get(event.source)
-        kind = dialect.events.get(event.event_type) if dialect else None
+        source = webhook_source(event.source)
+        kind = source.event_kind(event.event_type) if source is not None else None
         return cls(
             id=event.id,
             source=event.source,

@@ -16,16 +16,22 @@ from ridgeline.api.pagination import PageRequest
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.tenancy import TenantScope
-from ridgeline.errors import InvalidWebhookToken, PosNotConfigured, PosWebhookShopMismatch
+from ridgeline.errors import (
+    InvalidWebhookToken,
+    PosNotConfigured,
+    PosWebhookShopMismatch,
+    PosWebhooksUnsupported,
+)
 from ridgeline.jobs import enqueue
 from ridgeline.models.store import Store
 from ridgeline.pos import service as pos_service
-from ridgeline.pos.adapters.blaze import BlazeConfig
+from ridgeline.pos.base import PosEventIn
+from ridgeline.pos.capabilities import WebhookSource
 from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
+from ridgeline.pos.registry import webhook_source
 from ridgeline.stores.service import get_store
 from ridgeline.sync.repository import store_for_system
 from ridgeline.webhooks import repository
-from ridgeline.webhooks.dialects import PosEventIn, dialect_of
 from ridgeline.webhooks.schemas import PosEventOut, PosEventReceived
 
 log = structlog.get_logger(__name__)
@@ -44,6 +50,17 @@ def webhook_url(settings: Settings, store_id: uuid.UUID) -> str:
     """The URL a POS posts the store's events to (also Flowhub's `postbackUrl` for orders)."""
     token = webhook_token(settings.secret_key, store_id)
     return f"{settings.public_base_url}{WEBHOOK_PATH}/{store_id}?token={quote(token)}"
+
+
+def webhook_source_of(store: Store) -> type[WebhookSource]:
+    """The store's POS as a webhook source; `PosNotConfigured` without a POS,
+    `PosWebhooksUnsupported` for a POS that pushes nothing."""
+    if store.pos_provider is None:
+        raise PosNotConfigured()
+    source = webhook_source(store.pos_provider)
+    if source is None:
+        raise PosWebhooksUnsupported(details={"provider": store.pos_provider})
+    return source
 
 
 def _token_matches(secret_key: str, store_id: uuid.UUID, token: str | None) -> bool:
@@ -70,11 +87,10 @@ async def receive_event(
     store = await store_for_system(session, store_id)
     if store is None:
         raise InvalidWebhookToken()
-    if store.pos_provider is None:
-        raise PosNotConfigured()
-    event, document = dialect_of(store.pos_provider).parse(body)
-    _check_shop(store, event, cipher)
-    source = store.pos_provider
+    webhooks = webhook_source_of(store)
+    event, document = webhooks.parse_event(body)
+    _check_location(store, webhooks, event, cipher)
+    source = webhooks.name
     external_id = f"{store.id}:{event.event_id}"
     now = clock.now()
     stored_id = await repository.insert_event(
@@ -108,19 +124,22 @@ async def receive_event(
     return PosEventReceived(event_id=stored_id, duplicate=False)
 
 
-def _check_shop(store: Store, event: PosEventIn, cipher: CredentialCipher) -> None:
-    """A BLAZE event must come from the store's shop. Without a known shop (`shop_id` is filled
-    in when webhooks are registered through us) the token alone vouches for it."""
-    if event.shop_id is None:
+def _check_location(
+    store: Store, webhooks: type[WebhookSource], event: PosEventIn, cipher: CredentialCipher
+) -> None:
+    """An event that names its shop must come from the store's (`WebhookSource.event_location`).
+    Without a known one (filled in when webhooks are registered through us) the token alone
+    vouches for it."""
+    if event.location_id is None:
         return
     try:
         _, config = pos_service.stored_config(store, cipher)
     except CredentialsUnreadable:
         log.warning("pos_event_shop_unchecked", store_id=str(store.id), reason="credentials")
         return
-    expected = config.shop_id if isinstance(config, BlazeConfig) else None
-    if expected is not None and expected != event.shop_id:
-        raise PosWebhookShopMismatch(details={"shop_id": event.shop_id})
+    expected = webhooks.event_location(config)
+    if expected is not None and expected != event.location_id:
+        raise PosWebhookShopMismatch(details={"shop_id": event.location_id})
 
 
 async def list_events(

@@ -7,11 +7,10 @@ job that runs twice (a lease lost to a crash, a duplicate enqueue) processes it 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import structlog
 
-from ridgeline.jobs import JobContext, JobRegistry, PermanentFailure, RetryLater
+from ridgeline.jobs import JobContext, JobPayload, JobRegistry, RetryLater
 from ridgeline.webhooks import repository
 from ridgeline.webhooks.processing import process_event
 from ridgeline.webhooks.service import PROCESS_EVENT_JOB
@@ -21,12 +20,13 @@ log = structlog.get_logger(__name__)
 webhook_tasks = JobRegistry()
 
 
-@webhook_tasks.handler(PROCESS_EVENT_JOB, timeout_s=60)
-async def process_pos_event(ctx: JobContext, payload: dict[str, Any]) -> None:
-    try:
-        event_id = uuid.UUID(str(payload["event_id"]))
-    except (KeyError, ValueError):
-        raise PermanentFailure(f"bad {PROCESS_EVENT_JOB} payload: {payload!r}") from None
+class EventPayload(JobPayload):
+    event_id: uuid.UUID
+
+
+@webhook_tasks.handler(PROCESS_EVENT_JOB, timeout_s=60, payload=EventPayload)
+async def process_pos_event(ctx: JobContext, payload: EventPayload) -> None:
+    event_id = payload.event_id
     try:
         async with ctx.database.transaction() as session:
             event = await repository.event_for_processing(session, event_id)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from ridgeline.api.dependencies import SessionDep
+from ridgeline.app import app_services
 from ridgeline.db.engine import Database
 from ridgeline.errors import Conflict
 from ridgeline.models import Organization, Role
@@ -67,7 +68,7 @@ async def test_json_with_charset_and_vendor_types_is_accepted(client: httpx.Asyn
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient, app: FastAPI) -> None:
-    limit = app.state.settings.max_body_bytes
+    limit = app_services(app).settings.max_body_bytes
     body = assert_error(
         await client.post("/api/v1/auth/token", json={"email": "x" * (limit + 1)}),
         413,
@@ -77,7 +78,7 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, app: FastAPI) ->
 
 
 async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient, app: FastAPI) -> None:
-    limit = app.state.settings.max_body_bytes
+    limit = app_services(app).settings.max_body_bytes
 
     async def chunks() -> Any:
         for _ in range(limit // 4096 + 2):

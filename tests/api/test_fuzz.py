@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ridgeline.app import create_app
+from ridgeline.app import app_services, create_app
 from ridgeline.auth.credentials import issue_access_token
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -125,7 +125,7 @@ async def _send(settings_: Settings, token: str, method: str, url: str, **kwargs
             headers = {**kwargs.pop("headers"), "Authorization": f"Bearer {token}"}
             response = await client.request(method, url, headers=headers, **kwargs)
     finally:
-        await app.state.pos_connector.aclose()
+        await app_services(app).pos_connector.aclose()
         await database.dispose()
     assert response.status_code < 500, (method, url, response.status_code, response.text)
     if response.status_code >= 400:

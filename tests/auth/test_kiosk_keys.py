@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from ridgeline.app import app_services
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
@@ -278,7 +279,7 @@ async def test_usage_appears_after_the_flush(
     admin: dict[str, str],
     clock: FakeClock,
 ) -> None:
-    usage: KioskKeyUsage = app.state.kiosk_key_usage
+    usage: KioskKeyUsage = app_services(app).kiosk_key_usage
     clock.advance(60)
     assert (await kiosk_me(client, tenant.kiosk_key)).status_code == 200
     used_at = clock.now()

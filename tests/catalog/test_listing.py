@@ -4,9 +4,7 @@ change, hiding a product), never shared between stores, bounded."""
 
 from __future__ import annotations
 
-import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,25 +13,24 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from ridgeline.app import app_services
 from ridgeline.catalog.listing import CatalogIndex, CatalogIndexCache, ListingEntry
 from ridgeline.clock import FakeClock
-from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import ProductVariant, SyncKind, SyncRun, SyncStatus, SyncTrigger
 from ridgeline.pos.client import PosConnector
-from ridgeline.resilience import RetryPolicy
 from ridgeline.sync.service import run_sync
 from tests.assertions import data_of
 from tests.catalog.factories import add_store, make_product, make_shop
 from tests.factories import bearer, make_kiosk, sign_in
-from tests.pos.simulator import create_store, serving_simulator
+from tests.pos.simulator import create_store
 from tests.sync.conftest import configure_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def indexes_of(app: FastAPI) -> CatalogIndexCache:
-    cache: CatalogIndexCache = app.state.catalog_indexes
+    cache: CatalogIndexCache = app_services(app).catalog_indexes
     return cache
 
 
@@ -120,21 +117,9 @@ async def test_two_stores_never_share_entries(
 
 
 @pytest.fixture(scope="module")
-def control() -> Iterator[httpx.Client]:
-    with serving_simulator(seed=5) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-async def connector(
-    settings: Settings, database: Database, clock: FakeClock
-) -> AsyncIterator[PosConnector]:
-    policy = RetryPolicy(
-        max_attempts=2, base_s=0.1, cap_s=0.5, max_elapsed_s=5, max_retry_after_s=1
-    )
-    connector = PosConnector(settings, database, clock, rng=random.Random(3), policy=policy)
-    yield connector
-    await connector.aclose()
+def simulator_seed() -> int:
+    """This module's simulator catalog (`control`: tests/simulated_pos.py)."""
+    return 5
 
 
 async def test_a_sync_change_shows_in_the_next_list(

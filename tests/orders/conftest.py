@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from ridgeline.clock import FakeClock
-from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.jobs import Worker
@@ -34,30 +32,16 @@ from ridgeline.models import (
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.schemas import StorePosUpdate
-from ridgeline.resilience import RetryPolicy
 from ridgeline.sync.service import run_sync
 from ridgeline.tasks import job_registry, job_services
 from tests.factories import Tenant, bearer, make_kiosk, make_tenant
-from tests.pos.simulator import SimStore, create_store, serving_simulator
+from tests.pos.simulator import SimStore, create_store
 
 
 @pytest.fixture(scope="module")
-def control() -> Iterator[httpx.Client]:
-    with serving_simulator(seed=17) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-async def connector(
-    settings: Settings, database: Database, clock: FakeClock
-) -> AsyncIterator[PosConnector]:
-    # Few, short retries: a fault must reach the job quickly. FakeClock: waits do not sleep.
-    policy = RetryPolicy(
-        max_attempts=2, base_s=0.1, cap_s=0.5, max_elapsed_s=5, max_retry_after_s=1
-    )
-    connector = PosConnector(settings, database, clock, rng=random.Random(3), policy=policy)
-    yield connector
-    await connector.aclose()
+def simulator_seed() -> int:
+    """The catalog the order tests were written against (`control`: tests/simulated_pos.py)."""
+    return 17
 
 
 @dataclass

@@ -4,19 +4,15 @@ simulator move orders without polling; forward only, once, and unknown orders ar
 
 from __future__ import annotations
 
-import random
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
-from ridgeline.app import create_app
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -33,16 +29,13 @@ from ridgeline.models import (
     SyncTrigger,
 )
 from ridgeline.models.order import TransitionSource
-from ridgeline.models.sync import PosEvent
+from ridgeline.models.pos_event import PosEvent
 from ridgeline.orders import tracking
 from ridgeline.orders.status import transition
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.schemas import StorePosUpdate
-from ridgeline.possim import create_simulator_app
-from ridgeline.resilience import RetryPolicy
 from ridgeline.sync.service import run_sync
-from ridgeline.tasks import job_registry, job_services
 from ridgeline.webhooks.processing import process_event
 from ridgeline.webhooks.service import webhook_url
 from tests.assertions import data_of
@@ -57,7 +50,8 @@ from tests.orders.conftest import (
     stream_payloads,
 )
 from tests.orders.test_submission import FIRST_STATUS, make_jobs_due, placed_order, read
-from tests.sync.test_webhooks import hook
+from tests.simulated_pos import Harness
+from tests.webhooks.test_webhooks import hook
 
 # What each dialect's order goes through at the POS after it was taken, and our status after each.
 PATHS: dict[str, list[tuple[str, str]]] = {
@@ -205,52 +199,10 @@ def clear_faults(control: httpx.Client, shop: PosShop) -> None:
 # --- pushed events: our app and the simulator in one loop ---------------------------------
 
 
-@dataclass
-class Harness:
-    app: FastAPI
-    client: httpx.AsyncClient  # ours
-    sim: Any
-    control: httpx.AsyncClient
-    connector: PosConnector
-    worker: Worker
-
-
 @pytest.fixture
-async def harness(
-    settings: Settings, database: Database, clock: FakeClock
-) -> AsyncIterator[Harness]:
-    """Our app and the simulator reach each other through ASGI transports: the simulator's
-    webhooks and postbacks arrive at our endpoint, our POS calls at the simulator."""
-    app = create_app(settings, database=database, clock=clock)
-    ours = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    sim = create_simulator_app(seed=13, clock=clock, push_transport=ours)
-    sim_transport = httpx.ASGITransport(app=sim)
-    policy = RetryPolicy(max_attempts=2, base_s=0.1, cap_s=0.5, max_elapsed_s=5)
-    connector = PosConnector(
-        settings,
-        database,
-        clock,
-        rng=random.Random(5),
-        http=httpx.AsyncClient(transport=sim_transport),
-        policy=policy,
-    )
-    await app.state.pos_connector.aclose()
-    app.state.pos_connector = connector
-    worker = Worker(
-        database,
-        job_registry(),
-        clock=clock,
-        rng=random.Random(6),
-        services=job_services(connector),
-        poll_interval_s=0.01,
-    )
-    async with (
-        httpx.AsyncClient(transport=ours, base_url="http://ridgeline") as client,
-        httpx.AsyncClient(transport=sim_transport, base_url="http://possim") as control,
-    ):
-        yield Harness(app, client, sim, control, connector, worker)
-    await sim.simulator.pusher.close()
-    await connector.aclose()
+def harness_seed() -> int:
+    """The simulator these tests were written against (`harness`: tests/simulated_pos.py)."""
+    return 13
 
 
 @dataclass

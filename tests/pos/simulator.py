@@ -18,7 +18,7 @@ import uvicorn
 
 import ridgeline.pos.adapters  # noqa: F401 - registers the four adapters
 from ridgeline.clock import Clock, SystemClock
-from ridgeline.pos.base import PosAdapter
+from ridgeline.pos.capabilities import PosAdapter
 from ridgeline.pos.http import HttpxTransport
 from ridgeline.pos.registry import adapter_class
 from ridgeline.possim import create_simulator_app

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from ridgeline.app import app_services
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -205,7 +206,11 @@ async def test_a_duplicate_subscribe_is_ignored(live: LiveServer, database: Data
     ident = store_identifier(tenant)
     await client.subscribe(ident)
     await client.send({"command": "subscribe", "identifier": ident})
-    await client.nothing_for(0.3)
+    # Commands are answered in order: the next frame answers the next command, so a second
+    # confirmation would come before it.
+    sentinel = identifier("KioskChannel")
+    confirm = await client.subscribe(sentinel)
+    assert confirm == {"identifier": sentinel, "type": "confirm_subscription"}
     await client.close()
 
 
@@ -243,7 +248,11 @@ async def test_a_rolled_back_change_is_never_sent(
     await client.subscribe(store_identifier(tenant))
     with pytest.raises(RuntimeError):
         await append_then_fail(database, clock, store_stream(tenant.store.id))
-    await client.nothing_for(1.5)  # three polls
+    # A change committed after it is the next message: the stream is delivered in order, so
+    # anything the rolled-back change had left would come first.
+    await publish(database, clock, store_stream(tenant.store.id), 1, "sentinel")
+    [message] = await client.messages(1)
+    assert message["message"]["data"] == {"n": "sentinel0"}
     await client.close()
 
 
@@ -270,9 +279,14 @@ async def test_another_stores_changes_never_reach_a_kiosk(
     tenant = await make_tenant(database)
     other = await make_tenant(database)
     client = await kiosk_client(live, tenant)
-    await client.subscribe(store_identifier(tenant))
+    ident = store_identifier(tenant)
+    await client.subscribe(ident)
     await publish(database, clock, store_stream(other.store.id), 2)
-    await client.nothing_for(1.2)
+    # The kiosk's own store changes after it: that is the first message it gets.
+    await publish(database, clock, store_stream(tenant.store.id), 1, "own")
+    [message] = await client.messages(1)
+    assert message["identifier"] == ident
+    assert message["message"]["data"] == {"n": "own0"}
     await client.close()
 
 
@@ -304,7 +318,11 @@ async def test_history_replays_exactly_the_missed_messages_then_confirms(
     await publish(database, clock, stream_id, 1, "live")
     [live_message] = await client.messages(1)
     assert live_message["offset"] == offset + 5
-    await client.nothing_for(0.8)
+    # Nothing twice: the next frame is the next message written.
+    await publish(database, clock, stream_id, 1, "next")
+    [following] = await client.messages(1)
+    assert following["offset"] == offset + 6
+    assert following["message"]["data"]["n"] == "next0"
     await client.close()
 
 
@@ -435,7 +453,7 @@ async def test_a_stalled_client_is_dropped_too_slow_without_delaying_the_others(
                 )
             got = await fast.messages(10, wait_s=10)
             assert [m["message"]["data"]["n"] for m in got] == [batch * 10 + i for i in range(10)]
-        hub = live.app.state.hub
+        hub = app_services(live.app).hub
         for _ in range(100):
             if len(hub.connections) == 1:
                 break
@@ -478,6 +496,14 @@ async def test_an_operator_command_reaches_the_kiosk_on_its_channel(
     await client.close()
 
 
+async def told_to_go_for_good(client: CableClient) -> None:
+    """The kiosk is told `remote` without reconnect, then its socket closes."""
+    assert await client.receive() == {"type": "disconnect", "reason": "remote", "reconnect": False}
+    with pytest.raises(ConnectionClosed):
+        await client.receive(wait_s=5)
+    await client.close()
+
+
 async def test_an_operator_can_disconnect_a_kiosk_remotely(
     live: LiveServer, database: Database
 ) -> None:
@@ -492,10 +518,21 @@ async def test_an_operator_can_disconnect_a_kiosk_remotely(
         )
     assert response.status_code == 202, response.text
     assert response.json()["data"]["connections"] == 1
-    assert await client.receive() == {"type": "disconnect", "reason": "remote", "reconnect": False}
-    with pytest.raises(ConnectionClosed):
-        await client.receive(wait_s=5)
-    await client.close()
+    await told_to_go_for_good(client)
+
+
+async def test_disabling_a_kiosk_closes_its_connections_once_committed(
+    live: LiveServer, database: Database
+) -> None:
+    tenant = await make_tenant(database)
+    client = await kiosk_client(live, tenant)
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        headers = await sign_in(http, tenant.admin)
+        response = await http.patch(
+            f"/api/v1/kiosks/{tenant.kiosk.id}", json={"status": "disabled"}, headers=headers
+        )
+    assert response.status_code == 200, response.text
+    await told_to_go_for_good(client)
 
 
 async def test_heartbeat_and_presence_show_on_the_store_kiosk_list(
@@ -509,7 +546,7 @@ async def test_heartbeat_and_presence_show_on_the_store_kiosk_list(
     heartbeat = {"action": "heartbeat", "app_version": "2.4.1", "health": {"printer": "ok"}}
     await client.send({"command": "message", "identifier": ident, "data": json.dumps(heartbeat)})
     await client.send({"command": "presence", "identifier": store_identifier(tenant)})
-    await live.app.state.kiosk_activity.flush(database)
+    await app_services(live.app).kiosk_activity.flush(database)
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         headers = await sign_in(http, tenant.admin)
         for _ in range(50):
@@ -518,7 +555,7 @@ async def test_heartbeat_and_presence_show_on_the_store_kiosk_list(
             if kiosks[str(tenant.kiosk.id)]["app_version"] == "2.4.1":
                 break
             await asyncio.sleep(0.05)
-            await live.app.state.kiosk_activity.flush(database)
+            await app_services(live.app).kiosk_activity.flush(database)
     mine = kiosks[str(tenant.kiosk.id)]
     assert mine["connected"] is True
     assert mine["connected_since"] is not None
@@ -535,7 +572,7 @@ async def test_heartbeat_and_presence_show_on_the_store_kiosk_list(
             await asyncio.sleep(0.05)
     assert response.json()["data"]["connected"] is False
     # Operators hear of it on the organization's ops stream.
-    await live.app.state.kiosk_activity.flush(database)
+    await app_services(live.app).kiosk_activity.flush(database)
     async with database.transaction(write=False) as session:
         ops = await position(session, ops_stream(tenant.organization.id))
     assert ops.offset >= 2
@@ -634,6 +671,35 @@ async def test_a_failed_feed_read_is_retried_by_the_poll(
     await client.close()
 
 
+async def test_a_failed_history_read_is_rejected_and_live_delivery_goes_on(
+    live: LiveServer, database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay whose database read fails must neither leave a silent gap nor leave the
+    subscription catching up forever (it would get no live message again)."""
+    tenant = await make_tenant(database)
+    stream_id = store_stream(tenant.store.id)
+    await publish(database, clock, stream_id, 2, "old")
+    epoch, offset = await position_of(database, stream_id)
+    await publish(database, clock, stream_id, 2, "missed")
+    real_read = streams_module.read_since
+
+    async def failing_read(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("database connection reset")
+
+    monkeypatch.setattr("ridgeline.realtime.hub.read_since", failing_read)
+    client = await kiosk_client(live, tenant)
+    ident = store_identifier(tenant)
+    history = {"since": 0, "streams": {stream_id: {"epoch": epoch, "offset": offset}}}
+    assert (await client.subscribe(ident, history=history))["type"] == "confirm_subscription"
+    assert await client.receive() == {"identifier": ident, "type": "reject_history"}
+    monkeypatch.setattr("ridgeline.realtime.hub.read_since", real_read)
+    await publish(database, clock, stream_id, 1, "live")
+    [message] = await client.messages(1)
+    assert message["offset"] == offset + 3
+    assert message["message"]["data"]["n"] == "live0"
+    await client.close()
+
+
 async def test_remote_operations_still_work_when_presence_cannot_be_read(
     live: LiveServer, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -644,7 +710,7 @@ async def test_remote_operations_still_work_when_presence_cannot_be_read(
     async def redis_down(store_id: str) -> list[Any]:
         raise ConnectionError("Redis is away")
 
-    monkeypatch.setattr(live.app.state.hub.state, "present", redis_down)
+    monkeypatch.setattr(app_services(live.app).hub.state, "present", redis_down)
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         headers = await sign_in(http, tenant.admin)
         command = await http.post(

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
+from ridgeline.app import app_services
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.realtime.streams import append_many, store_stream
@@ -263,7 +264,7 @@ async def test_anycable_gets_what_it_missed_during_a_network_cut_exactly_once(
         [dropped, *_] = await kiosk.reports_of("disconnect")
         assert dropped["reason"] == "transport_closed"
         # The server saw the connection go (and kept the session, for the client's sid).
-        await until(lambda: not live.app.state.hub.connections)
+        await until(lambda: not app_services(live.app).hub.connections)
         await publish(database, clock, tenant, range(3, 8))
         await until(lambda: network.refused > 0)  # it tried to come back, and could not
         network.restore()

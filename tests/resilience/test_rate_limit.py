@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 import pytest
 
 from ridgeline.clock import FakeClock
-from ridgeline.resilience import VENDOR_LIMITS, RateLimit, RateLimiter, TokenBucket
-from ridgeline.resilience.rate_limit import DUTCHIE_LIMITS
+from ridgeline.pos.adapters import VENDOR_LIMITS
+from ridgeline.pos.adapters.dutchie import RATE_LIMITS as DUTCHIE_LIMITS
+from ridgeline.resilience import RateLimit, RateLimiter, TokenBucket
 from tests.resilience.virtual_clock import VirtualClock
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,11 +1,9 @@
-"""Fixtures of the sync tests: one POS simulator over real HTTP for the module, stores configured
-against it, and a connector on the test clock."""
+"""Fixtures of the sync tests: stores configured against the POS simulator over real HTTP (the
+simulator, `control`, and the `connector` on the test clock are shared: tests/simulated_pos.py)."""
 
 from __future__ import annotations
 
-import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 
 from ridgeline.clock import FakeClock
-from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.models import (
@@ -32,29 +29,9 @@ from ridgeline.models import (
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.schemas import StorePosUpdate
-from ridgeline.resilience import RetryPolicy
 from ridgeline.sync.service import run_sync
 from tests.factories import make_operator, make_organization, make_store
-from tests.pos.simulator import SimStore, create_store, serving_simulator
-
-
-@pytest.fixture(scope="module")
-def control() -> Iterator[httpx.Client]:
-    with serving_simulator(seed=7) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-async def connector(
-    settings: Settings, database: Database, clock: FakeClock
-) -> AsyncIterator[PosConnector]:
-    # Few, short retries: an outage test must fail fast. FakeClock: retry waits do not sleep.
-    policy = RetryPolicy(
-        max_attempts=2, base_s=0.1, cap_s=0.5, max_elapsed_s=5, max_retry_after_s=1
-    )
-    connector = PosConnector(settings, database, clock, rng=random.Random(3), policy=policy)
-    yield connector
-    await connector.aclose()
+from tests.pos.simulator import SimStore, create_store
 
 
 @dataclass

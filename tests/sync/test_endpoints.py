@@ -14,7 +14,8 @@ from ridgeline.db.engine import Database
 from ridgeline.jobs import JobServices, Worker
 from ridgeline.models import Product, SyncKind, SyncRun, SyncTrigger
 from ridgeline.pos.client import PosConnector
-from ridgeline.sync.tasks import POS_CONNECTOR, sync_tasks
+from ridgeline.pos.tasks import POS_CONNECTOR
+from ridgeline.sync.tasks import sync_tasks
 from tests.assertions import assert_error, data_of
 from tests.factories import sign_in
 from tests.sync.conftest import SyncedStore, make_sync_tenant, sync

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.jobs import JobContext, JobServices, Worker
+from ridgeline.jobs import JobContext, JobServices, NoPayload, Worker
 from ridgeline.models import (
     Job,
     JobStatus,
@@ -23,9 +23,9 @@ from ridgeline.models import (
     SyncTrigger,
 )
 from ridgeline.pos.client import PosConnector
+from ridgeline.pos.tasks import POS_CONNECTOR
 from ridgeline.sync.tasks import (
     ENQUEUE_DUE,
-    POS_CONNECTOR,
     enqueue_due_syncs,
     enqueue_sync,
     sync_schedules,
@@ -99,7 +99,7 @@ async def test_a_store_never_has_two_waiting_syncs_of_a_kind(
         services=JobServices(),
     )
     for _ in range(3):
-        await enqueue_due_syncs(context, {})
+        await enqueue_due_syncs(context, NoPayload())
         clock.advance(16)
     async with database.transaction(write=False) as session:
         waiting = await session.scalar(

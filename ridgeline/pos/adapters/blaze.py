@@ -12,6 +12,13 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr
 
 from ridgeline.pos.adapters import mapping as fields
+from ridgeline.pos.adapters.events import (
+    data_section,
+    event_id,
+    event_kind,
+    event_text,
+    loose_text,
+)
 from ridgeline.pos.adapters.responses import (
     CatalogPages,
     epoch_millis,
@@ -27,15 +34,18 @@ from ridgeline.pos.adapters.responses import (
 )
 from ridgeline.pos.base import (
     EndpointClass,
+    EventKind,
     InventoryLevel,
-    PosAdapter,
+    OrderUpdate,
     PosConfig,
+    PosEventIn,
     PosIdentity,
     PosOrderReceipt,
     PosOrderRequest,
     PosOrderStatus,
     PosWebhookRegistration,
     ProductFetch,
+    Registration,
 )
 from ridgeline.pos.canonical import (
     CanonicalProduct,
@@ -44,8 +54,14 @@ from ridgeline.pos.canonical import (
     Potency,
     PotencyUnit,
 )
+from ridgeline.pos.capabilities import (
+    OrderLookup,
+    PosAdapter,
+    WebhookRegistrar,
+    WebhookSource,
+)
 from ridgeline.pos.errors import PosProtocolError, RecordInvalid
-from ridgeline.pos.registry import register
+from ridgeline.resilience.rate_limit import RateLimit, RateLimits
 
 PAGE_SIZE = 500  # the largest `limit` BLAZE serves
 
@@ -87,7 +103,18 @@ ORDER_STATUSES: Mapping[str, PosOrderStatus] = {
 }
 
 # What BLAZE pushes to a registered URL: product changes and consumer orders (carts).
-WEBHOOK_TYPES = ("UPDATE_PRODUCT", "NEW_CONSUMER_ORDER", "UPDATE_CONSUMER_ORDER")
+WEBHOOK_EVENTS: Mapping[str, EventKind] = {
+    "UPDATE_PRODUCT": EventKind.PRODUCT,
+    "NEW_CONSUMER_ORDER": EventKind.ORDER,
+    "UPDATE_CONSUMER_ORDER": EventKind.ORDER,
+}
+WEBHOOK_TYPES = tuple(WEBHOOK_EVENTS)
+
+# No published limits (doc); the simulator allows 50 requests/s per key with 429 + Retry-After
+# beyond (assumed), counted over all endpoints. We keep to 40/s.
+RATE_LIMITS = RateLimits(
+    vendor="blaze", buckets={"default": RateLimit.within(50, 1.0, headroom=0.8)}
+)
 
 _IN_PROGRESS = "InProgress"
 _MESSAGE_KEYS = ("message", "Message", "error")
@@ -211,10 +238,18 @@ def map_blaze_product(record: Mapping[str, Any]) -> CanonicalProduct:
     )
 
 
-@register
-class BlazeAdapter(PosAdapter[BlazeConfig]):
+class BlazeAdapter(PosAdapter[BlazeConfig], OrderLookup, WebhookSource, WebhookRegistrar):
     name: ClassVar[str] = "blaze"
+    display_name: ClassVar[str] = "BLAZE"
     config_model: ClassVar[type[PosConfig]] = BlazeConfig
+    rate_limits: ClassVar[RateLimits] = RATE_LIMITS
+    order_statuses: ClassVar[Mapping[str, PosOrderStatus]] = ORDER_STATUSES
+    webhook_events: ClassVar[Mapping[str, EventKind]] = WEBHOOK_EVENTS
+    webhook_registration: ClassVar[Registration] = Registration.API
+    webhook_instructions: ClassVar[str] = (
+        "POST /api/v1/stores/{id}/pos/webhooks registers this URL with BLAZE "
+        "(POST /webHooks) for every event type; registering again replaces the URL."
+    )
 
     async def _call(
         self,
@@ -372,6 +407,41 @@ class BlazeAdapter(PosAdapter[BlazeConfig]):
                 json_body={"webHookType": kind, "webHookUrls": [url], "shopId": shop_id},
             )
         return PosWebhookRegistration(events=WEBHOOK_TYPES, location_id=shop_id)
+
+    @classmethod
+    def pinned_config(cls, config: PosConfig, location_id: str) -> PosConfig | None:
+        """The shop the registration named, pinned: events naming another are refused."""
+        if not isinstance(config, BlazeConfig) or config.shop_id == location_id:
+            return None
+        return config.model_copy(update={"shop_id": location_id})
+
+    # --- pushed events: `{"webHookType", "shopId", "eventId", "data": <product or cart>}` ---
+
+    @classmethod
+    def read_event(cls, body: Mapping[str, Any]) -> PosEventIn:
+        event_type = event_text(body, "webHookType")
+        return PosEventIn(
+            event_type=event_type,
+            event_id=event_id(event_text(body, "eventId")),
+            kind=event_kind(WEBHOOK_EVENTS, "webHookType", event_type),
+            location_id=event_text(body, "shopId"),
+        )
+
+    @classmethod
+    def read_order_update(cls, payload: Mapping[str, Any]) -> OrderUpdate | None:
+        cart = data_section(payload)
+        vendor_status = loose_text(cart, "status")
+        return OrderUpdate(
+            loose_text(cart, "id"),
+            loose_text(cart, "externalId"),
+            vendor_status,
+            cls.status_of(vendor_status),
+        )
+
+    @classmethod
+    def event_location(cls, config: PosConfig) -> str | None:
+        """The store's shop, once known (`shop_id`, filled in when webhooks are registered)."""
+        return config.shop_id if isinstance(config, BlazeConfig) else None
 
     async def _carts(self, reference: str) -> list[Mapping[str, Any]]:
         endpoint = EndpointClass.ORDER_LOOKUP

@@ -26,7 +26,6 @@ from ridgeline.pos.adapters.responses import (
 from ridgeline.pos.base import (
     EndpointClass,
     InventoryLevel,
-    PosAdapter,
     PosConfig,
     PosIdentity,
     PosOrderReceipt,
@@ -42,8 +41,9 @@ from ridgeline.pos.canonical import (
     weight_in_grams,
     weight_label,
 )
+from ridgeline.pos.capabilities import OrderDedupe, PosAdapter
 from ridgeline.pos.errors import PosProtocolError, RecordInvalid
-from ridgeline.pos.registry import register
+from ridgeline.resilience.rate_limit import RateLimit, RateLimits
 
 CATEGORIES = fields.category_table(
     {
@@ -67,6 +67,29 @@ ORDER_STATUSES: Mapping[str, PosOrderStatus] = {
     "Complete": PosOrderStatus.COMPLETED,
     "Cancelled": PosOrderStatus.CANCELLED,
 }
+
+# Per key and endpoint, per minute (doc): 120 baseline, 200 for /inventory and /whoami, 240 for
+# preorder calls. The preorder endpoints share one bucket: the docs do not say whether the 240
+# is per path, and sharing can only be safer.
+RATE_LIMITS = RateLimits(
+    vendor="dutchie",
+    buckets={
+        "default": RateLimit.within(120, 60.0, headroom=0.9),
+        "products": RateLimit.within(120, 60.0, headroom=0.9),
+        "inventory": RateLimit.within(200, 60.0, headroom=0.9),
+        "whoami": RateLimit.within(200, 60.0, headroom=0.9),
+        "preorder": RateLimit.within(240, 60.0, headroom=0.9),
+    },
+    routes={
+        "auth": "whoami",
+        "products": "products",
+        "products_changed": "products",  # the same /products endpoint
+        "inventory": "inventory",
+        "order_submit": "preorder",
+        "order_status": "preorder",
+        "order_cancel": "preorder",
+    },
+)
 
 _MESSAGE_KEYS = ("Message", "message")
 
@@ -140,11 +163,16 @@ def map_dutchie_product(record: Mapping[str, Any]) -> CanonicalProduct:
     )
 
 
-@register
-class DutchieAdapter(PosAdapter[DutchieConfig]):
+class DutchieAdapter(PosAdapter[DutchieConfig], OrderDedupe):
+    """Dutchie cannot search preorders by our reference. It does not need to: a submission
+    repeated with the same idempotency key returns the preorder it already has, which is how
+    the order service recovers a lost answer here. Dutchie pushes nothing (no webhooks)."""
+
     name: ClassVar[str] = "dutchie"
+    display_name: ClassVar[str] = "Dutchie"
     config_model: ClassVar[type[PosConfig]] = DutchieConfig
-    dedupes_orders: ClassVar[bool] = True
+    rate_limits: ClassVar[RateLimits] = RATE_LIMITS
+    order_statuses: ClassVar[Mapping[str, PosOrderStatus]] = ORDER_STATUSES
 
     def _headers(self, *, order: bool = False) -> dict[str, str]:
         password = self.config.integrator_key
@@ -247,12 +275,6 @@ class DutchieAdapter(PosAdapter[DutchieConfig]):
         # Safe to repeat: Dutchie answers a known idempotencyKey with the order it already has.
         answer = await self._call(endpoint, "POST", "/preorder/submit", json_body=body)
         return _receipt(answer, endpoint, reference=order.reference)
-
-    async def find_order(self, reference: str) -> PosOrderReceipt | None:
-        """Dutchie cannot search preorders by our reference. It does not need to: a submission
-        repeated with the same idempotency key returns the preorder it already has, which is
-        how the order service recovers a lost answer here (`dedupes_orders`)."""
-        raise NotImplementedError("Dutchie preorders cannot be looked up by reference")
 
     async def order_status(self, pos_order_id: str) -> PosOrderReceipt:
         endpoint = EndpointClass.ORDER_STATUS

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, SecretStr
 
 from ridgeline.clock import Clock
 from ridgeline.pos.adapters import mapping as fields
+from ridgeline.pos.adapters.events import event_id, event_text, loose_text
 from ridgeline.pos.adapters.responses import (
     expect_object,
     expect_records,
@@ -26,15 +27,18 @@ from ridgeline.pos.adapters.responses import (
 )
 from ridgeline.pos.base import (
     EndpointClass,
+    EventKind,
     InventoryLevel,
-    PosAdapter,
+    OrderUpdate,
     PosConfig,
+    PosEventIn,
     PosIdentity,
     PosOrderReceipt,
     PosOrderRequest,
     PosOrderStatus,
     PosTransport,
     ProductFetch,
+    Registration,
 )
 from ridgeline.pos.canonical import (
     CanonicalProduct,
@@ -44,8 +48,9 @@ from ridgeline.pos.canonical import (
     weight_in_grams,
     weight_label,
 )
+from ridgeline.pos.capabilities import OrderLookup, PosAdapter, WebhookSource
 from ridgeline.pos.errors import PosAuthFailed, PosProtocolError, PosRejected, RecordInvalid
-from ridgeline.pos.registry import register
+from ridgeline.resilience.rate_limit import RateLimit, RateLimits
 
 CATEGORIES = fields.category_table(
     {
@@ -75,6 +80,15 @@ ORDER_STATUSES: Mapping[str, PosOrderStatus] = {
     "unableToVerify": PosOrderStatus.REJECTED,
     "deleted": PosOrderStatus.CANCELLED,
 }
+
+# Flowhub pushes order postbacks only (to the postbackUrl sent with each order), and no catalog.
+POSTBACK = "ORDER_POSTBACK"
+
+# Not published; clients see 429 near 59 requests/s (doc). The simulator allows 50 requests/s per
+# client (assumed), counted over all endpoints. We keep to 40/s.
+RATE_LIMITS = RateLimits(
+    vendor="flowhub", buckets={"default": RateLimit.within(50, 1.0, headroom=0.8)}
+)
 
 # A token is replaced when less than this many seconds, or this share of its life, remain.
 TOKEN_MARGIN_S = 60.0
@@ -195,10 +209,19 @@ class _Token:
     refresh_at: datetime  # some margin before it expires
 
 
-@register
-class FlowhubAdapter(PosAdapter[FlowhubConfig]):
+class FlowhubAdapter(PosAdapter[FlowhubConfig], OrderLookup, WebhookSource):
     name: ClassVar[str] = "flowhub"
+    display_name: ClassVar[str] = "Flowhub"
     config_model: ClassVar[type[PosConfig]] = FlowhubConfig
+    rate_limits: ClassVar[RateLimits] = RATE_LIMITS
+    order_statuses: ClassVar[Mapping[str, PosOrderStatus]] = ORDER_STATUSES
+    webhook_events: ClassVar[Mapping[str, EventKind]] = {POSTBACK: EventKind.ORDER}
+    webhook_registration: ClassVar[Registration] = Registration.PER_ORDER
+    webhook_instructions: ClassVar[str] = (
+        "Nothing to register: Flowhub posts order status changes to the "
+        "postbackUrl sent with each order, which is this URL. Flowhub pushes no catalog "
+        "changes; the catalog follows on the sync schedule."
+    )
 
     def __init__(self, config: FlowhubConfig, transport: PosTransport, clock: Clock) -> None:
         super().__init__(config, transport, clock)
@@ -414,6 +437,25 @@ class FlowhubAdapter(PosAdapter[FlowhubConfig]):
         endpoint = EndpointClass.ORDER_CANCEL
         path = f"/order-ahead/v0/orders/{quote(pos_order_id, safe='')}"
         return _receipt(await self._order_call(endpoint, "DELETE", path), endpoint)
+
+    # --- order postbacks: `{"orderId", "externalId", "status", "updatedAt"}` ---
+
+    @classmethod
+    def read_event(cls, body: Mapping[str, Any]) -> PosEventIn:
+        # A postback has no id of its own: one order reaches one status once, so the two name it
+        # (a redelivery of the same postback is a duplicate; the next status is a new event).
+        order_id, status = event_text(body, "orderId"), event_text(body, "status")
+        return PosEventIn(POSTBACK, event_id(f"{order_id}:{status}"), EventKind.ORDER)
+
+    @classmethod
+    def read_order_update(cls, payload: Mapping[str, Any]) -> OrderUpdate | None:
+        vendor_status = loose_text(payload, "status")
+        return OrderUpdate(
+            loose_text(payload, "orderId"),
+            loose_text(payload, "externalId"),
+            vendor_status,
+            cls.status_of(vendor_status),
+        )
 
 
 def _updated_at(row: Mapping[str, Any]) -> datetime | None:

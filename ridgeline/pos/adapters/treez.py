@@ -16,6 +16,13 @@ from pydantic import Field, SecretStr, field_validator
 
 from ridgeline.clock import Clock
 from ridgeline.pos.adapters import mapping as fields
+from ridgeline.pos.adapters.events import (
+    data_section,
+    event_id,
+    event_kind,
+    event_text,
+    loose_text,
+)
 from ridgeline.pos.adapters.responses import (
     CatalogPages,
     epoch_millis,
@@ -31,15 +38,18 @@ from ridgeline.pos.adapters.responses import (
 )
 from ridgeline.pos.base import (
     EndpointClass,
+    EventKind,
     InventoryLevel,
-    PosAdapter,
+    OrderUpdate,
     PosConfig,
+    PosEventIn,
     PosIdentity,
     PosOrderReceipt,
     PosOrderRequest,
     PosOrderStatus,
     PosTransport,
     ProductFetch,
+    Registration,
 )
 from ridgeline.pos.canonical import (
     CanonicalProduct,
@@ -49,6 +59,7 @@ from ridgeline.pos.canonical import (
     weight_in_grams,
     weight_label,
 )
+from ridgeline.pos.capabilities import OrderLookup, PosAdapter, WebhookSource
 from ridgeline.pos.errors import (
     PosAuthFailed,
     PosNotFound,
@@ -56,7 +67,7 @@ from ridgeline.pos.errors import (
     PosRejected,
     RecordInvalid,
 )
-from ridgeline.pos.registry import register
+from ridgeline.resilience.rate_limit import RateLimit, RateLimits
 
 PAGE_SIZE = 500  # the most Treez serves in one page
 TOKEN_LIFETIME_MS = 30_000
@@ -84,6 +95,15 @@ ORDER_STATUSES: Mapping[str, PosOrderStatus] = {
     "COMPLETED": PosOrderStatus.COMPLETED,
     "CANCELED": PosOrderStatus.CANCELLED,
 }
+
+# What Treez pushes to the URL entered in its portal: product changes and tickets (orders).
+WEBHOOK_EVENTS: Mapping[str, EventKind] = {"PRODUCT": EventKind.PRODUCT, "TICKET": EventKind.ORDER}
+
+# No published limits (doc); the simulator allows 50 requests/s per dispensary with 429 +
+# Retry-After beyond (assumed), counted over all endpoints. We keep to 40/s.
+RATE_LIMITS = RateLimits(
+    vendor="treez", buckets={"default": RateLimit.within(50, 1.0, headroom=0.8)}
+)
 
 # uom -> (the unit our weight helpers know, or None for items sold by the piece)
 _UNITS: Mapping[str, str | None] = {"GRAMS": "g", "MILLIGRAMS": "mg", "EACH": None}
@@ -173,10 +193,18 @@ def map_treez_product(record: Mapping[str, Any]) -> CanonicalProduct:
     )
 
 
-@register
-class TreezAdapter(PosAdapter[TreezConfig]):
+class TreezAdapter(PosAdapter[TreezConfig], OrderLookup, WebhookSource):
     name: ClassVar[str] = "treez"
+    display_name: ClassVar[str] = "Treez"
     config_model: ClassVar[type[PosConfig]] = TreezConfig
+    rate_limits: ClassVar[RateLimits] = RATE_LIMITS
+    order_statuses: ClassVar[Mapping[str, PosOrderStatus]] = ORDER_STATUSES
+    webhook_events: ClassVar[Mapping[str, EventKind]] = WEBHOOK_EVENTS
+    webhook_registration: ClassVar[Registration] = Registration.VENDOR_PORTAL
+    webhook_instructions: ClassVar[str] = (
+        "Treez has no API to register webhooks: enter this URL for product "
+        "and ticket events in the Treez portal (or ask Treez support to)."
+    )
 
     def __init__(self, config: TreezConfig, transport: PosTransport, clock: Clock) -> None:
         super().__init__(config, transport, clock)
@@ -337,6 +365,28 @@ class TreezAdapter(PosAdapter[TreezConfig]):
         ticket_id = expect_text_id(ticket.get("ticket_id"), "ticket_id", endpoint)
         data = await self._call(endpoint, "POST", f"/ticket/{quote(ticket_id, safe='')}/cancel")
         return _receipt(data, endpoint)
+
+    # --- pushed events: `{"event_type", "event_id", "data": <product or ticket>}` ---
+
+    @classmethod
+    def read_event(cls, body: Mapping[str, Any]) -> PosEventIn:
+        event_type = event_text(body, "event_type")
+        return PosEventIn(
+            event_type=event_type,
+            event_id=event_id(event_text(body, "event_id")),
+            kind=event_kind(WEBHOOK_EVENTS, "event_type", event_type),
+        )
+
+    @classmethod
+    def read_order_update(cls, payload: Mapping[str, Any]) -> OrderUpdate | None:
+        ticket = data_section(payload)
+        vendor_status = loose_text(ticket, "order_status")
+        return OrderUpdate(
+            loose_text(ticket, "order_number"),
+            loose_text(ticket, "external_order_number"),
+            vendor_status,
+            cls.status_of(vendor_status),
+        )
 
     async def _ticket(self, endpoint: EndpointClass, order_number: str) -> Mapping[str, Any]:
         tickets = await self._tickets(

@@ -15,6 +15,7 @@ from ridgeline.pos.adapters.blaze import (
 from ridgeline.pos.base import EndpointClass, InventoryLevel, PosOrderItem, PosOrderRequest
 from ridgeline.pos.base import PosOrderStatus as Status
 from ridgeline.pos.canonical import Category, Potency, PotencyUnit, StrainType
+from ridgeline.pos.capabilities import OrderDedupe, OrderLookup
 from ridgeline.pos.errors import PosNotFound, PosProtocolError, PosRejected, RecordInvalid
 from ridgeline.pos.registry import adapter_class
 from tests.pos.fakes import ScriptedTransport, Sent, answers, reply
@@ -269,7 +270,8 @@ def test_malformed_records_are_invalid(changes: dict[str, Any], reason: str) -> 
 
 def test_registered() -> None:
     assert adapter_class("blaze") is BlazeAdapter
-    assert BlazeAdapter.dedupes_orders is False
+    assert issubclass(BlazeAdapter, OrderLookup)
+    assert not issubclass(BlazeAdapter, OrderDedupe)
 
 
 # -- catalog ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from ridgeline.pos.base import (
     PosOrderStatus,
 )
 from ridgeline.pos.canonical import Category, Potency, PotencyUnit, StrainType
+from ridgeline.pos.capabilities import OrderDedupe, OrderLookup
 from ridgeline.pos.errors import PosNotFound, PosProtocolError, PosRejected, RecordInvalid
 from ridgeline.pos.registry import adapter_class
 from tests.pos.fakes import ScriptedTransport, Sent, answers, reply
@@ -263,7 +264,7 @@ def test_adapter_map_product_rejects_non_objects() -> None:
 
 def test_registered_and_config_redacts_secrets() -> None:
     assert adapter_class("dutchie") is DutchieAdapter
-    assert DutchieAdapter.dedupes_orders is True
+    assert issubclass(DutchieAdapter, OrderDedupe)
     config = DutchieConfig(
         api_key="secret-loc-key", consumer_key="secret-ck", integrator_key="secret-int"
     )
@@ -487,6 +488,5 @@ async def test_cancel_order() -> None:
     assert transport.sent[0].headers["ConsumerKey"] == "ck-1"
 
 
-async def test_find_order_is_not_how_dutchie_recovers() -> None:
-    with pytest.raises(NotImplementedError):
-        await adapter(ScriptedTransport(answers())).find_order("RL-ABCDE23456")
+def test_find_order_is_not_how_dutchie_recovers() -> None:
+    assert not isinstance(adapter(ScriptedTransport(answers())), OrderLookup)

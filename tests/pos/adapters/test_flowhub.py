@@ -15,6 +15,7 @@ from ridgeline.pos.adapters.flowhub import (
 from ridgeline.pos.base import EndpointClass, InventoryLevel, PosOrderItem, PosOrderRequest
 from ridgeline.pos.base import PosOrderStatus as Status
 from ridgeline.pos.canonical import Category, Potency, PotencyUnit, StrainType
+from ridgeline.pos.capabilities import OrderDedupe, OrderLookup
 from ridgeline.pos.errors import PosAuthFailed, PosProtocolError, PosRejected, RecordInvalid
 from ridgeline.pos.registry import adapter_class
 from tests.pos.fakes import ScriptedTransport, Sent, answers, reply
@@ -233,7 +234,8 @@ def test_malformed_groups_are_invalid(record: dict[str, Any]) -> None:
 
 def test_registered_and_config() -> None:
     assert adapter_class("flowhub") is FlowhubAdapter
-    assert FlowhubAdapter.dedupes_orders is False
+    assert issubclass(FlowhubAdapter, OrderLookup)
+    assert not issubclass(FlowhubAdapter, OrderDedupe)
     settings = config(location_id=1042)
     assert settings.location_id == "1042"
     view = settings.redacted()

@@ -20,6 +20,7 @@ from ridgeline.pos.adapters.treez import (
 from ridgeline.pos.base import EndpointClass, InventoryLevel, PosOrderItem, PosOrderRequest
 from ridgeline.pos.base import PosOrderStatus as Status
 from ridgeline.pos.canonical import Category, Potency, PotencyUnit, StrainType
+from ridgeline.pos.capabilities import OrderDedupe, OrderLookup
 from ridgeline.pos.errors import (
     PosAuthFailed,
     PosNotFound,
@@ -269,7 +270,8 @@ def test_config_validates_the_private_key(rsa_key_pem: str) -> None:
 
 def test_registered() -> None:
     assert adapter_class("treez") is TreezAdapter
-    assert TreezAdapter.dedupes_orders is False
+    assert issubclass(TreezAdapter, OrderLookup)
+    assert not issubclass(TreezAdapter, OrderDedupe)
 
 
 # -- auth --------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,7 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from ridgeline.app import create_app
+from ridgeline.app import app_services
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -28,23 +27,22 @@ from ridgeline.db.tenancy import TenantScope
 from ridgeline.demo import register_webhooks, seed_demo, serving, simulator_stores
 from ridgeline.jobs import JobContext, JobRegistry, JobServices, RetryLater, Worker
 from ridgeline.models import Job, Product, ProductVariant, Role, Store, StreamMessage, SyncKind
-from ridgeline.models.sync import PosEvent, SyncTrigger
+from ridgeline.models.pos_event import PosEvent
+from ridgeline.models.sync import SyncTrigger
 from ridgeline.pos import service as pos_service
-from ridgeline.pos.client import PosConnector
 from ridgeline.pos.schemas import StorePosUpdate
-from ridgeline.possim import create_simulator_app
 from ridgeline.realtime.streams import store_stream
-from ridgeline.resilience import RetryPolicy
 from ridgeline.sync.repository import SYNC_JOB
 from ridgeline.sync.service import run_sync
 from ridgeline.tasks import job_registry, job_services
 from ridgeline.webhooks import tasks as webhook_jobs
 from ridgeline.webhooks.processing import process_event
 from ridgeline.webhooks.service import PROCESS_EVENT_JOB, webhook_token, webhook_url
-from ridgeline.webhooks.tasks import process_pos_event, webhook_tasks
+from ridgeline.webhooks.tasks import EventPayload, process_pos_event, webhook_tasks
 from tests.assertions import assert_error, data_of
 from tests.factories import make_operator, sign_in
 from tests.net import free_port
+from tests.simulated_pos import Harness
 from tests.sync.conftest import SyncTenant, make_sync_tenant
 
 UNREACHABLE = "http://127.0.0.1:9"
@@ -75,7 +73,7 @@ async def configure(
             TenantScope.everything(),
             tenant.store.id,
             body,
-            cipher=app.state.pos_connector.cipher,
+            cipher=app_services(app).pos_connector.cipher,
             now=datetime.now(UTC),
         )
     return tenant
@@ -202,7 +200,7 @@ async def test_a_job_that_runs_twice_processes_the_event_once(
     events = []
     for name in ("one", "two"):
         response = await client.post(hook(settings, tenant.store.id), json=blaze_event(name))
-        events.append({"event_id": data_of(response)["event_id"]})
+        events.append(EventPayload(event_id=data_of(response)["event_id"]))
     processed: list[uuid.UUID] = []
 
     async def counting(session: Any, event: PosEvent, **kwargs: Any) -> Any:
@@ -214,11 +212,11 @@ async def test_a_job_that_runs_twice_processes_the_event_once(
     # One after the other: the second run finds it processed and leaves it as it was.
     await process_pos_event(job_context(database, clock), events[0])
     async with database.transaction(write=False) as session:
-        first = await session.get(PosEvent, uuid.UUID(events[0]["event_id"]))
+        first = await session.get(PosEvent, events[0].event_id)
     clock.advance(30)
     await process_pos_event(job_context(database, clock), events[0])
     async with database.transaction(write=False) as session:
-        later = await session.get(PosEvent, uuid.UUID(events[0]["event_id"]))
+        later = await session.get(PosEvent, events[0].event_id)
     assert first is not None
     assert later is not None
     assert later.processed_at == first.processed_at
@@ -226,7 +224,7 @@ async def test_a_job_that_runs_twice_processes_the_event_once(
     await asyncio.gather(
         *(process_pos_event(job_context(database, clock), events[1]) for _ in range(3))
     )
-    assert sorted(map(str, processed)) == sorted(e["event_id"] for e in events)
+    assert sorted(processed) == sorted(e.event_id for e in events)
     assert len(await sync_jobs(database)) == 1
 
 
@@ -429,46 +427,6 @@ async def test_the_token_never_reaches_the_logs(
 
 
 # --- end to end: the simulator pushes to our app ---------------------------------------------
-
-
-@dataclass
-class Harness:
-    app: FastAPI
-    client: httpx.AsyncClient  # ours
-    sim: Any  # the simulator's ASGI app
-    control: httpx.AsyncClient  # the simulator's control API
-    connector: PosConnector
-
-
-@pytest.fixture
-async def harness(
-    settings: Settings, database: Database, clock: FakeClock
-) -> AsyncIterator[Harness]:
-    """Our app and the simulator in this event loop, each reaching the other through an ASGI
-    transport: the simulator's pushes arrive at our webhook endpoint, our POS calls at the
-    simulator, and `pusher.drain()` waits for deliveries without sleeping."""
-    app = create_app(settings, database=database, clock=clock)
-    ours = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    sim = create_simulator_app(seed=11, clock=clock, push_transport=ours)
-    sim_transport = httpx.ASGITransport(app=sim)
-    policy = RetryPolicy(max_attempts=2, base_s=0.1, cap_s=0.5, max_elapsed_s=5)
-    connector = PosConnector(
-        settings,
-        database,
-        clock,
-        rng=random.Random(5),
-        http=httpx.AsyncClient(transport=sim_transport),
-        policy=policy,
-    )
-    await app.state.pos_connector.aclose()
-    app.state.pos_connector = connector
-    async with (
-        httpx.AsyncClient(transport=ours, base_url="http://ridgeline") as client,
-        httpx.AsyncClient(transport=sim_transport, base_url="http://possim") as control,
-    ):
-        yield Harness(app, client, sim, control, connector)
-    await sim.simulator.pusher.close()
-    await connector.aclose()
 
 
 @dataclass

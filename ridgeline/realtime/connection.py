@@ -1,0 +1,125 @@
+"""One client socket as the hub sees it: who it is, what it follows, and its bounded send queue.
+
+Sending never blocks the hub: frames go into the connection's queue and its own writer task sends
+them. A client whose queue overflows is disconnected with `too_slow` (it reconnects and replays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ridgeline.auth.principal import KioskPrincipal, Principal
+from ridgeline.realtime import protocol
+from ridgeline.realtime.metrics import SEND_QUEUE_DROPS
+from ridgeline.realtime.protocol import DisconnectReason
+
+if TYPE_CHECKING:
+    from ridgeline.realtime.subscription import Subscription
+
+# How long a closing connection may take to flush its last frame before its socket is dropped.
+CLOSE_GRACE_S = 2.0
+
+SendText = Callable[[str], Awaitable[None]]
+CloseSocket = Callable[[], Awaitable[None]]
+
+
+class Connection:
+    """One client socket: its principal, subscriptions and bounded send queue."""
+
+    def __init__(
+        self,
+        *,
+        principal: Principal,
+        protocol_name: str,
+        send: SendText,
+        close: CloseSocket,
+        queue_max: int,
+        remote: str | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.principal = principal
+        self.protocol_name = protocol_name
+        self.reliable = protocol_name == protocol.PROTOCOL_EXT
+        self.remote = remote
+        self.subscriptions: dict[str, Subscription] = {}
+        self.connected_at = time.time()
+        self.app_version: str | None = None
+        self._send = send
+        self._close = close
+        self._queue: deque[str] = deque()
+        self._queue_max = queue_max
+        self._ready = asyncio.Event()
+        self.closing: DisconnectReason | None = None
+        self.closed = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def kiosk_id(self) -> uuid.UUID | None:
+        return self.principal.kiosk_id if isinstance(self.principal, KioskPrincipal) else None
+
+    @property
+    def store_id(self) -> uuid.UUID | None:
+        return self.principal.store_id if isinstance(self.principal, KioskPrincipal) else None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop())
+
+    def push(self, frame: str) -> bool:
+        if self.closing is not None:
+            return False
+        if len(self._queue) >= self._queue_max:
+            SEND_QUEUE_DROPS.inc()
+            self.disconnect(DisconnectReason.TOO_SLOW, reconnect=True)
+            return False
+        self._queue.append(frame)
+        self._ready.set()
+        return True
+
+    def disconnect(self, reason: DisconnectReason, *, reconnect: bool) -> None:
+        """Sends the disconnect frame ahead of anything still queued, then closes the socket."""
+        if self.closing is not None:
+            return
+        self.closing = reason
+        self._queue.clear()
+        self._queue.append(protocol.disconnect(reason, reconnect=reconnect))
+        self._ready.set()
+        asyncio.get_running_loop().create_task(self._close_after_flush())
+
+    async def _close_after_flush(self) -> None:
+        # A stalled client never takes the last frame: its socket is dropped after the grace.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), CLOSE_GRACE_S)
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+        # Closing waits for the socket to take the close frame; a stalled one never does.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._close(), CLOSE_GRACE_S)
+        self.closed.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                while not self._queue:
+                    if self.closing is not None:
+                        self.closed.set()
+                        return
+                    self._ready.clear()
+                    await self._ready.wait()
+                await self._send(self._queue.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The socket went away; the endpoint's reader sees it too and unregisters us.
+            self.closed.set()
+
+    async def stop_writer(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer

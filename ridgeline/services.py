@@ -1,0 +1,114 @@
+"""The long-lived collaborators one process's API shares: built once, started and closed by the
+app's lifespan in one place, and reached by endpoints through typed dependencies
+(`ridgeline.api.dependencies`), never by attribute lookups on the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+import structlog
+
+from ridgeline.auth.throttle import SignInThrottle
+from ridgeline.auth.usage import KioskKeyUsage
+from ridgeline.catalog.listing import CatalogIndexCache
+from ridgeline.clock import Clock, SystemClock
+from ridgeline.config import Settings
+from ridgeline.db.engine import Database
+from ridgeline.pos.client import PosConnector
+from ridgeline.realtime.activity import KioskActivity
+from ridgeline.realtime.backplane import backplane_for
+from ridgeline.realtime.hub import Hub
+from ridgeline.realtime.state import cable_state_for
+
+log = structlog.get_logger(__name__)
+
+# Kiosk key usage and kiosk activity are kept in memory and written in batches this often.
+FLUSH_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    settings: Settings
+    database: Database
+    clock: Clock
+    pos_connector: PosConnector
+    hub: Hub
+    kiosk_key_usage: KioskKeyUsage
+    kiosk_activity: KioskActivity
+    sign_in_throttle: SignInThrottle
+    catalog_indexes: CatalogIndexCache
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        clock: Clock | None = None,
+        pos_connector: PosConnector | None = None,
+    ) -> Services:
+        """Everything from `settings`; a test passes the collaborators it wants to hold itself."""
+        database = database or Database.from_settings(settings)
+        clock = clock or SystemClock()
+        return cls(
+            settings=settings,
+            database=database,
+            clock=clock,
+            pos_connector=pos_connector or PosConnector(settings, database, clock),
+            hub=Hub(
+                database=database,
+                backplane=backplane_for(settings.redis_url),
+                state=cable_state_for(settings.redis_url),
+                clock=clock,
+                ping_interval_s=settings.cable_ping_interval_s,
+                poll_interval_s=settings.cable_poll_interval_s,
+                queue_max=settings.cable_send_queue_max,
+                session_ttl_s=settings.cable_session_ttl_s,
+            ),
+            kiosk_key_usage=KioskKeyUsage(),
+            kiosk_activity=KioskActivity(clock),
+            sign_in_throttle=SignInThrottle(),
+            catalog_indexes=CatalogIndexCache(),
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The hub and the batch flushers run inside the block; on the way out each is stopped,
+        what is batched is written, and the POS client and the database are closed (in the
+        reverse order of starting: the hub stops before the kiosk activity's last flush)."""
+        flush_key_usage = functools.partial(self.kiosk_key_usage.flush, self.database)
+        flush_activity = functools.partial(self.kiosk_activity.flush, self.database)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.database.dispose)
+            stack.push_async_callback(self.pos_connector.aclose)
+            stack.push_async_callback(flush_key_usage)
+            stack.enter_context(_every(FLUSH_INTERVAL_S, flush_key_usage))
+            await self.hub.start()
+            stack.push_async_callback(flush_activity)
+            stack.push_async_callback(self.hub.stop)
+            stack.enter_context(_every(FLUSH_INTERVAL_S, flush_activity))
+            yield
+
+
+@contextlib.contextmanager
+def _every(interval_s: float, flush: Callable[[], Awaitable[object]]) -> Iterator[None]:
+    """`flush` every `interval_s` in the background while the block runs; a failed flush is
+    logged and tried again at the next interval (what it holds stays batched until then)."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await flush()
+            except Exception:
+                log.exception("batch_flush_failed", flush=getattr(flush, "__qualname__", "?"))
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()

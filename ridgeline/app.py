@@ -27,7 +27,6 @@ from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
 from ridgeline.notifications.endpoints import router as alerts_router
 from ridgeline.orders.endpoints import router as orders_router
-from ridgeline.orders.operator_endpoints import router as order_operators_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router
 from ridgeline.realtime.cable import cable_endpoint
@@ -88,7 +87,6 @@ def create_app(
     app.include_router(sync_router)
     app.include_router(catalog_router)
     app.include_router(orders_router)
-    app.include_router(order_operators_router)
     app.include_router(alerts_router)
     app.include_router(realtime_router)
     app.add_api_websocket_route("/cable", cable_endpoint)

@@ -1,11 +1,14 @@
-"""HTTP surface of kiosk orders: place one (behind an `Idempotency-Key`), read it, cancel it."""
+"""HTTP surface of orders. Kiosks: place one (behind an `Idempotency-Key`), read it, cancel it.
+Operators (docs/orders.md#operators): a store's orders, one order in full, and the retry of a
+failed order."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse
 
 from ridgeline.api.dependencies import (
@@ -15,10 +18,13 @@ from ridgeline.api.dependencies import (
     SessionDep,
     SettingsDep,
 )
-from ridgeline.api.schemas import Envelope, ErrorEnvelope, envelope
-from ridgeline.auth.dependencies import KioskDep
-from ridgeline.orders import cancellation, service
-from ridgeline.orders.schemas import OrderCreate, OrderOut
+from ridgeline.api.pagination import PageDep
+from ridgeline.api.schemas import Envelope, ErrorEnvelope, Page, PageMeta, envelope
+from ridgeline.auth.dependencies import KioskDep, StoreManagerDep, ViewerDep
+from ridgeline.errors import ValidationFailed
+from ridgeline.models.order import OrderStatus
+from ridgeline.orders import cancellation, operators, service
+from ridgeline.orders.schemas import OperatorOrderDetail, OperatorOrderOut, OrderCreate, OrderOut
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -86,3 +92,112 @@ async def cancel_order(
     return envelope(
         await cancellation.cancel_order(database, connector, kiosk, order_id, clock=clock)
     )
+
+
+# Operators
+
+_STATUSES = ", ".join(status.value for status in OrderStatus)
+
+
+def _statuses(values: list[str] | None) -> list[OrderStatus]:
+    statuses: list[OrderStatus] = []
+    for value in values or []:
+        for part in value.split(","):
+            name = part.strip()
+            if not name:
+                continue
+            try:
+                statuses.append(OrderStatus(name))
+            except ValueError:
+                raise ValidationFailed.for_fields(
+                    [
+                        {
+                            "loc": ["query", "status"],
+                            "message": f"Unknown status {name[:40]!r}; one of {_STATUSES}.",
+                            "type": "enum",
+                        }
+                    ]
+                ) from None
+    return statuses
+
+
+def _time(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return operators.as_utc(value)
+    except (OverflowError, ValueError):
+        raise ValidationFailed.for_fields(
+            [{"loc": ["query", name], "message": "Time out of range.", "type": "datetime"}]
+        ) from None
+
+
+@router.get("/stores/{store_id}/orders")
+async def list_store_orders(
+    store_id: uuid.UUID,
+    caller: ViewerDep,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            max_length=20,
+            description=f"Only these statuses (repeat it, or a comma list): {_STATUSES}.",
+        ),
+    ] = None,
+    kiosk_id: Annotated[uuid.UUID | None, Query(description="Only this kiosk's orders.")] = None,
+    since: Annotated[
+        datetime | None, Query(description="Created at or after this time (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Created at or before this time (ISO 8601).")
+    ] = None,
+) -> Page[OperatorOrderOut]:
+    """The store's orders, newest first, cursor paged; `?status=failed,queued` for the ones that
+    need attention."""
+    filters = operators.OrderFilters(
+        statuses=_statuses(status),
+        kiosk_id=kiosk_id,
+        since=_time(since, "since"),
+        until=_time(until, "until"),
+    )
+    result = await operators.list_orders(session, caller.scope, store_id, page, filters)
+    return Page[OperatorOrderOut](
+        data=result.items, meta=PageMeta(next_cursor=result.next_cursor, count=len(result.items))
+    )
+
+
+@router.get("/stores/{store_id}/orders/{order_id}")
+async def get_store_order(
+    store_id: uuid.UUID, order_id: uuid.UUID, caller: ViewerDep, session: SessionDep
+) -> Envelope[OperatorOrderDetail]:
+    """One of the store's orders with its items, every status change, and the store's POS calls
+    to order endpoints during its submission (see the schema for how they are chosen)."""
+    return envelope(await operators.order_detail(session, caller.scope, store_id, order_id))
+
+
+@router.post(
+    "/stores/{store_id}/orders/{order_id}/retry",
+    responses={409: {"model": ErrorEnvelope}},
+)
+async def retry_store_order(
+    store_id: uuid.UUID,
+    order_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Envelope[OperatorOrderDetail]:
+    """Submit a `failed` order again: it goes back to `queued`, with a new deadline, and a new
+    submission job is queued. The POS is asked for the order by its reference first, so a retry
+    never makes a second POS order. 409 `ORDER_NOT_RETRYABLE` for any other status (`rejected`
+    included)."""
+    detail = await operators.retry_order(
+        session,
+        caller,
+        store_id,
+        order_id,
+        clock=clock,
+        deadline_s=settings.order_submit_deadline_s,
+    )
+    return envelope(detail)

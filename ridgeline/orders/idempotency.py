@@ -22,13 +22,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.auth.principal import KioskPrincipal
 from ridgeline.db.engine import Database
-from ridgeline.db.tenancy import scoped
 from ridgeline.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
@@ -36,6 +33,7 @@ from ridgeline.errors import (
     IdempotencyKeyReused,
 )
 from ridgeline.models.order import IdempotencyKey, IdempotencyStatus
+from ridgeline.orders import repository
 
 log = structlog.get_logger(__name__)
 
@@ -92,11 +90,7 @@ async def begin(
         key_id = await _insert(session, kiosk, key, digest, token, now)
         if key_id is not None:
             return Claim(key_id, token)
-        row = await session.scalar(
-            scoped(select(IdempotencyKey), IdempotencyKey, kiosk.scope)
-            .where(IdempotencyKey.kiosk_id == kiosk.kiosk_id, IdempotencyKey.key == key)
-            .with_for_update()
-        )
+        row = await repository.idempotency_key(session, kiosk.scope, kiosk.kiosk_id, key)
         if row is None:  # deleted since the insert found it: a release raced us
             raise IdempotencyKeyInUse()
         abandoned = (
@@ -128,22 +122,19 @@ async def complete(
 ) -> None:
     """Stores the response in `session`'s transaction. `IdempotencyKeyInUse` if this request
     lost the key meanwhile (taken over as abandoned): the caller's transaction must roll back."""
-    result = await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.id == claim.key_id,
-            IdempotencyKey.lock_token == claim.lock_token,
-            IdempotencyKey.status == IdempotencyStatus.IN_FLIGHT,
-        )
-        .values(
-            status=IdempotencyStatus.COMPLETED,
-            lock_token=None,
-            response_status=status_code,
-            response_body=dict(body),
-            order_id=order_id,
-        )
+    completed = await repository.complete_idempotency_key(
+        session,
+        claim.key_id,
+        claim.lock_token,
+        {
+            "status": IdempotencyStatus.COMPLETED,
+            "lock_token": None,
+            "response_status": status_code,
+            "response_body": dict(body),
+            "order_id": order_id,
+        },
     )
-    if _rowcount(result) != 1:
+    if not completed:
         raise IdempotencyKeyInUse("This request's Idempotency-Key was taken over; retry.")
 
 
@@ -162,12 +153,7 @@ async def release(database: Database, claim: Claim) -> None:
     """Gives the key up (after a 5xx or a crash) so that a retry with it runs again."""
     try:
         async with database.transaction() as session:
-            await session.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.id == claim.key_id,
-                    IdempotencyKey.lock_token == claim.lock_token,
-                )
-            )
+            await repository.delete_idempotency_key(session, claim.key_id, claim.lock_token)
     except Exception:
         # The key stays in flight and is taken over once `abandoned_after` has passed.
         log.exception("idempotency_key_release_failed", key_id=str(claim.key_id))
@@ -194,19 +180,7 @@ async def _insert(
         "created_at": now,
         "expires_at": now + KEY_TTL,
     }
-    # ON CONFLICT DO NOTHING rather than catching IntegrityError: the transaction stays usable.
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        pg_insert = postgresql.insert(IdempotencyKey).values(values)
-        statement = pg_insert.on_conflict_do_nothing(index_elements=["kiosk_id", "key"]).returning(
-            IdempotencyKey.id
-        )
-    else:
-        lite_insert = sqlite.insert(IdempotencyKey).values(values)
-        statement = lite_insert.on_conflict_do_nothing(
-            index_elements=["kiosk_id", "key"]
-        ).returning(IdempotencyKey.id)
-    return (await session.execute(statement)).scalar_one_or_none()
+    return await repository.insert_idempotency_key(session, values)
 
 
 def _restart(row: IdempotencyKey, digest: str, token: str, now: datetime) -> None:
@@ -219,7 +193,3 @@ def _restart(row: IdempotencyKey, digest: str, token: str, now: datetime) -> Non
     row.order_id = None
     row.created_at = now
     row.expires_at = now + KEY_TTL
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -8,20 +8,23 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest, paginate
 from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.clock import Clock
-from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound, OrderNotRetryable
 from ridgeline.jobs import enqueue
-from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSource
-from ridgeline.models.pos_call import PosCall
+from ridgeline.models.order import Order, OrderStatus, TransitionSource
 from ridgeline.orders import repository
-from ridgeline.orders.operator_schemas import OperatorOrderDetail, OperatorOrderOut, OrderPosCallOut
-from ridgeline.orders.schemas import OrderItemOut, OrderTransitionOut
+from ridgeline.orders.schemas import (
+    OperatorOrderDetail,
+    OperatorOrderOut,
+    OrderItemOut,
+    OrderPosCallOut,
+    OrderTransitionOut,
+)
 from ridgeline.orders.service import SUBMIT_JOB, SUBMIT_JOB_MAX_ATTEMPTS, submit_dedupe_key
 from ridgeline.orders.status import transition
 from ridgeline.pos.base import EndpointClass
@@ -64,15 +67,14 @@ async def list_orders(
 ) -> OrderPage:
     """One page of the store's orders, newest first (by `created_at`, then id)."""
     store = await get_store(session, scope, store_id)
-    statement = scoped(select(Order), Order, scope).where(Order.store_id == store.id)
-    if filters.statuses:
-        statement = statement.where(Order.status.in_(list(filters.statuses)))
-    if filters.kiosk_id is not None:
-        statement = statement.where(Order.kiosk_id == filters.kiosk_id)
-    if filters.since is not None:
-        statement = statement.where(Order.created_at >= filters.since)
-    if filters.until is not None:
-        statement = statement.where(Order.created_at <= filters.until)
+    statement = repository.store_orders(
+        scope,
+        store.id,
+        statuses=filters.statuses,
+        kiosk_id=filters.kiosk_id,
+        since=filters.since,
+        until=filters.until,
+    )
     result = await paginate(session, statement, Order, page, newest_first=True)
     rows = list(result.items)
     next_cursor = result.next_cursor
@@ -103,9 +105,8 @@ async def _item_counts(
 ) -> dict[uuid.UUID, int]:
     if not order_ids:
         return {}
-    statement = scoped(select(OrderItem), OrderItem, scope).where(OrderItem.order_id.in_(order_ids))
     counts: dict[uuid.UUID, int] = {}
-    for item in await session.scalars(statement):
+    for item in await repository.items_of(session, scope, order_ids):
         counts[item.order_id] = counts.get(item.order_id, 0) + item.quantity
     return counts
 
@@ -157,15 +158,9 @@ async def _pos_calls(
 ) -> tuple[list[OrderPosCallOut], bool]:
     """The store's calls to order endpoints in [start, end] (no end: until now), oldest first.
     The call log does not say which order a call was for (see `OperatorOrderDetail`)."""
-    statement = scoped(select(PosCall), PosCall, scope).where(
-        PosCall.store_id == store_id,
-        PosCall.endpoint.in_(ORDER_ENDPOINTS),
-        PosCall.at >= start,
+    rows = await repository.pos_calls(
+        session, scope, store_id, ORDER_ENDPOINTS, start=start, end=end, limit=MAX_POS_CALLS + 1
     )
-    if end is not None:
-        statement = statement.where(PosCall.at <= end)
-    statement = statement.order_by(PosCall.at, PosCall.id).limit(MAX_POS_CALLS + 1)
-    rows = list((await session.scalars(statement)).all())
     calls = [
         OrderPosCallOut(
             endpoint=row.endpoint,

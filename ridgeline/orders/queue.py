@@ -21,19 +21,17 @@ import uuid
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
-from ridgeline.db.tenancy import scoped
 from ridgeline.jobs import enqueue
-from ridgeline.models.job import Job, JobStatus
-from ridgeline.models.order import Order, OrderStatus, TransitionSource
+from ridgeline.models.job import Job
+from ridgeline.models.order import OrderStatus, TransitionSource
 from ridgeline.orders import repository
+from ridgeline.orders.repository import EVERYWHERE
 from ridgeline.orders.status import transition
 from ridgeline.orders.submission import (
-    EVERYWHERE,
     SUBMITTABLE,
     Outcome,
     alert_order_ended,
@@ -64,23 +62,12 @@ async def enqueue_drains(database: Database, job_id: uuid.UUID, *, clock: Clock)
     await expire_overdue(database, clock=clock)
     now = clock.now()
     async with database.transaction() as session:
-        statement = (
-            scoped(select(Order.store_id), Order, EVERYWHERE)
-            .where(
-                or_(
-                    Order.status == OrderStatus.QUEUED,
-                    (Order.status == OrderStatus.RECEIVED)
-                    & (Order.created_at <= now - STRANDED_AFTER),
-                )
-            )
-            .distinct()
+        store_ids = await repository.stores_with_waiting_orders(
+            session, received_before=now - STRANDED_AFTER
         )
-        store_ids = set(await session.scalars(statement))
         # A drain not yet started will see every order waiting now: no second one behind it
         # (a worker that fell behind would otherwise collect one per tick).
-        waiting = await session.scalars(
-            select(Job).where(Job.kind == DRAIN_JOB, Job.status == JobStatus.QUEUED)
-        )
+        waiting = await repository.queued_jobs(session, DRAIN_JOB)
         store_ids -= {_store_of(job) for job in waiting}
         for store_id in store_ids:
             # One drain per store per tick; a drain still running from the last tick and this
@@ -134,13 +121,7 @@ async def drain(
 
 async def _head(database: Database, store_id: uuid.UUID) -> uuid.UUID | None:
     async with database.transaction(write=False) as session:
-        statement = (
-            scoped(select(Order.id), Order, EVERYWHERE)
-            .where(Order.store_id == store_id, Order.status.in_(SUBMITTABLE))
-            .order_by(Order.created_at, Order.id)
-            .limit(1)
-        )
-        return await session.scalar(statement)
+        return await repository.queue_head(session, store_id, SUBMITTABLE)
 
 
 async def expire_overdue(
@@ -150,13 +131,9 @@ async def expire_overdue(
     free: an attempt that is out decides its order's fate first."""
     now = clock.now()
     async with database.transaction(write=False) as session:
-        statement = scoped(select(Order.id), Order, EVERYWHERE).where(
-            Order.status.in_(SUBMITTABLE),
-            Order.submit_deadline_at <= now,
+        overdue = await repository.overdue_orders(
+            session, SUBMITTABLE, now=now, store_id=store_id, limit=EXPIRE_BATCH
         )
-        if store_id is not None:
-            statement = statement.where(Order.store_id == store_id)
-        overdue = list(await session.scalars(statement.limit(EXPIRE_BATCH)))
     failed = 0
     for order_id in overdue:
         async with database.transaction() as session:

@@ -28,18 +28,17 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
-from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import NotFound, PosNotConfigured
 from ridgeline.jobs import RetryLater, enqueue
 from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSource
 from ridgeline.models.store import Store
 from ridgeline.notifications.service import Severity, raise_alert
 from ridgeline.orders import repository
+from ridgeline.orders.repository import EVERYWHERE
 from ridgeline.orders.service import SUBMIT_JOB, SUBMIT_JOB_MAX_ATTEMPTS, submit_dedupe_key
 from ridgeline.orders.status import can_move, transition
 from ridgeline.pos.base import (
@@ -64,7 +63,6 @@ ATTEMPT_SHARE_OF_LEASE = 0.8
 STRAY_CHECK_DELAY_S = 30.0
 
 SUBMITTABLE = (OrderStatus.RECEIVED, OrderStatus.QUEUED)
-EVERYWHERE = TenantScope.everything()  # a job acts for the platform; it is given an order id
 
 RECEIPT_STATUS = {
     PosOrderStatus.SUBMITTED: OrderStatus.SUBMITTED,
@@ -102,7 +100,7 @@ async def submit(
         if order is None:
             log.info("order_submit_order_gone", order_id=str(order_id))
             return
-        waiting = await queued_ahead(session, order)
+        waiting = await repository.queued_ahead(session, order)
     if order.status in (OrderStatus.CANCELLED, OrderStatus.FAILED):
         await _cancel_stray(database, connector, order, clock=clock)
         return
@@ -112,17 +110,6 @@ async def submit(
         await _wait_in_line(database, order_id, waiting, clock=clock)
         return
     await attempt(database, connector, order_id, clock=clock)
-
-
-async def queued_ahead(session: AsyncSession, order: Order) -> int:
-    """How many of the store's orders placed before this one wait in its queue."""
-    statement = scoped(select(func.count()).select_from(Order), Order, EVERYWHERE).where(
-        Order.store_id == order.store_id,
-        Order.status == OrderStatus.QUEUED,
-        Order.id != order.id,
-        Order.created_at <= order.created_at,
-    )
-    return int(await session.scalar(statement) or 0)
 
 
 async def attempt(

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete
-
 from ridgeline.config import Settings
 from ridgeline.jobs import JobContext, JobPayload, JobRegistry, NoPayload, Schedule
-from ridgeline.models.order import IdempotencyKey
-from ridgeline.orders import queue, submission, tracking
+from ridgeline.orders import queue, repository, submission, tracking
 from ridgeline.orders.service import SUBMIT_JOB
 from ridgeline.pos.tasks import job_connector
 
@@ -67,9 +64,7 @@ async def poll_orders_job(ctx: JobContext, payload: StorePayload) -> None:
 async def purge_idempotency_keys(ctx: JobContext, payload: NoPayload) -> None:
     # An expired key is replaced when it is used again; this only keeps the table small.
     async with ctx.database.transaction() as session:
-        await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= ctx.clock.now())
-        )
+        await repository.purge_idempotency_keys(session, now=ctx.clock.now())
 
 
 def order_schedules(settings: Settings) -> list[Schedule]:

@@ -19,23 +19,22 @@ submitted are left to their submission job, which records the POS's answer itsel
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
-from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.errors import PosNotConfigured
 from ridgeline.jobs import enqueue
 from ridgeline.models.order import Order, OrderStatus, TransitionSource
 from ridgeline.models.pos_event import PosEvent
 from ridgeline.orders import repository
+from ridgeline.orders.repository import EVERYWHERE
 from ridgeline.orders.status import can_move, transition
 from ridgeline.orders.submission import RECEIPT_STATUS, describe
 from ridgeline.pos.base import OrderUpdate, PosOrderStatus
@@ -52,8 +51,6 @@ ENQUEUE_POLLS = "orders.enqueue_polls"
 POLL_EVERY_S = 30.0
 POLL_BATCH = 50  # orders read per store and run; the rest wait for the next tick
 OPEN = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.READY)
-
-_EVERYWHERE = TenantScope.everything()  # jobs act for the platform
 
 
 # --- applying a status ---------------------------------------------------------------------
@@ -122,13 +119,7 @@ async def enqueue_polls(session: AsyncSession, *, clock: Clock) -> int:
     """Queues one `orders.poll` per store with open orders, once per store and tick."""
     now = clock.now()
     tick = int(now.timestamp() // POLL_EVERY_S)
-    store_ids = (
-        await session.scalars(
-            scoped(select(Order.store_id), Order, _EVERYWHERE)
-            .where(Order.status.in_(OPEN), Order.pos_order_id.is_not(None))
-            .distinct()
-        )
-    ).all()
+    store_ids = await repository.stores_with_open_orders(session, OPEN)
     queued = 0
     for store_id in store_ids:
         job = await enqueue(
@@ -162,19 +153,8 @@ async def poll_store(
     transaction open meanwhile) and applies the changes. A POS error on one order leaves it for
     the next tick; an open breaker ends the run."""
     async with database.transaction(write=False) as session:
-        store = await repository.store(session, _EVERYWHERE, store_id)
-        open_orders = (
-            await session.scalars(
-                scoped(select(Order), Order, _EVERYWHERE)
-                .where(
-                    Order.store_id == store_id,
-                    Order.status.in_(OPEN),
-                    Order.pos_order_id.is_not(None),
-                )
-                .order_by(Order.status_changed_at, Order.id)
-                .limit(batch)
-            )
-        ).all()
+        store = await repository.store(session, EVERYWHERE, store_id)
+        open_orders = await repository.open_orders(session, store_id, OPEN, limit=batch)
         rows = [(order.id, order.pos_order_id) for order in open_orders]
     if store is None or not rows:
         return PollResult()
@@ -204,7 +184,7 @@ async def poll_store(
             continue
         read += 1
         async with database.transaction() as session:
-            order = await repository.order(session, _EVERYWHERE, order_id, for_update=True)
+            order = await repository.order(session, EVERYWHERE, order_id, for_update=True)
             if order is None or order.pos_order_id != pos_order_id:
                 continue
             applied = await apply_status(
@@ -236,17 +216,9 @@ async def _find_order(
     session: AsyncSession, store_id: uuid.UUID, update: OrderUpdate
 ) -> Order | None:
     """Our order, by our reference (which travels on the POS order) or the POS's order id."""
-    conditions: Sequence[Any] = [
-        *([Order.reference == update.reference] if update.reference else []),
-        *([Order.pos_order_id == update.pos_order_id] if update.pos_order_id else []),
-    ]
-    statement = (
-        scoped(select(Order), Order, _EVERYWHERE)
-        .where(Order.store_id == store_id, or_(*conditions))
-        .order_by(Order.created_at)
-        .with_for_update()
+    orders = await repository.orders_matching(
+        session, store_id, reference=update.reference, pos_order_id=update.pos_order_id
     )
-    orders = list((await session.scalars(statement)).all())
     by_reference = [o for o in orders if update.reference and o.reference == update.reference]
     found = by_reference or orders
     return found[0] if found else None

@@ -38,9 +38,9 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from ridgeline.admin import SYSTEM
 from ridgeline.auth import kiosk_keys
 from ridgeline.auth.schemas import KioskKeyCreate
+from ridgeline.cli.admin import SYSTEM
 from ridgeline.clock import SystemClock
 from ridgeline.config import Environment, LogFormat, Settings
 from ridgeline.db import migrate

@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # The settings of ridgeline.server.server_for, so both sides run the same HTTP/WS stack.
+    # The settings of ridgeline.cli.server.server_for, so both sides run the same HTTP/WS stack.
     config = uvicorn.Config(
         create_peer_app(),
         host=args.host,

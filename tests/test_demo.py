@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from sqlalchemy import func, select
 
+from ridgeline.cli.demo import check_connections, run_demo, seed_demo, serving, simulator_stores
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.demo import check_connections, run_demo, seed_demo, serving, simulator_stores
 from ridgeline.models import Kiosk, Store
 from tests.net import free_port
 

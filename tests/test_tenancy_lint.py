@@ -23,9 +23,8 @@ UNSCOPED_ALLOWED = {
     ("auth/repository.py", "operator_with_family"): "authenticating the token's own operator",
     ("auth/repository.py", "kiosk_key_by_hash"): "authenticating a kiosk key",
     ("stores/repository.py", "store_name_taken"): "uniqueness within the given organization",
-    ("admin.py", "_organization_id"): "CLI acts as platform admin",
-    ("demo.py", "seed_demo"): "seeds its own demo tenant",
-    ("pos/client.py", "record_breaker_transition"): "the organization of the breaker's own store",
+    ("cli/admin.py", "organization_id_of"): "CLI acts as platform admin",
+    ("pos/repository.py", "store_organization_id"): "the organization of a breaker's own store",
 }
 
 

@@ -11,10 +11,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from ridgeline.app import create_app
+from ridgeline.cli.server import server_for
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.server import server_for
 from tests.net import free_port
 
 

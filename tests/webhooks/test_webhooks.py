@@ -20,11 +20,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from ridgeline.app import app_services
+from ridgeline.cli.demo import register_webhooks, seed_demo, serving, simulator_stores
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
-from ridgeline.demo import register_webhooks, seed_demo, serving, simulator_stores
 from ridgeline.jobs import JobContext, JobRegistry, JobServices, RetryLater, Worker
 from ridgeline.models import Job, Product, ProductVariant, Role, Store, StreamMessage, SyncKind
 from ridgeline.models.pos_event import PosEvent

@@ -60,7 +60,8 @@ def _validated(model: type[Any], **fields: Any) -> Any:
         ) from exc
 
 
-async def _organization_id(session: AsyncSession, reference: str) -> uuid.UUID:
+async def organization_id_of(session: AsyncSession, reference: str) -> uuid.UUID:
+    """An organization by id or slug."""
     try:
         return (await stores.get_organization(session, SYSTEM.scope, uuid.UUID(reference))).id
     except ValueError:
@@ -82,7 +83,7 @@ async def create_operator(
     store_ids: list[uuid.UUID],
 ) -> dict[str, Any]:
     async with _transaction(settings) as session:
-        organization_id = await _organization_id(session, organization) if organization else None
+        organization_id = await organization_id_of(session, organization) if organization else None
         body = _validated(
             OperatorCreate,
             email=email,

@@ -13,21 +13,21 @@ from rich.console import Console
 from rich.table import Table
 
 from ridgeline import __version__
-from ridgeline.admin import (
+from ridgeline.cli.admin import (
     create_kiosk,
     create_kiosk_key,
     create_operator,
     rotate_pos_credentials,
 )
+from ridgeline.cli.demo import run_demo, show_demo, write_demo_file
+from ridgeline.cli.server import PortTaken, run_server, run_worker
 from ridgeline.config import Settings
 from ridgeline.db.migrate import head_revision, upgrade
-from ridgeline.demo import run_demo, show_demo, write_demo_file
 from ridgeline.errors import RidgelineError
 from ridgeline.models.sync import SyncKind, SyncStatus
 from ridgeline.monitoring.logging import configure_logging
 from ridgeline.possim import serve_simulator
 from ridgeline.realtime.check import CableCheck
-from ridgeline.server import PortTaken, run_server, run_worker
 from ridgeline.sync.command import run_sync_command
 
 app = typer.Typer(

@@ -8,39 +8,49 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.app import create_app
-from ridgeline.auth import kiosk_keys
-from ridgeline.auth.passwords import hash_password, verify_password
-from ridgeline.auth.schemas import KioskKeyCreate
+from ridgeline.auth import kiosk_keys, operators
+from ridgeline.auth import repository as auth_repository
+from ridgeline.auth.passwords import verify_password
+from ridgeline.auth.schemas import KioskKeyCreate, OperatorCreate, OperatorUpdate
+from ridgeline.cli.admin import SYSTEM, organization_id_of
+from ridgeline.cli.server import ensure_ports_free, server_for
 from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
-from ridgeline.models import Kiosk, Operator, Organization, Role, Store
+from ridgeline.errors import NotFound
+from ridgeline.models import Organization, Role, Store
 from ridgeline.models.sync import SyncKind
+from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import Registration
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialCipher
 from ridgeline.pos.registry import display_name, webhook_source
-from ridgeline.pos.service import parse_config, run_connection_test
+from ridgeline.pos.schemas import StorePosUpdate
+from ridgeline.pos.service import run_connection_test
 from ridgeline.possim import create_simulator_app
 from ridgeline.possim.model import DIALECT_CYCLE
-from ridgeline.server import ensure_ports_free, server_for
+from ridgeline.stores import repository as stores_repository
+from ridgeline.stores import service as stores_service
+from ridgeline.stores.schemas import KioskCreate, OrganizationCreate, StoreCreate
 from ridgeline.sync.command import run_sync_command
 from ridgeline.webhooks import registration
 from ridgeline.webhooks.service import webhook_url
 
 DEMO_SLUG = "demo-dispensary"
-DEMO_EMAIL = "admin@demo.ridgeline.local"
+DEMO_EMAIL = "admin@demo.ridgeline.example"
 DEMO_PASSWORD = "ridgeline-demo-password"  # noqa: S105  (development data, printed on purpose)
 DEMO_SEED = 1
 # One store per simulated POS, in the simulator's order of dialects: a part of town, then the POS
@@ -64,58 +74,40 @@ async def seed_demo(
 ) -> dict[str, Any]:
     """Create the demo tenant if missing (idempotent), point each store at its simulated POS, and
     issue each kiosk a fresh key: keys are stored only as hashes, so the ones printed on an
-    earlier run cannot be shown again (and are expired now)."""
+    earlier run cannot be shown again (and are expired now). Everything goes through the
+    services the API uses, so the demo's data obeys the API's validation."""
     database = Database.from_settings(settings)
     cipher = CredentialCipher(settings.encryption_keys)
     now = SystemClock().now()
     stores, kiosks = [], []
     try:
         async with database.transaction() as session:
-            organization = await session.scalar(
-                select(Organization).where(Organization.slug == DEMO_SLUG)
-            )
-            if organization is None:
-                organization = Organization(name="Demo Dispensary", slug=DEMO_SLUG)
-                session.add(organization)
-                await session.flush()
+            organization = await _demo_organization(session)
             scope = TenantScope(organization_id=organization.id)
-            operator = await session.scalar(select(Operator).where(Operator.email == DEMO_EMAIL))
-            if operator is None:
-                session.add(
-                    Operator(
-                        organization_id=organization.id,
-                        email=DEMO_EMAIL,
-                        name="Demo Admin",
-                        role=Role.ORG_ADMIN,
-                        password_hash=hash_password(DEMO_PASSWORD),
-                    )
-                )
-            elif not verify_password(operator.password_hash, DEMO_PASSWORD):
-                operator.password_hash = hash_password(DEMO_PASSWORD)
+            await _demo_operator(session, organization.id, now=now)
+            existing = {s.name: s for s in await session.scalars(stores_repository.stores(scope))}
             for sim_store in pos_stores:
                 name = STORE_NAMES[sim_store["dialect"]]
-                store = await session.scalar(
-                    select(Store).where(
-                        Store.organization_id == organization.id, Store.name == name
-                    )
-                )
-                if store is None:
-                    store = Store(
+                store = existing.get(name) or await stores_service.create_store(
+                    session,
+                    SYSTEM,
+                    StoreCreate(
                         organization_id=organization.id, name=name, timezone="America/Denver"
-                    )
-                    session.add(store)
-                    await session.flush()
-                adapter, config = parse_config(sim_store["dialect"], sim_store["config"])
-                store.pos_provider = adapter.name
-                store.pos_config_encrypted = cipher.encrypt(config)
-                store.pos_config_updated_at = now
-                kiosk = await session.scalar(select(Kiosk).where(Kiosk.store_id == store.id))
+                    ),
+                )
+                store, _ = await pos_service.configure(
+                    session,
+                    scope,
+                    store.id,
+                    StorePosUpdate(provider=sim_store["dialect"], config=sim_store["config"]),
+                    cipher=cipher,
+                    now=now,
+                )
+                kiosk = await session.scalar(stores_repository.kiosks(scope, store_id=store.id))
                 if kiosk is None:
-                    kiosk = Kiosk(
-                        organization_id=organization.id, store_id=store.id, name="Lobby Kiosk"
+                    kiosk = await stores_service.create_kiosk(
+                        session, scope, KioskCreate(store_id=store.id, name="Lobby Kiosk")
                     )
-                    session.add(kiosk)
-                    await session.flush()
                 key = await kiosk_keys.issue_key(
                     session, scope, kiosk.id, KioskKeyCreate(expire_existing_in_s=0), now=now
                 )
@@ -123,7 +115,7 @@ async def seed_demo(
                     {
                         "id": str(store.id),
                         "name": store.name,
-                        "pos_provider": adapter.name,
+                        "pos_provider": store.pos_provider,
                         "simulator_store_id": sim_store["id"],
                     }
                 )
@@ -145,6 +137,37 @@ async def seed_demo(
         "stores": stores,
         "kiosks": kiosks,
     }
+
+
+async def _demo_organization(session: AsyncSession) -> Organization:
+    try:
+        organization_id = await organization_id_of(session, DEMO_SLUG)
+    except NotFound:
+        return await stores_service.create_organization(
+            session, OrganizationCreate(name="Demo Dispensary", slug=DEMO_SLUG)
+        )
+    return await stores_service.get_organization(session, SYSTEM.scope, organization_id)
+
+
+async def _demo_operator(
+    session: AsyncSession, organization_id: uuid.UUID, *, now: datetime
+) -> None:
+    """The demo's org admin, with the demo password (set again if it was changed)."""
+    password = SecretStr(DEMO_PASSWORD)
+    operator = await auth_repository.operator_by_email(session, DEMO_EMAIL)
+    if operator is None:
+        body = OperatorCreate(
+            email=DEMO_EMAIL,
+            password=password,
+            name="Demo Admin",
+            role=Role.ORG_ADMIN,
+            organization_id=organization_id,
+        )
+        await operators.create_operator(session, SYSTEM, body)
+    elif not verify_password(operator.password_hash, DEMO_PASSWORD):
+        await operators.update_operator(
+            session, SYSTEM, operator.id, OperatorUpdate(password=password), now=now
+        )
 
 
 async def check_connections(settings: Settings, info: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from ridgeline.models import Job, Order, OrderStatus, Store
 from ridgeline.orders import queue, submission
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.errors import PosError
-from tests.factories import make_tenant, sign_in
+from tests.factories import sign_in
 from tests.orders.conftest import (
     PosShop,
     another_kiosk,
@@ -306,38 +306,6 @@ async def test_a_lease_left_by_a_crash_is_taken_over_with_a_lookup_first(
     assert order["status"] == FIRST_STATUS["blaze"]
     [sim_order] = pos_orders(shop, order["reference"])  # the one cart, finished
     assert sim_order["id"] == order["pos_order_id"]
-
-
-async def test_alerts_are_the_callers_organizations_only(
-    client: httpx.AsyncClient,
-    database: Database,
-    connector: PosConnector,
-    control: httpx.Client,
-    worker: Worker,
-    clock: FakeClock,
-    settings: Settings,
-) -> None:
-    shop = await pos_shop(database, connector, control, "dutchie")
-    await breaker(client, shop, "force_open")
-    await place_orders(client, database, shop, 1, clock)
-    await worker.run_until_idle()
-    clock.advance(settings.order_submit_deadline_s + 1)
-    await tick(database, clock, worker)
-    [alert] = await alerts(client, shop, kind="order_failed")
-
-    intruder = await make_tenant(database)
-    headers = await sign_in(client, intruder.admin)
-    listed = await client.get("/api/v1/alerts", headers=headers)
-    assert listed.status_code == 200
-    listed_ids = {found["id"] for found in listed.json()["data"]}
-    assert listed_ids == {str(intruder.alert_id)}  # its own, never the other's
-    acked = await client.post(f"/api/v1/alerts/{alert['id']}/acknowledge", headers=headers)
-    assert acked.status_code == 404
-    assert acked.json()["error"]["code"] == "NOT_FOUND"
-    [still] = await alerts(client, shop, kind="order_failed")
-    assert still["state"] == "firing"
-    bad = await client.get("/api/v1/alerts", params={"state": "sleeping"}, headers=headers)
-    assert bad.status_code == 422
 
 
 async def test_a_worker_behind_collects_one_drain_per_store_not_one_per_tick(

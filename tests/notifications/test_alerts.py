@@ -1,0 +1,114 @@
+"""Operator alerts: raised in the transaction of what they are about, pushed as `alert.changed`
+on the organization's ops stream, listed with filters, acknowledged once, and never seen by
+another organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ridgeline.clock import FakeClock
+from ridgeline.db.engine import Database
+from ridgeline.notifications.service import Severity, raise_alert
+from ridgeline.realtime.streams import ops_stream, position, read_since
+from tests.assertions import assert_error
+from tests.factories import Tenant, make_tenant, sign_in
+
+
+async def _raise(database: Database, tenant: Tenant, clock: FakeClock, kind: str) -> str:
+    async with database.transaction() as session:
+        row = await raise_alert(
+            session,
+            organization_id=tenant.organization.id,
+            store_id=tenant.store.id,
+            kind=kind,
+            severity=Severity.CRITICAL,
+            title=f"{kind} at {tenant.store.name}",
+            message="something an operator must hear about",
+            details={"order_reference": "RL-TEST"},
+            at=clock.now(),
+        )
+    return str(row.id)
+
+
+async def _alert_changes(database: Database, tenant: Tenant) -> list[dict[str, Any]]:
+    """The `alert.changed` messages on the organization's ops stream, oldest first."""
+    stream_id = ops_stream(tenant.organization.id)
+    async with database.transaction(write=False) as session:
+        at = await position(session, stream_id)
+        entries = await read_since(session, stream_id, epoch=at.epoch, offset=0, limit=1000)
+    return [entry.message["data"] for entry in entries if entry.message["type"] == "alert.changed"]
+
+
+async def _list(
+    client: httpx.AsyncClient, headers: dict[str, str], **params: Any
+) -> list[dict[str, Any]]:
+    response = await client.get("/api/v1/alerts", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["data"]
+    return found
+
+
+async def test_an_alert_is_listed_newest_first_and_filtered(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    tenant = await make_tenant(database)  # comes with one sync_failed alert
+    clock.advance(1)
+    failed = await _raise(database, tenant, clock, "order_failed")
+    headers = await sign_in(client, tenant.admin)
+    listed = await _list(client, headers)
+    assert [alert["id"] for alert in listed] == [failed, str(tenant.alert_id)]
+    [only] = await _list(client, headers, kind="order_failed")
+    assert only["id"] == failed
+    assert only["severity"] == "critical"
+    assert only["state"] == "firing"
+    assert only["store_id"] == str(tenant.store.id)
+    assert await _list(client, headers, state="acknowledged") == []
+    other = await make_tenant(database)
+    assert await _list(client, headers, store_id=str(other.store.id)) == []
+
+
+async def test_acknowledging_changes_the_state_once_and_is_pushed(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    tenant = await make_tenant(database)
+    alert_id = await _raise(database, tenant, clock, "order_rejected")
+    headers = await sign_in(client, tenant.admin)
+    first = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["data"]["state"] == "acknowledged"
+    again = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=headers)
+    assert again.json()["data"] == first.json()["data"]  # again changes nothing
+    [acked] = await _list(client, headers, state="acknowledged")
+    assert acked["id"] == alert_id
+
+    changes = [
+        data["state"] for data in await _alert_changes(database, tenant) if data["id"] == alert_id
+    ]
+    assert changes == ["firing", "acknowledged"]  # raised, then acknowledged once
+
+
+async def test_another_organization_never_sees_or_acknowledges_an_alert(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    tenant = await make_tenant(database)
+    alert_id = await _raise(database, tenant, clock, "order_failed")
+    intruder = await make_tenant(database)
+    headers = await sign_in(client, intruder.admin)
+    listed = await _list(client, headers)
+    assert {alert["id"] for alert in listed} == {str(intruder.alert_id)}
+    refused = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=headers)
+    assert_error(refused, 404, "NOT_FOUND")
+    owner = await sign_in(client, tenant.admin)
+    [still] = await _list(client, owner, kind="order_failed")
+    assert still["state"] == "firing"
+
+
+async def test_a_bad_filter_is_refused(client: httpx.AsyncClient, database: Database) -> None:
+    tenant = await make_tenant(database)
+    headers = await sign_in(client, tenant.admin)
+    bad = await client.get("/api/v1/alerts", params={"state": "sleeping"}, headers=headers)
+    assert_error(bad, 422, "VALIDATION_ERROR")
+    store = await client.get("/api/v1/alerts", params={"store_id": "nope"}, headers=headers)
+    assert_error(store, 422, "VALIDATION_ERROR")

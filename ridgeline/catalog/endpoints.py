@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from ridgeline.api.dependencies import CatalogIndexesDep, ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
-from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
+from ridgeline.api.schemas import Envelope, Page, envelope
 from ridgeline.auth.dependencies import KioskDep, StoreManagerDep, ViewerDep
-from ridgeline.catalog import enrichment, service
+from ridgeline.catalog import enrichment, rfid_tags, service
 from ridgeline.catalog.listing import CatalogFilters
 from ridgeline.catalog.schemas import (
     TAG_PATTERN,
@@ -206,11 +206,9 @@ async def list_rfid_tags(
     product_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[RfidTagOut]:
     """The store's RFID tags and the products they point at."""
-    items, next_cursor = await enrichment.list_rfid_tags(
+    return await rfid_tags.list_rfid_tags(
         session, caller.scope, store_id, page, product_id=product_id
     )
-    data = [RfidTagOut.model_validate(item) for item in items]
-    return Page[RfidTagOut](data=data, meta=PageMeta(next_cursor=next_cursor, count=len(data)))
 
 
 @router.put("/stores/{store_id}/rfid-tags/{tag}", tags=["catalog"])
@@ -223,7 +221,7 @@ async def put_rfid_tag(
     response: Response,
 ) -> Envelope[RfidTagOut]:
     """Point a tag at a product of the store (201 when the tag is new, 200 when re-pointed)."""
-    found, created = await enrichment.put_rfid_tag(
+    found, created = await rfid_tags.put_rfid_tag(
         session, caller.scope, store_id, tag, body.product_id
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -236,5 +234,5 @@ async def put_rfid_tag(
 async def delete_rfid_tag(
     store_id: uuid.UUID, tag: TagPath, caller: StoreManagerDep, session: SessionDep
 ) -> Response:
-    await enrichment.delete_rfid_tag(session, caller.scope, store_id, tag)
+    await rfid_tags.delete_rfid_tag(session, caller.scope, store_id, tag)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
-"""Operator rules of the catalog: the operator view, enrichment changes (announced to kiosks on
-the store stream in the same transaction) and RFID tag mappings. Services flush, never commit."""
+"""Operator rules of a store's products: the operator view (every product, hidden and inactive
+included, with its enrichment apart) and enrichment changes, announced to kiosks on the store
+stream in the same transaction. Services flush, never commit."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ridgeline.catalog.schemas import EnrichmentPatch, OperatorProduct
 from ridgeline.catalog.views import is_visible, kiosk_event_data, operator_view
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound
-from ridgeline.models.catalog import Product, ProductEnrichment, RfidTag
+from ridgeline.models.catalog import Product, ProductEnrichment
 from ridgeline.realtime import streams
 from ridgeline.stores import service as stores_service
 
@@ -54,9 +55,11 @@ async def list_products(
     )
 
 
-async def _product(
+async def store_product(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, product_id: uuid.UUID
 ) -> Product:
+    """A product of the store, hidden and inactive included; `NotFound` for the store or the
+    product when the caller may not see it or it belongs to another store."""
     store = await stores_service.get_store(session, scope, store_id)
     product = await repository.product(session, scope, store.id, product_id)
     if product is None:
@@ -67,7 +70,7 @@ async def _product(
 async def get_product(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, product_id: uuid.UUID
 ) -> OperatorProduct:
-    product = await _product(session, scope, store_id, product_id)
+    product = await store_product(session, scope, store_id, product_id)
     variants = await repository.variants_by_product(session, scope, product.store_id, [product.id])
     enrichment = await repository.enrichment(session, scope, product.store_id, product.id)
     return operator_view(product, variants.get(product.id, []), enrichment)
@@ -84,7 +87,7 @@ async def update_enrichment(
 ) -> OperatorProduct:
     """Apply the operator's changes and tell the store's kiosks: `product.updated` when the
     product is visible after the change, `product.deactivated` when the change hid it."""
-    product = await _product(session, scope, store_id, product_id)
+    product = await store_product(session, scope, store_id, product_id)
     enrichment = await repository.enrichment(session, scope, product.store_id, product.id)
     if enrichment is None:
         enrichment = ProductEnrichment(
@@ -117,58 +120,3 @@ async def update_enrichment(
             at=now,
         )
     return operator_view(product, variants, enrichment)
-
-
-# RFID tags
-
-
-async def list_rfid_tags(
-    session: AsyncSession,
-    scope: TenantScope,
-    store_id: uuid.UUID,
-    page: PageRequest,
-    *,
-    product_id: uuid.UUID | None = None,
-) -> tuple[list[RfidTag], str | None]:
-    store = await stores_service.get_store(session, scope, store_id)
-    result = await paginate(
-        session, repository.rfid_tags(scope, store.id, product_id=product_id), RfidTag, page
-    )
-    return list(result.items), result.next_cursor
-
-
-async def put_rfid_tag(
-    session: AsyncSession,
-    scope: TenantScope,
-    store_id: uuid.UUID,
-    tag: str,
-    product_id: uuid.UUID,
-) -> tuple[RfidTag, bool]:
-    """Point `tag` at a product of the same store; returns the mapping and whether it is new."""
-    product = await _product(session, scope, store_id, product_id)
-    found = await repository.rfid_tag(session, scope, product.store_id, tag)
-    created = found is None
-    if found is None:
-        found = RfidTag(
-            organization_id=product.organization_id,
-            store_id=product.store_id,
-            tag=tag,
-            product_id=product.id,
-        )
-        session.add(found)
-    else:
-        found.product_id = product.id
-    await session.flush()
-    await session.refresh(found)
-    return found, created
-
-
-async def delete_rfid_tag(
-    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, tag: str
-) -> None:
-    store = await stores_service.get_store(session, scope, store_id)
-    found = await repository.rfid_tag(session, scope, store.id, tag)
-    if found is None:
-        raise NotFound("rfid_tag", tag)
-    await session.delete(found)
-    await session.flush()

@@ -12,7 +12,6 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest
@@ -38,10 +37,8 @@ from ridgeline.catalog.schemas import (
     StreamPositionOut,
 )
 from ridgeline.catalog.views import is_visible, kiosk_view, merged_tags
-from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import CatalogResyncRequired, NotFound, ValidationFailed
-from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant
-from ridgeline.models.sync import SyncRun
 from ridgeline.realtime import streams
 from ridgeline.realtime.streams import HistoryUnavailable, StreamPosition
 
@@ -126,12 +123,7 @@ async def _running_syncs(
     changes writes its batches without events (one `catalog.resync` ends it), but every batch
     moves its run's heartbeat in the same transaction: part of the index's version, this makes
     each batch show up in the next list even before the run ends (or if it never does)."""
-    statement = (
-        scoped(select(SyncRun), SyncRun, scope)
-        .where(SyncRun.store_id == store_id, text("sync_runs.status = 'running'"))
-        .with_only_columns(SyncRun.kind, SyncRun.heartbeat_at)
-    )
-    rows = (await session.execute(statement)).all()
+    rows = await repository.running_sync_heartbeats(session, scope, store_id)
     return tuple(sorted(f"{kind}@{heartbeat.isoformat()}" for kind, heartbeat in rows))
 
 
@@ -141,48 +133,18 @@ async def _build_index(
     """The store's visible catalog as listing entries, from the columns filters and sorts use
     (no ORM objects, no kiosk views). Variants and enrichment find their product by the id as
     the driver returns it: a UUID object per variant row is a third of a build on SQLite."""
-    raw_id = type_coerce(Product.id, String).label("raw_id")
-    products = await session.execute(
-        repository.products(scope, store_id, active_only=True).with_only_columns(
-            Product.id,
-            raw_id,
-            Product.name,
-            Product.brand,
-            Product.category,
-            Product.strain_type,
-            Product.tags,
-            Product.created_at,
-        )
-    )
-    variants = await session.execute(
-        scoped(select(ProductVariant), ProductVariant, scope)
-        .where(ProductVariant.store_id == store_id)
-        .with_only_columns(
-            type_coerce(ProductVariant.product_id, String),
-            ProductVariant.price_cents,
-            ProductVariant.quantity_available,
-        )
-    )
+    products = await repository.index_products(session, scope, store_id)
+    variants = await repository.index_variants(session, scope, store_id)
     prices: dict[object, list[int]] = defaultdict(list)
     in_stock: set[object] = set()
-    for product_id, price_cents, quantity in variants.all():
+    for product_id, price_cents, quantity in variants:
         prices[product_id].append(price_cents)
         if quantity > 0:
             in_stock.add(product_id)
-    enrichments = await session.execute(
-        scoped(select(ProductEnrichment), ProductEnrichment, scope)
-        .where(ProductEnrichment.store_id == store_id)
-        .with_only_columns(
-            type_coerce(ProductEnrichment.product_id, String).label("raw_id"),
-            ProductEnrichment.hidden,
-            ProductEnrichment.featured,
-            ProductEnrichment.sort_order,
-            ProductEnrichment.tags,
-        )
-    )
-    added = {row.raw_id: row for row in enrichments.all()}
+    enrichments = await repository.index_enrichments(session, scope, store_id)
+    added = {row.raw_id: row for row in enrichments}
     entries = []
-    for row in products.all():
+    for row in products:
         extra = added.get(row.raw_id)
         if extra is not None and extra.hidden:
             continue  # the same rule as views.is_visible: active (SQL) and not hidden
@@ -209,10 +171,7 @@ async def _brand_ids(
 ) -> set[uuid.UUID] | None:
     if brand is None:
         return None
-    statement = repository.products(
-        scope, store_id, active_only=True, brand=brand
-    ).with_only_columns(Product.id)
-    return set((await session.scalars(statement)).all())
+    return await repository.active_product_ids_of_brand(session, scope, store_id, brand)
 
 
 async def _current_views(
@@ -225,16 +184,16 @@ async def _current_views(
     """The kiosk views of `batch` as the database has them now, in the index's order, each with
     its index key; a product that no longer qualifies (a write that did not reach the store
     stream) is left out rather than shown."""
-    ids = [entry.id for _, entry in batch]
-    statement = repository.products(
+    found = await repository.active_products(
+        session,
         scope,
         store_id,
-        active_only=True,
+        [entry.id for _, entry in batch],
         category=filters.category,
         brand=filters.brand,
         strain_type=filters.strain_type,
-    ).where(Product.id.in_(ids))
-    products = {p.id: p for p in (await session.scalars(statement)).all()}
+    )
+    products = {p.id: p for p in found}
     variants = await repository.variants_by_product(session, scope, store_id, list(products))
     enrichments = await repository.enrichments_by_product(session, scope, store_id, list(products))
     shown = []
@@ -374,12 +333,7 @@ async def changes(
 async def _visible_ids(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, ids: set[uuid.UUID]
 ) -> set[str]:
-    if not ids:
-        return set()
-    statement = repository.products(scope, store_id, active_only=True).where(
-        Product.id.in_(list(ids))
-    )
-    products = list((await session.scalars(statement)).all())
+    products = await repository.active_products(session, scope, store_id, ids)
     enrichments = await repository.enrichments_by_product(
         session, scope, store_id, [p.id for p in products]
     )

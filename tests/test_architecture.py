@@ -25,6 +25,9 @@ behind a capability (docs/pos/README.md, "Adding a POS") or is listed below with
 from __future__ import annotations
 
 import ast
+import functools
+import importlib
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +257,209 @@ def test_only_the_app_assembly_touches_app_state() -> None:
 )
 def test_the_app_state_checker(source: str, found: list[int]) -> None:
     assert app_state_uses(source) == found
+
+
+# --- queries are built in repositories -----------------------------------------------------------
+#
+# Inside a domain, `repository.py` builds the queries; endpoints and services call its named
+# functions. A module builds a query when it uses SQLAlchemy's statement constructors (`select`,
+# `update`, `delete`, `insert`, the dialects' `insert`, `text`) or a mapped table's own
+# (`Model.__table__.insert()`). Names are resolved from the module's imports, so `dict.update`,
+# `session.delete(row)`, `@router.delete` and a function named `delete_store` are not queries.
+
+QUERY_BUILDERS = frozenset({"select", "update", "delete", "insert", "text"})
+
+# Module (or folder, ending in "/") outside a repository.py that may build queries, and why.
+QUERIES_ALLOWED: dict[str, str] = {
+    "db/": "the database layer itself: engine set-up, Alembic migrations, the schema revision",
+    "jobs/queue.py": "the job table's store (enqueue, claim with leases): the jobs repository",
+    "realtime/streams.py": "the stream store (offsets, epochs, replay): the realtime repository",
+    "models/sync.py": "schema, not a query: the partial unique index's predicate",
+}
+
+
+def _bound_names(tree: ast.Module) -> dict[str, set[str]]:
+    """Each name a module's imports bind, with the dotted path it stands for; and each name
+    assigned one of those (`dialect = postgresql if pg else sqlite`), with what it may be."""
+    names: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname is not None:
+                    names.setdefault(alias.asname, set()).add(alias.name)
+                else:  # `import sqlalchemy.sql` binds `sqlalchemy`
+                    root = alias.name.split(".")[0]
+                    names.setdefault(root, set()).add(root)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
+            for alias in node.names:
+                names.setdefault(alias.asname or alias.name, set()).add(
+                    f"{node.module}.{alias.name}"
+                )
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if not isinstance(target, ast.Name):
+            continue
+        choices = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
+        for choice in choices:
+            if paths := _dotted(choice, names):
+                names.setdefault(target.id, set()).update(paths)
+    return names
+
+
+def _dotted(node: ast.expr, names: dict[str, set[str]]) -> set[str]:
+    """The paths `sa.dialects.postgresql.insert` may stand for (none if its root is not bound
+    by an import)."""
+    attributes: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attributes.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return set()
+    return {".".join([root, *reversed(attributes)]) for root in names.get(node.id, ())}
+
+
+@functools.cache
+def _is_query_builder(path: str) -> bool:
+    """Whether `path` (as imported) is one of SQLAlchemy's statement constructors: resolved to
+    the object itself, so `sqlalchemy.future.select` counts and `AsyncSession.delete` does not."""
+    parts = path.split(".")
+    if parts[0] != "sqlalchemy" or parts[-1] not in QUERY_BUILDERS:
+        return False
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attribute in parts[split:]:
+                found = getattr(found, attribute)
+        except AttributeError:
+            return False
+        return (
+            inspect.isfunction(found)
+            and found.__qualname__ == found.__name__  # a module's function, not a method
+            and found.__module__.startswith("sqlalchemy.")
+        )
+    return False
+
+
+def query_builds(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each query a module's source builds."""
+    tree = ast.parse(source)
+    names = _bound_names(tree)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
+            found.extend(
+                (node.lineno, path) for path in _dotted(node, names) if _is_query_builder(path)
+            )
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in QUERY_BUILDERS
+            and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr == "__table__"
+        ):
+            found.append((node.lineno, f"__table__.{node.func.attr}"))
+    return sorted(found)
+
+
+def _query_allowance(module: str) -> str | None:
+    """The allow-list entry that covers `module`, if any."""
+    if module in QUERIES_ALLOWED:
+        return module
+    return next(
+        (key for key in QUERIES_ALLOWED if key.endswith("/") and module.startswith(key)), None
+    )
+
+
+def _query_building_modules() -> Iterator[tuple[str, list[tuple[int, str]]]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "repository.py":
+            continue
+        found = query_builds(path.read_text())
+        if found:
+            yield path.relative_to(PACKAGE).as_posix(), found
+
+
+def test_queries_are_built_in_repositories() -> None:
+    offenders = [
+        f"ridgeline/{module}:{line} builds a query with {what}"
+        for module, found in _query_building_modules()
+        if _query_allowance(module) is None
+        for line, what in found
+    ]
+    assert offenders == [], "move these into the domain's repository.py:\n" + "\n".join(offenders)
+
+
+def test_the_query_allow_list_has_no_stale_entries() -> None:
+    used = {_query_allowance(module) for module, _ in _query_building_modules()}
+    assert set(QUERIES_ALLOWED) - used == set()
+
+
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        ("from sqlalchemy import select\nq = select(Store)", "sqlalchemy.select"),
+        ("from sqlalchemy import update\nq = update(Kiosk).values(x=1)", "sqlalchemy.update"),
+        ("from sqlalchemy import delete\nq = delete(Job)", "sqlalchemy.delete"),
+        ("from sqlalchemy import insert\nq = insert(SyncIssue)", "sqlalchemy.insert"),
+        ("from sqlalchemy import text\nq = text('SELECT 1')", "sqlalchemy.text"),
+        ("import sqlalchemy as sa\nq = sa.select(Store)", "sqlalchemy.select"),
+        ("import sqlalchemy\nq = sqlalchemy.text('SELECT 1')", "sqlalchemy.text"),
+        ("from sqlalchemy import select as pick\nq = pick(Store)", "sqlalchemy.select"),
+        ("from sqlalchemy.future import select\nq = select(Store)", "sqlalchemy.future.select"),
+        (
+            "from sqlalchemy.dialects.postgresql import insert as pg_insert\nq = pg_insert(Job)",
+            "sqlalchemy.dialects.postgresql.insert",
+        ),
+        (
+            "from sqlalchemy.dialects import sqlite\nq = sqlite.insert(Job)",
+            "sqlalchemy.dialects.sqlite.insert",
+        ),
+        (
+            "import sqlalchemy.dialects.postgresql\nq = sqlalchemy.dialects.postgresql.insert(Job)",
+            "sqlalchemy.dialects.postgresql.insert",
+        ),
+        ("from sqlalchemy import insert, update\nmake = insert if new else update", "sqlalchemy"),
+        (
+            "def f():\n    from sqlalchemy import text\n    return text('SELECT 1')",
+            "sqlalchemy.text",
+        ),
+        ("q = Job.__table__.delete()", "__table__.delete"),
+        (
+            "from sqlalchemy.dialects import postgresql, sqlite\n"
+            "dialect = postgresql if pg else sqlite\n"
+            "q = dialect.insert(Job).on_conflict_do_nothing()",
+            "sqlalchemy.dialects",
+        ),
+    ],
+)
+def test_the_query_checker_catches(source: str, what: str) -> None:
+    assert any(found.startswith(what) for _, found in query_builds(source)), query_builds(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "values = {}\nvalues.update(name='x')",
+        "from sqlalchemy import update\nsettings.update({'a': 1})",
+        "await session.delete(store)",
+        "from sqlalchemy.ext.asyncio import AsyncSession\nAsyncSession.delete(session, row)",
+        "@router.delete('/stores/{store_id}')\nasync def delete_store() -> None: ...",
+        "async def delete_store() -> None:\n    await delete_store()",
+        "from ridgeline.stores import repository\nawait repository.delete_kiosk(session, kiosk)",
+        "from sqlalchemy import String, Text\ncolumn = mapped_column(Text)",
+        "from sqlalchemy import Select\ndef f(q: Select[Any]) -> None: ...",
+        "text = 'plain'\nprint(text.upper())",
+        "from ridgeline.pos import select\nchoice = select(options)",
+        "from sqlalchemy import select\nrows = statement.select()",
+    ],
+)
+def test_the_query_checker_passes_what_is_not_a_query(source: str) -> None:
+    assert query_builds(source) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest, PageResult, paginate
@@ -14,10 +13,9 @@ from ridgeline.auth.passwords import hash_password
 from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.auth.schemas import OperatorCreate, OperatorOut, OperatorUpdate
 from ridgeline.auth.service import revoke_operator_sessions
-from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed
 from ridgeline.models.operator import Operator, OperatorStoreAccess, Role
-from ridgeline.models.store import Store
 from ridgeline.stores.service import get_organization
 
 
@@ -41,17 +39,14 @@ async def list_operators(
     *,
     organization_id: uuid.UUID | None = None,
 ) -> PageResult[Operator]:
-    statement = scoped(select(Operator), Operator, scope)
-    if organization_id is not None:
-        statement = statement.where(Operator.organization_id == organization_id)
+    statement = repository.operators(scope, organization_id=organization_id)
     return await paginate(session, statement, Operator, page)
 
 
 async def get_operator(
     session: AsyncSession, scope: TenantScope, operator_id: uuid.UUID
 ) -> Operator:
-    statement = scoped(select(Operator), Operator, scope).where(Operator.id == operator_id)
-    found = await session.scalar(statement)
+    found = await repository.operator(session, scope, operator_id)
     if found is None:
         raise NotFound("operator", operator_id)
     return found
@@ -72,15 +67,12 @@ async def _set_store_access(
         raise _field_error("store_ids", "Only store managers are assigned stores.")
     wanted = set(store_ids)
     if wanted:
-        statement = scoped(select(Store.id), Store, scope).where(
-            Store.id.in_(wanted), Store.organization_id == operator.organization_id
+        found = await repository.organization_store_ids(
+            session, scope, operator.organization_id, wanted
         )
-        found = set((await session.scalars(statement)).all())
         if missing := wanted - found:
             raise NotFound("store", sorted(missing)[0])
-    await session.execute(
-        delete(OperatorStoreAccess).where(OperatorStoreAccess.operator_id == operator.id)
-    )
+    await repository.clear_store_access(session, operator.id)
     for store_id in sorted(wanted):
         session.add(OperatorStoreAccess(operator_id=operator.id, store_id=store_id))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
@@ -16,6 +17,20 @@ from ridgeline.models.operator import (
     RefreshToken,
     TokenFamily,
 )
+from ridgeline.models.store import Store
+
+
+def operators(scope: TenantScope, *, organization_id: uuid.UUID | None = None) -> Select[Operator]:
+    statement = scoped(select(Operator), Operator, scope)
+    if organization_id is not None:
+        statement = statement.where(Operator.organization_id == organization_id)
+    return statement
+
+
+async def operator(
+    session: AsyncSession, scope: TenantScope, operator_id: uuid.UUID
+) -> Operator | None:
+    return await session.scalar(operators(scope).where(Operator.id == operator_id))
 
 
 async def operator_by_email(session: AsyncSession, email: str) -> Operator | None:
@@ -41,6 +56,25 @@ async def assigned_store_ids(session: AsyncSession, operator_id: uuid.UUID) -> f
         select(OperatorStoreAccess.store_id).where(OperatorStoreAccess.operator_id == operator_id)
     )
     return frozenset(rows.all())
+
+
+async def organization_store_ids(
+    session: AsyncSession,
+    scope: TenantScope,
+    organization_id: uuid.UUID | None,
+    store_ids: Collection[uuid.UUID],
+) -> set[uuid.UUID]:
+    """Those of `store_ids` that are stores of `organization_id` and that `scope` may see."""
+    statement = scoped(select(Store.id), Store, scope).where(
+        Store.id.in_(store_ids), Store.organization_id == organization_id
+    )
+    return set((await session.scalars(statement)).all())
+
+
+async def clear_store_access(session: AsyncSession, operator_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(OperatorStoreAccess).where(OperatorStoreAccess.operator_id == operator_id)
+    )
 
 
 async def refresh_token_by_hash(
@@ -112,3 +146,29 @@ async def kiosk_key(
         KioskApiKey.kiosk_id == kiosk_id, KioskApiKey.id == key_id
     )
     return await session.scalar(statement)
+
+
+async def record_key_usage(
+    session: AsyncSession, used: Mapping[uuid.UUID, tuple[uuid.UUID, datetime]]
+) -> None:
+    """Writes `last_used_at` of each key (key id: its kiosk id, when it was used) and
+    `last_seen_at` of its kiosk, which never moves back and leaves `updated_at` alone."""
+    keys = [{"b_key": key_id, "b_at": at} for key_id, (_, at) in used.items()]
+    kiosks = [{"b_kiosk": kiosk_id, "b_at": at} for kiosk_id, at in used.values()]
+    # One statement per table run for all rows at once (executemany): a statement per key held
+    # SQLite's write lock for seconds after thousands of kiosks connected.
+    connection = await session.connection()
+    await connection.execute(
+        update(KioskApiKey)
+        .where(KioskApiKey.id == bindparam("b_key"))
+        .values(last_used_at=bindparam("b_at")),
+        keys,
+    )
+    await connection.execute(
+        update(Kiosk)
+        .where(Kiosk.id == bindparam("b_kiosk"))
+        .where((Kiosk.last_seen_at.is_(None)) | (Kiosk.last_seen_at < bindparam("b_at")))
+        # Being seen is not an edit: keep updated_at (it would bump on its own).
+        .values(last_seen_at=bindparam("b_at"), updated_at=Kiosk.updated_at),
+        kiosks,
+    )

@@ -10,10 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
-
+from ridgeline.auth import repository
 from ridgeline.db.engine import Database
-from ridgeline.models.kiosk import Kiosk, KioskApiKey
 
 
 class KioskKeyUsage:
@@ -31,24 +29,6 @@ class KioskKeyUsage:
         if not self._seen:
             return 0
         seen, self._seen = self._seen, {}
-        keys = [{"b_key": key_id, "b_at": at} for key_id, (_, at) in seen.items()]
-        kiosks = [{"b_kiosk": kiosk_id, "b_at": at} for kiosk_id, at in seen.values()]
         async with database.transaction() as session:
-            # One statement per table run for all rows at once (executemany): a statement per
-            # key held SQLite's write lock for seconds after thousands of kiosks connected.
-            connection = await session.connection()
-            await connection.execute(
-                update(KioskApiKey)
-                .where(KioskApiKey.id == bindparam("b_key"))
-                .values(last_used_at=bindparam("b_at")),
-                keys,
-            )
-            await connection.execute(
-                update(Kiosk)
-                .where(Kiosk.id == bindparam("b_kiosk"))
-                .where((Kiosk.last_seen_at.is_(None)) | (Kiosk.last_seen_at < bindparam("b_at")))
-                # Being seen is not an edit: keep updated_at (it would bump on its own).
-                .values(last_seen_at=bindparam("b_at"), updated_at=Kiosk.updated_at),
-                kiosks,
-            )
+            await repository.record_key_usage(session, seen)
         return len(seen)

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.auth import kiosk_keys, operators
@@ -20,12 +19,10 @@ from ridgeline.auth.schemas import KioskKeyCreate, OperatorCreate
 from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.db.tenancy import scoped
 from ridgeline.errors import NotFound, ValidationFailed
 from ridgeline.models.operator import Role
-from ridgeline.models.organization import Organization
-from ridgeline.models.store import Store
 from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
+from ridgeline.stores import repository as stores_repository
 from ridgeline.stores import service as stores
 from ridgeline.stores.schemas import KioskCreate
 
@@ -66,10 +63,10 @@ async def organization_id_of(session: AsyncSession, reference: str) -> uuid.UUID
         return (await stores.get_organization(session, SYSTEM.scope, uuid.UUID(reference))).id
     except ValueError:
         pass
-    found = await session.scalar(select(Organization.id).where(Organization.slug == reference))
+    found = await stores_repository.organization_by_slug(session, SYSTEM.scope, reference)
     if found is None:
         raise NotFound("organization", reference)
-    return found
+    return found.id
 
 
 async def create_operator(
@@ -135,10 +132,7 @@ async def rotate_pos_credentials(settings: Settings) -> dict[str, Any]:
     cipher = CredentialCipher(settings.encryption_keys)
     rotated, unreadable = 0, []
     async with _transaction(settings) as session:
-        statement = scoped(select(Store), Store, SYSTEM.scope).where(
-            Store.pos_config_encrypted.is_not(None)
-        )
-        for store in (await session.scalars(statement)).all():
+        for store in await stores_repository.stores_with_pos(session, SYSTEM.scope):
             assert store.pos_config_encrypted is not None
             try:
                 store.pos_config_encrypted = cipher.rotate(store.pos_config_encrypted)

@@ -7,7 +7,6 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ridgeline import __version__
@@ -16,6 +15,7 @@ from ridgeline.api.schemas import Envelope, envelope
 from ridgeline.auth.dependencies import PUBLIC
 from ridgeline.db.migrate import current_revision, head_revision
 from ridgeline.errors import NotReady
+from ridgeline.health import repository
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ async def readyz(database: DatabaseDep) -> Envelope[dict[str, Any]]:
     head = head_revision()
     try:
         async with database.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            await repository.ping(connection)
             current = await current_revision(connection)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("readiness_check_failed", check="database", error=type(exc).__name__)

@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.errors import Conflict, NotFound
+from ridgeline.jobs import repository
 from ridgeline.models.job import Job, JobStatus
 
 MAX_LIST_LIMIT = 500
@@ -27,20 +27,15 @@ async def list_jobs(
     limit: int = 100,
 ) -> Sequence[Job]:
     """The most recently enqueued jobs first, optionally of one status and kind."""
-    statement = select(Job).order_by(Job.created_at.desc(), Job.id)
-    if status is not None:
-        statement = statement.where(Job.status == status)
-    if kind is not None:
-        statement = statement.where(Job.kind == kind)
-    statement = statement.limit(max(1, min(limit, MAX_LIST_LIMIT)))
-    return (await session.scalars(statement)).all()
+    return await repository.recent_jobs(
+        session, status=status, kind=kind, limit=max(1, min(limit, MAX_LIST_LIMIT))
+    )
 
 
 async def count_jobs_by_status(session: AsyncSession) -> dict[JobStatus, int]:
     """How many jobs are in each status (every status present, zero if none): queue health."""
-    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
     counts = dict.fromkeys(JobStatus, 0)
-    for status, count in rows:
+    for status, count in (await repository.job_counts_by_status(session)).items():
         counts[JobStatus(status)] = count
     return counts
 
@@ -76,9 +71,4 @@ async def purge_succeeded(session: AsyncSession, *, finished_before: datetime) -
     Their dedupe keys are freed with them, so purge only well after a key could be enqueued
     again (a schedule's slot is only ever enqueued while it is current).
     """
-    statement = (
-        delete(Job)
-        .where(Job.status == JobStatus.SUCCEEDED, Job.finished_at < finished_before)
-        .returning(Job.id)
-    )
-    return len((await session.execute(statement)).all())
+    return await repository.delete_succeeded(session, finished_before=finished_before)

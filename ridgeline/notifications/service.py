@@ -14,13 +14,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest, paginate
-from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound
 from ridgeline.models.notification import AdminNotification
+from ridgeline.notifications import repository
 from ridgeline.notifications.schemas import AlertOut
 from ridgeline.realtime import streams
 
@@ -97,15 +97,12 @@ async def list_alerts(
     session: AsyncSession, scope: TenantScope, page: PageRequest, filters: AlertFilters
 ) -> AlertPage:
     """The caller's alerts, newest first (by `created_at`, then id)."""
-    statement = scoped(select(AdminNotification), AdminNotification, scope)
-    if filters.store_id is not None:
-        statement = statement.where(AdminNotification.store_id == filters.store_id)
-    if filters.kind is not None:
-        statement = statement.where(AdminNotification.kind == filters.kind)
-    if filters.state is AlertState.FIRING:
-        statement = statement.where(AdminNotification.acknowledged_at.is_(None))
-    elif filters.state is AlertState.ACKNOWLEDGED:
-        statement = statement.where(AdminNotification.acknowledged_at.is_not(None))
+    statement = repository.alerts(
+        scope,
+        store_id=filters.store_id,
+        kind=filters.kind,
+        acknowledged=None if filters.state is None else filters.state is AlertState.ACKNOWLEDGED,
+    )
     result = await paginate(session, statement, AdminNotification, page, newest_first=True)
     return AlertPage([view(row) for row in result.items], result.next_cursor)
 
@@ -119,12 +116,7 @@ async def acknowledge(
     at: datetime,
 ) -> AlertOut:
     """Marks the alert seen; acknowledging it again changes nothing."""
-    statement = (
-        scoped(select(AdminNotification), AdminNotification, scope)
-        .where(AdminNotification.id == alert_id)
-        .with_for_update()
-    )
-    row = (await session.scalars(statement)).one_or_none()
+    row = await repository.alert_for_update(session, scope, alert_id)
     if row is None:
         raise NotFound("alert", alert_id)
     if row.acknowledged_at is None:

@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
@@ -30,6 +29,7 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
+from ridgeline.pos import repository
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import EndpointClass, Headers, PosResponse
 from ridgeline.pos.capabilities import PosAdapter
@@ -215,9 +215,7 @@ class ResilientTransport:
 async def record_breaker_transition(session: AsyncSession, change: Transition) -> None:
     """Put a breaker transition on the organization's operators' stream and on the store's own
     stream, in the transaction that makes it (reliability.md point 5: one event per transition)."""
-    organization_id = await session.scalar(
-        select(Store.organization_id).where(Store.id == change.store_id)
-    )
+    organization_id = await repository.store_organization_id(session, change.store_id)
     if organization_id is None:
         return
     data = {

@@ -9,13 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import PosNotConfigured, ValidationFailed
-from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
+from ridgeline.pos import repository
 from ridgeline.pos.base import PosConfig
 from ridgeline.pos.capabilities import ConnectionCheck, PosAdapter
 from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
@@ -93,12 +92,7 @@ def stored_config(
 async def recent_calls(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
 ) -> list[PosCallView]:
-    statement = (
-        scoped(select(PosCall), PosCall, scope)
-        .where(PosCall.store_id == store_id)
-        .order_by(PosCall.at.desc(), PosCall.id)
-        .limit(RECENT_CALLS)
-    )
+    calls = await repository.latest_calls(session, scope, store_id, limit=RECENT_CALLS)
     return [
         PosCallView(
             endpoint=call.endpoint,
@@ -109,7 +103,7 @@ async def recent_calls(
             attempt=call.attempt,
             at=call.at,
         )
-        for call in (await session.scalars(statement)).all()
+        for call in calls
     ]
 
 

@@ -7,11 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy import delete
-
 from ridgeline.config import Settings
 from ridgeline.jobs import JobContext, JobRegistry, NoPayload, Schedule, ServiceKey
-from ridgeline.models.pos_call import PosCall
+from ridgeline.pos import repository
 from ridgeline.pos.client import PosConnector
 
 # The worker provides the process's connector (shared pools, rate limits and retry budgets).
@@ -40,9 +38,7 @@ async def job_connector(ctx: JobContext) -> AsyncIterator[PosConnector]:
 @pos_tasks.handler(PURGE_CALLS, timeout_s=300, payload=NoPayload)
 async def purge_old_pos_calls(ctx: JobContext, payload: NoPayload) -> None:
     async with ctx.database.transaction() as session:
-        await session.execute(
-            delete(PosCall).where(PosCall.at < ctx.clock.now() - POS_CALL_RETENTION)
-        )
+        await repository.delete_calls_before(session, ctx.clock.now() - POS_CALL_RETENTION)
 
 
 def pos_schedules() -> list[Schedule]:

@@ -15,11 +15,10 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, update
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
-from ridgeline.models.kiosk import Kiosk
+from ridgeline.realtime import repository
 from ridgeline.realtime.streams import append_many, ops_stream
 
 log = structlog.get_logger(__name__)
@@ -81,27 +80,16 @@ class KioskActivity:
         if not seen and not presence:
             return
         try:
-            # Kiosks grouped by the columns they change; each group is one statement run for all
-            # its rows at once (executemany): a statement per kiosk held SQLite's write lock for
-            # seconds after thousands of kiosks connected.
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+            changes: dict[uuid.UUID, dict[str, Any]] = {}
             for kiosk_id, item in seen.items():
                 values: dict[str, Any] = {"last_seen_at": item.at}
                 if item.app_version is not None:
                     values["app_version"] = item.app_version
                 if item.health is not None:
                     values["health"] = item.health
-                row = {f"b_{column}": value for column, value in values.items()}
-                groups[tuple(values)].append({"b_kiosk": kiosk_id, **row})
+                changes[kiosk_id] = values
             async with database.transaction() as session:
-                connection = await session.connection()
-                for columns, rows in groups.items():
-                    statement = (
-                        update(Kiosk)
-                        .where(Kiosk.id == bindparam("b_kiosk"))
-                        .values({column: bindparam(f"b_{column}") for column in columns})
-                    )
-                    await connection.execute(statement, rows)
+                await repository.record_kiosks_seen(session, changes)
                 by_org: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
                 for organization_id, data in presence:
                     by_org[organization_id].append(("kiosk.presence", data))

@@ -16,13 +16,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
 from ridgeline.db.engine import Database
-from ridgeline.db.tenancy import scoped
 from ridgeline.models.operator import Role
-from ridgeline.models.order import Order
+from ridgeline.orders import repository as orders_repository
 from ridgeline.realtime.streams import kiosk_stream, ops_stream, order_stream, store_stream
 
 STORE_CHANNEL = "StoreChannel"
@@ -93,10 +90,8 @@ async def authorize_subscription(
     if grant.order_id is not None:
         assert isinstance(principal, KioskPrincipal)
         async with database.transaction(write=False) as session:
-            owned = await session.scalar(
-                scoped(select(Order.id), Order, principal.scope).where(
-                    Order.id == grant.order_id, Order.kiosk_id == principal.kiosk_id
-                )
+            owned = await orders_repository.order(
+                session, principal.scope, grant.order_id, kiosk_id=principal.kiosk_id
             )
         if owned is None:
             raise SubscriptionRefused("not an order of this kiosk")

@@ -24,17 +24,16 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
 from ridgeline.resilience import breaker_machine as machine
+from ridgeline.resilience import repository
 from ridgeline.resilience.breaker_machine import Admission, BreakerConfig, Transition, WindowStats
 from ridgeline.resilience.metrics import CIRCUIT_REJECTIONS, CIRCUIT_STATE, CIRCUIT_TRANSITIONS
 
@@ -268,29 +267,13 @@ class CircuitBreaker:
         return result
 
     async def _lock(self, session: AsyncSession) -> CircuitBreakerState:
-        query = (
-            select(CircuitBreakerState)
-            .where(CircuitBreakerState.store_id == self.store_id)
-            .with_for_update()
-        )
-        row = (await session.scalars(query)).one_or_none()
+        row = await repository.locked_breaker(session, self.store_id)
         if row is not None:
             return row
         # First use: create the row, tolerating another process creating it at the same time
         # (PostgreSQL; on SQLite the write lock already serializes us).
         fresh = machine.new_row(self.store_id, self.config, self.clock.now())
-        values: dict[str, Any] = {
-            column.key: getattr(fresh, column.key)
-            for column in CircuitBreakerState.__table__.columns
-            if getattr(fresh, column.key) is not None
-        }
-        dialect = postgresql if self.database.is_postgresql else sqlite
-        await session.execute(
-            dialect.insert(CircuitBreakerState)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["store_id"])
-        )
-        return (await session.scalars(query)).one()
+        return await repository.create_breaker(session, fresh)
 
     def _observe(self, state: CircuitState) -> None:
         store = str(self.store_id)

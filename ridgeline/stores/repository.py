@@ -50,6 +50,18 @@ async def slug_taken(session: AsyncSession, slug: str) -> bool:
     return bool(await session.scalar(select(exists().where(Organization.slug == slug))))
 
 
+async def organization_by_slug(
+    session: AsyncSession, scope: TenantScope, slug: str
+) -> Organization | None:
+    return await session.scalar(organizations(scope).where(Organization.slug == slug))
+
+
+async def stores_with_pos(session: AsyncSession, scope: TenantScope) -> list[Store]:
+    """The stores that have POS credentials stored."""
+    statement = stores(scope).where(Store.pos_config_encrypted.is_not(None))
+    return list((await session.scalars(statement)).all())
+
+
 async def store_name_taken(
     session: AsyncSession, organization_id: uuid.UUID, name: str, *, except_id: uuid.UUID | None
 ) -> bool:

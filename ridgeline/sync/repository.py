@@ -4,11 +4,12 @@ scope built from that store (`store_scope`), and only the scheduler looks across
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,6 +124,29 @@ async def variants_of(
     for variant in (await session.scalars(statement)).all():
         found[variant.product_id].append(variant)
     return found
+
+
+async def insert_products(
+    session: AsyncSession,
+    products: Sequence[Mapping[str, Any]],
+    variants: Sequence[Mapping[str, Any]],
+) -> None:
+    """Inserts new products and then their variants (column name to value, ids included), one
+    statement per table for the whole batch."""
+    await session.execute(insert(Product), products)
+    await session.execute(insert(ProductVariant), variants)
+
+
+async def set_stock(
+    session: AsyncSession, variant_id: uuid.UUID, quantity: int, *, at: datetime
+) -> None:
+    """Sets a variant's stock, without loading it (nor touching one the session holds)."""
+    await session.execute(
+        update(ProductVariant)
+        .where(ProductVariant.id == variant_id)
+        .values(quantity_available=quantity, inventory_updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.catalog.views import is_visible, kiosk_event_data
@@ -128,8 +127,7 @@ async def write_products(
             variants.append(ProductVariant(**row))
         created_events.append(product_event(product, variants, None, created=True))
     if created_rows:
-        await session.execute(insert(Product), created_rows)
-        await session.execute(insert(ProductVariant), created_variants)
+        await repository.insert_products(session, created_rows, created_variants)
         events.extend(created_events)
 
     updates = [change for change in changes if change.known is not None]
@@ -215,12 +213,7 @@ async def write_stock(
 ) -> list[Event]:
     events: list[Event] = []
     for change in changes:
-        await session.execute(
-            update(ProductVariant)
-            .where(ProductVariant.id == change.variant_id)
-            .values(quantity_available=change.quantity, inventory_updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        await repository.set_stock(session, change.variant_id, change.quantity, at=now)
         events.append(
             (
                 "inventory.changed",

@@ -1,0 +1,37 @@
+"""Queries of the POS domain: the call log, and the store a breaker belongs to."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.models.pos_call import PosCall
+from ridgeline.models.store import Store
+
+
+async def latest_calls(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, *, limit: int
+) -> Sequence[PosCall]:
+    """The store's last `limit` POS calls, newest first."""
+    statement = (
+        scoped(select(PosCall), PosCall, scope)
+        .where(PosCall.store_id == store_id)
+        .order_by(PosCall.at.desc(), PosCall.id)
+        .limit(limit)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def delete_calls_before(session: AsyncSession, before: datetime) -> None:
+    """Deletes every store's POS calls made before `before` (the log's retention)."""
+    await session.execute(delete(PosCall).where(PosCall.at < before))
+
+
+async def store_organization_id(session: AsyncSession, store_id: uuid.UUID) -> uuid.UUID | None:
+    """The organization of a store the system acts for (a breaker's), None if it is gone."""
+    return await session.scalar(select(Store.organization_id).where(Store.id == store_id))

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -37,6 +37,7 @@ from ridgeline.realtime.backplane import (
 )
 from ridgeline.realtime.channels import Grant
 from ridgeline.realtime.connection import CLOSE_GRACE_S, Connection
+from ridgeline.realtime.history import StreamHistory
 from ridgeline.realtime.metrics import (
     BROADCAST_LATENCY,
     CONNECTIONS,
@@ -49,14 +50,7 @@ from ridgeline.realtime.metrics import (
 )
 from ridgeline.realtime.protocol import DisconnectReason, HistoryRequest
 from ridgeline.realtime.state import PRESENCE_REFRESH_S, CableState, PresenceEntry
-from ridgeline.realtime.streams import (
-    HistoryUnavailable,
-    StreamEntry,
-    offset_before,
-    position,
-    positions,
-    read_since,
-)
+from ridgeline.realtime.streams import HistoryUnavailable, StreamEntry
 from ridgeline.realtime.subscription import (
     AWAITING_HISTORY,
     CATCHING_UP,
@@ -67,7 +61,6 @@ from ridgeline.realtime.subscription import (
 
 log = structlog.get_logger(__name__)
 
-READ_BATCH = 500
 # A restored subscription waits this long for the client's `history` command before it resumes
 # from the offset the session recorded.
 RESTORE_HISTORY_WAIT_S = 5.0
@@ -101,6 +94,7 @@ class Hub:
         self.backplane = backplane
         self.state = state
         self.clock = clock
+        self.history = StreamHistory(database, clock)
         self.node = uuid.uuid4().hex[:12]
         self.ping_interval_s = ping_interval_s
         self.poll_interval_s = poll_interval_s
@@ -244,11 +238,11 @@ class Hub:
         identifier_json = subscription.identifier_json
         feed = self._feeds.get(subscription.stream_id)
         try:
-            start = await self._start_position(subscription.stream_id, request)
+            start = await self.history.start_of(subscription.stream_id, request)
             if feed is None or start[0] != feed.epoch or start[1] > feed.offset:
                 # Another epoch, or a position the stream never reached (the feed reads up to
                 # what is committed).
-                current = await self._current(subscription.stream_id)
+                current = await self.history.current(subscription.stream_id)
                 if start[0] != current[0] or start[1] > current[1]:
                     raise HistoryUnavailable(subscription.stream_id, "unknown position")
             subscription.epoch, subscription.offset = start
@@ -270,21 +264,6 @@ class Hub:
         HISTORY_MESSAGES.inc(replayed)
         subscription.connection.push(protocol.reply(identifier_json, "confirm_history"))
 
-    async def _start_position(self, stream_id: str, request: HistoryRequest) -> tuple[str, int]:
-        if stream_id in request.streams:
-            return request.streams[stream_id]
-        if request.since is None:
-            raise HistoryUnavailable(stream_id, "no position for this stream")
-        since = datetime.fromtimestamp(request.since, UTC)
-        async with self.database.transaction(write=False) as session:
-            found = await offset_before(session, stream_id, since, now=self.clock.now())
-        return found.epoch, found.offset
-
-    async def _current(self, stream_id: str) -> tuple[str, int]:
-        async with self.database.transaction(write=False) as session:
-            found = await position(session, stream_id)
-        return found.epoch, found.offset
-
     async def _catch_up(self, subscription: Subscription) -> int:
         """Reads what the subscription misses from the database until it reaches its feed;
         raises HistoryUnavailable when the stream cannot replay from its position."""
@@ -298,7 +277,9 @@ class Hub:
                 if subscription.offset >= feed.offset and subscription.epoch == feed.epoch:
                     subscription.move(LIVE)
                     return sent
-                entries = await self._read_missed(subscription)
+                entries = await self.history.missed(
+                    subscription.stream_id, subscription.epoch, subscription.offset
+                )
                 if not entries:
                     # The feed is ahead of what this read saw committed: impossible unless the
                     # feed moved to a new epoch. Let the feed's own handling decide.
@@ -314,27 +295,6 @@ class Hub:
         finally:
             if subscription.connection.closing is not None:
                 subscription.move(LIVE)
-
-    async def _read_missed(self, subscription: Subscription) -> list[StreamEntry]:
-        """The next batch a catching-up subscription misses. A read that fails for another
-        reason than lost history (the database away) is reported as lost history too: left
-        catching up, the subscription would get no live message again, and the caller's
-        answer to lost history (`reject_history`, or a reliable client sent to reconnect and
-        replay) is what keeps its client from a silent gap."""
-        try:
-            async with self.database.transaction(write=False) as session:
-                return await read_since(
-                    session,
-                    subscription.stream_id,
-                    epoch=subscription.epoch,
-                    offset=subscription.offset,
-                    limit=READ_BATCH,
-                )
-        except (HistoryUnavailable, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            log.exception("cable_history_read_failed", stream_id=subscription.stream_id)
-            raise HistoryUnavailable(subscription.stream_id, "history read failed") from exc
 
     async def _resume_unless_history(self, subscription: Subscription) -> None:
         await asyncio.sleep(RESTORE_HISTORY_WAIT_S)
@@ -369,7 +329,7 @@ class Hub:
             loading = asyncio.get_running_loop().create_future()
             self._feed_loads[stream_id] = loading
             try:
-                epoch, offset = await self._current(stream_id)
+                epoch, offset = await self.history.current(stream_id)
             except BaseException as exc:
                 del self._feed_loads[stream_id]
                 loading.set_exception(exc)
@@ -411,11 +371,7 @@ class Hub:
         while feed.offset < feed.target or feed.recheck:
             feed.recheck = False
             try:
-                async with self.database.transaction(write=False) as session:
-                    entries = await read_since(
-                        session, feed.stream_id, epoch=feed.epoch, offset=feed.offset,
-                        limit=READ_BATCH,
-                    )  # fmt: skip
+                entries = await self.history.after(feed.stream_id, feed.epoch, feed.offset)
             except HistoryUnavailable as exc:
                 await self._reset_feed(feed, exc.reason)
                 continue
@@ -462,7 +418,7 @@ class Hub:
             self._history_lost(subscription)
 
     async def _reset_feed(self, feed: Feed, reason: str) -> None:
-        epoch, offset = await self._current(feed.stream_id)
+        epoch, offset = await self.history.current(feed.stream_id)
         log.warning(
             "cable_feed_reset", stream_id=feed.stream_id, reason=reason, epoch=epoch, offset=offset
         )
@@ -478,9 +434,7 @@ class Hub:
     async def _poll_once(self) -> None:
         if not self._feeds:
             return
-        async with self.database.transaction(write=False) as session:
-            found = await positions(session, list(self._feeds))
-        for current in found:
+        for current in await self.history.positions(list(self._feeds)):
             feed = self._feeds.get(current.stream_id)
             if feed is None:
                 continue

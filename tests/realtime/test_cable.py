@@ -663,7 +663,7 @@ async def test_a_failed_feed_read_is_retried_by_the_poll(
             raise OSError("database connection reset")
         return await real_read(*args, **kwargs)
 
-    monkeypatch.setattr("ridgeline.realtime.hub.read_since", flaky_read)
+    monkeypatch.setattr("ridgeline.realtime.history.read_since", flaky_read)
     await publish(database, clock, store_stream(tenant.store.id), 1)
     [message] = await client.messages(1, wait_s=5)  # the poll (0.5 s here) reads again
     assert message["message"]["data"] == {"n": "x0"}
@@ -686,13 +686,13 @@ async def test_a_failed_history_read_is_rejected_and_live_delivery_goes_on(
     async def failing_read(*args: Any, **kwargs: Any) -> Any:
         raise OSError("database connection reset")
 
-    monkeypatch.setattr("ridgeline.realtime.hub.read_since", failing_read)
+    monkeypatch.setattr("ridgeline.realtime.history.read_since", failing_read)
     client = await kiosk_client(live, tenant)
     ident = store_identifier(tenant)
     history = {"since": 0, "streams": {stream_id: {"epoch": epoch, "offset": offset}}}
     assert (await client.subscribe(ident, history=history))["type"] == "confirm_subscription"
     assert await client.receive() == {"identifier": ident, "type": "reject_history"}
-    monkeypatch.setattr("ridgeline.realtime.hub.read_since", real_read)
+    monkeypatch.setattr("ridgeline.realtime.history.read_since", real_read)
     await publish(database, clock, stream_id, 1, "live")
     [message] = await client.messages(1)
     assert message["offset"] == offset + 3

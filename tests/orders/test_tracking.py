@@ -51,7 +51,7 @@ from tests.orders.conftest import (
 )
 from tests.orders.test_submission import FIRST_STATUS, make_jobs_due, placed_order, read
 from tests.simulated_pos import Harness
-from tests.webhooks.test_webhooks import hook
+from tests.webhooks.conftest import hook
 
 # What each dialect's order goes through at the POS after it was taken, and our status after each.
 PATHS: dict[str, list[tuple[str, str]]] = {

@@ -1,0 +1,116 @@
+"""Shared by the webhook tests: stores configured for a POS, our webhook URL, event bodies, and
+a worker that runs the events' jobs."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from ridgeline.app import app_services
+from ridgeline.clock import FakeClock
+from ridgeline.config import Settings
+from ridgeline.db.engine import Database
+from ridgeline.db.tenancy import TenantScope
+from ridgeline.jobs import JobContext, JobRegistry, JobServices, RetryLater, Worker
+from ridgeline.models import Job
+from ridgeline.pos import service as pos_service
+from ridgeline.pos.schemas import StorePosUpdate
+from ridgeline.sync.repository import SYNC_JOB
+from ridgeline.webhooks.service import PROCESS_EVENT_JOB, webhook_token
+from ridgeline.webhooks.tasks import webhook_tasks
+from tests.sync.conftest import SyncTenant, make_sync_tenant
+
+UNREACHABLE = "http://127.0.0.1:9"
+CONFIGS: dict[str, dict[str, Any]] = {
+    "blaze": {"base_url": UNREACHABLE, "partner_key": "p", "api_key": "k", "shop_id": "shop-1"},
+    "treez": {},  # configured from the simulator where needed
+    "flowhub": {
+        "base_url": UNREACHABLE,
+        "client_id": "c",
+        "api_key": "k",
+        "location_id": "loc-1",
+        "oauth_client_id": "o",
+        "oauth_client_secret": "s",
+        "audience": "https://api.flowhub.co",
+    },
+    "dutchie": {"base_url": UNREACHABLE, "api_key": "k", "consumer_key": "c"},
+}
+
+
+async def configure(
+    database: Database, app: FastAPI, provider: str, config: dict[str, Any] | None = None
+) -> SyncTenant:
+    tenant = await make_sync_tenant(database)
+    body = StorePosUpdate(provider=provider, config=config or CONFIGS[provider])
+    async with database.transaction() as session:
+        await pos_service.configure(
+            session,
+            TenantScope.everything(),
+            tenant.store.id,
+            body,
+            cipher=app_services(app).pos_connector.cipher,
+            now=datetime.now(UTC),
+        )
+    return tenant
+
+
+def hook(settings: Settings, store_id: uuid.UUID, token: str | None = None) -> str:
+    token = webhook_token(settings.secret_key, store_id) if token is None else token
+    return f"/api/v1/pos-webhooks/{store_id}?token={token}"
+
+
+def blaze_event(event_id: str = "evt-1", **changes: Any) -> dict[str, Any]:
+    return {
+        "webHookType": "UPDATE_PRODUCT",
+        "shopId": "shop-1",
+        "eventId": event_id,
+        "data": {"id": "p-1", "name": "House Flower"},
+        **changes,
+    }
+
+
+async def count(database: Database, model: Any, *where: Any) -> int:
+    async with database.transaction(write=False) as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def sync_jobs(database: Database) -> list[dict[str, Any]]:
+    async with database.transaction(write=False) as session:
+        jobs = (await session.scalars(select(Job).where(Job.kind == SYNC_JOB))).all()
+    return [job.payload for job in jobs]
+
+
+def webhook_worker(database: Database, clock: FakeClock) -> Worker:
+    """Runs the events' jobs; the syncs they ask for stay waiting (these stores' POS is not
+    reachable), as a sync that is slow to start would."""
+    registry = JobRegistry()
+    registry.include(webhook_tasks)
+
+    @registry.handler(SYNC_JOB)
+    async def sync_waits(ctx: JobContext, payload: dict[str, Any]) -> None:
+        raise RetryLater(3600, "not run in this test")
+
+    # One job at a time, oldest first: events delivered before a sync job was queued are
+    # processed before it is claimed (with several at once, an event could see that sync
+    # `running` and wait for it, which is what the processing does, but not what these tests
+    # are about).
+    return Worker(database, registry, clock=clock, rng=random.Random(4), concurrency=1)
+
+
+def job_context(database: Database, clock: FakeClock) -> JobContext:
+    return JobContext(
+        job_id=uuid.uuid4(),
+        kind=PROCESS_EVENT_JOB,
+        attempt=1,
+        max_attempts=5,
+        enqueued_at=clock.now(),
+        worker_id="test",
+        database=database,
+        clock=clock,
+        services=JobServices(),
+    )

@@ -290,9 +290,11 @@ async def assert_every_message_once(
     connects_and_infos = [r["event"] for r in kiosk.reports if r["event"] in {"connect", "info"}]
     assert connects_and_infos == ["connect", "info", "connect", "info"]
     await publish(database, clock, tenant, range(missed.stop, missed.stop + 1))
-    total = missed.stop + 1
+    await kiosk.reports_of("message", missed.stop + 1)
+    # A sentinel written after all of them: a late duplicate would arrive before it.
+    await publish(database, clock, tenant, range(missed.stop + 1, missed.stop + 2))
+    total = missed.stop + 2
     await kiosk.reports_of("message", total)
-    await asyncio.sleep(0.3)  # a late duplicate would show up here
     messages = kiosk.of("message")
     assert counters_of(messages) == list(range(total))
     offsets = [m["meta"]["offset"] for m in messages]

@@ -17,7 +17,7 @@ from ridgeline.pos.adapters.events import (
     event_id,
     event_kind,
     event_text,
-    loose_text,
+    order_update,
 )
 from ridgeline.pos.adapters.responses import (
     CatalogPages,
@@ -430,12 +430,8 @@ class BlazeAdapter(PosAdapter[BlazeConfig], OrderLookup, WebhookSource, WebhookR
     @classmethod
     def read_order_update(cls, payload: Mapping[str, Any]) -> OrderUpdate | None:
         cart = data_section(payload)
-        vendor_status = loose_text(cart, "status")
-        return OrderUpdate(
-            loose_text(cart, "id"),
-            loose_text(cart, "externalId"),
-            vendor_status,
-            cls.status_of(vendor_status),
+        return order_update(
+            cart, cls.status_of, pos_order_id="id", reference="externalId", status="status"
         )
 
     @classmethod

@@ -4,11 +4,11 @@ stored payload (a missing field reads as None)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ridgeline.errors import PosEventInvalid
-from ridgeline.pos.base import MAX_EVENT_ID_LENGTH, EventKind
+from ridgeline.pos.base import MAX_EVENT_ID_LENGTH, EventKind, OrderUpdate, PosOrderStatus
 
 
 def event_text(body: Mapping[str, Any], key: str) -> str:
@@ -51,3 +51,22 @@ def data_section(payload: Mapping[str, Any]) -> Mapping[str, Any]:
     """The event's `data` object (the record it is about), or an empty one."""
     data = payload.get("data")
     return data if isinstance(data, Mapping) else {}
+
+
+def order_update(
+    document: Mapping[str, Any],
+    status_of: Callable[[str | None], PosOrderStatus | None],
+    *,
+    pos_order_id: str,
+    reference: str,
+    status: str,
+) -> OrderUpdate:
+    """The order update in a stored event's record, read by the keys its dialect names; the
+    vendor status mapped with the adapter's own table (`status_of`)."""
+    vendor_status = loose_text(document, status)
+    return OrderUpdate(
+        loose_text(document, pos_order_id),
+        loose_text(document, reference),
+        vendor_status,
+        status_of(vendor_status),
+    )

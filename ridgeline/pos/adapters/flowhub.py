@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, SecretStr
 
 from ridgeline.clock import Clock
 from ridgeline.pos.adapters import mapping as fields
-from ridgeline.pos.adapters.events import event_id, event_text, loose_text
+from ridgeline.pos.adapters.events import event_id, event_text, order_update
 from ridgeline.pos.adapters.responses import (
     expect_object,
     expect_records,
@@ -449,12 +449,8 @@ class FlowhubAdapter(PosAdapter[FlowhubConfig], OrderLookup, WebhookSource):
 
     @classmethod
     def read_order_update(cls, payload: Mapping[str, Any]) -> OrderUpdate | None:
-        vendor_status = loose_text(payload, "status")
-        return OrderUpdate(
-            loose_text(payload, "orderId"),
-            loose_text(payload, "externalId"),
-            vendor_status,
-            cls.status_of(vendor_status),
+        return order_update(
+            payload, cls.status_of, pos_order_id="orderId", reference="externalId", status="status"
         )
 
 

@@ -21,7 +21,7 @@ from ridgeline.pos.adapters.events import (
     event_id,
     event_kind,
     event_text,
-    loose_text,
+    order_update,
 )
 from ridgeline.pos.adapters.responses import (
     CatalogPages,
@@ -379,13 +379,12 @@ class TreezAdapter(PosAdapter[TreezConfig], OrderLookup, WebhookSource):
 
     @classmethod
     def read_order_update(cls, payload: Mapping[str, Any]) -> OrderUpdate | None:
-        ticket = data_section(payload)
-        vendor_status = loose_text(ticket, "order_status")
-        return OrderUpdate(
-            loose_text(ticket, "order_number"),
-            loose_text(ticket, "external_order_number"),
-            vendor_status,
-            cls.status_of(vendor_status),
+        return order_update(
+            data_section(payload),
+            cls.status_of,
+            pos_order_id="order_number",
+            reference="external_order_number",
+            status="order_status",
         )
 
     async def _ticket(self, endpoint: EndpointClass, order_number: str) -> Mapping[str, Any]:

@@ -1,5 +1,6 @@
-"""Queries operators make over the job table (the queue's own storage operations, which
-workers use, are in `queue.py`). Jobs belong to the system, not to a tenant: nothing is scoped."""
+"""Queries over the job table besides the queue's own storage operations (which workers use,
+in `queue.py`): what operators list and purge, and what a domain asks of its waiting jobs.
+Jobs belong to the system, not to a tenant: nothing is scoped."""
 
 from __future__ import annotations
 
@@ -38,3 +39,9 @@ async def delete_succeeded(session: AsyncSession, *, finished_before: datetime) 
         .returning(Job.id)
     )
     return len((await session.execute(statement)).all())
+
+
+async def queued_jobs(session: AsyncSession, kind: str) -> list[Job]:
+    """Jobs of `kind` waiting to be claimed."""
+    statement = select(Job).where(Job.kind == kind, Job.status == JobStatus.QUEUED)
+    return list((await session.scalars(statement)).all())

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.jobs import enqueue
+from ridgeline.jobs import repository as jobs_repository
 from ridgeline.models.job import Job
 from ridgeline.models.order import OrderStatus, TransitionSource
 from ridgeline.orders import repository
@@ -67,7 +68,7 @@ async def enqueue_drains(database: Database, job_id: uuid.UUID, *, clock: Clock)
         )
         # A drain not yet started will see every order waiting now: no second one behind it
         # (a worker that fell behind would otherwise collect one per tick).
-        waiting = await repository.queued_jobs(session, DRAIN_JOB)
+        waiting = await jobs_repository.queued_jobs(session, DRAIN_JOB)
         store_ids -= {_store_of(job) for job in waiting}
         for store_id in store_ids:
             # One drain per store per tick; a drain still running from the last tick and this

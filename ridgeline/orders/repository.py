@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant
-from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.order import (
     IdempotencyKey,
     IdempotencyStatus,
@@ -199,12 +198,6 @@ async def stores_with_waiting_orders(
         .distinct()
     )
     return set(await session.scalars(statement))
-
-
-async def queued_jobs(session: AsyncSession, kind: str) -> list[Job]:
-    """Jobs of `kind` waiting to be claimed."""
-    statement = select(Job).where(Job.kind == kind, Job.status == JobStatus.QUEUED)
-    return list((await session.scalars(statement)).all())
 
 
 async def queue_head(

@@ -177,6 +177,16 @@ class SyncInProgress(Conflict):
     default_message = "A sync of this kind is already running or queued for this store."
 
 
+class RecoveryInProgress(Conflict):
+    code = "RECOVERY_IN_PROGRESS"
+    default_message = "A recovery run of this store is already running; follow it in recovery-runs."
+
+
+class StorePaused(Conflict):
+    code = "STORE_PAUSED"
+    default_message = "An operator paused this store: it takes no orders until it is resumed."
+
+
 class PosWebhooksUnsupported(Conflict):
     code = "POS_WEBHOOKS_UNSUPPORTED"
     default_message = "This store's POS does not push webhooks; its catalog follows on schedule."

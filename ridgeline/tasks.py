@@ -7,6 +7,7 @@ its payload model) and its schedules beside them; this module only lists them.
 from __future__ import annotations
 
 from ridgeline.config import Settings
+from ridgeline.health.tasks import health_schedules, health_tasks
 from ridgeline.jobs import JobRegistry, JobServices, Schedule
 from ridgeline.jobs.tasks import job_schedules as job_table_schedules
 from ridgeline.jobs.tasks import job_tasks
@@ -28,7 +29,16 @@ def job_services(connector: PosConnector) -> JobServices:
 
 def job_registry() -> JobRegistry:
     registry = JobRegistry()
-    for domain in (job_tasks, pos_tasks, realtime_tasks, sync_tasks, order_tasks, webhook_tasks):
+    domains = (
+        job_tasks,
+        pos_tasks,
+        realtime_tasks,
+        sync_tasks,
+        order_tasks,
+        webhook_tasks,
+        health_tasks,
+    )
+    for domain in domains:
         registry.include(domain)
     return registry
 
@@ -40,4 +50,5 @@ def job_schedules(settings: Settings) -> list[Schedule]:
         *realtime_schedules(),
         *sync_schedules(),
         *order_schedules(settings),
+        *health_schedules(),
     ]

@@ -23,9 +23,13 @@ from ridgeline.models import (
     OrderStatus,
     Organization,
     Product,
+    RecoveryRun,
+    RecoveryStatus,
+    RecoveryTrigger,
     RfidTag,
     Role,
     Store,
+    StoreConnectionState,
     SyncKind,
     SyncRun,
     SyncStatus,
@@ -51,6 +55,7 @@ class Tenant:
     sync_run_id: uuid.UUID  # a finished catalog sync run of the store
     order_id: uuid.UUID  # an order the kiosk took (no items, never submitted)
     alert_id: uuid.UUID  # an operator alert about the store
+    recovery_run_id: uuid.UUID  # a finished manual recovery run of the store
 
 
 async def make_organization(database: Database, slug: str | None = None) -> Organization:
@@ -171,6 +176,19 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
             updated_at=now,
         )
         session.add(alert)
+        recovery = RecoveryRun(
+            organization_id=organization.id,
+            store_id=store.id,
+            trigger=RecoveryTrigger.MANUAL,
+            status=RecoveryStatus.SUCCEEDED,
+            state_before=StoreConnectionState.UNCONFIGURED,
+            cause="pos_not_configured",
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=now,
+            steps=[],
+        )
+        session.add(recovery)
     assert job is not None
     return Tenant(
         organization,
@@ -185,6 +203,7 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
         run.id,
         order.id,
         alert.id,
+        recovery.id,
     )
 
 

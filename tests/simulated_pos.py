@@ -91,7 +91,7 @@ async def harness(
         database,
         clock,
         rng=random.Random(5),
-        http=httpx.AsyncClient(transport=sim_transport),
+        transport=sim_transport,
         policy=policy,
     )
     app = ridgeline.bind(

@@ -275,6 +275,8 @@ QUERIES_ALLOWED: dict[str, str] = {
     "jobs/queue.py": "the job table's store (enqueue, claim with leases): the jobs repository",
     "realtime/streams.py": "the stream store (offsets, epochs, replay): the realtime repository",
     "models/sync.py": "schema, not a query: the partial unique index's predicate",
+    "models/health.py": "schema, not a query: the partial unique index's predicate",
+    "models/notification.py": "schema, not a query: the partial unique index's predicate",
 }
 
 

@@ -23,7 +23,6 @@ UNSCOPED_ALLOWED = {
     ("auth/repository.py", "operator_with_family"): "authenticating the token's own operator",
     ("auth/repository.py", "kiosk_key_by_hash"): "authenticating a kiosk key",
     ("stores/repository.py", "store_name_taken"): "uniqueness within the given organization",
-    ("pos/repository.py", "store_organization_id"): "the organization of a breaker's own store",
 }
 
 

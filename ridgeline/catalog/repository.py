@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant, RfidTag
+from ridgeline.models.health import StoreHealth
 from ridgeline.models.sync import StoreSyncState, SyncKind, SyncRun
 
 
@@ -140,6 +141,15 @@ async def enrichment(
 ) -> ProductEnrichment | None:
     found = await enrichments_by_product(session, scope, store_id, [product_id])
     return found.get(product_id)
+
+
+async def store_health(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
+) -> StoreHealth | None:
+    statement = scoped(select(StoreHealth), StoreHealth, scope).where(
+        StoreHealth.store_id == store_id
+    )
+    return await session.scalar(statement)
 
 
 async def sync_state(

@@ -95,6 +95,15 @@ class StreamPositionOut(BaseModel):
 class CatalogStatus(BaseModel):
     last_synced_at: datetime | None
     stale: bool = Field(description="No successful sync within the store's stale_after_s, or ever.")
+    stale_reason: str | None = Field(
+        default=None,
+        description="Why it is stale: the store's health cause while its POS is away "
+        "(`pos_unreachable`, `credentials_refused`, `breaker_open`, ...), else `never_synced` "
+        "or `sync_overdue`; null when fresh.",
+    )
+    store_state: str | None = Field(
+        default=None, description="The store's connection state (`connected`, `error`, ...)."
+    )
     position: StreamPositionOut
 
 

@@ -64,9 +64,23 @@ async def catalog_status(
     the two reads is then also replayed by `changes` (applying it twice is harmless)."""
     position = await streams.position(session, streams.store_stream(store_id))
     state = await repository.sync_state(session, scope, store_id)
+    health = await repository.store_health(session, scope, store_id)
     last = state.last_success_at if state is not None else None
     stale = state is None or last is None or (now - last).total_seconds() > state.stale_after_s
-    return CatalogStatus(last_synced_at=last, stale=stale, position=_position_out(position))
+    reason: str | None = None
+    if stale:
+        # Why, in the words operators see: the store's cause when its POS is away.
+        if health is not None and health.cause != "ok":
+            reason = health.cause
+        else:
+            reason = "never_synced" if last is None else "sync_overdue"
+    return CatalogStatus(
+        last_synced_at=last,
+        stale=stale,
+        stale_reason=reason,
+        store_state=health.state.value if health is not None else None,
+        position=_position_out(position),
+    )
 
 
 async def catalog_page(

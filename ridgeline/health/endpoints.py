@@ -1,21 +1,44 @@
-"""Process liveness, readiness and the Prometheus scrape endpoint."""
+"""Process liveness, readiness and the Prometheus scrape endpoint; and store health: each
+store's connection state with its evidence, the fleet, pause and resume, thresholds, the
+recovery procedure and recovery runs (docs/operations.md#store-health-and-recovery)."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from ridgeline import __version__
-from ridgeline.api.dependencies import DatabaseDep
-from ridgeline.api.schemas import Envelope, envelope
-from ridgeline.auth.dependencies import PUBLIC
+from ridgeline.api.dependencies import ClockDep, DatabaseDep, HubDep, SessionDep
+from ridgeline.api.pagination import PageDep, paginate
+from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
+from ridgeline.auth.dependencies import (
+    PUBLIC,
+    KioskDep,
+    OrgAdminDep,
+    StoreManagerDep,
+    ViewerDep,
+)
 from ridgeline.db.migrate import current_revision, head_revision
 from ridgeline.errors import NotReady
-from ridgeline.health import repository
+from ridgeline.health import reports, repository
+from ridgeline.health.recovery import start_recovery
+from ridgeline.health.schemas import (
+    FleetPage,
+    PauseBody,
+    RecoveryProcedure,
+    RecoveryRunOut,
+    StoreHealthOut,
+    StoreStatus,
+    ThresholdsUpdate,
+)
+from ridgeline.health.state import HealthCause, HealthThresholds
+from ridgeline.models.health import RecoveryRun, RecoveryTrigger, StoreConnectionState
+from ridgeline.stores.service import get_store
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
@@ -56,3 +79,185 @@ async def readyz(database: DatabaseDep) -> Envelope[dict[str, Any]]:
 async def metrics() -> Response:
     """Prometheus metrics of this process."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+# Store health
+
+
+@router.get("/api/v1/stores/{store_id}/health", tags=["health"])
+async def get_store_health(
+    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep, clock: ClockDep, hub: HubDep
+) -> Envelope[StoreHealthOut]:
+    """The store's connection state (`connected`, `degraded`, `error`, `offline`,
+    `unconfigured`, `paused`), since when and why, with the evidence: breaker, recent calls and
+    the judged window, last syncs, kiosks online, queued orders, open alerts, and the latest
+    transitions."""
+    connected = await _connected_kiosks(hub, store_id)
+    return envelope(
+        await reports.store_health(
+            session, caller.scope, store_id, now=clock.now(), connected_kiosks=connected
+        )
+    )
+
+
+async def _connected_kiosks(hub: Any, store_id: uuid.UUID) -> set[uuid.UUID]:
+    try:
+        entries = await hub.state.present(str(store_id))
+    except Exception:  # presence is a live view; the health answer does not depend on it
+        log.exception("presence_read_failed", store_id=str(store_id))
+        return set()
+    return {uuid.UUID(entry.kiosk_id) for entry in entries}
+
+
+@router.get("/api/v1/kiosks/me/store-status", tags=["health"])
+async def get_kiosk_store_status(
+    kiosk: KioskDep, session: SessionDep, clock: ClockDep
+) -> Envelope[StoreStatus]:
+    """The kiosk's store as kiosks need it: state, whether the catalog is stale, and whether
+    orders go to the POS at once (`live`), wait for it (`queued`) or are refused (`paused`).
+    The same as the `store.status` events of `StoreChannel`."""
+    return envelope(
+        await reports.store_status(session, kiosk.scope, kiosk.store_id, now=clock.now())
+    )
+
+
+@router.get("/api/v1/health/stores", tags=["health"], response_model=FleetPage)
+async def list_store_health(
+    caller: ViewerDep,
+    session: SessionDep,
+    page: PageDep,
+    state: Annotated[StoreConnectionState | None, Query(description="Only this state.")] = None,
+    cause: Annotated[HealthCause | None, Query(description="Only this cause.")] = None,
+) -> FleetPage:
+    """Support's fleet view: every store the caller sees with its state, cause and since when,
+    filterable by state and cause, and `meta.counts` by state over all of them."""
+    entries, next_cursor, counts = await reports.fleet(
+        session,
+        caller.scope,
+        state=state,
+        cause=cause.value if cause else None,
+        limit=page.limit,
+        cursor=page.cursor,
+    )
+    return FleetPage(
+        data=entries,
+        meta={"next_cursor": next_cursor, "count": len(entries), "counts": counts.model_dump()},
+    )
+
+
+@router.put("/api/v1/stores/{store_id}/health/thresholds", tags=["health"])
+async def update_health_thresholds(
+    store_id: uuid.UUID,
+    body: ThresholdsUpdate,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> Envelope[HealthThresholds]:
+    """Overrides the store's health thresholds (names as in the answer of
+    `GET .../health`; `null` restores a default); the store is judged again at once."""
+    return envelope(
+        await reports.update_thresholds(
+            session, caller.scope, store_id, body.thresholds, now=clock.now()
+        )
+    )
+
+
+@router.post("/api/v1/stores/{store_id}/pause", tags=["health"])
+async def pause_store(
+    store_id: uuid.UUID,
+    body: PauseBody,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> Envelope[StoreStatus]:
+    """Pauses the store's POS integration: no sync, order or recovery call goes to its POS,
+    kiosks keep browsing and take no new orders (409 `STORE_PAUSED`), until it is resumed."""
+    return envelope(
+        await reports.set_paused(
+            session,
+            caller.scope,
+            store_id,
+            paused=True,
+            actor=f"operator:{caller.operator_id}",
+            reason=body.reason,
+            now=clock.now(),
+        )
+    )
+
+
+@router.post("/api/v1/stores/{store_id}/resume", tags=["health"])
+async def resume_store(
+    store_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+) -> Envelope[StoreStatus]:
+    """Ends a pause: the store is judged again and automatic work resumes."""
+    return envelope(
+        await reports.set_paused(
+            session,
+            caller.scope,
+            store_id,
+            paused=False,
+            actor=f"operator:{caller.operator_id}",
+            reason=None,
+            now=clock.now(),
+        )
+    )
+
+
+@router.get("/api/v1/stores/{store_id}/recovery", tags=["health"])
+async def get_recovery_procedure(
+    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep, clock: ClockDep
+) -> Envelope[RecoveryProcedure]:
+    """The diagnosis and the ordered recovery steps for the store's current cause, each naming
+    the endpoint or command that performs it; `automatic` steps are what a recovery run does."""
+    return envelope(
+        await reports.recovery_procedure(session, caller.scope, store_id, now=clock.now())
+    )
+
+
+@router.post(
+    "/api/v1/stores/{store_id}/recovery", tags=["health"], status_code=status.HTTP_202_ACCEPTED
+)
+async def run_recovery(
+    store_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+) -> Envelope[RecoveryRunOut]:
+    """Starts a recovery run now (reset the connection, verify credentials, test the
+    connection, sync, drain the order queue) and answers with it; follow its steps in
+    `GET .../recovery-runs`. 409 `RECOVERY_IN_PROGRESS` while one runs."""
+    store = await get_store(session, caller.scope, store_id)
+    await reports.ensure_health(session, store, clock.now())
+    run = await start_recovery(
+        session,
+        store,
+        RecoveryTrigger.MANUAL,
+        clock=clock,
+        actor=f"operator:{caller.operator_id}",
+    )
+    return envelope(reports.run_view(run))
+
+
+@router.get("/api/v1/stores/{store_id}/recovery-runs", tags=["health"])
+async def list_recovery_runs(
+    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep, page: PageDep
+) -> Page[RecoveryRunOut]:
+    """The store's recovery runs, newest first, with their steps and trigger (`automatic`,
+    `manual`, `credentials_updated`)."""
+    store = await get_store(session, caller.scope, store_id)
+    result = await paginate(
+        session,
+        repository.recovery_runs(caller.scope, store.id),
+        RecoveryRun,
+        page,
+        newest_first=True,
+    )
+    items = [reports.run_view(run) for run in result.items]
+    return Page[RecoveryRunOut](
+        data=items, meta=PageMeta(next_cursor=result.next_cursor, count=len(items))
+    )
+
+
+@router.get("/api/v1/recovery-runs/{recovery_run_id}", tags=["health"])
+async def get_recovery_run(
+    recovery_run_id: uuid.UUID, caller: ViewerDep, session: SessionDep
+) -> Envelope[RecoveryRunOut]:
+    """One recovery run with its steps as they stand."""
+    return envelope(await reports.recovery_run(session, caller.scope, recovery_run_id))

@@ -2,6 +2,14 @@
 
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant, RfidTag
 from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
+from ridgeline.models.health import (
+    RecoveryRun,
+    RecoveryStatus,
+    RecoveryTrigger,
+    StoreConnectionState,
+    StoreHealth,
+    StoreHealthTransition,
+)
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
 from ridgeline.models.notification import AdminNotification
@@ -58,10 +66,16 @@ __all__ = [
     "Product",
     "ProductEnrichment",
     "ProductVariant",
+    "RecoveryRun",
+    "RecoveryStatus",
+    "RecoveryTrigger",
     "RefreshToken",
     "RfidTag",
     "Role",
     "Store",
+    "StoreConnectionState",
+    "StoreHealth",
+    "StoreHealthTransition",
     "StoreSyncState",
     "Stream",
     "StreamMessage",

@@ -4,16 +4,27 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import String, Text
+from sqlalchemy import Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ridgeline.db.base import Base, EntityMixin, JSONDocument, organization_column, store_column
 
 
 class AdminNotification(EntityMixin, Base):
-    """Something an operator must hear about (a failed sync, ...); the alerts issue routes them."""
+    """Something an operator must hear about (a failed sync, a store in error, ...). An alert with a
+    `dedup_key` is raised once while open and resolved by what fixes its cause."""
 
     __tablename__ = "admin_notifications"
+    __table_args__ = (
+        # At most one open alert per dedup key: raising it again counts another occurrence.
+        Index(
+            "uq_admin_notifications_open_dedup_key",
+            "dedup_key",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+            sqlite_where=text("resolved_at IS NULL"),
+        ),
+    )
     tenant_org_column: ClassVar[str] = "organization_id"
     tenant_store_column: ClassVar[str | None] = "store_id"
 
@@ -25,3 +36,9 @@ class AdminNotification(EntityMixin, Base):
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What makes two raises the same alert (`store_health:{store}:{cause}`); None: every raise
+    # is its own alert.
+    dedup_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    occurrences: Mapped[int] = mapped_column(default=1, server_default="1")
+    last_occurred_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)

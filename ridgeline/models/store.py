@@ -27,3 +27,9 @@ class Store(EntityMixin, Base):
     pos_provider: Mapped[str | None] = mapped_column(String(32), default=None)
     pos_config_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     pos_config_updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when the POS refused these credentials (401/403): no automatic call uses them again
+    # until new ones are saved, which clears it (docs/operations.md, refused credentials).
+    pos_credentials_refused_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Moved by `POST .../pos/reset`: every process builds the store's adapter afresh (new
+    # tokens, new parsed keys) at its next call.
+    pos_connection_reset_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -28,7 +28,7 @@ async def list_alerts(
         str | None, Query(max_length=64, description="Only this kind (`order_failed`, ...).")
     ] = None,
     state: Annotated[
-        AlertState | None, Query(description="`firing` (not acknowledged) or `acknowledged`.")
+        AlertState | None, Query(description="`firing`, `acknowledged` or `resolved`.")
     ] = None,
 ) -> Page[AlertOut]:
     """The alerts of the stores the caller may see, newest first, cursor paged."""

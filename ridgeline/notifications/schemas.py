@@ -14,9 +14,12 @@ class AlertOut(BaseModel):
     store_id: uuid.UUID | None
     kind: str  # `order_failed`, `sync_failed`, ...
     severity: str  # `info`, `warning`, `critical`
-    state: str  # `firing` until an operator acknowledges it
+    state: str  # `firing`, `acknowledged` by an operator, or `resolved` when its cause is fixed
     title: str
     message: str
     details: dict[str, Any]
     created_at: datetime
     acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    occurrences: int  # raises while it was open (one per failed sync run, ...)
+    last_occurred_at: datetime

@@ -2,8 +2,11 @@
 
 An alert is raised in the caller's transaction, with the change it is about, and announced as
 `alert.changed` on the organization's ops stream (`OpsChannel`), so a dashboard hears of it at
-once and a crash cannot keep one change without the other. Acknowledging announces it again.
-The alerts issue adds rules, grouping, escalation and channels on top of these rows.
+once and a crash cannot keep one change without the other. Acknowledging and resolving announce
+it again. An alert raised with a `dedup_key` exists once while it is open: raising it again
+counts an occurrence on the open one (a store failing every sync is one alert, not one per run),
+and what fixes its cause resolves it (`resolve_alerts`). The alerts issue adds rules, grouping,
+escalation and channels on top of these rows.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Severity(StrEnum):
 class AlertState(StrEnum):
     FIRING = "firing"
     ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
 
 
 async def raise_alert(
@@ -47,7 +51,19 @@ async def raise_alert(
     message: str,
     details: dict[str, Any],
     at: datetime,
+    dedup_key: str | None = None,
 ) -> AdminNotification:
+    """Raises the alert, or, when an open alert has the same `dedup_key`, counts one more
+    occurrence on it (its message and details become the latest)."""
+    if dedup_key is not None:
+        row = await repository.open_alert(session, organization_id, dedup_key)
+        if row is not None:
+            row.occurrences += 1
+            row.last_occurred_at = at
+            row.message = message
+            row.details = details
+            row.updated_at = at
+            return row
     row = AdminNotification(
         id=uuid.uuid4(),
         organization_id=organization_id,
@@ -57,12 +73,41 @@ async def raise_alert(
         title=title[:300],
         message=message,
         details=details,
+        dedup_key=dedup_key,
+        occurrences=1,
+        last_occurred_at=at,
         created_at=at,
         updated_at=at,
     )
     session.add(row)
+    await session.flush()
     await _announce(session, row, at=at)
     return row
+
+
+async def resolve_alerts(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    dedup_prefix: str,
+    *,
+    at: datetime,
+    resolution: str,
+) -> list[AdminNotification]:
+    """Resolves the organization's open alerts whose dedup key starts with `dedup_prefix`
+    (what fixed their cause says `resolution`), and announces each."""
+    rows = await repository.open_alerts_with_prefix(session, organization_id, dedup_prefix)
+    for row in rows:
+        row.resolved_at = at
+        row.updated_at = at
+        row.details = {**row.details, "resolution": resolution}
+        await _announce(session, row, at=at)
+    return list(rows)
+
+
+def _state(row: AdminNotification) -> AlertState:
+    if row.resolved_at is not None:
+        return AlertState.RESOLVED
+    return AlertState.ACKNOWLEDGED if row.acknowledged_at else AlertState.FIRING
 
 
 def view(row: AdminNotification) -> AlertOut:
@@ -71,12 +116,15 @@ def view(row: AdminNotification) -> AlertOut:
         store_id=row.store_id,
         kind=row.kind,
         severity=row.severity,
-        state=AlertState.ACKNOWLEDGED if row.acknowledged_at else AlertState.FIRING,
+        state=_state(row),
         title=row.title,
         message=row.message,
         details=row.details,
         created_at=row.created_at,
         acknowledged_at=row.acknowledged_at,
+        resolved_at=row.resolved_at,
+        occurrences=row.occurrences,
+        last_occurred_at=row.last_occurred_at or row.created_at,
     )
 
 
@@ -101,7 +149,7 @@ async def list_alerts(
         scope,
         store_id=filters.store_id,
         kind=filters.kind,
-        acknowledged=None if filters.state is None else filters.state is AlertState.ACKNOWLEDGED,
+        state=None if filters.state is None else filters.state.value,
     )
     result = await paginate(session, statement, AdminNotification, page, newest_first=True)
     return AlertPage([view(row) for row in result.items], result.next_cursor)

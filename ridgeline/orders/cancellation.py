@@ -26,7 +26,7 @@ from ridgeline.orders.service import order_view
 from ridgeline.orders.status import can_move, transition
 from ridgeline.orders.submission import enqueue_stray_check
 from ridgeline.pos.client import PosConnector
-from ridgeline.pos.credentials import CredentialsUnreadable
+from ridgeline.pos.credentials import CredentialsUnusable
 from ridgeline.pos.errors import PosError, PosNotFound, PosRejected
 from ridgeline.resilience import CircuitOpen
 
@@ -80,7 +80,7 @@ async def cancel_order(
             f"The POS refused to cancel the order: {exc.message}",
             details={"status": order.status.value, "reason": exc.message},
         ) from None
-    except (PosError, CircuitOpen, PosNotConfigured, CredentialsUnreadable) as exc:
+    except (PosError, CircuitOpen, PosNotConfigured, CredentialsUnusable) as exc:
         code = getattr(exc, "code", type(exc).__name__)
         raise PosCancelFailed(details={"reason": code}) from None
     async with database.transaction() as session:

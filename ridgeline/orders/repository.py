@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant
+from ridgeline.models.health import StoreHealth
 from ridgeline.models.order import (
     IdempotencyKey,
     IdempotencyStatus,
@@ -83,6 +84,14 @@ def _causal_order(rows: list[OrderTransition]) -> list[OrderTransition]:
 
 async def store(session: AsyncSession, scope: TenantScope, store_id: uuid.UUID) -> Store | None:
     return await session.scalar(scoped(select(Store), Store, scope).where(Store.id == store_id))
+
+
+async def store_paused(session: AsyncSession, scope: TenantScope, store_id: uuid.UUID) -> bool:
+    """Whether an operator paused the store (it takes no orders)."""
+    statement = scoped(select(StoreHealth.paused_at), StoreHealth, scope).where(
+        StoreHealth.store_id == store_id
+    )
+    return await session.scalar(statement) is not None
 
 
 async def catalog_rows(
@@ -186,14 +195,18 @@ async def stores_with_waiting_orders(
     session: AsyncSession, *, received_before: datetime
 ) -> set[uuid.UUID]:
     """Stores with orders queued for their POS, or received and stranded (placed before
-    `received_before` and never attempted)."""
+    `received_before` and never attempted), except stores an operator paused."""
+    paused = scoped(select(StoreHealth.store_id), StoreHealth, EVERYWHERE).where(
+        StoreHealth.paused_at.is_not(None)
+    )
     statement = (
         scoped(select(Order.store_id), Order, EVERYWHERE)
         .where(
             or_(
                 Order.status == OrderStatus.QUEUED,
                 (Order.status == OrderStatus.RECEIVED) & (Order.created_at <= received_before),
-            )
+            ),
+            Order.store_id.not_in(paused),
         )
         .distinct()
     )

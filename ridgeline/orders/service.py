@@ -29,6 +29,7 @@ from ridgeline.errors import (
     PriceChanged,
     ProductUnavailable,
     RidgelineError,
+    StorePaused,
     error_body,
 )
 from ridgeline.jobs import enqueue
@@ -119,6 +120,8 @@ async def create_order(
     store = await repository.store(session, scope, kiosk.store_id)
     if store is None:
         raise NotFound("store", kiosk.store_id)
+    if await repository.store_paused(session, scope, kiosk.store_id):
+        raise StorePaused()
     products, variants, hidden = await repository.catalog_rows(
         session,
         scope,

@@ -49,7 +49,7 @@ from ridgeline.pos.base import (
 )
 from ridgeline.pos.capabilities import OrderLookup, OrderSink, PosAdapter
 from ridgeline.pos.client import PosConnector
-from ridgeline.pos.credentials import CredentialsUnreadable
+from ridgeline.pos.credentials import CredentialsUnusable
 from ridgeline.pos.errors import PosError, PosNotFound, PosRejected
 from ridgeline.resilience import CircuitOpen
 from ridgeline.webhooks.service import webhook_url
@@ -127,7 +127,7 @@ async def attempt(
         return Outcome.BUSY
     try:
         adapter = submission_adapter(connector, store)
-    except (PosNotConfigured, CredentialsUnreadable) as exc:
+    except (PosNotConfigured, CredentialsUnusable) as exc:
         await _defer(database, order_id, describe(exc), clock=clock, held=False)
         return Outcome.UNAVAILABLE
     lease_s = connector.settings.order_submit_lease_s
@@ -418,7 +418,7 @@ async def _cancel_stray(
             pos_order_id = receipt.pos_order_id
     except (PosRejected, PosNotFound):
         return
-    except (PosError, CircuitOpen, PosNotConfigured, CredentialsUnreadable) as exc:
+    except (PosError, CircuitOpen, PosNotConfigured, CredentialsUnusable) as exc:
         raise RetryLater(STRAY_CHECK_DELAY_S, describe(exc)) from None
     await _cancel_at_pos(database, adapter, order.id, pos_order_id, clock=clock)
 

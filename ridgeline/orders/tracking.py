@@ -39,7 +39,7 @@ from ridgeline.orders.status import can_move, transition
 from ridgeline.orders.submission import RECEIPT_STATUS, describe
 from ridgeline.pos.base import OrderUpdate, PosOrderStatus
 from ridgeline.pos.client import PosConnector
-from ridgeline.pos.credentials import CredentialsUnreadable
+from ridgeline.pos.credentials import CredentialsUnusable
 from ridgeline.pos.errors import PosError
 from ridgeline.pos.registry import webhook_source
 from ridgeline.resilience import CircuitOpen
@@ -160,7 +160,7 @@ async def poll_store(
         return PollResult()
     try:
         adapter = connector.adapter_for(store)
-    except (PosNotConfigured, CredentialsUnreadable) as exc:
+    except (PosNotConfigured, CredentialsUnusable) as exc:
         log.warning("order_poll_skipped", store_id=str(store_id), reason=describe(exc))
         return PollResult()
     read = moved = failed = 0

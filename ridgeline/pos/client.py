@@ -12,37 +12,36 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.health import service as health
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
-from ridgeline.pos import repository
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import EndpointClass, Headers, PosResponse
 from ridgeline.pos.capabilities import PosAdapter
-from ridgeline.pos.credentials import CredentialCipher
+from ridgeline.pos.credentials import CredentialCipher, CredentialsRefused, CredentialsUnreadable
 from ridgeline.pos.errors import PosAuthFailed, PosError, PosRateLimited
 from ridgeline.pos.http import (
+    HttpPools,
     HttpxTransport,
     PosConnectionFailed,
     PosServerError,
     PosTimeout,
 )
 from ridgeline.pos.schemas import BreakerView
-from ridgeline.realtime import streams
 from ridgeline.resilience import (
     AttemptFailure,
     CircuitBreakers,
@@ -51,7 +50,6 @@ from ridgeline.resilience import (
     RetryBudgets,
     RetryPolicy,
     StoreGuard,
-    Transition,
 )
 from ridgeline.resilience.retry import never_sent
 
@@ -91,6 +89,9 @@ class StoreRef:
     id: uuid.UUID
     organization_id: uuid.UUID
     vendor: str
+    # The stored (encrypted) credentials the adapter was built with: a refusal by the POS marks
+    # these, not whatever was saved since.
+    credentials: str
 
 
 class ResilientTransport:
@@ -127,7 +128,7 @@ class ResilientTransport:
         async def attempt() -> PosResponse:
             nonlocal attempts
             attempts += 1
-            began = time.perf_counter()
+            began = self.clock.now()
             try:
                 async with asyncio.timeout(self.total_timeout_s):
                     response = await self.inner.request(
@@ -157,7 +158,7 @@ class ResilientTransport:
                 endpoint.value, attempt, idempotent=idempotent, classify=classify
             )
         except CircuitOpen as exc:
-            await self._record(endpoint, method, None, "CIRCUIT_OPEN", exc, time.perf_counter(), 0)
+            await self._record(endpoint, method, None, "CIRCUIT_OPEN", exc, self.clock.now(), 0)
             raise
 
     async def _record(
@@ -167,10 +168,11 @@ class ResilientTransport:
         status: int | None,
         outcome: str,
         error: BaseException | None,
-        began: float,
+        began: datetime,
         attempt: int,
     ) -> None:
-        duration_s = time.perf_counter() - began
+        # On the injected clock, like the breaker's slow-call rule: the same duration for both.
+        duration_s = (self.clock.now() - began).total_seconds()
         store_id = str(self.store.id)
         POS_REQUESTS.labels(store_id, self.store.vendor, endpoint.value, outcome).inc()
         POS_REQUEST_DURATION.labels(
@@ -192,6 +194,7 @@ class ResilientTransport:
             log.warning("pos_call_failed", error=str(error), **fields)
         try:
             async with self.database.transaction() as session:
+                at = self.clock.now()
                 session.add(
                     PosCall(
                         organization_id=self.store.organization_id,
@@ -204,37 +207,21 @@ class ResilientTransport:
                         error=None if error is None else str(error)[:2000],
                         duration_ms=fields["duration_ms"],
                         attempt=attempt,
-                        at=self.clock.now(),
+                        at=at,
                     )
+                )
+                # The store's connection state follows its calls, in the same transaction.
+                await health.observe_call(
+                    session,
+                    store_id=self.store.id,
+                    outcome=outcome,
+                    status=status,
+                    at=at,
+                    credentials=self.store.credentials,
                 )
         except Exception:
             # The call log is for people; a failure to write it must not change the call's outcome.
             log.exception("pos_call_log_failed", store_id=store_id)
-
-
-async def record_breaker_transition(session: AsyncSession, change: Transition) -> None:
-    """Put a breaker transition on the organization's operators' stream and on the store's own
-    stream, in the transaction that makes it (reliability.md point 5: one event per transition)."""
-    organization_id = await repository.store_organization_id(session, change.store_id)
-    if organization_id is None:
-        return
-    data = {
-        "store_id": str(change.store_id),
-        "circuit_breaker": {
-            "from": change.from_state.value,
-            "to": change.to_state.value,
-            "reason": change.reason.value,
-            "open_until": change.open_until.isoformat() if change.open_until else None,
-            "actor": change.actor,
-        },
-    }
-    # Operators watch the organization; the store's kiosks learn their POS is away (or back).
-    await streams.append(
-        session, streams.ops_stream(organization_id), "store.status", data, at=change.at
-    )
-    await streams.append(
-        session, streams.store_stream(change.store_id), "store.status", data, at=change.at
-    )
 
 
 class PosConnector:
@@ -249,32 +236,39 @@ class PosConnector:
         clock: Clock,
         *,
         rng: random.Random | None = None,
-        http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.clock = clock
         self.cipher = CredentialCipher(settings.encryption_keys)
-        self.http = http or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        )
+        self.pools = HttpPools(transport)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.policy = policy or RetryPolicy()
         self.limiter = RateLimiter(clock, share=settings.pos_rate_limit_share)
         self.budgets = RetryBudgets(clock)
-        self.breakers = CircuitBreakers(database, clock, journal=record_breaker_transition)
-        self._adapters: OrderedDict[tuple[uuid.UUID, str, str], PosAdapter[Any]] = OrderedDict()
+        # A breaker transition and the store state it leads to commit together (health/).
+        self.breakers = CircuitBreakers(database, clock, journal=health.on_breaker_transition)
+        self._adapters: OrderedDict[AdapterKey, PosAdapter[Any]] = OrderedDict()
 
-    def adapter_for(self, store: Store) -> PosAdapter[Any]:
-        """The store's adapter; `PosNotConfigured` or `CredentialsUnreadable` when it cannot be
-        built.
+    def adapter_for(self, store: Store, *, refused_ok: bool = False) -> PosAdapter[Any]:
+        """The store's adapter; `PosNotConfigured`, `CredentialsUnreadable` or (unless an
+        operator asks, `refused_ok`) `CredentialsRefused` when it cannot be used.
 
-        Kept per store and stored config (provider and ciphertext: any change of either, a
-        rotation included, builds a new one), so what an adapter holds between calls (a Flowhub
-        access token, a parsed key) lasts across jobs instead of being fetched again for each."""
+        Kept per store, stored config and connection reset (provider and ciphertext: any change
+        of either, a rotation included, builds a new one; so does `reset`), so what an adapter
+        holds between calls (a Flowhub access token, a parsed key) lasts across jobs instead of
+        being fetched again for each."""
+        if store.pos_credentials_refused_at is not None and not refused_ok:
+            raise CredentialsRefused(store.id, store.pos_credentials_refused_at)
         if store.pos_provider is not None and store.pos_config_encrypted is not None:
-            key = (store.id, store.pos_provider, store.pos_config_encrypted)
+            key = (
+                store.id,
+                store.pos_provider,
+                store.pos_config_encrypted,
+                store.pos_connection_reset_at,
+            )
             adapter = self._adapters.get(key)
             if adapter is None:
                 adapter = self._build_adapter(store)
@@ -288,7 +282,10 @@ class PosConnector:
 
     def _build_adapter(self, store: Store) -> PosAdapter[Any]:
         adapter_class, config = pos_service.stored_config(store, self.cipher)
-        ref = StoreRef(store.id, store.organization_id, adapter_class.name)
+        assert store.pos_config_encrypted is not None  # stored_config raised otherwise
+        ref = StoreRef(
+            store.id, store.organization_id, adapter_class.name, store.pos_config_encrypted
+        )
         guard = StoreGuard(
             store_id=store.id,
             limits=adapter_class.rate_limits,
@@ -302,7 +299,7 @@ class PosConnector:
         timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         transport = ResilientTransport(
             store=ref,
-            inner=HttpxTransport(self.http, timeout=timeout),
+            inner=HttpxTransport(self.pools, timeout=timeout),
             guard=guard,
             total_timeout_s=config.timeout_s,
             database=self.database,
@@ -323,5 +320,31 @@ class PosConnector:
             last_actor=snapshot.last_actor,
         )
 
+    async def reset(self, store: Store) -> ResetOutcome:
+        """Drops what this process holds for the store's POS connection: its cached adapters
+        (and with them access tokens and parsed keys) and the pooled connections to its POS
+        host. Other processes rebuild theirs when the caller moves `pos_connection_reset_at`."""
+        dropped = [key for key in self._adapters if key[0] == store.id]
+        for key in dropped:
+            del self._adapters[key]
+        pool_dropped = False
+        if store.pos_provider is not None and store.pos_config_encrypted is not None:
+            try:
+                _, config = pos_service.stored_config(store, self.cipher)
+            except CredentialsUnreadable:
+                config = None
+            if config is not None:
+                pool_dropped = await self.pools.drop(config.base_url)
+        return ResetOutcome(adapters_dropped=len(dropped), pool_dropped=pool_dropped)
+
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.pools.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class ResetOutcome:
+    adapters_dropped: int
+    pool_dropped: bool
+
+
+AdapterKey = tuple[uuid.UUID, str, str, datetime | None]

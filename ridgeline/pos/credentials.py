@@ -7,6 +7,8 @@ re-encrypting (`rotate`) and finally dropping the old key.
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -15,9 +17,29 @@ from pydantic import SecretStr, ValidationError
 from ridgeline.pos.base import PosConfig
 
 
-class CredentialsUnreadable(Exception):
+class CredentialsUnusable(Exception):
+    """The store's stored credentials cannot be used: no call goes to its POS with them until
+    an operator acts."""
+
+
+class CredentialsUnreadable(CredentialsUnusable):
     """The stored credentials cannot be decrypted with any configured key (a key was dropped
     too early) or no longer match the adapter's model."""
+
+
+class CredentialsRefused(CredentialsUnusable):
+    """The POS refused these credentials (401/403): no automatic call uses them again until new
+    ones are saved (`PUT /api/v1/stores/{id}/pos`), which is the manual recovery procedure."""
+
+    code = "CREDENTIALS_REFUSED"
+
+    def __init__(self, store_id: uuid.UUID, refused_at: datetime) -> None:
+        super().__init__(
+            f"the POS refused the credentials of store {store_id} at {refused_at.isoformat()}; "
+            "save new ones to resume"
+        )
+        self.store_id = store_id
+        self.refused_at = refused_at
 
 
 class CredentialCipher:

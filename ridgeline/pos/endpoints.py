@@ -9,11 +9,17 @@ from fastapi import APIRouter
 from ridgeline.api.dependencies import ClockDep, DatabaseDep, PosConnectorDep, SessionDep
 from ridgeline.api.schemas import Envelope, envelope
 from ridgeline.auth.dependencies import OrgAdminDep, StoreManagerDep, ViewerDep
+from ridgeline.errors import RecoveryInProgress
+from ridgeline.health import service as health
+from ridgeline.health.recovery import start_recovery
+from ridgeline.health.repository import mark_connection_reset
+from ridgeline.models.health import RecoveryTrigger
 from ridgeline.pos import service
 from ridgeline.pos.credentials import CredentialsUnreadable
 from ridgeline.pos.schemas import (
     BreakerCommand,
     BreakerView,
+    PosReset,
     PosTestResult,
     StorePosOut,
     StorePosUpdate,
@@ -33,11 +39,27 @@ async def configure_store_pos(
     clock: ClockDep,
 ) -> Envelope[StorePosOut]:
     """Set the store's POS provider and credentials. They are validated against the provider's
-    model, stored encrypted, and never returned: the answer shows secrets as `********`."""
+    model, stored encrypted, and never returned: the answer shows secrets as `********`.
+    Saving them ends a refusal of the old ones and starts a recovery run at once
+    (`recovery_run_id`: test, sync, drain the order queue)."""
     store, _ = await service.configure(
         session, caller.scope, store_id, body, cipher=connector.cipher, now=clock.now()
     )
-    return envelope(service.describe(store, connector.cipher))
+    await health.credentials_saved(session, store, now=clock.now())
+    view = service.describe(store, connector.cipher)
+    try:
+        run = await start_recovery(
+            session,
+            store,
+            RecoveryTrigger.CREDENTIALS_UPDATED,
+            clock=clock,
+            actor=f"operator:{caller.operator_id}",
+        )
+        view.recovery_run_id = run.id
+    except RecoveryInProgress as exc:
+        # The running one reads the store afresh at each step: it uses these credentials.
+        view.recovery_run_id = exc.details.get("recovery_run_id")
+    return envelope(view)
 
 
 @router.get("/stores/{store_id}/pos")
@@ -89,7 +111,33 @@ async def test_store_pos(
     async with database.transaction(write=False) as session:
         store = await get_store(session, caller.scope, store_id)
     try:
-        adapter = connector.adapter_for(store)
+        # An operator may test credentials the POS refused (access restored at the POS).
+        adapter = connector.adapter_for(store, refused_ok=True)
     except CredentialsUnreadable:
         return envelope(service.unreadable_credentials_result())
     return envelope(await service.run_connection_test(adapter))
+
+
+@router.post("/stores/{store_id}/pos/reset")
+async def reset_store_pos(
+    store_id: uuid.UUID,
+    caller: StoreManagerDep,
+    database: DatabaseDep,
+    connector: PosConnectorDep,
+    clock: ClockDep,
+) -> Envelope[PosReset]:
+    """Reset the store's POS connection: drop its pooled connections, its cached adapter and
+    the tokens it holds, in this process at once and in every other at its next call. The
+    circuit breaker is left as it is (`POST .../pos/breaker` resets it)."""
+    async with database.transaction() as session:
+        store = await get_store(session, caller.scope, store_id)
+        now = clock.now()
+        await mark_connection_reset(session, store.id, now)
+    outcome = await connector.reset(store)
+    return envelope(
+        PosReset(
+            reset_at=now,
+            adapters_dropped=outcome.adapters_dropped,
+            pool_dropped=outcome.pool_dropped,
+        )
+    )

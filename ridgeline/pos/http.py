@@ -7,6 +7,7 @@ failure it was, with what the retry policy needs to decide (status, Retry-After)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,11 +29,80 @@ class PosServerError(PosUnavailable):
     code = "POS_SERVER_ERROR"
 
 
-class HttpxTransport:
-    """`timeout` applies per request (the shared client's pool serves every store)."""
+# Connections per POS origin (scheme, host and port), and how many of them stay open idle.
+POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# A pool dropped by a reset is closed once its requests have had this long to finish.
+RETIRED_POOL_GRACE_S = 330.0
 
-    def __init__(self, client: httpx.AsyncClient, timeout: httpx.Timeout | None = None) -> None:
+
+def origin_of(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port or ''}"
+
+
+class HttpPools:
+    """One HTTP client (and so one connection pool) per POS origin, so that resetting one
+    store's connection drops the connections to its POS host and no other.
+
+    A dropped client is not closed at once: requests already on it finish (or time out) first,
+    and it is closed at the next drop after `RETIRED_POOL_GRACE_S`, or at `aclose`. Requests
+    look their client up when they start, so a retry after a reset uses the new pool.
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        # A transport given here (tests: the simulator in-process) serves every origin; a
+        # client given here serves every request, and is never dropped or closed by us.
+        self.transport = transport
         self.client = client
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._retired: list[tuple[float, httpx.AsyncClient]] = []
+
+    def client_for(self, url: str) -> httpx.AsyncClient:
+        if self.client is not None:
+            return self.client
+        origin = origin_of(url)
+        client = self._clients.get(origin)
+        if client is None:
+            client = httpx.AsyncClient(limits=POOL_LIMITS, transport=self.transport)
+            self._clients[origin] = client
+        return client
+
+    async def drop(self, url: str) -> bool:
+        """Retires the origin's pool (the next request opens new connections). False when
+        there was none."""
+        now = time.monotonic()
+        due = [client for at, client in self._retired if now - at >= RETIRED_POOL_GRACE_S]
+        self._retired = [(at, c) for at, c in self._retired if now - at < RETIRED_POOL_GRACE_S]
+        for client in due:
+            await self._close(client)
+        origin = origin_of(url)
+        if origin not in self._clients:
+            return False
+        self._retired.append((now, self._clients.pop(origin)))
+        return True
+
+    async def aclose(self) -> None:
+        clients = [*self._clients.values(), *(client for _, client in self._retired)]
+        self._clients.clear()
+        self._retired.clear()
+        for client in clients:
+            await self._close(client)
+
+    async def _close(self, client: httpx.AsyncClient) -> None:
+        if self.transport is None:  # a shared transport is its owner's to close
+            await client.aclose()
+
+
+class HttpxTransport:
+    """`timeout` applies per request; the client is looked up per request, from the pools."""
+
+    def __init__(self, pools: HttpPools, timeout: httpx.Timeout | None = None) -> None:
+        self.pools = pools
         self.timeout = timeout
 
     async def request(
@@ -47,7 +117,7 @@ class HttpxTransport:
         json_body: Any = None,
     ) -> PosResponse:
         try:
-            response = await self.client.request(
+            response = await self.pools.client_for(url).request(
                 method,
                 url,
                 headers=resolve_headers(headers),

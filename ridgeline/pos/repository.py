@@ -1,4 +1,4 @@
-"""Queries of the POS domain: the call log, and the store a breaker belongs to."""
+"""Queries of the POS domain: the call log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.pos_call import PosCall
-from ridgeline.models.store import Store
 
 
 async def latest_calls(
@@ -30,8 +29,3 @@ async def latest_calls(
 async def delete_calls_before(session: AsyncSession, before: datetime) -> None:
     """Deletes every store's POS calls made before `before` (the log's retention)."""
     await session.execute(delete(PosCall).where(PosCall.at < before))
-
-
-async def store_organization_id(session: AsyncSession, store_id: uuid.UUID) -> uuid.UUID | None:
-    """The organization of a store the system acts for (a breaker's), None if it is gone."""
-    return await session.scalar(select(Store.organization_id).where(Store.id == store_id))

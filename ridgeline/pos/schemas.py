@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -52,6 +53,12 @@ class StorePosOut(BaseModel):
     configured_at: datetime | None
     breaker: BreakerView | None = None
     recent_calls: list[PosCallView] = Field(default_factory=list)
+    credentials_refused_at: datetime | None = Field(
+        default=None, description="When the POS refused these credentials (none: not refused)."
+    )
+    recovery_run_id: uuid.UUID | None = Field(
+        default=None, description="The recovery run saving credentials started."
+    )
 
 
 Diagnosis = Literal[
@@ -64,6 +71,12 @@ Diagnosis = Literal[
     "protocol_error",
     "credentials_unreadable",
 ]
+
+
+class PosReset(BaseModel):
+    reset_at: datetime
+    adapters_dropped: int = Field(description="Cached adapters (with their tokens) dropped here.")
+    pool_dropped: bool = Field(description="Whether pooled connections to the POS host were open.")
 
 
 class PosTestResult(BaseModel):

@@ -116,7 +116,10 @@ def describe(store: Store, cipher: CredentialCipher) -> StorePosOut:
     except CredentialsUnreadable:
         view = None
     return StorePosOut(
-        provider=store.pos_provider, config=view, configured_at=store.pos_config_updated_at
+        provider=store.pos_provider,
+        config=view,
+        configured_at=store.pos_config_updated_at,
+        credentials_refused_at=store.pos_credentials_refused_at,
     )
 
 

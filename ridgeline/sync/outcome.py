@@ -17,11 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.errors import RidgelineError
+from ridgeline.health import service as health
+from ridgeline.health.state import Trigger
 from ridgeline.models.store import Store
 from ridgeline.models.sync import StoreSyncState, SyncKind, SyncRun, SyncStatus
-from ridgeline.notifications.service import Severity, raise_alert
-from ridgeline.pos.errors import PosError
+from ridgeline.notifications.service import Severity, raise_alert, resolve_alerts
+from ridgeline.pos.credentials import CredentialsUnusable
+from ridgeline.pos.errors import PosAuthFailed, PosError
 from ridgeline.realtime.streams import append_many, store_stream
+from ridgeline.resilience import CircuitOpen
 from ridgeline.sync import repository
 from ridgeline.sync.metrics import SYNC_RECORDS, SYNC_RUN_DURATION, SYNC_RUNS
 from ridgeline.sync.repository import store_scope
@@ -71,6 +75,12 @@ class StartedRun:
     state: StoreSyncState
 
 
+def sync_alert_key(store_id: uuid.UUID, kind: SyncKind) -> str:
+    """One open `sync_failed` alert per store and kind of sync (catalog or inventory)."""
+    family = "inventory" if kind is SyncKind.INVENTORY else "catalog"
+    return f"sync_failed:{store_id}:{family}"
+
+
 def _backoff_s(failures: int) -> float:
     return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** min(max(failures - 1, 0), 32))
 
@@ -100,6 +110,14 @@ async def finish_succeeded(
         state.consecutive_failures = 0
         if counts.resync:
             await append_resync(session, started.store.id, run.id, now)
+        await resolve_alerts(
+            session,
+            started.store.organization_id,
+            sync_alert_key(started.store.id, kind),
+            at=now,
+            resolution=f"sync run {run.id} succeeded",
+        )
+        await health.evaluate(session, started.store.id, now=now, trigger=Trigger.SYNC)
     _observe(kind, status, counts, began)
     log.info("sync_run_finished", status=status.value, **_log_fields(run, counts))
     return run
@@ -142,22 +160,9 @@ async def finish_failed(
         if counts.resync and counts.created + counts.updated + counts.deactivated:
             # Its batches committed without events: kiosks must still hear of what changed.
             await append_resync(session, store.id, run.id, now)
-        await raise_alert(
-            session,
-            organization_id=store.organization_id,
-            store_id=store.id,
-            kind="sync_failed",
-            severity=Severity.WARNING,
-            title=f"Sync failed for {store.name}",
-            message=f"The {kind.value} sync failed: {reason}",
-            details={
-                "sync_run_id": str(run.id),
-                "kind": kind.value,
-                "consecutive_failures": state.consecutive_failures,
-                "next_attempt_at": retry_at.isoformat(),
-            },
-            at=now,
-        )
+        if not covered_by_store_health(error):
+            await _alert_failed(session, store, kind, run, reason, state, retry_at, now)
+        await health.evaluate(session, store.id, now=now, trigger=Trigger.SYNC)
     _observe(kind, SyncStatus.FAILED, counts, began)
     log.warning(
         "sync_run_failed",
@@ -166,6 +171,42 @@ async def finish_failed(
         **_log_fields(run, counts),
     )
     return run
+
+
+def covered_by_store_health(error: BaseException) -> bool:
+    """Failures that are the store's POS connection being down (breaker open, credentials
+    refused or unreadable): the store's own health alert says it once; a sync alert per run
+    would only repeat it."""
+    return isinstance(error, CircuitOpen | CredentialsUnusable | PosAuthFailed)
+
+
+async def _alert_failed(
+    session: AsyncSession,
+    store: Store,
+    kind: SyncKind,
+    run: SyncRun,
+    reason: str,
+    state: StoreSyncState,
+    retry_at: datetime,
+    now: datetime,
+) -> None:
+    await raise_alert(
+        session,
+        organization_id=store.organization_id,
+        store_id=store.id,
+        kind="sync_failed",
+        severity=Severity.WARNING,
+        title=f"Sync failed for {store.name}",
+        message=f"The {kind.value} sync failed: {reason}",
+        details={
+            "sync_run_id": str(run.id),
+            "kind": kind.value,
+            "consecutive_failures": state.consecutive_failures,
+            "next_attempt_at": retry_at.isoformat(),
+        },
+        at=now,
+        dedup_key=sync_alert_key(store.id, kind),
+    )
 
 
 def _reason(error: BaseException) -> str:

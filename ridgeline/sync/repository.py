@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant
+from ridgeline.models.health import StoreHealth
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.store import Store
 from ridgeline.models.sync import StoreSyncState, SyncIssue, SyncKind, SyncRun, SyncStatus
@@ -206,11 +207,21 @@ def sync_issues(
 
 
 async def due_states(session: AsyncSession, now: datetime) -> Sequence[StoreSyncState]:
-    """Every store's sync state with a catalog or inventory sync due: the scheduler acts for
-    the whole system, hence the unrestricted scope."""
-    statement = scoped(select(StoreSyncState), StoreSyncState, TenantScope.everything()).where(
+    """Every store's sync state with a catalog or inventory sync due, except stores whose POS
+    refused their credentials or that an operator paused (nothing automatic calls their POS):
+    the scheduler acts for the whole system, hence the unrestricted scope."""
+    everything = TenantScope.everything()
+    held = scoped(select(Store.id), Store, everything).where(
+        Store.pos_credentials_refused_at.is_not(None)
+    )
+    paused = scoped(select(StoreHealth.store_id), StoreHealth, everything).where(
+        StoreHealth.paused_at.is_not(None)
+    )
+    statement = scoped(select(StoreSyncState), StoreSyncState, everything).where(
         (StoreSyncState.next_catalog_sync_at <= now)
-        | (StoreSyncState.next_inventory_sync_at <= now)
+        | (StoreSyncState.next_inventory_sync_at <= now),
+        StoreSyncState.store_id.not_in(held),
+        StoreSyncState.store_id.not_in(paused),
     )
     return (await session.scalars(statement)).all()
 

@@ -33,7 +33,7 @@ from ridgeline.models.sync import (
 )
 from ridgeline.pos.capabilities import CatalogSource
 from ridgeline.pos.client import PosConnector
-from ridgeline.pos.credentials import CredentialsUnreadable
+from ridgeline.pos.credentials import CredentialsUnusable
 from ridgeline.pos.errors import PosError, RecordInvalid
 from ridgeline.realtime.streams import append_many, store_stream
 from ridgeline.resilience import CircuitOpen
@@ -76,7 +76,7 @@ T = TypeVar("T")
 
 # Failures that end a run as `failed` and are handled (logged, notified, rescheduled); anything
 # else is also recorded as a failed run, then re-raised for the caller (a job retries it).
-_RUN_FAILURES = (PosError, CircuitOpen, PosNotConfigured, CredentialsUnreadable, SyncAborted)
+_RUN_FAILURES = (PosError, CircuitOpen, PosNotConfigured, CredentialsUnusable, SyncAborted)
 
 
 async def run_sync(

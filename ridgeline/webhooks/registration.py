@@ -18,7 +18,12 @@ from ridgeline.models.store import Store
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.capabilities import WebhookRegistrar, WebhookSource
 from ridgeline.pos.client import PosConnector
-from ridgeline.pos.credentials import CredentialCipher, CredentialsUnreadable
+from ridgeline.pos.credentials import (
+    CredentialCipher,
+    CredentialsRefused,
+    CredentialsUnreadable,
+    CredentialsUnusable,
+)
 from ridgeline.pos.errors import PosError
 from ridgeline.resilience.breaker import CircuitOpen
 from ridgeline.stores.service import get_store
@@ -84,8 +89,13 @@ async def register(
         adapter = connector.adapter_for(store)
         assert isinstance(adapter, WebhookRegistrar)  # the store's adapter is the source's class
         registration = await adapter.register_webhooks(setup.url)
-    except CredentialsUnreadable:
-        raise PosWebhookRegistrationFailed(details={"reason": "credentials_unreadable"}) from None
+    except CredentialsUnusable as exc:
+        reason = (
+            "credentials_refused"
+            if isinstance(exc, CredentialsRefused)
+            else "credentials_unreadable"
+        )
+        raise PosWebhookRegistrationFailed(details={"reason": reason}) from None
     except CircuitOpen as exc:
         raise PosWebhookRegistrationFailed(
             f"Calls to this POS are paused: {exc}", details={"reason": "circuit_open"}

@@ -37,6 +37,8 @@ VALID_BODIES: dict[tuple[str, str], dict[str, object]] = {
         "product_id": "00000000-0000-4000-8000-000000000000"
     },
     ("POST", "/api/v1/stores/{store_id}/sync"): {"kind": "full"},
+    ("POST", "/api/v1/stores/{store_id}/pause"): {"reason": "stocktaking"},
+    ("PUT", "/api/v1/stores/{store_id}/health/thresholds"): {"thresholds": {}},
     ("POST", "/api/v1/kiosks/{kiosk_id}/commands"): {"type": "reload"},
     ("POST", "/api/v1/orders"): {
         "items": [
@@ -115,6 +117,7 @@ def object_ids(tenant: Tenant) -> dict[str, uuid.UUID | str]:
         "sync_run_id": tenant.sync_run_id,
         "order_id": tenant.order_id,
         "alert_id": tenant.alert_id,
+        "recovery_run_id": tenant.recovery_run_id,
     }
 
 

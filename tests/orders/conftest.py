@@ -29,6 +29,7 @@ from ridgeline.models import (
     SyncStatus,
     SyncTrigger,
 )
+from ridgeline.models.job import Job
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.schemas import StorePosUpdate
@@ -69,11 +70,12 @@ class Shop:
 
 
 async def bare_tenant(database: Database) -> Tenant:
-    """A tenant without the order `make_tenant` adds for the route walk, so tests count only
-    the orders they make."""
+    """A tenant without the order and the placeholder job `make_tenant` adds for the route walk,
+    so tests count only the orders and jobs they make."""
     tenant = await make_tenant(database)
     async with database.transaction() as session:
         await session.execute(delete(Order).where(Order.id == tenant.order_id))
+        await session.execute(delete(Job).where(Job.id == tenant.job_id))
     return tenant
 
 

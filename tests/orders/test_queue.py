@@ -177,7 +177,9 @@ async def test_an_order_past_its_deadline_fails_the_kiosk_is_told_and_operators_
     assert alert["details"]["reference"] == order["reference"]
     assert alert["message"] == reason
     ops = await stream_payloads(database, f"ops:{shop.tenant.organization.id}")
-    pushed = [e for e in ops if e["type"] == "alert.changed"]
+    pushed = [
+        e for e in ops if e["type"] == "alert.changed" and e["data"]["kind"] == "order_failed"
+    ]
     assert [e["data"]["id"] for e in pushed] == [alert["id"]]
     assert pushed[0]["data"]["state"] == "firing"
 

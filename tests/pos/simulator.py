@@ -19,7 +19,7 @@ import uvicorn
 import ridgeline.pos.adapters  # noqa: F401 - registers the four adapters
 from ridgeline.clock import Clock, SystemClock
 from ridgeline.pos.capabilities import PosAdapter
-from ridgeline.pos.http import HttpxTransport
+from ridgeline.pos.http import HttpPools, HttpxTransport
 from ridgeline.pos.registry import adapter_class
 from ridgeline.possim import create_simulator_app
 
@@ -121,7 +121,7 @@ class SimStore:
         adapter_type = adapter_class(self.dialect)
         assert adapter_type is not None, f"no adapter registered for {self.dialect}"
         config = adapter_type.config_model.model_validate({**self.config, **config_changes})
-        return adapter_type(config, HttpxTransport(http), clock or SystemClock())
+        return adapter_type(config, HttpxTransport(HttpPools(client=http)), clock or SystemClock())
 
 
 def create_store(control: httpx.Client, dialect: str, products: int) -> SimStore:

@@ -3,7 +3,6 @@ between calls (a Flowhub token) lasts across jobs; any change of the config buil
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from ridgeline.clock import FakeClock
@@ -41,7 +40,7 @@ async def configure(database: Database, connector: PosConnector, store: Store, k
 async def test_one_adapter_per_store_and_config(
     settings: Settings, database: Database, clock: FakeClock
 ) -> None:
-    connector = PosConnector(settings, database, clock, http=httpx.AsyncClient())
+    connector = PosConnector(settings, database, clock)
     try:
         first, second = await make_tenant(database), await make_tenant(database)
         with pytest.raises(PosNotConfigured):

@@ -450,14 +450,20 @@ async def test_each_breaker_transition_lands_on_the_operators_and_the_store_stre
         )
     async with database.transaction(write=False) as session:
         position = await streams.position(session, ops)
-        entries = await streams.read_since(session, ops, epoch=position.epoch, offset=0)
-    changes = [(e.message["type"], e.message["data"]["circuit_breaker"]["to"]) for e in entries]
-    assert changes == [
-        ("store.status", "forced_open"),
-        ("store.status", "closed"),
-        ("store.status", "disabled"),
-        ("store.status", "closed"),
+        everything = await streams.read_since(session, ops, epoch=position.epoch, offset=0)
+    # The ops stream also carries the alert the forced-open breaker raised and resolved.
+    entries = [e for e in everything if e.message["type"] == "store.status"]
+    changes = [
+        (e.message["data"]["circuit_breaker"]["to"], e.message["data"]["state"]) for e in entries
     ]
+    assert changes == [
+        ("forced_open", "error"),
+        ("closed", "connected"),
+        ("disabled", "connected"),
+        ("closed", "connected"),
+    ]
+    assert entries[0].message["data"]["cause"] == "breaker_forced_open"
+    assert entries[0].message["data"]["ordering"] == "queued"
     assert entries[0].message["data"]["store_id"] == str(dutchie.tenant.store.id)
     assert entries[0].message["data"]["circuit_breaker"]["actor"].startswith("operator:")
     # The store's kiosks hear the same transitions on their store stream.

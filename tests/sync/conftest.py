@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from ridgeline.catalog.service import CATALOG_EVENT_TYPES
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
@@ -134,6 +135,8 @@ async def catalog_of(database: Database, store: SyncedStore) -> dict[str, Any]:
 
 
 async def stream_events(database: Database, store: SyncedStore) -> list[dict[str, Any]]:
+    """The catalog events on the store's stream, oldest first (`store.status` and order events
+    are not the sync's)."""
     async with database.transaction(write=False) as session:
         rows = (
             await session.scalars(
@@ -142,7 +145,7 @@ async def stream_events(database: Database, store: SyncedStore) -> list[dict[str
                 .order_by(StreamMessage.offset)
             )
         ).all()
-    return [row.payload for row in rows]
+    return [row.payload for row in rows if row.payload["type"] in CATALOG_EVENT_TYPES]
 
 
 async def count_rows(database: Database, model: Any, store: SyncedStore) -> int:

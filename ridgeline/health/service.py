@@ -29,7 +29,6 @@ from ridgeline.health.metrics import (
 )
 from ridgeline.health.schemas import CatalogFreshness, StoreStatus
 from ridgeline.health.state import (
-    AUTOMATIC,
     UNANSWERED_OUTCOMES,
     HealthCause,
     HealthThresholds,
@@ -138,12 +137,29 @@ async def evaluate(
     change: HealthChange | None = None
     if (judgment.state, judgment.cause.value) != (row.state, row.cause):
         change = await _transition(session, store, row, judgment, trigger, now)
-    row.updated_at = now
     if change is not None or breaker is not None or stale != row.catalog_stale:
         row.catalog_stale = stale
+        row.updated_at = now
         await announce(session, store, row, sync_state, now, breaker=breaker)
     _observe(store_id, row.state)
     return change
+
+
+async def would_change(session: AsyncSession, store_id: uuid.UUID, *, now: datetime) -> bool:
+    """Whether `evaluate` would record or announce anything now, read without a lock: the
+    sweep asks this first so that a fleet where nothing changed costs no write transaction."""
+    store = await repository.store_for_system(session, store_id)
+    if store is None:
+        return False
+    row = await repository.health_of(session, repository.SYSTEM, store_id)
+    if row is None:
+        return True  # never judged: its row is created
+    thresholds = HealthThresholds.for_store(row.thresholds)
+    sync_state = await repository.sync_state(session, store_id)
+    judgment = await _judge(session, store, row, sync_state, thresholds, now)
+    if (judgment.state, judgment.cause.value) != (row.state, row.cause):
+        return True
+    return catalog_stale(sync_state, now) != row.catalog_stale
 
 
 async def _health_row(
@@ -423,18 +439,3 @@ def _observe(store_id: uuid.UUID, state: StoreConnectionState) -> None:
     store = str(store_id)
     for each in StoreConnectionState:
         STORE_CONNECTION_STATE.labels(store, each.value).set(1 if each is state else 0)
-
-
-__all__ = [
-    "AUTOMATIC",
-    "HealthChange",
-    "announce",
-    "catalog_stale",
-    "credentials_saved",
-    "describe_cause",
-    "evaluate",
-    "observe_call",
-    "on_breaker_transition",
-    "set_paused",
-    "status_of",
-]

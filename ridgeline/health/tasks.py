@@ -36,8 +36,12 @@ async def sweep_store_health(ctx: JobContext, payload: NoPayload) -> None:
         store_ids = [store.id for store in await repository.stores_without_health(session)]
         store_ids += await repository.health_store_ids(session)
     changed = 0
-    # One short transaction per store: a sweep never holds the write lock for the fleet.
     for store_id in dict.fromkeys(store_ids):
+        # Judged in a read transaction first; a write transaction (one store's, short) only
+        # where something changed, so a quiet fleet costs the single writer nothing.
+        async with ctx.database.transaction(write=False) as session:
+            if not await health.would_change(session, store_id, now=now):
+                continue
         async with ctx.database.transaction() as session:
             if await health.evaluate(session, store_id, now=now, trigger=Trigger.SWEEP):
                 changed += 1

@@ -20,6 +20,7 @@ from ridgeline.cli.admin import (
     rotate_pos_credentials,
 )
 from ridgeline.cli.demo import run_demo, show_demo, write_demo_file
+from ridgeline.cli.doctor import run_doctor_command
 from ridgeline.cli.server import PortTaken, run_server, run_worker
 from ridgeline.config import Settings
 from ridgeline.db.migrate import head_revision, upgrade
@@ -144,6 +145,47 @@ def sync(
         raise _fail(error) from error
     if run.status is SyncStatus.FAILED:
         raise typer.Exit(1)
+
+
+@app.command()
+def doctor(
+    store: Annotated[str | None, typer.Argument(help="Store id (or --all).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every store.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")
+    ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="The server whose /cable the round trip uses (default: "
+            "RIDGELINE_PUBLIC_URL, else http://RIDGELINE_HOST:RIDGELINE_PORT)."
+        ),
+    ] = None,
+) -> None:
+    """Check one store (or every store) the way the troubleshooting guide does, in its order:
+    credentials, POS reachable and its latency, rate-limit headroom, breaker, last syncs,
+    quarantined records, field mapping, catalog staleness, a sample of price and stock
+    discrepancies, kiosks online, a real-time round trip to a connected kiosk, queued and stuck
+    orders. Each check says pass, warn, fail or skip, and what fixes a failure. Exits 0 when
+    every store is healthy (no check failed), 1 otherwise, 2 on a usage error."""
+    if (store is None) == (not every):
+        console.print("[red]Give a store id or --all (not both).[/red]")
+        raise typer.Exit(2)
+    store_id = None
+    if store is not None:
+        try:
+            store_id = uuid.UUID(store)
+        except ValueError as error:
+            console.print(f"[red]Not a store id:[/red] {store}")
+            raise typer.Exit(2) from error
+    settings = _settings()
+    # The checks' findings are the output: INFO lines of every POS call would bury them.
+    quiet = {} if "log_level" in settings.model_fields_set else {"log_level": "WARNING"}
+    configure_logging(settings.model_copy(update=quiet))
+    code = asyncio.run(
+        run_doctor_command(settings, store_id, as_json=as_json, server_url=server, console=console)
+    )
+    raise typer.Exit(code)
 
 
 @app.command("cable-check")

@@ -48,6 +48,7 @@ from ridgeline.db.engine import Database
 from ridgeline.models import Order, Organization, Product, ProductVariant, Store
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.order import IdempotencyKey, OrderStatus
+from ridgeline.models.stream import StreamMessage
 from ridgeline.models.sync import SyncKind, SyncStatus, SyncTrigger
 from ridgeline.monitoring.logging import configure_logging
 from ridgeline.orders.service import SUBMIT_JOB
@@ -56,6 +57,7 @@ from ridgeline.pos.client import PosConnector
 from ridgeline.pos.schemas import StorePosUpdate
 from ridgeline.possim.model import Dialect
 from ridgeline.possim.orders import FLOWS
+from ridgeline.realtime import streams
 from ridgeline.stores import service as stores_service
 from ridgeline.stores.schemas import KioskCreate
 from ridgeline.sync.service import run_sync
@@ -147,6 +149,8 @@ class DialectReport:
     duplicates: int = 0  # references with more than one POS order
     order_requests: int = 0  # requests to the order endpoint classes at the POS
     fault_hits: Counter[str] = field(default_factory=Counter)
+    # The store's breaker transitions to OPEN by the end of the fault phase, by reason.
+    breaker_openings: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -165,6 +169,8 @@ class ChaosReport:
     wall_s: float
     placing_s: float
     settle_s: float
+    fault_phase_s: float = 0.0  # after placing, until every order was tried (or the cap)
+    untried_at_fault_end: int = 0  # orders never tried at the POS when the faults went
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -197,6 +203,9 @@ class ChaosReport:
             ("faults injected", [f"{d.faults} ({d.fault_rate:.1%})" for d in self.dialects]),
         ]
         rows += [(f"  {k}", [str(d.fault_hits[k]) for d in self.dialects]) for k in kinds]
+        rows.append(("breaker openings", [str(d.breaker_openings.total()) for d in self.dialects]))
+        reasons = sorted({r for d in self.dialects for r in d.breaker_openings})
+        rows += [(f"  {r}", [str(d.breaker_openings[r]) for d in self.dialects]) for r in reasons]
         rows.append(("problems", [str(len(d.problems)) for d in self.dialects]))
         header = ("", [d.dialect for d in self.dialects])
         width = max(len(name) for name, _ in [header, *rows])
@@ -207,9 +216,16 @@ class ChaosReport:
             "  ".join([name.ljust(width), *(v.rjust(c) for v, c in zip(values, cols, strict=True))])
             for name, values in [header, *rows]
         ]
+        total = sum(d.keys for d in self.dialects)
+        share = self.untried_at_fault_end / total if total else 0.0
         lines.append(
-            f"server kills: {self.kills}; placing {self.placing_s:.1f} s, settling "
-            f"{self.settle_s:.1f} s, wall {self.wall_s:.1f} s"
+            f"untried when the faults went: {self.untried_at_fault_end} of {total} "
+            f"({share:.1%}); breaker openings: "
+            f"{sum(d.breaker_openings.total() for d in self.dialects)}"
+        )
+        lines.append(
+            f"server kills: {self.kills}; placing {self.placing_s:.1f} s, fault phase "
+            f"{self.fault_phase_s:.1f} s, settling {self.settle_s:.1f} s, wall {self.wall_s:.1f} s"
         )
         return "\n".join(lines)
 
@@ -603,6 +619,29 @@ async def run_killer(
 # --- settling and checks -------------------------------------------------------------------------
 
 
+async def breaker_openings(
+    database: Database, organization_id: uuid.UUID
+) -> dict[uuid.UUID, Counter[str]]:
+    """Each store's breaker transitions to OPEN so far, by reason, read from the operators'
+    stream (one event per transition, committed with it: reliability.md point 5)."""
+    async with database.transaction(write=False) as session:
+        payloads = (
+            await session.scalars(
+                select(StreamMessage.payload).where(
+                    StreamMessage.stream_id == streams.ops_stream(organization_id)
+                )
+            )
+        ).all()
+    openings: dict[uuid.UUID, Counter[str]] = {}
+    for payload in payloads:
+        data = payload.get("data") or {}
+        change = data.get("circuit_breaker") if payload.get("type") == "store.status" else None
+        if change and change.get("to") == "open":
+            store_openings = openings.setdefault(uuid.UUID(str(data["store_id"])), Counter())
+            store_openings[str(change.get("reason"))] += 1
+    return openings
+
+
 async def unsettled(database: Database, store_ids: Iterable[uuid.UUID]) -> list[str]:
     """Orders not yet in a settled state, and submission jobs still to run."""
     ids = list(store_ids)
@@ -921,11 +960,14 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
             untried = await until_tried(
                 database, [s.store_id for s in stores], config.fault_phase_timeout_s, log
             )
+            fault_phase_s = time.monotonic() - placing - placing_s
             log(f"{untried} order(s) never tried under faults; removing the faults and settling")
             reports = [DialectReport(store.dialect) for store in stores]
+            openings = await breaker_openings(database, organization.id)
             for store, report in zip(stores, reports, strict=True):
                 report.fault_hits = await fault_hits(control, store.sim_id)
                 report.order_requests = await order_requests(control, store.sim_id)
+                report.breaker_openings = openings.get(store.store_id, Counter())
                 response = await control.delete(f"/_sim/stores/{store.sim_id}/faults")
                 response.raise_for_status()
             settling = time.monotonic()
@@ -949,6 +991,7 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
                         store.dialect,
                         fault_hits=report.fault_hits,
                         order_requests=report.order_requests,
+                        breaker_openings=report.breaker_openings,
                     )
                     for store, report in zip(stores, reports, strict=True)
                 ]
@@ -968,6 +1011,8 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
                 wall_s=time.monotonic() - started,
                 placing_s=placing_s,
                 settle_s=settle_s,
+                fault_phase_s=fault_phase_s,
+                untried_at_fault_end=untried,
                 problems=problems,
             )
         finally:

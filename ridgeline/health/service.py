@@ -136,7 +136,7 @@ async def evaluate(
     stale = catalog_stale(sync_state, now)
     change: HealthChange | None = None
     if (judgment.state, judgment.cause.value) != (row.state, row.cause):
-        change = await _transition(session, store, row, judgment, trigger, now)
+        change = await _transition(session, store, row, judgment, trigger, now, sync_state)
     if change is not None or breaker is not None or stale != row.catalog_stale:
         row.catalog_stale = stale
         row.updated_at = now
@@ -239,6 +239,7 @@ async def _transition(
     judgment: Judgment,
     trigger: Trigger,
     now: datetime,
+    sync_state: StoreSyncState | None,
 ) -> HealthChange:
     from_state = row.state
     check_transition(from_state, judgment.state, trigger)
@@ -266,6 +267,7 @@ async def _transition(
     STORE_CONNECTION_TRANSITIONS.labels(from_state.value, row.state.value, row.cause).inc()
     if was_down and row.state in (StoreConnectionState.CONNECTED, StoreConnectionState.DEGRADED):
         STORE_TIME_TO_RECOVER.observe((now - down_since).total_seconds())
+        _sync_now(sync_state, now)
     is_worse = row.state in (ERROR, OFFLINE)
     (log.warning if is_worse else log.info)(
         "store_connection_state_changed",
@@ -275,6 +277,17 @@ async def _transition(
         **{"from": from_state.value, "to": row.state.value},
     )
     return HealthChange(store.id, from_state, row.state, row.cause, trigger, now)
+
+
+def _sync_now(sync_state: StoreSyncState | None, now: datetime) -> None:
+    """The POS is back: the syncs that failed while it was away are due now, not at the end
+    of their backoff (up to an hour), so the catalog catches up at once."""
+    if sync_state is None:
+        return
+    for due in ("next_catalog_sync_at", "next_inventory_sync_at"):
+        at = getattr(sync_state, due)
+        if at is not None and at > now:
+            setattr(sync_state, due, now)
 
 
 async def _schedule_recovery(

@@ -75,7 +75,10 @@ class Outcome(IntFlag):
 class BreakerConfig:
     """Resilience4j's count-based circuit breaker parameters (names follow its docs)."""
 
-    window_size: int = 20  # N: outcomes kept
+    # N: outcomes kept. 50, not 20: a POS failing 30% of attempts at random still fails about
+    # 20% of calls (submissions are not resent blind; the retry budget cuts retries short), and
+    # 20,000 such calls open a window of 20 twelve times, one of 50 once (docs/resilience.md).
+    window_size: int = 50
     minimum_calls: int = 10  # M: no rate is computed below this many
     failure_rate_threshold: float = 0.5  # T: opens when failures / calls >= T
     slow_call_duration_s: float = 5.0  # a call taking longer than this is slow

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from ridgeline import __version__
+from ridgeline.alerts.endpoints import router as alerts_router
 from ridgeline.api.middleware import (
     BodyGuardMiddleware,
     DatabaseSessionMiddleware,
@@ -25,7 +26,6 @@ from ridgeline.errors import install_error_handlers
 from ridgeline.health.endpoints import router as health_router
 from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
-from ridgeline.notifications.endpoints import router as alerts_router
 from ridgeline.orders.endpoints import router as orders_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.alerts import repository as alerts_repository
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound, ValidationFailed
 from ridgeline.health import repository
@@ -37,7 +38,6 @@ from ridgeline.health.schemas import (
 from ridgeline.health.state import HealthThresholds, Trigger, window_figures
 from ridgeline.models.health import RecoveryRun, StoreConnectionState, StoreHealth
 from ridgeline.models.store import Store
-from ridgeline.notifications import repository as alerts_repository
 from ridgeline.stores.service import get_store
 
 LATEST_TRANSITIONS = 20

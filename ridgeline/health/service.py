@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.alerts.service import Severity, raise_alert, resolve_alerts
 from ridgeline.health import repository
 from ridgeline.health.metrics import (
     STORE_CONNECTION_STATE,
@@ -44,7 +45,6 @@ from ridgeline.models.circuit_breaker import CircuitState
 from ridgeline.models.health import StoreConnectionState, StoreHealth, StoreHealthTransition
 from ridgeline.models.store import Store
 from ridgeline.models.sync import StoreSyncState
-from ridgeline.notifications.service import Severity, raise_alert, resolve_alerts
 from ridgeline.realtime import streams
 from ridgeline.resilience.breaker_machine import Transition as BreakerTransition
 

@@ -30,13 +30,13 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.alerts.service import Severity, raise_alert
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.errors import NotFound, PosNotConfigured
 from ridgeline.jobs import RetryLater, enqueue
 from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSource
 from ridgeline.models.store import Store
-from ridgeline.notifications.service import Severity, raise_alert
 from ridgeline.orders import repository
 from ridgeline.orders.repository import EVERYWHERE
 from ridgeline.orders.service import SUBMIT_JOB, SUBMIT_JOB_MAX_ATTEMPTS, submit_dedupe_key

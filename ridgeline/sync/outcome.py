@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.alerts.service import Severity, raise_alert, resolve_alerts
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.errors import RidgelineError
@@ -21,7 +22,6 @@ from ridgeline.health import service as health
 from ridgeline.health.state import Trigger
 from ridgeline.models.store import Store
 from ridgeline.models.sync import StoreSyncState, SyncKind, SyncRun, SyncStatus
-from ridgeline.notifications.service import Severity, raise_alert, resolve_alerts
 from ridgeline.pos.credentials import CredentialsUnusable
 from ridgeline.pos.errors import PosAuthFailed, PosError
 from ridgeline.realtime.streams import append_many, store_stream

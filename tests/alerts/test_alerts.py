@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
+from ridgeline.alerts.service import Severity, raise_alert
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
-from ridgeline.notifications.service import Severity, raise_alert
 from ridgeline.realtime.streams import ops_stream, position, read_since
 from tests.assertions import assert_error
 from tests.factories import Tenant, make_tenant, sign_in
@@ -112,3 +112,51 @@ async def test_a_bad_filter_is_refused(client: httpx.AsyncClient, database: Data
     assert_error(bad, 422, "VALIDATION_ERROR")
     store = await client.get("/api/v1/alerts", params={"store_id": "nope"}, headers=headers)
     assert_error(store, 422, "VALIDATION_ERROR")
+
+
+async def _raise_keyed(database: Database, tenant: Tenant, clock: FakeClock, key: str) -> str:
+    async with database.transaction() as session:
+        row = await raise_alert(
+            session,
+            organization_id=tenant.organization.id,
+            store_id=tenant.store.id,
+            kind="sync_failed",
+            severity=Severity.WARNING,
+            title="Sync failed",
+            message=f"seen at {clock.now().isoformat()}",
+            details={},
+            at=clock.now(),
+            dedup_key=key,
+        )
+    return str(row.id)
+
+
+async def test_a_dedup_key_makes_one_open_alert_and_resolution_ends_it(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    tenant = await make_tenant(database)
+    headers = await sign_in(client, tenant.admin)
+    first = await _raise_keyed(database, tenant, clock, "sync_failed:s:catalog")
+    clock.advance(60)
+    assert await _raise_keyed(database, tenant, clock, "sync_failed:s:catalog") == first
+    response = await client.get(f"/api/v1/alerts/{first}", headers=headers)
+    assert response.status_code == 200, response.text
+    alert = response.json()["data"]
+    assert (alert["occurrences"], alert["state"]) == (2, "firing")
+    assert alert["last_occurred_at"] > alert["created_at"]
+    # An operator resolves it; again changes nothing; it is pushed once.
+    done = await client.post(f"/api/v1/alerts/{first}/resolve", headers=headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["data"]["state"] == "resolved"
+    again = await client.post(f"/api/v1/alerts/{first}/resolve", headers=headers)
+    assert again.json()["data"] == done.json()["data"]
+    changes = [d["state"] for d in await _alert_changes(database, tenant) if d["id"] == first]
+    assert changes == ["firing", "resolved"]
+    # Seen again after resolution: a new alert.
+    clock.advance(60)
+    assert await _raise_keyed(database, tenant, clock, "sync_failed:s:catalog") != first
+    intruder = await make_tenant(database)
+    other = await sign_in(client, intruder.admin)
+    assert_error(await client.get(f"/api/v1/alerts/{first}", headers=other), 404, "NOT_FOUND")
+    refused = await client.post(f"/api/v1/alerts/{first}/resolve", headers=other)
+    assert_error(refused, 404, "NOT_FOUND")

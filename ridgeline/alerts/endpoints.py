@@ -1,4 +1,4 @@
-"""HTTP surface of operator alerts: list them, acknowledge one (docs/operations.md#alerts)."""
+"""HTTP surface of operator alerts: list them, read, acknowledge and resolve one."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ridgeline.alerts import service
+from ridgeline.alerts.schemas import AlertOut
+from ridgeline.alerts.service import AlertState
 from ridgeline.api.dependencies import ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
 from ridgeline.auth.dependencies import StoreManagerDep, ViewerDep
-from ridgeline.notifications import service
-from ridgeline.notifications.schemas import AlertOut
-from ridgeline.notifications.service import AlertState
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -46,6 +46,28 @@ async def acknowledge_alert(
     """Marks the alert seen (`state` becomes `acknowledged`); again changes nothing."""
     return envelope(
         await service.acknowledge(
+            session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
+        )
+    )
+
+
+@router.get("/alerts/{alert_id}")
+async def get_alert(
+    alert_id: uuid.UUID, caller: ViewerDep, session: SessionDep
+) -> Envelope[AlertOut]:
+    """One alert, with how often it was raised while open and how it ended."""
+    return envelope(await service.get_alert(session, caller.scope, alert_id))
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve_alert(
+    alert_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+) -> Envelope[AlertOut]:
+    """Marks the alert resolved (an operator dealt with its cause); again changes nothing. A
+    condition still present raises a new alert the next time it is seen. Alerts about a
+    store's health and failed syncs resolve by themselves when their cause goes."""
+    return envelope(
+        await service.resolve(
             session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
         )
     )

@@ -1,4 +1,4 @@
-"""Raising, listing and acknowledging operator alerts (`admin_notifications`).
+"""Raising, listing, acknowledging and resolving operator alerts (`admin_notifications`).
 
 An alert is raised in the caller's transaction, with the change it is about, and announced as
 `alert.changed` on the organization's ops stream (`OpsChannel`), so a dashboard hears of it at
@@ -19,12 +19,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.alerts import repository
+from ridgeline.alerts.schemas import AlertOut
 from ridgeline.api.pagination import PageRequest, paginate
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound
 from ridgeline.models.notification import AdminNotification
-from ridgeline.notifications import repository
-from ridgeline.notifications.schemas import AlertOut
 from ridgeline.realtime import streams
 
 
@@ -171,6 +171,38 @@ async def acknowledge(
         row.acknowledged_at = at
         row.updated_at = at
         row.details = {**row.details, "acknowledged_by": str(operator_id)}
+        await _announce(session, row, at=at)
+    return view(row)
+
+
+async def get_alert(session: AsyncSession, scope: TenantScope, alert_id: uuid.UUID) -> AlertOut:
+    row = await repository.alert(session, scope, alert_id)
+    if row is None:
+        raise NotFound("alert", alert_id)
+    return view(row)
+
+
+async def resolve(
+    session: AsyncSession,
+    scope: TenantScope,
+    alert_id: uuid.UUID,
+    *,
+    operator_id: uuid.UUID,
+    at: datetime,
+) -> AlertOut:
+    """An operator says the alert's cause is dealt with; resolving it again changes nothing.
+    A condition that is still there raises a new alert the next time it is seen."""
+    row = await repository.alert_for_update(session, scope, alert_id)
+    if row is None:
+        raise NotFound("alert", alert_id)
+    if row.resolved_at is None:
+        row.resolved_at = at
+        row.updated_at = at
+        row.details = {
+            **row.details,
+            "resolved_by": str(operator_id),
+            "resolution": "resolved by an operator",
+        }
         await _announce(session, row, at=at)
     return view(row)
 

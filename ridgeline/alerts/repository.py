@@ -70,6 +70,15 @@ async def open_alerts_with_prefix(
     return (await session.scalars(statement)).all()
 
 
+async def alert(
+    session: AsyncSession, scope: TenantScope, alert_id: uuid.UUID
+) -> AdminNotification | None:
+    statement = scoped(select(AdminNotification), AdminNotification, scope).where(
+        AdminNotification.id == alert_id
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
 async def alert_for_update(
     session: AsyncSession, scope: TenantScope, alert_id: uuid.UUID
 ) -> AdminNotification | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import structlog
+import typer
 from cryptography.fernet import Fernet
 from sqlalchemy import select
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from ridgeline.auth.credentials import digest
@@ -29,12 +32,13 @@ from tests.net import free_port
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def session_logging() -> Iterator[None]:
+@contextlib.contextmanager
+def session_logging_kept() -> Iterator[None]:
     """A command configures logging for its process (`configure_logging`), writing to the
-    runner's stream, which closes when it returns: put the session's configuration back after
-    each test, so that loggers cached earlier keep writing somewhere open, through the processors
-    `structlog.testing.capture_logs` redirects (later tests rely on both)."""
+    runner's stream, which closes when it returns, at the command's level: put the session's
+    configuration back after it, so that loggers cached earlier keep writing somewhere open,
+    through the processors `structlog.testing.capture_logs` redirects, at the level `caplog`
+    expects (later tests rely on all three)."""
     config = structlog.get_config()
     root = logging.getLogger()
     ours = [
@@ -48,6 +52,12 @@ def session_logging() -> Iterator[None]:
     ]
     root.handlers[:] = [*others, *ours]
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def session_logging() -> Iterator[None]:
+    with session_logging_kept():
+        yield
 
 
 @pytest.fixture
@@ -67,9 +77,17 @@ async def _operator(database: Database, email: str) -> Operator | None:
         return await session.scalar(select(Operator).where(Operator.email == email))
 
 
+def _command_paths(group: TyperGroup, prefix: tuple[str, ...] = ()) -> Iterator[list[str]]:
+    for name, command in group.commands.items():
+        if isinstance(command, TyperGroup):
+            yield from _command_paths(command, (*prefix, name))
+        else:
+            yield [*prefix, name]
+
+
 @pytest.mark.usefixtures("cli_env")
 def test_every_command_explains_itself() -> None:
-    for command in (
+    commands: tuple[list[str], ...] = (
         [],
         ["serve"],
         ["worker"],
@@ -80,8 +98,14 @@ def test_every_command_explains_itself() -> None:
         ["kiosks", "create-key"],
         ["possim"],
         ["sync"],
+        ["doctor"],
+        ["cable-check"],
         ["pos", "rotate-credentials"],
-    ):
+    )
+    registered = typer.main.get_command(app)
+    assert isinstance(registered, TyperGroup)
+    assert sorted(_command_paths(registered)) == sorted(c for c in commands if c)  # none left out
+    for command in commands:
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output)
         assert "Usage" in result.output

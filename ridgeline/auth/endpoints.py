@@ -200,10 +200,11 @@ async def create_kiosk_key(
 
 @router.get("/kiosks/{kiosk_id}/keys", tags=["kiosks"])
 async def list_kiosk_keys(
-    kiosk_id: uuid.UUID, caller: ViewerDep, session: SessionDep
+    kiosk_id: uuid.UUID, caller: ViewerDep, session: SessionDep, clock: ClockDep
 ) -> Envelope[list[KioskKeyOut]]:
-    """The kiosk's keys (prefix, expiry, revocation, last use; never the key itself)."""
-    keys = await kiosk_keys.list_keys(session, caller.scope, kiosk_id)
+    """The kiosk's keys (prefix, purpose, expiry, revocation, last use; never the key itself).
+    A `diagnostic` key (`ridgeline doctor`'s, for a moment) is listed while it is valid."""
+    keys = await kiosk_keys.list_keys(session, caller.scope, kiosk_id, now=clock.now())
     return envelope([KioskKeyOut.model_validate(key) for key in keys])
 
 

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from ridgeline.db.tenancy import TenantScope
+from ridgeline.models.kiosk import KioskKeyPurpose
 from ridgeline.models.operator import Role
 
 
@@ -34,12 +35,20 @@ class KioskPrincipal:
     store_id: uuid.UUID
     organization_id: uuid.UUID
     key_id: uuid.UUID
+    purpose: KioskKeyPurpose = KioskKeyPurpose.KIOSK
 
     @property
     def scope(self) -> TenantScope:
         return TenantScope(
             organization_id=self.organization_id, store_ids=frozenset({self.store_id})
         )
+
+    @property
+    def diagnostic(self) -> bool:
+        """Acting as the kiosk with a diagnostic key (`ridgeline doctor`): it reads and
+        subscribes as the kiosk, but its requests and connections are not the kiosk being seen
+        (no last_seen_at, app version, health or presence)."""
+        return self.purpose is KioskKeyPurpose.DIAGNOSTIC
 
 
 Principal = OperatorPrincipal | KioskPrincipal

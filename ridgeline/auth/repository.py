@@ -149,12 +149,15 @@ async def kiosk_key(
 
 
 async def record_key_usage(
-    session: AsyncSession, used: Mapping[uuid.UUID, tuple[uuid.UUID, datetime]]
+    session: AsyncSession, used: Mapping[uuid.UUID, tuple[uuid.UUID | None, datetime]]
 ) -> None:
     """Writes `last_used_at` of each key (key id: its kiosk id, when it was used) and
-    `last_seen_at` of its kiosk, which never moves back and leaves `updated_at` alone."""
+    `last_seen_at` of its kiosk, which never moves back and leaves `updated_at` alone. A key
+    used with no kiosk id (a diagnostic key) writes its own `last_used_at` only."""
     keys = [{"b_key": key_id, "b_at": at} for key_id, (_, at) in used.items()]
-    kiosks = [{"b_kiosk": kiosk_id, "b_at": at} for kiosk_id, at in used.values()]
+    kiosks = [
+        {"b_kiosk": kiosk_id, "b_at": at} for kiosk_id, at in used.values() if kiosk_id is not None
+    ]
     # One statement per table run for all rows at once (executemany): a statement per key held
     # SQLite's write lock for seconds after thousands of kiosks connected.
     connection = await session.connection()
@@ -164,6 +167,8 @@ async def record_key_usage(
         .values(last_used_at=bindparam("b_at")),
         keys,
     )
+    if not kiosks:
+        return
     await connection.execute(
         update(Kiosk)
         .where(Kiosk.id == bindparam("b_kiosk"))

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr
 
 from ridgeline.api.schemas import PatchBody, RequestBody
 from ridgeline.auth.passwords import MIN_PASSWORD_LENGTH
+from ridgeline.models.kiosk import KioskKeyPurpose
 from ridgeline.models.operator import Role
 
 Password = Annotated[SecretStr, Field(min_length=MIN_PASSWORD_LENGTH, max_length=256)]
@@ -88,6 +89,11 @@ class KioskKeyOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    purpose: KioskKeyPurpose = Field(
+        description="`kiosk`: the kiosk's own. `diagnostic`: issued by `ridgeline doctor` for its "
+        "real-time round trip (valid 120 s, revoked when done); its use is not the kiosk being "
+        "seen. Listed while valid only."
+    )
 
 
 class KioskKeyCreated(KioskKeyOut):

@@ -177,13 +177,16 @@ async def _authenticate_kiosk(
         raise TokenExpired("The kiosk API key has expired; issue the kiosk a new key.")
     if kiosk.status != KioskStatus.ACTIVE:
         raise TokenRevoked("The kiosk is disabled.")
-    key_usage.record(api_key.id, kiosk.id, now)
-    return KioskPrincipal(
+    principal = KioskPrincipal(
         kiosk_id=kiosk.id,
         store_id=kiosk.store_id,
         organization_id=kiosk.organization_id,
         key_id=api_key.id,
+        purpose=api_key.purpose,
     )
+    # A diagnostic key's use is recorded on the key only: the kiosk was not seen.
+    key_usage.record(api_key.id, None if principal.diagnostic else kiosk.id, now)
+    return principal
 
 
 async def still_valid(session: AsyncSession, principal: Principal, *, now: datetime) -> bool:

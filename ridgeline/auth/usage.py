@@ -1,4 +1,5 @@
-"""Kiosk key `last_used_at`, recorded in memory and written in batches.
+"""Kiosk key `last_used_at` (and its kiosk's `last_seen_at`), recorded in memory and written in
+batches.
 
 Kiosk reads are the hot path; a write per request would serialise them on SQLite's single
 writer. Keys seen since the last flush are written together every few seconds (and at shutdown),
@@ -16,9 +17,11 @@ from ridgeline.db.engine import Database
 
 class KioskKeyUsage:
     def __init__(self) -> None:
-        self._seen: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = {}
+        self._seen: dict[uuid.UUID, tuple[uuid.UUID | None, datetime]] = {}
 
-    def record(self, key_id: uuid.UUID, kiosk_id: uuid.UUID, at: datetime) -> None:
+    def record(self, key_id: uuid.UUID, kiosk_id: uuid.UUID | None, at: datetime) -> None:
+        """The key was used at `at` by its kiosk; `kiosk_id` None: by someone acting as the
+        kiosk (a diagnostic key), which is not the kiosk being seen."""
         self._seen[key_id] = (kiosk_id, at)
 
     @property

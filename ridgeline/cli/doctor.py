@@ -20,7 +20,8 @@ from ridgeline.clock import Clock, SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.errors import NotFound
-from ridgeline.health.doctor import CHECKS, Doctor, StoreReport, Verdict
+from ridgeline.health.doctor import CHECKS, Doctor, StoreReport
+from ridgeline.health.findings import Verdict
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime.backplane import announcing_commits, backplane_for
 

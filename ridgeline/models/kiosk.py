@@ -24,6 +24,13 @@ class KioskStatus(StrEnum):
     DISABLED = "disabled"  # its keys stop working at once
 
 
+class KioskKeyPurpose(StrEnum):
+    KIOSK = "kiosk"  # the kiosk's own: using it is the kiosk being seen
+    # Issued by `ridgeline doctor` to act as the kiosk for a moment: using it leaves the kiosk's
+    # last_seen_at, app version, health and presence alone, so a dead kiosk still looks dead.
+    DIAGNOSTIC = "diagnostic"
+
+
 class Kiosk(EntityMixin, Base):
     __tablename__ = "kiosks"
     tenant_org_column: ClassVar[str] = "organization_id"
@@ -58,3 +65,6 @@ class KioskApiKey(IdMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    purpose: Mapped[KioskKeyPurpose] = mapped_column(
+        StrEnumType(KioskKeyPurpose, 16), default=KioskKeyPurpose.KIOSK, server_default="kiosk"
+    )

@@ -23,6 +23,7 @@ from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principa
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.config import Settings
 from ridgeline.errors import RidgelineError
+from ridgeline.models.kiosk import KioskKeyPurpose
 from ridgeline.models.operator import Role
 from ridgeline.realtime import protocol
 from ridgeline.realtime.activity import KioskActivity
@@ -58,6 +59,7 @@ def _principal_document(principal: Principal) -> dict[str, Any]:
             "store_id": str(principal.store_id),
             "organization_id": str(principal.organization_id),
             "key_id": str(principal.key_id),
+            "purpose": principal.purpose.value,
         }
     return {
         "kind": "operator",
@@ -79,6 +81,7 @@ def _principal_from(document: dict[str, Any]) -> Principal | None:
                 store_id=uuid.UUID(document["store_id"]),
                 organization_id=uuid.UUID(document["organization_id"]),
                 key_id=uuid.UUID(document["key_id"]),
+                purpose=KioskKeyPurpose(document.get("purpose", KioskKeyPurpose.KIOSK)),
             )
         store_ids = document.get("store_ids")
         organization_id = document.get("organization_id")
@@ -261,6 +264,14 @@ class CableSession:
         if not isinstance(principal, KioskPrincipal):
             log.info("cable_connected", connection_id=connection.id, operator=True)
             return
+        if connection.kiosk is None:  # a diagnostic key: the kiosk is not seen nor present
+            log.info(
+                "cable_connected",
+                connection_id=connection.id,
+                kiosk_id=str(principal.kiosk_id),
+                diagnostic=True,
+            )
+            return
         log.info(
             "cable_connected",
             connection_id=connection.id,
@@ -287,14 +298,14 @@ class CableSession:
         if self.sid is not None:
             await self._save_session(connection)
         await self.hub.unregister(connection, reason)
-        principal = connection.principal
+        principal = connection.kiosk
         log.info(
             "cable_disconnected",
             connection_id=connection.id,
             reason=reason,
-            kiosk_id=str(connection.kiosk_id) if connection.kiosk_id else None,
+            kiosk_id=str(principal.kiosk_id) if principal else None,
         )
-        if isinstance(principal, KioskPrincipal):
+        if principal is not None:
             self.activity.seen(principal.kiosk_id)
             self.activity.presence(
                 organization_id=principal.organization_id,
@@ -396,8 +407,10 @@ class CableSession:
     async def _perform(self, connection: Connection, channel: str, data: dict[str, Any]) -> None:
         action = data.get("action")
         if channel == KIOSK_CHANNEL and action == "heartbeat":
-            principal = connection.principal
-            assert isinstance(principal, KioskPrincipal)
+            principal = connection.kiosk
+            if principal is None:  # a diagnostic connection speaks for no kiosk's health
+                log.info("cable_diagnostic_heartbeat_ignored", connection_id=connection.id)
+                return
             version = data.get("app_version")
             health = data.get("health")
             if version is not None and (not isinstance(version, str) or len(version) > 64):

@@ -60,12 +60,29 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
 
     @property
+    def kiosk(self) -> KioskPrincipal | None:
+        """The kiosk this connection is, for presence and remote operations on the kiosk. None
+        for an operator, and for a diagnostic connection (`ridgeline doctor`): that one follows
+        the kiosk's channels through its principal but is not the kiosk being connected."""
+        principal = self.principal
+        if isinstance(principal, KioskPrincipal) and not principal.diagnostic:
+            return principal
+        return None
+
+    @property
+    def key_of_kiosk(self) -> uuid.UUID | None:
+        """The kiosk whose API key opened this connection, diagnostic keys included: what
+        disconnecting or disabling that kiosk closes."""
+        principal = self.principal
+        return principal.kiosk_id if isinstance(principal, KioskPrincipal) else None
+
+    @property
     def kiosk_id(self) -> uuid.UUID | None:
-        return self.principal.kiosk_id if isinstance(self.principal, KioskPrincipal) else None
+        return self.kiosk.kiosk_id if self.kiosk is not None else None
 
     @property
     def store_id(self) -> uuid.UUID | None:
-        return self.principal.store_id if isinstance(self.principal, KioskPrincipal) else None
+        return self.kiosk.store_id if self.kiosk is not None else None
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop())

@@ -176,7 +176,7 @@ class Hub:
         await connection.stop_writer()
 
     def connections_of_kiosk(self, kiosk_id: uuid.UUID) -> list[Connection]:
-        return [c for c in self.connections.values() if c.kiosk_id == kiosk_id]
+        return [c for c in self.connections.values() if c.key_of_kiosk == kiosk_id]
 
     # --- subscriptions -------------------------------------------------------------------------
 
@@ -504,6 +504,6 @@ class Hub:
 
     def _disconnect_kiosk_locally(self, kiosk_id: str, *, reconnect: bool) -> None:
         for connection in list(self.connections.values()):
-            if str(connection.kiosk_id) == kiosk_id:
+            if str(connection.key_of_kiosk) == kiosk_id:
                 log.info("cable_kiosk_disconnected_remotely", kiosk_id=kiosk_id)
                 connection.disconnect(DisconnectReason.REMOTE, reconnect=reconnect)

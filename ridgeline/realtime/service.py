@@ -109,7 +109,7 @@ def cable_status(hub: Hub, settings: Settings) -> CableStatusOut:
     kiosks = 0
     for connection in hub.connections.values():
         by_protocol[connection.protocol_name] = by_protocol.get(connection.protocol_name, 0) + 1
-        kiosks += connection.kiosk_id is not None
+        kiosks += connection.key_of_kiosk is not None  # a doctor's too: it holds a kiosk key
         for subscription in connection.subscriptions.values():
             by_channel[subscription.channel] = by_channel.get(subscription.channel, 0) + 1
     return CableStatusOut(

@@ -13,10 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from ridgeline.app import app_services
+from ridgeline.auth import kiosk_keys
+from ridgeline.auth.schemas import KioskKeyCreate, KioskKeyCreated
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
+from ridgeline.db.tenancy import TenantScope
 from ridgeline.models import KioskApiKey, Role
+from ridgeline.models.kiosk import Kiosk, KioskKeyPurpose
 from tests.assertions import assert_error
 from tests.factories import Tenant, bearer, make_kiosk, make_operator, make_tenant, sign_in
 
@@ -198,6 +202,7 @@ async def test_a_key_with_a_lifetime_expires(
         {"expire_existing_in_s": -1},
         {"expire_existing_in_s": 31 * 24 * 3600},
         {"lifetime": 600},
+        {"purpose": "diagnostic"},  # only the doctor issues those
     ],
 )
 async def test_a_bad_key_request_is_refused_and_issues_nothing(
@@ -299,3 +304,98 @@ async def test_usage_appears_after_the_flush(
             select(KioskApiKey.last_used_at).where(KioskApiKey.id == tenant.kiosk_key_id)
         )
     assert stored == used_at
+
+
+# --- diagnostic keys (`ridgeline doctor`'s) ------------------------------------------------------
+
+
+async def issue_diagnostic_key(
+    database: Database, tenant: Tenant, clock: FakeClock, body: KioskKeyCreate | None = None
+) -> KioskKeyCreated:
+    async with database.transaction() as session:
+        return await kiosk_keys.issue_key(
+            session,
+            TenantScope.everything(),
+            tenant.kiosk.id,
+            body or KioskKeyCreate(expires_in_s=kiosk_keys.DIAGNOSTIC_KEY_LIFETIME_S),
+            now=clock.now(),
+            purpose=KioskKeyPurpose.DIAGNOSTIC,
+        )
+
+
+async def test_a_diagnostic_keys_use_is_recorded_on_the_key_but_the_kiosk_is_not_seen(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    database: Database,
+    tenant: Tenant,
+    admin: dict[str, str],
+    clock: FakeClock,
+) -> None:
+    usage: KioskKeyUsage = app_services(app).kiosk_key_usage
+    assert (await kiosk_me(client, tenant.kiosk_key)).status_code == 200
+    seen_at = clock.now()
+    await usage.flush(database)
+    clock.advance(60)
+    diagnostic = await issue_diagnostic_key(database, tenant, clock)
+
+    response = await kiosk_me(client, diagnostic.key)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["id"] == str(tenant.kiosk.id)  # it acts as the kiosk
+    used_at = clock.now()
+    clock.advance(60)
+    assert await usage.flush(database) == 1
+
+    kiosk = await client.get(f"/api/v1/kiosks/{tenant.kiosk.id}", headers=admin)
+    assert datetime.fromisoformat(kiosk.json()["data"]["last_seen_at"]) == seen_at
+    async with database.transaction(write=False) as session:
+        stored = await session.get_one(KioskApiKey, diagnostic.id)
+        last_seen = await session.scalar(
+            select(Kiosk.last_seen_at).where(Kiosk.id == tenant.kiosk.id)
+        )
+    assert stored.last_used_at == used_at
+    assert last_seen == seen_at
+
+
+async def test_a_diagnostic_key_is_listed_with_its_purpose_while_it_is_valid(
+    client: httpx.AsyncClient,
+    database: Database,
+    tenant: Tenant,
+    admin: dict[str, str],
+    clock: FakeClock,
+) -> None:
+    diagnostic = await issue_diagnostic_key(database, tenant, clock)
+    assert diagnostic.purpose is KioskKeyPurpose.DIAGNOSTIC
+    listed = {k["id"]: k["purpose"] for k in await list_keys(client, admin, tenant.kiosk.id)}
+    assert listed == {str(tenant.kiosk_key_id): "kiosk", str(diagnostic.id): "diagnostic"}
+
+    # Spent (revoked, or expired): no longer the kiosk's key, no longer listed.
+    revoked = await client.delete(f"{keys_url(tenant.kiosk.id)}/{diagnostic.id}", headers=admin)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["data"]["purpose"] == "diagnostic"
+    expiring = await issue_diagnostic_key(database, tenant, clock)
+    assert {k["id"] for k in await list_keys(client, admin, tenant.kiosk.id)} == {
+        str(tenant.kiosk_key_id),
+        str(expiring.id),
+    }
+    clock.advance(kiosk_keys.DIAGNOSTIC_KEY_LIFETIME_S)
+    assert_error(await kiosk_me(client, expiring.key), 401, "TOKEN_EXPIRED")
+    [own] = await list_keys(client, admin, tenant.kiosk.id)
+    assert (own["id"], own["purpose"]) == (str(tenant.kiosk_key_id), "kiosk")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        KioskKeyCreate(),  # never expires
+        KioskKeyCreate(expires_in_s=600),
+        KioskKeyCreate(expires_in_s=120, expire_existing_in_s=0),  # would end the kiosk's keys
+    ],
+)
+async def test_a_diagnostic_key_lives_120_s_at_most_and_rolls_nothing(
+    database: Database, tenant: Tenant, clock: FakeClock, body: KioskKeyCreate
+) -> None:
+    with pytest.raises(ValueError, match="diagnostic"):
+        await issue_diagnostic_key(database, tenant, clock, body)
+    async with database.transaction(write=False) as session:
+        keys = (await session.scalars(select(KioskApiKey))).all()
+    assert [(k.id, k.expires_at) for k in keys] == [(tenant.kiosk_key_id, None)]

@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +22,11 @@ from ridgeline.cli.doctor import DoctorTools, run_doctor_command
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.health.doctor import CHECKS, Doctor, StoreReport, Verdict, is_stuck
+from ridgeline.health.doctor import CHECKS, Doctor, StoreReport
+from ridgeline.health.findings import Verdict
+from ridgeline.health.kiosk_checks import is_stuck
 from ridgeline.models import KioskApiKey, SyncKind
-from ridgeline.models.kiosk import Kiosk
+from ridgeline.models.kiosk import Kiosk, KioskKeyPurpose
 from ridgeline.models.order import Order, OrderStatus
 from ridgeline.models.sync import StoreSyncState, SyncIssue, SyncRun, SyncStatus
 from tests.health.conftest import HealthStore, health_store
@@ -33,6 +35,7 @@ from tests.net import free_port
 from tests.realtime.cable_client import CableClient, identifier
 from tests.realtime.conftest import LiveServer, start_server
 from tests.simulated_pos import Harness
+from tests.test_cli import session_logging_kept
 from tests.webhooks.conftest import CONFIGS, configure
 
 
@@ -144,6 +147,45 @@ async def test_a_healthy_store_passes_every_check_and_the_command_exits_0(
     async with database.transaction(write=False) as session:
         keys = (await session.scalars(select(KioskApiKey))).all()
     assert sorted(k.revoked_at is None for k in keys) == [False, True]
+
+
+async def test_the_round_trip_does_not_keep_a_dead_kiosk_looking_online(
+    database: Database,
+    harness: Harness,
+    clock: FakeClock,
+    settings: Settings,
+    live: LiveServer,
+    cli_database: Database,
+) -> None:
+    store = await health_store(database, harness, clock, settings)
+    kiosk_id = await kiosk_seen_now(store)  # its last heartbeat; then it went away
+    seen_at = clock.now()
+    clock.advance(60)
+    doctor = Doctor(settings, cli_database, harness.connector, clock, server_url=live.base_url)
+    report = await doctor.examine(store.store_id)
+    assert verdicts(report)["kiosks"] is Verdict.PASS
+    assert verdicts(report)["realtime_round_trip"] is Verdict.PASS, report.check(
+        "realtime_round_trip"
+    )
+    # The doctor connected as the kiosk with a diagnostic key: the kiosk was not seen.
+    services = app_services(live.app)
+    await services.kiosk_activity.flush(database)
+    await services.kiosk_key_usage.flush(database)
+    async with database.transaction(write=False) as session:
+        kiosk = await session.get_one(Kiosk, kiosk_id)
+        keys = (
+            await session.scalars(select(KioskApiKey).where(KioskApiKey.kiosk_id == kiosk_id))
+        ).all()
+    assert kiosk.last_seen_at == seen_at
+    [doctors] = [key for key in keys if key.purpose is KioskKeyPurpose.DIAGNOSTIC]
+    assert doctors.revoked_at is not None
+    assert doctors.expires_at == doctors.created_at + timedelta(seconds=120)
+    assert doctors.last_used_at is not None
+    # 90 s after its last heartbeat the kiosk is offline, however often the doctor ran.
+    clock.advance(31)
+    later = await doctor.examine(store.store_id)
+    assert verdicts(later)["kiosks"] is Verdict.WARN
+    assert verdicts(later)["realtime_round_trip"] is Verdict.SKIP
 
 
 # --- broken scenarios ----------------------------------------------------------------------
@@ -386,9 +428,12 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("RIDGELINE_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("RIDGELINE_ENV", "test")
+    # The command sets up logging (at WARNING) for its process; later tests read INFO lines.
+    with session_logging_kept():
+        yield
 
 
 async def store_with_pos_away(database: Database, app: Any) -> uuid.UUID:

@@ -11,10 +11,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ridgeline.app import app_services
+from ridgeline.auth import kiosk_keys
+from ridgeline.auth.schemas import KioskKeyCreate
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.models.kiosk import Kiosk
+from ridgeline.db.tenancy import TenantScope
+from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskKeyPurpose
 from ridgeline.models.operator import Role
 from ridgeline.realtime import streams as streams_module
 from ridgeline.realtime.streams import (
@@ -576,6 +579,68 @@ async def test_heartbeat_and_presence_show_on_the_store_kiosk_list(
     async with database.transaction(write=False) as session:
         ops = await position(session, ops_stream(tenant.organization.id))
     assert ops.offset >= 2
+
+
+async def test_a_diagnostic_keys_connection_is_neither_seen_nor_present(
+    cable_settings: Settings,
+    database: Database,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The doctor's key acts as the kiosk on its channel, but its connection, heartbeat and
+    disconnect leave the kiosk's last_seen_at, app version, health and presence alone."""
+    monkeypatch.setattr("ridgeline.realtime.hub.PRESENCE_REFRESH_S", 0.1)
+    live = await start_server(cable_settings, database, clock)
+    services = app_services(live.app)
+    try:
+        tenant = await make_tenant(database)
+        async with database.transaction() as session:
+            key = await kiosk_keys.issue_key(
+                session,
+                TenantScope.everything(),
+                tenant.kiosk.id,
+                KioskKeyCreate(expires_in_s=kiosk_keys.DIAGNOSTIC_KEY_LIFETIME_S),
+                now=clock.now(),
+                purpose=KioskKeyPurpose.DIAGNOSTIC,
+            )
+            ops_before = await position(session, ops_stream(tenant.organization.id))
+        client = await CableClient.connect(live.base_url, token=key.key)
+        await client.welcome()
+        ident = identifier("KioskChannel")
+        assert (await client.subscribe(ident))["type"] == "confirm_subscription"
+        heartbeat = {"action": "heartbeat", "app_version": "doctor", "health": {"printer": "x"}}
+        await client.send(
+            {"command": "message", "identifier": ident, "data": json.dumps(heartbeat)}
+        )
+        await asyncio.sleep(0.3)  # presence refreshes every 0.1 s: it had its chances to join
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            headers = await sign_in(http, tenant.admin)
+            command = await http.post(
+                f"/api/v1/kiosks/{tenant.kiosk.id}/commands",
+                json={"type": "reload"},
+                headers=headers,
+            )
+            assert command.status_code == 202, command.text
+            assert command.json()["data"]["connected"] is False
+            [message] = await client.messages(1)  # it gets the kiosk's messages all the same
+            assert message["message"]["data"]["command"] == "reload"
+            assert await services.hub.state.present(str(tenant.store.id)) == []
+            await client.close()
+            await asyncio.sleep(0.3)
+            await services.kiosk_activity.flush(database)
+            await services.kiosk_key_usage.flush(database)
+            response = await http.get(f"/api/v1/kiosks/{tenant.kiosk.id}", headers=headers)
+        kiosk = response.json()["data"]
+        assert kiosk["connected"] is False
+        assert kiosk["connected_since"] is None
+        assert (kiosk["last_seen_at"], kiosk["app_version"], kiosk["health"]) == (None, None, None)
+        async with database.transaction(write=False) as session:
+            stored = await session.get_one(KioskApiKey, key.id)
+            ops_after = await position(session, ops_stream(tenant.organization.id))
+        assert stored.last_used_at == clock.now()  # the key's own use is still on record
+        assert ops_after.offset == ops_before.offset  # no kiosk.presence for operators
+    finally:
+        await live.stop()
 
 
 async def test_an_invalid_command_is_answered_with_invalid_request(

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ridgeline.alerts import service
-from ridgeline.alerts.schemas import AlertOut
-from ridgeline.alerts.service import AlertState
+from ridgeline.alerts.lifecycle import AlertState
+from ridgeline.alerts.schemas import AlertDetail, AlertOut
 from ridgeline.api.dependencies import ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
@@ -28,7 +28,7 @@ async def list_alerts(
         str | None, Query(max_length=64, description="Only this kind (`order_failed`, ...).")
     ] = None,
     state: Annotated[
-        AlertState | None, Query(description="`firing`, `acknowledged` or `resolved`.")
+        AlertState | None, Query(description="`pending`, `firing`, `acknowledged` or `resolved`.")
     ] = None,
 ) -> Page[AlertOut]:
     """The alerts of the stores the caller may see, newest first, cursor paged."""
@@ -54,8 +54,9 @@ async def acknowledge_alert(
 @router.get("/alerts/{alert_id}")
 async def get_alert(
     alert_id: uuid.UUID, caller: ViewerDep, session: SessionDep
-) -> Envelope[AlertOut]:
-    """One alert, with how often it was raised while open and how it ended."""
+) -> Envelope[AlertDetail]:
+    """One alert, with how often it was raised while open, and its timeline: raised, each
+    change of state, who made it and why."""
     return envelope(await service.get_alert(session, caller.scope, alert_id))
 
 
@@ -64,8 +65,8 @@ async def resolve_alert(
     alert_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
 ) -> Envelope[AlertOut]:
     """Marks the alert resolved (an operator dealt with its cause); again changes nothing. A
-    condition still present raises a new alert the next time it is seen. Alerts about a
-    store's health and failed syncs resolve by themselves when their cause goes."""
+    condition seen again within the flap window fires it again; later, as a new alert. Alerts
+    about a store's health and failed syncs resolve by themselves when their cause goes."""
     return envelope(
         await service.resolve(
             session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()

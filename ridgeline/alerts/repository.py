@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
-from ridgeline.models.notification import AdminNotification
+from ridgeline.models.notification import AdminNotification, AlertEvent
 
 
 def alerts(
@@ -26,14 +26,8 @@ def alerts(
         statement = statement.where(AdminNotification.store_id == store_id)
     if kind is not None:
         statement = statement.where(AdminNotification.kind == kind)
-    if state == "resolved":
-        statement = statement.where(AdminNotification.resolved_at.is_not(None))
-    elif state is not None:
-        statement = statement.where(AdminNotification.resolved_at.is_(None))
-        acknowledged = AdminNotification.acknowledged_at
-        statement = statement.where(
-            acknowledged.is_not(None) if state == "acknowledged" else acknowledged.is_(None)
-        )
+    if state is not None:
+        statement = statement.where(AdminNotification.state == state)
     return statement
 
 
@@ -51,6 +45,48 @@ async def open_alert(
         .with_for_update()
     )
     return (await session.scalars(statement)).one_or_none()
+
+
+async def last_resolved_alert(
+    session: AsyncSession, organization_id: uuid.UUID, dedup_key: str
+) -> AdminNotification | None:
+    """The organization's most recently resolved alert with this dedup key (for flaps)."""
+    scope = TenantScope(organization_id=organization_id)
+    statement = (
+        scoped(select(AdminNotification), AdminNotification, scope)
+        .where(
+            AdminNotification.dedup_key == dedup_key,
+            AdminNotification.resolved_at.is_not(None),
+        )
+        .order_by(AdminNotification.resolved_at.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def add_event(session: AsyncSession, event: AlertEvent) -> None:
+    """Adds the event as the alert's next step (the caller holds the alert's row)."""
+    scope = TenantScope(organization_id=event.organization_id)
+    statement = (
+        scoped(select(AlertEvent), AlertEvent, scope)
+        .with_only_columns(func.count())
+        .where(AlertEvent.alert_id == event.alert_id)
+    )
+    event.seq = int(await session.scalar(statement) or 0) + 1
+    session.add(event)
+    await session.flush()
+
+
+async def events_of(
+    session: AsyncSession, scope: TenantScope, alert_id: uuid.UUID
+) -> Sequence[AlertEvent]:
+    statement = (
+        scoped(select(AlertEvent), AlertEvent, scope)
+        .where(AlertEvent.alert_id == alert_id)
+        .order_by(AlertEvent.seq)
+    )
+    return (await session.scalars(statement)).all()
 
 
 async def open_alerts_with_prefix(

@@ -20,11 +20,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.alerts import repository
-from ridgeline.alerts.schemas import AlertOut
+from ridgeline.alerts.lifecycle import (
+    ACKNOWLEDGED,
+    FIRING,
+    FLAP_WINDOW,
+    RESOLVED,
+    AlertMove,
+    AlertState,
+    check_move,
+)
+from ridgeline.alerts.schemas import AlertDetail, AlertEventOut, AlertOut
 from ridgeline.api.pagination import PageRequest, paginate
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound
-from ridgeline.models.notification import AdminNotification
+from ridgeline.models.notification import AdminNotification, AlertEvent
 from ridgeline.realtime import streams
 
 
@@ -32,12 +41,6 @@ class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
-
-
-class AlertState(StrEnum):
-    FIRING = "firing"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
 
 
 async def raise_alert(
@@ -53,10 +56,19 @@ async def raise_alert(
     at: datetime,
     dedup_key: str | None = None,
 ) -> AdminNotification:
-    """Raises the alert, or, when an open alert has the same `dedup_key`, counts one more
-    occurrence on it (its message and details become the latest)."""
+    """Raises the alert, firing. With a `dedup_key`: an open alert with that key counts one more
+    occurrence instead (its message and details become the latest), and one that resolved less
+    than `FLAP_WINDOW` ago fires again (a flap) rather than making a new alert."""
     if dedup_key is not None:
         row = await repository.open_alert(session, organization_id, dedup_key)
+        if row is None:
+            recent = await repository.last_resolved_alert(session, organization_id, dedup_key)
+            if recent is not None and recent.resolved_at and at - recent.resolved_at < FLAP_WINDOW:
+                row = recent
+                row.flaps += 1
+                row.resolved_at = None
+                row.acknowledged_at = None
+                await _move(session, row, FIRING, AlertMove.FLAPPED, at=at)
         if row is not None:
             row.occurrences += 1
             row.last_occurred_at = at
@@ -76,11 +88,13 @@ async def raise_alert(
         dedup_key=dedup_key,
         occurrences=1,
         last_occurred_at=at,
+        state=FIRING.value,
         created_at=at,
         updated_at=at,
     )
     session.add(row)
     await session.flush()
+    await _record(session, row, None, FIRING, "raised", at=at, note=message[:500])
     await _announce(session, row, at=at)
     return row
 
@@ -98,16 +112,54 @@ async def resolve_alerts(
     rows = await repository.open_alerts_with_prefix(session, organization_id, dedup_prefix)
     for row in rows:
         row.resolved_at = at
-        row.updated_at = at
         row.details = {**row.details, "resolution": resolution}
-        await _announce(session, row, at=at)
+        await _move(session, row, RESOLVED, AlertMove.CLEARED, at=at, note=resolution)
     return list(rows)
 
 
-def _state(row: AdminNotification) -> AlertState:
-    if row.resolved_at is not None:
-        return AlertState.RESOLVED
-    return AlertState.ACKNOWLEDGED if row.acknowledged_at else AlertState.FIRING
+async def _move(
+    session: AsyncSession,
+    row: AdminNotification,
+    to_state: AlertState,
+    move: AlertMove,
+    *,
+    at: datetime,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
+    """One move of the lifecycle's table: recorded on the timeline and announced."""
+    from_state = AlertState(row.state)
+    check_move(from_state, to_state, move)
+    row.state = to_state.value
+    row.updated_at = at
+    await _record(session, row, from_state, to_state, move.value, at=at, actor=actor, note=note)
+    await _announce(session, row, at=at)
+
+
+async def _record(
+    session: AsyncSession,
+    row: AdminNotification,
+    from_state: AlertState | None,
+    to_state: AlertState,
+    move: str,
+    *,
+    at: datetime,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
+    await repository.add_event(
+        session,
+        AlertEvent(
+            organization_id=row.organization_id,
+            alert_id=row.id,
+            at=at,
+            from_state=from_state.value if from_state is not None else None,
+            to_state=to_state.value,
+            move=move,
+            actor=actor,
+            note=note,
+        ),
+    )
 
 
 def view(row: AdminNotification) -> AlertOut:
@@ -116,7 +168,7 @@ def view(row: AdminNotification) -> AlertOut:
         store_id=row.store_id,
         kind=row.kind,
         severity=row.severity,
-        state=_state(row),
+        state=AlertState(row.state),
         title=row.title,
         message=row.message,
         details=row.details,
@@ -125,6 +177,7 @@ def view(row: AdminNotification) -> AlertOut:
         resolved_at=row.resolved_at,
         occurrences=row.occurrences,
         last_occurred_at=row.last_occurred_at or row.created_at,
+        flaps=row.flaps,
     )
 
 
@@ -167,19 +220,39 @@ async def acknowledge(
     row = await repository.alert_for_update(session, scope, alert_id)
     if row is None:
         raise NotFound("alert", alert_id)
-    if row.acknowledged_at is None:
+    if row.state == FIRING.value:
         row.acknowledged_at = at
-        row.updated_at = at
         row.details = {**row.details, "acknowledged_by": str(operator_id)}
-        await _announce(session, row, at=at)
+        await _move(
+            session, row, ACKNOWLEDGED, AlertMove.ACKNOWLEDGED, at=at, actor=_actor(operator_id)
+        )
     return view(row)
 
 
-async def get_alert(session: AsyncSession, scope: TenantScope, alert_id: uuid.UUID) -> AlertOut:
+def _actor(operator_id: uuid.UUID) -> str:
+    return f"operator:{operator_id}"
+
+
+async def get_alert(session: AsyncSession, scope: TenantScope, alert_id: uuid.UUID) -> AlertDetail:
+    """The alert with its timeline, oldest first."""
     row = await repository.alert(session, scope, alert_id)
     if row is None:
         raise NotFound("alert", alert_id)
-    return view(row)
+    events = await repository.events_of(session, scope, row.id)
+    return AlertDetail(
+        **view(row).model_dump(),
+        timeline=[
+            AlertEventOut(
+                at=event.at,
+                from_state=event.from_state,
+                to_state=event.to_state,
+                move=event.move,
+                actor=event.actor,
+                note=event.note,
+            )
+            for event in events
+        ],
+    )
 
 
 async def resolve(
@@ -191,19 +264,25 @@ async def resolve(
     at: datetime,
 ) -> AlertOut:
     """An operator says the alert's cause is dealt with; resolving it again changes nothing.
-    A condition that is still there raises a new alert the next time it is seen."""
+    A condition seen again within the flap window fires it again (a flap)."""
     row = await repository.alert_for_update(session, scope, alert_id)
     if row is None:
         raise NotFound("alert", alert_id)
     if row.resolved_at is None:
         row.resolved_at = at
-        row.updated_at = at
         row.details = {
             **row.details,
             "resolved_by": str(operator_id),
             "resolution": "resolved by an operator",
         }
-        await _announce(session, row, at=at)
+        await _move(
+            session,
+            row,
+            RESOLVED,
+            AlertMove.RESOLVED_BY_OPERATOR,
+            at=at,
+            actor=_actor(operator_id),
+        )
     return view(row)
 
 

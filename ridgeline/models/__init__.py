@@ -12,7 +12,7 @@ from ridgeline.models.health import (
 )
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
-from ridgeline.models.notification import AdminNotification
+from ridgeline.models.notification import AdminNotification, AlertEvent
 from ridgeline.models.operator import (
     Operator,
     OperatorStoreAccess,
@@ -45,6 +45,7 @@ from ridgeline.models.sync import (
 
 __all__ = [
     "AdminNotification",
+    "AlertEvent",
     "CircuitBreakerState",
     "CircuitState",
     "IdempotencyKey",

@@ -4,10 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, JSONDocument, organization_column, store_column
+from ridgeline.db.base import (
+    Base,
+    EntityMixin,
+    IdMixin,
+    JSONDocument,
+    organization_column,
+    store_column,
+)
 
 
 class AdminNotification(EntityMixin, Base):
@@ -42,3 +49,28 @@ class AdminNotification(EntityMixin, Base):
     occurrences: Mapped[int] = mapped_column(default=1, server_default="1")
     last_occurred_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # alerts/lifecycle.py: pending, firing, acknowledged, resolved.
+    state: Mapped[str] = mapped_column(String(16), default="firing", server_default="firing")
+    # How many times it fired again after resolving within the flap window.
+    flaps: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class AlertEvent(IdMixin, Base):
+    """One step of an alert's timeline: raised, each change of state, with who and why."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("uq_alert_events_alert_id", "alert_id", "seq", unique=True),)
+    tenant_org_column: ClassVar[str] = "organization_id"
+    tenant_store_column: ClassVar[str | None] = None
+
+    organization_id: Mapped[uuid.UUID] = organization_column()
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("admin_notifications.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int]  # 1, 2, ... in the alert's order (two steps may share a time)
+    at: Mapped[datetime]
+    from_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    to_state: Mapped[str] = mapped_column(String(16))
+    move: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(200), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)

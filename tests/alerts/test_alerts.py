@@ -7,8 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
-from ridgeline.alerts.service import Severity, raise_alert
+from ridgeline.alerts.lifecycle import (
+    FLAP_WINDOW,
+    AlertMove,
+    AlertState,
+    IllegalAlertMove,
+    check_move,
+)
+from ridgeline.alerts.service import Severity, raise_alert, resolve_alerts
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.realtime.streams import ops_stream, position, read_since
@@ -152,11 +160,55 @@ async def test_a_dedup_key_makes_one_open_alert_and_resolution_ends_it(
     assert again.json()["data"] == done.json()["data"]
     changes = [d["state"] for d in await _alert_changes(database, tenant) if d["id"] == first]
     assert changes == ["firing", "resolved"]
-    # Seen again after resolution: a new alert.
-    clock.advance(60)
+    # Seen again long after the resolution: a new alert.
+    clock.advance(FLAP_WINDOW.total_seconds() + 1)
     assert await _raise_keyed(database, tenant, clock, "sync_failed:s:catalog") != first
     intruder = await make_tenant(database)
     other = await sign_in(client, intruder.admin)
     assert_error(await client.get(f"/api/v1/alerts/{first}", headers=other), 404, "NOT_FOUND")
     refused = await client.post(f"/api/v1/alerts/{first}/resolve", headers=other)
     assert_error(refused, 404, "NOT_FOUND")
+
+
+async def test_a_condition_back_within_the_flap_window_fires_the_same_alert_again(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    tenant = await make_tenant(database)
+    headers = await sign_in(client, tenant.admin)
+    key = "store_health:s:breaker_open"
+    first = await _raise_keyed(database, tenant, clock, key)
+    done = await client.post(f"/api/v1/alerts/{first}/acknowledge", headers=headers)
+    assert done.json()["data"]["state"] == "acknowledged"
+    async with database.transaction() as session:
+        await resolve_alerts(
+            session, tenant.organization.id, key, at=clock.now(), resolution="store recovered"
+        )
+    clock.advance(60)  # back within the flap window: the same alert fires again
+    assert await _raise_keyed(database, tenant, clock, key) == first
+    response = await client.get(f"/api/v1/alerts/{first}", headers=headers)
+    alert = response.json()["data"]
+    assert (alert["state"], alert["flaps"], alert["acknowledged_at"]) == ("firing", 1, None)
+    assert [(e["from_state"], e["to_state"], e["move"]) for e in alert["timeline"]] == [
+        (None, "firing", "raised"),
+        ("firing", "acknowledged", "acknowledged"),
+        ("acknowledged", "resolved", "cleared"),
+        ("resolved", "firing", "flapped"),
+    ]
+    assert alert["timeline"][1]["actor"] == f"operator:{tenant.admin.id}"
+    assert alert["timeline"][2]["note"] == "store recovered"
+    # Resolved for longer than the window: a new alert.
+    async with database.transaction() as session:
+        await resolve_alerts(session, tenant.organization.id, key, at=clock.now(), resolution="ok")
+    clock.advance(FLAP_WINDOW.total_seconds() + 1)
+    assert await _raise_keyed(database, tenant, clock, key) != first
+
+
+def test_the_lifecycle_allows_only_its_table() -> None:
+    check_move(AlertState.PENDING, AlertState.FIRING, AlertMove.FOR_ELAPSED)
+    check_move(AlertState.RESOLVED, AlertState.FIRING, AlertMove.FLAPPED)
+    with pytest.raises(IllegalAlertMove):
+        check_move(AlertState.RESOLVED, AlertState.ACKNOWLEDGED, AlertMove.ACKNOWLEDGED)
+    with pytest.raises(IllegalAlertMove):
+        check_move(AlertState.PENDING, AlertState.ACKNOWLEDGED, AlertMove.ACKNOWLEDGED)
+    with pytest.raises(IllegalAlertMove):
+        check_move(AlertState.FIRING, AlertState.RESOLVED, AlertMove.FLAPPED)

@@ -58,6 +58,7 @@ class TransitionReason(StrEnum):
     PROBE_FAILED = "probe_failed"
     PROBES_SLOW = "probes_slow"
     HALF_OPEN_TIMED_OUT = "half_open_timed_out"
+    NO_PROBES = "no_probes"
     FORCED_OPEN = "forced_open"
     DISABLED = "disabled"
     RESET = "reset"
@@ -182,7 +183,9 @@ def transition(
     if (from_state, to_state) not in ALLOWED_TRANSITIONS:
         raise IllegalTransition(from_state, to_state)
     if to_state is OPEN:
-        if from_state is HALF_OPEN:  # a failed recovery: wait longer before the next one
+        if from_state is HALF_OPEN and reason is not TransitionReason.NO_PROBES:
+            # A failed recovery: wait longer before the next one. (No probe at all is no
+            # evidence against the POS: the wait stays.)
             backed_off = round(row.wait_ms * config.wait_multiplier)
             row.wait_ms = min(backed_off, round(config.max_wait_in_open_s * 1000))
         else:
@@ -210,11 +213,21 @@ def advance_time(
     row: CircuitBreakerState, config: BreakerConfig, now: datetime
 ) -> list[Transition]:
     """The transitions that time alone makes due: OPEN -> HALF_OPEN once the wait elapsed, and
-    HALF_OPEN -> OPEN once it lasted `max_wait_in_half_open_s` (probes that hang)."""
+    the end of HALF_OPEN once it lasted `max_wait_in_half_open_s`: CLOSED when every probe
+    issued came back well (a store with little traffic may not send P in time), OPEN again
+    when one hangs (`half_open_timed_out`, the wait grows), and OPEN with the same wait when no
+    call came to probe at all (`no_probes`)."""
     if row.state is OPEN and row.open_until is not None and now >= row.open_until:
         return [transition(row, HALF_OPEN, TransitionReason.WAIT_ELAPSED, config, now)]
     deadline = half_open_deadline(row, config)
     if row.state is HALF_OPEN and deadline is not None and now >= deadline:
+        answered = row.probes_succeeded + row.probes_failed
+        if row.probes_issued == 0:
+            return [transition(row, OPEN, TransitionReason.NO_PROBES, config, now)]
+        if answered == row.probes_issued and row.probes_failed == 0:
+            if row.probes_slow / answered >= config.slow_call_rate_threshold:
+                return [transition(row, OPEN, TransitionReason.PROBES_SLOW, config, now)]
+            return [transition(row, CLOSED, TransitionReason.PROBES_SUCCEEDED, config, now)]
         return [transition(row, OPEN, TransitionReason.HALF_OPEN_TIMED_OUT, config, now)]
     return []
 

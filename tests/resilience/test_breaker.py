@@ -288,6 +288,42 @@ async def test_half_open_timeout_is_seen_without_any_call(
     assert await state_of(breaker) is OPEN  # the operator's view applies due transitions
 
 
+async def test_half_open_closes_at_its_end_when_every_probe_issued_succeeded(
+    database: Database, clock: FakeClock, store_id: uuid.UUID
+) -> None:
+    """A store with little traffic may send fewer than P probes before half-open ends: if
+    all that came succeeded, the POS is back (the breaker does not re-open on silence)."""
+    breaker = await half_open_breaker(database, clock, store_id)
+    probe = await breaker.acquire()
+    await probe.record(True, 0.1)
+    clock.advance(CONFIG.max_wait_in_half_open_s)
+    snapshot = await breaker.snapshot()
+    assert (snapshot.state, snapshot.last_reason) == (CLOSED, "probes_succeeded")
+    assert snapshot.wait_s == CONFIG.wait_in_open_s
+
+
+async def test_half_open_without_any_probe_reopens_with_the_same_wait(
+    database: Database, clock: FakeClock, store_id: uuid.UUID
+) -> None:
+    breaker = await half_open_breaker(database, clock, store_id)
+    before = (await breaker.snapshot()).wait_s  # the snapshot makes it half-open
+    assert await state_of(breaker) is HALF_OPEN
+    clock.advance(CONFIG.max_wait_in_half_open_s)
+    snapshot = await breaker.snapshot()
+    assert (snapshot.state, snapshot.last_reason, snapshot.wait_s) == (OPEN, "no_probes", before)
+
+
+async def test_a_slow_lone_probe_at_the_end_of_half_open_reopens(
+    database: Database, clock: FakeClock, store_id: uuid.UUID
+) -> None:
+    breaker = await half_open_breaker(database, clock, store_id)
+    probe = await breaker.acquire()
+    await probe.record(True, CONFIG.slow_call_duration_s + 1)
+    clock.advance(CONFIG.max_wait_in_half_open_s)
+    snapshot = await breaker.snapshot()
+    assert (snapshot.state, snapshot.last_reason) == (OPEN, "probes_slow")
+
+
 async def test_a_released_probe_frees_its_slot(
     database: Database, clock: FakeClock, store_id: uuid.UUID
 ) -> None:

@@ -6,6 +6,7 @@ its payload model) and its schedules beside them; this module only lists them.
 
 from __future__ import annotations
 
+from ridgeline.alerts.tasks import CHANNEL_CIPHER, alert_tasks, channel_cipher
 from ridgeline.config import Settings
 from ridgeline.health.tasks import health_schedules, health_tasks
 from ridgeline.jobs import JobRegistry, JobServices, Schedule
@@ -24,6 +25,7 @@ def job_services(connector: PosConnector) -> JobServices:
     pool, rate-limit buckets and retry budgets)."""
     services = JobServices()
     services.provide(POS_CONNECTOR, connector)
+    services.provide(CHANNEL_CIPHER, channel_cipher(connector.settings))
     return services
 
 
@@ -37,6 +39,7 @@ def job_registry() -> JobRegistry:
         order_tasks,
         webhook_tasks,
         health_tasks,
+        alert_tasks,
     )
     for domain in domains:
         registry.include(domain)

@@ -8,13 +8,16 @@ from datetime import UTC, datetime
 
 import httpx
 
+from ridgeline.alerts.channels import ChannelCipher, OpsConfig
 from ridgeline.auth.credentials import digest, display_prefix, new_kiosk_key
 from ridgeline.auth.passwords import hash_password
 from ridgeline.clock import SystemClock
+from ridgeline.config import DEFAULT_ENCRYPTION_KEY
 from ridgeline.db.engine import Database
 from ridgeline.jobs import enqueue
 from ridgeline.models import (
     AdminNotification,
+    AlertChannel,
     Kiosk,
     KioskApiKey,
     Operator,
@@ -35,6 +38,7 @@ from ridgeline.models import (
     SyncStatus,
     SyncTrigger,
 )
+from ridgeline.models.alert_channel import ChannelKind
 
 PASSWORD = "correct horse battery staple"
 # Hashing with Argon2 per factory call would dominate the suite's time.
@@ -56,6 +60,7 @@ class Tenant:
     order_id: uuid.UUID  # an order the kiosk took (no items, never submitted)
     alert_id: uuid.UUID  # an operator alert about the store
     recovery_run_id: uuid.UUID  # a finished manual recovery run of the store
+    alert_channel_id: uuid.UUID  # an `ops` alert channel of the organization
 
 
 async def make_organization(database: Database, slug: str | None = None) -> Organization:
@@ -189,6 +194,13 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
             steps=[],
         )
         session.add(recovery)
+        channel = AlertChannel(
+            organization_id=organization.id,
+            name="Ops stream",
+            kind=ChannelKind.OPS,
+            config_encrypted=ChannelCipher([DEFAULT_ENCRYPTION_KEY]).encrypt(OpsConfig()),
+        )
+        session.add(channel)
     assert job is not None
     return Tenant(
         organization,
@@ -204,6 +216,7 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
         order.id,
         alert.id,
         recovery.id,
+        channel.id,
     )
 
 

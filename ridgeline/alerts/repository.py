@@ -1,14 +1,16 @@
-"""Queries over operator alerts (`admin_notifications`), always through the tenant scope."""
+"""Queries over operator alerts (`admin_notifications`) and their notification channels and
+deliveries, always through the tenant scope."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.models.alert_channel import AlertChannel, AlertDelivery, AlertDeliveryAttempt
 from ridgeline.models.notification import AdminNotification, AlertEvent
 
 
@@ -137,3 +139,88 @@ async def open_alerts_of_store(
         .order_by(AdminNotification.created_at.desc())
     )
     return (await session.scalars(statement)).all()
+
+
+# Notification channels and their deliveries (alerts/channels.py, alerts/delivery.py).
+
+
+def channels(scope: TenantScope) -> Select[AlertChannel]:
+    return scoped(select(AlertChannel), AlertChannel, scope)
+
+
+async def channel(
+    session: AsyncSession, scope: TenantScope, channel_id: uuid.UUID
+) -> AlertChannel | None:
+    statement = channels(scope).where(AlertChannel.id == channel_id)
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def enabled_channels(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_ids: Collection[uuid.UUID] | None = None,
+) -> Sequence[AlertChannel]:
+    """The organization's enabled channels (only those of `channel_ids` when given)."""
+    statement = channels(TenantScope(organization_id=organization_id)).where(
+        AlertChannel.enabled.is_(True)
+    )
+    if channel_ids is not None:
+        statement = statement.where(AlertChannel.id.in_(list(channel_ids)))
+    return (await session.scalars(statement.order_by(AlertChannel.created_at))).all()
+
+
+def deliveries(scope: TenantScope, channel_id: uuid.UUID) -> Select[AlertDelivery]:
+    return scoped(select(AlertDelivery), AlertDelivery, scope).where(
+        AlertDelivery.channel_id == channel_id
+    )
+
+
+async def delivery_for_update(
+    session: AsyncSession, organization_id: uuid.UUID, delivery_id: uuid.UUID
+) -> AlertDelivery | None:
+    """The delivery, locked on PostgreSQL until the transaction ends."""
+    scope = TenantScope(organization_id=organization_id)
+    statement = (
+        scoped(select(AlertDelivery), AlertDelivery, scope)
+        .where(AlertDelivery.id == delivery_id)
+        .with_for_update()
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def delivery(
+    session: AsyncSession, organization_id: uuid.UUID, delivery_id: uuid.UUID
+) -> AlertDelivery | None:
+    scope = TenantScope(organization_id=organization_id)
+    statement = scoped(select(AlertDelivery), AlertDelivery, scope).where(
+        AlertDelivery.id == delivery_id
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def attempts_of(
+    session: AsyncSession, scope: TenantScope, delivery_ids: Collection[uuid.UUID]
+) -> Sequence[AlertDeliveryAttempt]:
+    if not delivery_ids:
+        return []
+    statement = (
+        scoped(select(AlertDeliveryAttempt), AlertDeliveryAttempt, scope)
+        .where(AlertDeliveryAttempt.delivery_id.in_(list(delivery_ids)))
+        .order_by(AlertDeliveryAttempt.delivery_id, AlertDeliveryAttempt.attempt)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def add_attempt(session: AsyncSession, attempt: AlertDeliveryAttempt) -> None:
+    session.add(attempt)
+    await session.flush()
+
+
+async def add_row(session: AsyncSession, row: AlertChannel | AlertDelivery) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def remove_channel(session: AsyncSession, row: AlertChannel) -> None:
+    await session.delete(row)
+    await session.flush()

@@ -1,5 +1,6 @@
 """Every ORM model, imported here so that `Base.metadata` knows all tables (Alembic reads it)."""
 
+from ridgeline.models.alert_channel import AlertChannel, AlertDelivery, AlertDeliveryAttempt
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant, RfidTag
 from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
 from ridgeline.models.health import (
@@ -45,6 +46,9 @@ from ridgeline.models.sync import (
 
 __all__ = [
     "AdminNotification",
+    "AlertChannel",
+    "AlertDelivery",
+    "AlertDeliveryAttempt",
     "AlertEvent",
     "CircuitBreakerState",
     "CircuitState",

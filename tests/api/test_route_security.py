@@ -40,6 +40,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/v1/stores/{store_id}/pause"): {"reason": "stocktaking"},
     ("PUT", "/api/v1/stores/{store_id}/health/thresholds"): {"thresholds": {}},
     ("POST", "/api/v1/kiosks/{kiosk_id}/commands"): {"type": "reload"},
+    ("PUT", "/api/v1/alert-channels/{channel_id}"): {"name": "Ops", "config": {}},
     ("POST", "/api/v1/orders"): {
         "items": [
             {
@@ -118,6 +119,7 @@ def object_ids(tenant: Tenant) -> dict[str, uuid.UUID | str]:
         "order_id": tenant.order_id,
         "alert_id": tenant.alert_id,
         "recovery_run_id": tenant.recovery_run_id,
+        "channel_id": tenant.alert_channel_id,
     }
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from ridgeline import __version__
 from ridgeline.alerts.channel_endpoints import router as alert_channels_router
+from ridgeline.alerts.config_endpoints import router as alert_config_router
 from ridgeline.alerts.endpoints import router as alerts_router
 from ridgeline.api.middleware import (
     BodyGuardMiddleware,
@@ -90,6 +91,7 @@ def create_app(
     app.include_router(orders_router)
     app.include_router(alerts_router)
     app.include_router(alert_channels_router)
+    app.include_router(alert_config_router)
     app.include_router(realtime_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)

@@ -6,7 +6,7 @@ its payload model) and its schedules beside them; this module only lists them.
 
 from __future__ import annotations
 
-from ridgeline.alerts.tasks import CHANNEL_CIPHER, alert_tasks, channel_cipher
+from ridgeline.alerts.tasks import CHANNEL_CIPHER, alert_schedules, alert_tasks, channel_cipher
 from ridgeline.config import Settings
 from ridgeline.health.tasks import health_schedules, health_tasks
 from ridgeline.jobs import JobRegistry, JobServices, Schedule
@@ -54,4 +54,5 @@ def job_schedules(settings: Settings) -> list[Schedule]:
         *sync_schedules(),
         *order_schedules(settings),
         *health_schedules(),
+        *alert_schedules(),
     ]

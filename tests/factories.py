@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -18,6 +18,9 @@ from ridgeline.jobs import enqueue
 from ridgeline.models import (
     AdminNotification,
     AlertChannel,
+    AlertEscalationPolicy,
+    AlertGroup,
+    AlertSilence,
     Kiosk,
     KioskApiKey,
     Operator,
@@ -61,6 +64,11 @@ class Tenant:
     alert_id: uuid.UUID  # an operator alert about the store
     recovery_run_id: uuid.UUID  # a finished manual recovery run of the store
     alert_channel_id: uuid.UUID  # an `ops` alert channel of the organization
+    silence_id: uuid.UUID  # an alert silence of the organization, long expired (mutes nothing)
+    # An escalation policy of the organization, covering `kiosk_keys_expiring` only (not the
+    # default policy).
+    escalation_policy_id: uuid.UUID
+    alert_group_id: uuid.UUID  # the open notification group of `alert_id`
 
 
 async def make_organization(database: Database, slug: str | None = None) -> Organization:
@@ -180,6 +188,17 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
             created_at=now,
             updated_at=now,
         )
+        group = AlertGroup(
+            organization_id=organization.id,
+            group_key="rule=sync_failed",
+            rule="sync_failed",
+            notified_channel_ids=[],
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(group)
+        await session.flush()
+        alert.group_id = group.id
         session.add(alert)
         recovery = RecoveryRun(
             organization_id=organization.id,
@@ -201,6 +220,23 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
             config_encrypted=ChannelCipher([DEFAULT_ENCRYPTION_KEY]).encrypt(OpsConfig()),
         )
         session.add(channel)
+        await session.flush()
+        silence = AlertSilence(
+            organization_id=organization.id,
+            matchers=[{"label": "rule", "op": "=", "value": "sync_failed"}],
+            starts_at=now - timedelta(days=2),
+            ends_at=now - timedelta(days=1),
+            comment="a test silence",
+            created_by=f"operator:{admin.id}",
+        )
+        session.add(silence)
+        policy = AlertEscalationPolicy(
+            organization_id=organization.id,
+            name="Key expiry",
+            levels=[{"delay_s": 0, "channel_ids": [str(channel.id)]}],
+            rules=["kiosk_keys_expiring"],
+        )
+        session.add(policy)
     assert job is not None
     return Tenant(
         organization,
@@ -217,6 +253,9 @@ async def make_tenant(database: Database, slug: str | None = None) -> Tenant:
         alert.id,
         recovery.id,
         channel.id,
+        silence.id,
+        policy.id,
+        group.id,
     )
 
 

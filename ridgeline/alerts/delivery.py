@@ -90,22 +90,32 @@ async def enqueue_notification(
     notification: Notification,
     clock: Clock,
     channel_ids: Sequence[uuid.UUID] | None = None,
+    group_id: uuid.UUID | None = None,
 ) -> list[AlertDelivery]:
     """Queues `notification` to each enabled channel of the organization (only those of
     `channel_ids` when given; another organization's ids are ignored), in the caller's
     transaction: one delivery and one job per channel, committed with the caller's change."""
     channels = await repository.enabled_channels(session, organization_id, channel_ids)
-    return [await _queue(session, channel, notification, clock=clock) for channel in channels]
+    return [
+        await _queue(session, channel, notification, clock=clock, group_id=group_id)
+        for channel in channels
+    ]
 
 
 async def _queue(
-    session: AsyncSession, channel: AlertChannel, notification: Notification, *, clock: Clock
+    session: AsyncSession,
+    channel: AlertChannel,
+    notification: Notification,
+    *,
+    clock: Clock,
+    group_id: uuid.UUID | None = None,
 ) -> AlertDelivery:
     now = clock.now()
     row = AlertDelivery(
         id=uuid.uuid4(),
         organization_id=channel.organization_id,
         channel_id=channel.id,
+        group_id=group_id,
         alert_id=notification.alert_ids[0] if notification.alert_ids else None,
         dedup_key=notification.dedup_key,
         notification=notification_document(notification),

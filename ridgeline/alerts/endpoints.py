@@ -1,4 +1,5 @@
-"""HTTP surface of operator alerts: list them, read, acknowledge and resolve one."""
+"""HTTP surface of operator alerts: list them, read, acknowledge and resolve one; list the
+notification groups and acknowledge a whole group."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from fastapi import APIRouter, Query
 
 from ridgeline.alerts import service
 from ridgeline.alerts.lifecycle import AlertState
-from ridgeline.alerts.schemas import AlertDetail, AlertOut
+from ridgeline.alerts.rules import Severity
+from ridgeline.alerts.schemas import AlertDetail, AlertGroupOut, AlertOut
 from ridgeline.api.dependencies import ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
@@ -25,14 +27,26 @@ async def list_alerts(
     page: PageDep,
     store_id: Annotated[uuid.UUID | None, Query(description="Only this store's alerts.")] = None,
     kind: Annotated[
-        str | None, Query(max_length=64, description="Only this kind (`order_failed`, ...).")
+        str | None,
+        Query(max_length=64, description="Only this rule's alerts (`order_failed`, ...)."),
+    ] = None,
+    rule: Annotated[
+        str | None, Query(max_length=64, description="The same as `kind`; wins over it.")
     ] = None,
     state: Annotated[
         AlertState | None, Query(description="`pending`, `firing`, `acknowledged` or `resolved`.")
     ] = None,
+    severity: Annotated[
+        Severity | None, Query(description="`info`, `warning` or `critical`.")
+    ] = None,
+    group_id: Annotated[
+        uuid.UUID | None, Query(description="Only the alerts of this notification group.")
+    ] = None,
 ) -> Page[AlertOut]:
     """The alerts of the stores the caller may see, newest first, cursor paged."""
-    filters = service.AlertFilters(store_id=store_id, kind=kind, state=state)
+    filters = service.AlertFilters(
+        store_id=store_id, kind=rule or kind, state=state, severity=severity, group_id=group_id
+    )
     result = await service.list_alerts(session, caller.scope, page, filters)
     return Page[AlertOut](
         data=result.items, meta=PageMeta(next_cursor=result.next_cursor, count=len(result.items))
@@ -70,5 +84,41 @@ async def resolve_alert(
     return envelope(
         await service.resolve(
             session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
+        )
+    )
+
+
+@router.get("/alert-groups")
+async def list_alert_groups(
+    caller: ViewerDep,
+    session: SessionDep,
+    page: PageDep,
+    open_only: Annotated[
+        bool, Query(alias="open", description="Only groups not yet closed (the default).")
+    ] = True,
+) -> Page[AlertGroupOut]:
+    """Notification groups, newest first: alerts told together (one organization's alerts of
+    one rule), with their counts by state, who heard and where escalation stands."""
+    items, next_cursor = await service.list_groups(session, caller.scope, page, open_only=open_only)
+    return Page[AlertGroupOut](data=items, meta=PageMeta(next_cursor=next_cursor, count=len(items)))
+
+
+@router.get("/alert-groups/{group_id}")
+async def get_alert_group(
+    group_id: uuid.UUID, caller: ViewerDep, session: SessionDep
+) -> Envelope[AlertGroupOut]:
+    """One notification group (its alerts: GET /api/v1/alerts?group_id=...)."""
+    return envelope(await service.get_group(session, caller.scope, group_id))
+
+
+@router.post("/alert-groups/{group_id}/acknowledge")
+async def acknowledge_alert_group(
+    group_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+) -> Envelope[AlertGroupOut]:
+    """Acknowledges every firing alert of the group the caller may see (a regional outage in
+    one call); escalation stops at the next flush. Again changes nothing."""
+    return envelope(
+        await service.acknowledge_group(
+            session, caller.scope, group_id, operator_id=caller.operator_id, at=clock.now()
         )
     )

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.alert_channel import AlertChannel, AlertDelivery, AlertDeliveryAttempt
-from ridgeline.models.notification import AdminNotification, AlertEvent
+from ridgeline.models.notification import (
+    AdminNotification,
+    AlertEscalationPolicy,
+    AlertEvent,
+    AlertGroup,
+    AlertRuleOverride,
+    AlertSilence,
+)
+from ridgeline.models.organization import Organization
 
 
 def alerts(
@@ -20,9 +30,11 @@ def alerts(
     store_id: uuid.UUID | None = None,
     kind: str | None = None,
     state: str | None = None,
+    severity: str | None = None,
+    group_id: uuid.UUID | None = None,
 ) -> Select[AdminNotification]:
-    """The alerts `scope` may see, optionally of one store and kind, and in one state
-    (`firing`: open and not acknowledged, `acknowledged`: open and acknowledged, `resolved`)."""
+    """The alerts `scope` may see, optionally of one store, rule (`kind`), state, severity and
+    notification group."""
     statement = scoped(select(AdminNotification), AdminNotification, scope)
     if store_id is not None:
         statement = statement.where(AdminNotification.store_id == store_id)
@@ -30,6 +42,10 @@ def alerts(
         statement = statement.where(AdminNotification.kind == kind)
     if state is not None:
         statement = statement.where(AdminNotification.state == state)
+    if severity is not None:
+        statement = statement.where(AdminNotification.severity == severity)
+    if group_id is not None:
+        statement = statement.where(AdminNotification.group_id == group_id)
     return statement
 
 
@@ -102,7 +118,7 @@ async def open_alerts_with_prefix(
             AdminNotification.dedup_key.startswith(dedup_prefix, autoescape=True),
             AdminNotification.resolved_at.is_(None),
         )
-        .order_by(AdminNotification.created_at)
+        .order_by(AdminNotification.id)  # one lock order for every path that locks several
         .with_for_update()
     )
     return (await session.scalars(statement)).all()
@@ -224,3 +240,334 @@ async def add_row(session: AsyncSession, row: AlertChannel | AlertDelivery) -> N
 async def remove_channel(session: AsyncSession, row: AlertChannel) -> None:
     await session.delete(row)
     await session.flush()
+
+
+# Rules, groups, silences and escalation policies (alerts/rules.py, alerts/grouping.py).
+
+EVERYONE = TenantScope.everything()
+
+
+async def rule_overrides(
+    session: AsyncSession, organization_id: uuid.UUID, rule: str, store_id: uuid.UUID | None
+) -> Sequence[AlertRuleOverride]:
+    """The organization's override of `rule`, and the store's when `store_id` is given."""
+    statement = scoped(
+        select(AlertRuleOverride), AlertRuleOverride, TenantScope(organization_id=organization_id)
+    ).where(AlertRuleOverride.rule == rule)
+    if store_id is None:
+        statement = statement.where(AlertRuleOverride.store_id.is_(None))
+    else:
+        statement = statement.where(
+            or_(AlertRuleOverride.store_id.is_(None), AlertRuleOverride.store_id == store_id)
+        )
+    return (await session.scalars(statement)).all()
+
+
+def overrides(scope: TenantScope) -> Select[AlertRuleOverride]:
+    return scoped(select(AlertRuleOverride), AlertRuleOverride, scope)
+
+
+async def override(
+    session: AsyncSession,
+    scope: TenantScope,
+    organization_id: uuid.UUID,
+    rule: str,
+    store_id: uuid.UUID | None,
+) -> AlertRuleOverride | None:
+    """The organization's (`store_id` None) or the store's override of `rule`, locked."""
+    statement = (
+        overrides(scope)
+        .where(
+            AlertRuleOverride.organization_id == organization_id,
+            AlertRuleOverride.rule == rule,
+            AlertRuleOverride.store_id.is_(None)
+            if store_id is None
+            else AlertRuleOverride.store_id == store_id,
+        )
+        .with_for_update()
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+def silences(scope: TenantScope) -> Select[AlertSilence]:
+    return scoped(select(AlertSilence), AlertSilence, scope)
+
+
+async def silence(
+    session: AsyncSession, scope: TenantScope, silence_id: uuid.UUID, *, lock: bool = False
+) -> AlertSilence | None:
+    statement = silences(scope).where(AlertSilence.id == silence_id)
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def active_silences(
+    session: AsyncSession, organization_id: uuid.UUID, at: datetime
+) -> Sequence[AlertSilence]:
+    """The organization's silences in force at `at`."""
+    statement = silences(TenantScope(organization_id=organization_id)).where(
+        AlertSilence.starts_at <= at,
+        AlertSilence.ends_at > at,
+        AlertSilence.ended_at.is_(None),
+    )
+    return (await session.scalars(statement.order_by(AlertSilence.created_at))).all()
+
+
+def policies(scope: TenantScope) -> Select[AlertEscalationPolicy]:
+    return scoped(select(AlertEscalationPolicy), AlertEscalationPolicy, scope)
+
+
+async def policy(
+    session: AsyncSession, scope: TenantScope, policy_id: uuid.UUID, *, lock: bool = False
+) -> AlertEscalationPolicy | None:
+    statement = policies(scope).where(AlertEscalationPolicy.id == policy_id)
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def policies_of(
+    session: AsyncSession, organization_id: uuid.UUID
+) -> Sequence[AlertEscalationPolicy]:
+    statement = policies(TenantScope(organization_id=organization_id)).order_by(
+        AlertEscalationPolicy.created_at, AlertEscalationPolicy.id
+    )
+    return (await session.scalars(statement)).all()
+
+
+def groups(scope: TenantScope) -> Select[AlertGroup]:
+    return scoped(select(AlertGroup), AlertGroup, scope)
+
+
+async def group(
+    session: AsyncSession, scope: TenantScope, group_id: uuid.UUID
+) -> AlertGroup | None:
+    statement = groups(scope).where(AlertGroup.id == group_id)
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def open_group(
+    session: AsyncSession, organization_id: uuid.UUID, group_key: str
+) -> AlertGroup | None:
+    """The organization's open group with this key (not locked: only the flush locks one)."""
+    statement = groups(TenantScope(organization_id=organization_id)).where(
+        AlertGroup.group_key == group_key, AlertGroup.closed_at.is_(None)
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def add_if_absent(session: AsyncSession, row: AlertGroup | AlertRuleOverride) -> bool:
+    """Inserts the row; False when another transaction inserted the same unique key first (on
+    PostgreSQL this waits for that one to commit; the caller then reads its row)."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def open_group_ids(session: AsyncSession, limit: int) -> Sequence[uuid.UUID]:
+    """Every organization's open groups, oldest first (the flush's work list)."""
+    statement = (
+        groups(EVERYONE)
+        .with_only_columns(AlertGroup.id)
+        .where(AlertGroup.closed_at.is_(None))
+        .order_by(AlertGroup.created_at, AlertGroup.id)
+        .limit(limit)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def group_to_flush(session: AsyncSession, group_id: uuid.UUID) -> AlertGroup | None:
+    """The open group, locked; None when another worker is flushing it (or it closed)."""
+    statement = (
+        groups(EVERYONE)
+        .where(AlertGroup.id == group_id, AlertGroup.closed_at.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def alerts_to_announce(
+    session: AsyncSession, group: AlertGroup
+) -> Sequence[AdminNotification]:
+    """The group's alerts a notification is about: the open ones, and those that resolved
+    after people heard of them (oldest first)."""
+    scope = TenantScope(organization_id=group.organization_id)
+    statement = (
+        alerts(scope, group_id=group.id)
+        .where(
+            or_(
+                AdminNotification.resolved_at.is_(None),
+                AdminNotification.notified_at.is_not(None),
+            )
+        )
+        .order_by(AdminNotification.created_at, AdminNotification.id)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def store_down_alerts(
+    session: AsyncSession, organization_id: uuid.UUID, kinds: Collection[str]
+) -> Sequence[AdminNotification]:
+    """The organization's firing or acknowledged alerts of these kinds (a store's POS down)."""
+    statement = alerts(TenantScope(organization_id=organization_id)).where(
+        AdminNotification.kind.in_(list(kinds)),
+        AdminNotification.state.in_(("firing", "acknowledged")),
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def mark_alerts(
+    session: AsyncSession, alert_ids: Collection[uuid.UUID], **values: object
+) -> None:
+    """Sets the flush's own columns (`notified_at`, `suppressed_by`) on these alerts, leaving
+    `updated_at` alone: the alert itself did not change."""
+    if alert_ids:
+        await session.execute(
+            update(AdminNotification)
+            .where(AdminNotification.id.in_(list(alert_ids)))
+            .values(updated_at=AdminNotification.updated_at, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def due_pending_alerts(
+    session: AsyncSession, at: datetime, limit: int
+) -> Sequence[AdminNotification]:
+    """Pending alerts whose `for` has elapsed, every organization's, locked (skipping those
+    another transaction holds)."""
+    statement = (
+        alerts(EVERYONE, state="pending")
+        .where(AdminNotification.fires_at <= at)
+        .order_by(AdminNotification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def ungrouped_alerts(session: AsyncSession, limit: int) -> Sequence[AdminNotification]:
+    """Firing or acknowledged alerts in no open group: raised while their group was closing.
+    The flush puts them in a group of their own rule."""
+    closed = select(AlertGroup.id).where(AlertGroup.closed_at.is_not(None))
+    statement = (
+        alerts(EVERYONE)
+        .where(
+            AdminNotification.state.in_(("firing", "acknowledged")),
+            or_(AdminNotification.group_id.is_(None), AdminNotification.group_id.in_(closed)),
+        )
+        .order_by(AdminNotification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def group_deliveries(
+    session: AsyncSession, scope: TenantScope, group_id: uuid.UUID, limit: int
+) -> Sequence[AlertDelivery]:
+    statement = (
+        scoped(select(AlertDelivery), AlertDelivery, scope)
+        .where(AlertDelivery.group_id == group_id)
+        .order_by(AlertDelivery.created_at.desc(), AlertDelivery.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def add(session: AsyncSession, row: object) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def remove(session: AsyncSession, row: object) -> None:
+    await session.delete(row)
+    await session.flush()
+
+
+# Configuration API (alerts/config_service.py).
+
+
+async def overrides_of(
+    session: AsyncSession, organization_id: uuid.UUID, store_id: uuid.UUID | None
+) -> Sequence[AlertRuleOverride]:
+    """The organization's overrides of every rule, and the store's when `store_id` is given."""
+    statement = scoped(
+        select(AlertRuleOverride), AlertRuleOverride, TenantScope(organization_id=organization_id)
+    )
+    if store_id is None:
+        statement = statement.where(AlertRuleOverride.store_id.is_(None))
+    else:
+        statement = statement.where(
+            or_(AlertRuleOverride.store_id.is_(None), AlertRuleOverride.store_id == store_id)
+        )
+    return (await session.scalars(statement)).all()
+
+
+def silences_in_state(scope: TenantScope, state: str | None, at: datetime) -> Select[AlertSilence]:
+    """The silences `scope` sees, only those `pending`, `active` or `expired` at `at` when
+    `state` is given (None: all of them)."""
+    statement = silences(scope)
+    if state == "pending":
+        statement = statement.where(
+            AlertSilence.ended_at.is_(None), AlertSilence.starts_at > at, AlertSilence.ends_at > at
+        )
+    elif state == "active":
+        statement = statement.where(
+            AlertSilence.ended_at.is_(None),
+            AlertSilence.starts_at <= at,
+            AlertSilence.ends_at > at,
+        )
+    elif state == "expired":
+        statement = statement.where(
+            or_(AlertSilence.ended_at.is_not(None), AlertSilence.ends_at <= at)
+        )
+    return statement
+
+
+async def group_state_counts(
+    session: AsyncSession, scope: TenantScope, group_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """How many alerts of each group are in each state."""
+    if not group_ids:
+        return {}
+    statement = (
+        alerts(scope)
+        .with_only_columns(AdminNotification.group_id, AdminNotification.state, func.count())
+        .where(AdminNotification.group_id.in_(list(group_ids)))
+        .group_by(AdminNotification.group_id, AdminNotification.state)
+    )
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for group_id, state, count in (await session.execute(statement)).all():
+        if group_id is not None:
+            counts.setdefault(group_id, {})[state] = int(count)
+    return counts
+
+
+async def firing_alerts_of_group(
+    session: AsyncSession, scope: TenantScope, group_id: uuid.UUID
+) -> Sequence[AdminNotification]:
+    """The group's firing alerts `scope` may see, locked (in id order, as every path that
+    locks several alerts)."""
+    statement = (
+        alerts(scope, group_id=group_id, state="firing")
+        .order_by(AdminNotification.id)
+        .with_for_update()
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def lock_policies(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    """Serializes changes to the organization's escalation policies (one default policy, a
+    rule in one policy at most: checked, then written, under this lock)."""
+    scope = TenantScope(organization_id=organization_id)
+    statement = (
+        scoped(select(Organization.id), Organization, scope)
+        .where(Organization.id == organization_id)
+        .with_for_update()
+    )
+    await session.execute(statement)

@@ -1,21 +1,33 @@
-"""Alert jobs: `alerts.deliver` makes one attempt at one delivery (alerts/delivery.py)."""
+"""Alert jobs: `alerts.deliver` makes one attempt at one delivery (alerts/delivery.py);
+`alerts.notify`, every `NOTIFY_EVERY_S`, fires pending alerts whose `for` elapsed and flushes
+the notification groups (alerts/grouping.py)."""
 
 from __future__ import annotations
 
+from ridgeline.alerts import grouping, service
 from ridgeline.alerts.channels import ChannelCipher
 from ridgeline.alerts.delivery import DELIVER_JOB, DeliverPayload, attempt_delivery
+from ridgeline.clock import Clock
 from ridgeline.config import Settings
-from ridgeline.jobs import JobContext, JobRegistry, ServiceKey
+from ridgeline.db.engine import Database
+from ridgeline.jobs import JobContext, JobRegistry, NoPayload, Schedule, ServiceKey
 
 CHANNEL_CIPHER: ServiceKey[ChannelCipher] = ServiceKey("alert_channel_cipher")
 # Covers a channel's longest attempt (`timeout_s` at most 30 s) and the recording around it.
 DELIVER_TIMEOUT_S = 90.0
+NOTIFY_JOB = "alerts.notify"
+NOTIFY_TIMEOUT_S = 120.0
 
 alert_tasks = JobRegistry()
 
 
 def channel_cipher(settings: Settings) -> ChannelCipher:
     return ChannelCipher(settings.encryption_keys)
+
+
+def alert_schedules() -> list[Schedule]:
+    # Priority -1: a notification's timing should not wait behind a backlog of sync jobs.
+    return [Schedule(NOTIFY_JOB, grouping.NOTIFY_EVERY_S, priority=-1)]
 
 
 @alert_tasks.handler(DELIVER_JOB, timeout_s=DELIVER_TIMEOUT_S, payload=DeliverPayload)
@@ -33,3 +45,15 @@ async def deliver_notification(ctx: JobContext, payload: DeliverPayload) -> None
         last_attempt=ctx.is_last_attempt,
         clock=ctx.clock,
     )
+
+
+@alert_tasks.handler(NOTIFY_JOB, timeout_s=NOTIFY_TIMEOUT_S, payload=NoPayload)
+async def notify(ctx: JobContext, payload: NoPayload) -> None:
+    await run_notify(ctx.database, ctx.clock)
+
+
+async def run_notify(database: Database, clock: Clock) -> grouping.FlushResult:
+    """Fires what is due, then flushes every open group (also what tests call)."""
+    async with database.transaction() as session:
+        await service.fire_due(session, at=clock.now())
+    return await grouping.flush_groups(database, clock=clock)

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ridgeline.alerts.service import Severity, raise_alert, resolve_alerts
+from ridgeline.alerts.service import raise_alert, resolve_alerts
 from ridgeline.health import repository
 from ridgeline.health.metrics import (
     STORE_CONNECTION_STATE,
@@ -328,7 +328,6 @@ async def _alert(
         organization_id=store.organization_id,
         store_id=store.id,
         kind=kind,
-        severity=Severity.CRITICAL,
         title=f"{what}: {store.name}",
         message=describe_cause(judgment.cause),
         details={"state": judgment.state.value, "cause": judgment.cause.value, **judgment.evidence},

@@ -13,7 +13,14 @@ from ridgeline.models.health import (
 )
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
-from ridgeline.models.notification import AdminNotification, AlertEvent
+from ridgeline.models.notification import (
+    AdminNotification,
+    AlertEscalationPolicy,
+    AlertEvent,
+    AlertGroup,
+    AlertRuleOverride,
+    AlertSilence,
+)
 from ridgeline.models.operator import (
     Operator,
     OperatorStoreAccess,
@@ -49,7 +56,11 @@ __all__ = [
     "AlertChannel",
     "AlertDelivery",
     "AlertDeliveryAttempt",
+    "AlertEscalationPolicy",
     "AlertEvent",
+    "AlertGroup",
+    "AlertRuleOverride",
+    "AlertSilence",
     "CircuitBreakerState",
     "CircuitState",
     "IdempotencyKey",

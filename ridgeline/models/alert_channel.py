@@ -60,6 +60,10 @@ class AlertDelivery(EntityMixin, Base):
     alert_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("admin_notifications.id", ondelete="SET NULL"), default=None
     )
+    # The notification group it announces (None for a test notification).
+    group_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("alert_groups.id", ondelete="SET NULL"), index=True, default=None
+    )
     dedup_key: Mapped[str] = mapped_column(String(255))
     # The `Notification` as sent (alerts/channels.py), rendered by each attempt.
     notification: Mapped[dict[str, Any]]

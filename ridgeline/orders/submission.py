@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ridgeline.alerts.service import Severity, raise_alert
+from ridgeline.alerts.service import raise_alert
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.errors import NotFound, PosNotConfigured
@@ -312,7 +312,6 @@ async def alert_order_ended(
         organization_id=order.organization_id,
         store_id=order.store_id,
         kind=kind,
-        severity=Severity.CRITICAL,
         title=f"Order {order.reference} {order.status.value}: it will not reach the POS",
         message=reason,
         details={

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ridgeline.alerts.service import Severity, raise_alert, resolve_alerts
+from ridgeline.alerts.service import raise_alert, resolve_alerts
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.errors import RidgelineError
@@ -195,7 +195,6 @@ async def _alert_failed(
         organization_id=store.organization_id,
         store_id=store.id,
         kind="sync_failed",
-        severity=Severity.WARNING,
         title=f"Sync failed for {store.name}",
         message=f"The {kind.value} sync failed: {reason}",
         details={
@@ -206,6 +205,7 @@ async def _alert_failed(
         },
         at=now,
         dedup_key=sync_alert_key(store.id, kind),
+        figure=state.consecutive_failures,
     )
 
 

@@ -16,7 +16,7 @@ from ridgeline.alerts.lifecycle import (
     IllegalAlertMove,
     check_move,
 )
-from ridgeline.alerts.service import Severity, raise_alert, resolve_alerts
+from ridgeline.alerts.service import raise_alert, resolve_alerts
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.realtime.streams import ops_stream, position, read_since
@@ -31,12 +31,12 @@ async def _raise(database: Database, tenant: Tenant, clock: FakeClock, kind: str
             organization_id=tenant.organization.id,
             store_id=tenant.store.id,
             kind=kind,
-            severity=Severity.CRITICAL,
             title=f"{kind} at {tenant.store.name}",
             message="something an operator must hear about",
             details={"order_reference": "RL-TEST"},
             at=clock.now(),
         )
+    assert row is not None
     return str(row.id)
 
 
@@ -129,13 +129,13 @@ async def _raise_keyed(database: Database, tenant: Tenant, clock: FakeClock, key
             organization_id=tenant.organization.id,
             store_id=tenant.store.id,
             kind="sync_failed",
-            severity=Severity.WARNING,
             title="Sync failed",
             message=f"seen at {clock.now().isoformat()}",
             details={},
             at=clock.now(),
             dedup_key=key,
         )
+    assert row is not None
     return str(row.id)
 
 

@@ -210,10 +210,10 @@ async def test_a_pos_outage_leaves_the_catalog_and_reschedules(
     assert await catalog_of(database, store) == before
     assert len(await stream_events(database, store)) == events_before
     async with database.transaction(write=False) as session:
-        notice = (await session.scalars(select(AdminNotification))).one()
+        notices = (await session.scalars(select(AdminNotification))).all()
         state = await session.get(StoreSyncState, store.store_id)
-    assert notice.kind == "sync_failed"
-    assert notice.title == f"Sync failed for {store.tenant.store.name}"
+    # `sync_failed` fires at its threshold of failures in a row (3 by default), not at one.
+    assert notices == []
     assert state is not None
     assert state.consecutive_failures == 1
     assert state.next_catalog_sync_at is not None

@@ -8,8 +8,8 @@ it in its group (`attach`); the flush (`flush_groups`, the `alerts.notify` job e
 - a change (an alert fired, was acknowledged or resolved) is told `group_wait_s` after the
   group opened for its first notification, then at most once per `group_interval_s`;
 - a group still firing and unchanged is told again every `repeat_interval_s`;
-- silenced alerts, and alerts of a rule inhibited by their store's POS being down, are left
-  out (`suppressed_by` on the alert says why);
+- silenced alerts, and alerts of a rule inhibited by their store's POS being down (or back
+  for less than `RECOVERY_GRACE`), are left out (`suppressed_by` on the alert says why);
 - the escalation policy's level 0 hears first; each next level `delay_s` after the previous
   one while anything in the group fires unacknowledged; every channel that heard of the group
   hears of its resolution. Without a policy, every enabled channel of the organization hears.
@@ -49,6 +49,9 @@ FLUSH_BATCH = 500  # groups looked at per flush
 LISTED = 20  # alerts named in a notification's message; the rest are counted
 # A store whose POS alert fires inhibits these rules' alerts of the same store.
 STORE_DOWN_RULES = ("store_pos_offline", "store_pos_error", "store_credentials_refused")
+# ... and keeps inhibiting them this long after the store's alert resolved: a store just back
+# still has sync and order alerts from its outage, which its next runs resolve.
+RECOVERY_GRACE = timedelta(minutes=5)
 ALERT_NOTIFICATIONS = Counter(
     "ridgeline_alert_notifications_total",
     "Group notifications queued to channels, by rule and the state they told.",
@@ -193,7 +196,7 @@ async def _suppress(
     down: dict[uuid.UUID, uuid.UUID] = {}
     if rule.inhibited_by_store_down:
         for alert in await repository.store_down_alerts(
-            session, group.organization_id, STORE_DOWN_RULES
+            session, group.organization_id, STORE_DOWN_RULES, now - RECOVERY_GRACE
         ):
             if alert.store_id is not None:
                 down.setdefault(alert.store_id, alert.id)

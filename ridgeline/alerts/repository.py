@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Row, Select, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.alert_channel import AlertChannel, AlertDelivery, AlertDeliveryAttempt
+from ridgeline.models.health import StoreConnectionState, StoreHealth
+from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskKeyPurpose, KioskStatus
 from ridgeline.models.notification import (
     AdminNotification,
     AlertEscalationPolicy,
@@ -21,7 +23,10 @@ from ridgeline.models.notification import (
     AlertRuleOverride,
     AlertSilence,
 )
+from ridgeline.models.order import Order, OrderStatus
 from ridgeline.models.organization import Organization
+from ridgeline.models.store import Store
+from ridgeline.models.sync import StoreSyncState
 
 
 def alerts(
@@ -411,12 +416,16 @@ async def alerts_to_announce(
 
 
 async def store_down_alerts(
-    session: AsyncSession, organization_id: uuid.UUID, kinds: Collection[str]
+    session: AsyncSession, organization_id: uuid.UUID, kinds: Collection[str], since: datetime
 ) -> Sequence[AdminNotification]:
-    """The organization's firing or acknowledged alerts of these kinds (a store's POS down)."""
+    """The organization's alerts of these kinds (a store's POS down) that are open, or that
+    resolved after `since`."""
     statement = alerts(TenantScope(organization_id=organization_id)).where(
         AdminNotification.kind.in_(list(kinds)),
-        AdminNotification.state.in_(("firing", "acknowledged")),
+        or_(
+            AdminNotification.state.in_(("firing", "acknowledged")),
+            AdminNotification.resolved_at > since,
+        ),
     )
     return (await session.scalars(statement)).all()
 
@@ -453,7 +462,9 @@ async def due_pending_alerts(
 async def ungrouped_alerts(session: AsyncSession, limit: int) -> Sequence[AdminNotification]:
     """Firing or acknowledged alerts in no open group: raised while their group was closing.
     The flush puts them in a group of their own rule."""
-    closed = select(AlertGroup.id).where(AlertGroup.closed_at.is_not(None))
+    closed = scoped(select(AlertGroup.id), AlertGroup, EVERYONE).where(
+        AlertGroup.closed_at.is_not(None)
+    )
     statement = (
         alerts(EVERYONE)
         .where(
@@ -571,3 +582,157 @@ async def lock_policies(session: AsyncSession, organization_id: uuid.UUID) -> No
         .with_for_update()
     )
     await session.execute(statement)
+
+
+# Evaluated rules (alerts/evaluation.py).
+
+
+async def evaluated_rule_overrides(
+    session: AsyncSession, rules: Collection[str]
+) -> Sequence[AlertRuleOverride]:
+    """Every organization's and store's overrides of these rules."""
+    statement = overrides(EVERYONE).where(AlertRuleOverride.rule.in_(list(rules)))
+    return (await session.scalars(statement)).all()
+
+
+async def open_alert_keys(
+    session: AsyncSession, kinds: Collection[str]
+) -> Sequence[Row[uuid.UUID, str, str | None]]:
+    """Every organization's open alerts of these rules: (organization, rule, dedup key)."""
+    statement = (
+        alerts(EVERYONE)
+        .with_only_columns(
+            AdminNotification.organization_id, AdminNotification.kind, AdminNotification.dedup_key
+        )
+        .where(
+            AdminNotification.kind.in_(list(kinds)),
+            AdminNotification.resolved_at.is_(None),
+            AdminNotification.dedup_key.is_not(None),
+        )
+    )
+    return (await session.execute(statement)).all()
+
+
+async def waiting_orders_by_store(
+    session: AsyncSession, statuses: Collection[OrderStatus]
+) -> Sequence[Row[uuid.UUID, uuid.UUID, str, StoreConnectionState | None, int, datetime | None]]:
+    """Every store with orders in `statuses`: (organization, store, store name, health state,
+    how many, when the oldest was placed)."""
+    statement = (
+        scoped(select(Order), Order, EVERYONE)
+        .with_only_columns(
+            Order.organization_id,
+            Order.store_id,
+            Store.name,
+            StoreHealth.state,
+            func.count(),
+            func.min(Order.created_at),
+        )
+        .join(Store, Store.id == Order.store_id)
+        .outerjoin(StoreHealth, StoreHealth.store_id == Order.store_id)
+        .where(Order.status.in_(list(statuses)))
+        .group_by(Order.organization_id, Order.store_id, Store.name, StoreHealth.state)
+    )
+    return (await session.execute(statement)).all()
+
+
+async def oldest_order_reference(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    store_id: uuid.UUID,
+    statuses: Collection[OrderStatus],
+) -> str | None:
+    """The reference of the store's oldest order in `statuses`."""
+    statement = (
+        scoped(select(Order.reference), Order, TenantScope(organization_id=organization_id))
+        .where(Order.store_id == store_id, Order.status.in_(list(statuses)))
+        .order_by(Order.created_at, Order.id)
+        .limit(1)
+    )
+    return (await session.scalars(statement)).first()
+
+
+async def sync_freshness_by_store(
+    session: AsyncSession,
+) -> Sequence[
+    Row[
+        uuid.UUID,
+        uuid.UUID,
+        str,
+        StoreConnectionState | None,
+        datetime | None,
+        int,
+        datetime | None,
+        datetime,
+    ]
+]:
+    """Every store with a POS and a sync state: (organization, store, store name, health state,
+    last successful sync, stale-after seconds, POS configured at, store created at)."""
+    statement = (
+        scoped(select(StoreSyncState), StoreSyncState, EVERYONE)
+        .with_only_columns(
+            StoreSyncState.organization_id,
+            StoreSyncState.store_id,
+            Store.name,
+            StoreHealth.state,
+            StoreSyncState.last_success_at,
+            StoreSyncState.stale_after_s,
+            Store.pos_config_updated_at,
+            Store.created_at,
+        )
+        .join(Store, Store.id == StoreSyncState.store_id)
+        .outerjoin(StoreHealth, StoreHealth.store_id == StoreSyncState.store_id)
+        .where(Store.pos_provider.is_not(None))
+    )
+    return (await session.execute(statement)).all()
+
+
+async def kiosk_contact_by_store(
+    session: AsyncSession,
+) -> Sequence[Row[uuid.UUID, uuid.UUID, str, int, datetime | None]]:
+    """Every store with active kiosks: (organization, store, store name, how many active
+    kiosks, the most recent contact of any of them)."""
+    statement = (
+        scoped(select(Kiosk), Kiosk, EVERYONE)
+        .with_only_columns(
+            Kiosk.organization_id,
+            Kiosk.store_id,
+            Store.name,
+            func.count(),
+            func.max(Kiosk.last_seen_at),
+        )
+        .join(Store, Store.id == Kiosk.store_id)
+        .where(Kiosk.status == KioskStatus.ACTIVE)
+        .group_by(Kiosk.organization_id, Kiosk.store_id, Store.name)
+    )
+    return (await session.execute(statement)).all()
+
+
+async def kiosks_with_expiring_keys(
+    session: AsyncSession,
+) -> Sequence[Row[uuid.UUID, uuid.UUID, str, uuid.UUID, str, datetime | None]]:
+    """Every active kiosk whose unrevoked kiosk keys (diagnostic keys do not count) all have an
+    expiry: (organization, store, store name, kiosk, kiosk name, the latest expiry). A kiosk
+    with a key that never expires, or with no unrevoked kiosk key, is not listed."""
+    never_expiring = func.count(case((KioskApiKey.expires_at.is_(None), 1)))
+    statement = (
+        scoped(select(Kiosk), Kiosk, EVERYONE)
+        .with_only_columns(
+            Kiosk.organization_id,
+            Kiosk.store_id,
+            Store.name,
+            Kiosk.id,
+            Kiosk.name,
+            func.max(KioskApiKey.expires_at),
+        )
+        .join(Store, Store.id == Kiosk.store_id)
+        .join(KioskApiKey, KioskApiKey.kiosk_id == Kiosk.id)
+        .where(
+            Kiosk.status == KioskStatus.ACTIVE,
+            KioskApiKey.purpose == KioskKeyPurpose.KIOSK,
+            KioskApiKey.revoked_at.is_(None),
+        )
+        .group_by(Kiosk.organization_id, Kiosk.store_id, Store.name, Kiosk.id, Kiosk.name)
+        .having(never_expiring == 0)
+    )
+    return (await session.execute(statement)).all()

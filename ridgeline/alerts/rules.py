@@ -60,7 +60,7 @@ class Rule:
     fires_when: Literal["at_least", "at_most"] = "at_least"
     # Held back from notifications while the store's own POS alert fires (inhibition).
     inhibited_by_store_down: bool = False
-    runbook: str = ""  # the section of docs/operations.md
+    runbook: str = ""  # the anchor of its section in docs/operations.md
 
 
 def _settings(
@@ -80,7 +80,7 @@ RULES: dict[str, Rule] = {
             "No call has reached the store's POS for longer than its offline threshold.",
             "event",
             _settings(CRITICAL),
-            runbook="store-pos-offline",
+            runbook="store-health-and-recovery",
         ),
         Rule(
             "store_pos_error",
@@ -89,7 +89,7 @@ RULES: dict[str, Rule] = {
             "open) for `for_s`.",
             "event",
             _settings(CRITICAL, for_s=120),
-            runbook="store-pos-error",
+            runbook="pos-connection-failures",
         ),
         Rule(
             "store_credentials_refused",
@@ -97,7 +97,7 @@ RULES: dict[str, Rule] = {
             "The store's POS refused its credentials (401/403).",
             "event",
             _settings(CRITICAL),
-            runbook="store-credentials-refused",
+            runbook="refused-credentials-manual-recovery",
         ),
         Rule(
             "sync_failed",
@@ -107,7 +107,7 @@ RULES: dict[str, Rule] = {
             _settings(WARNING, threshold=3),
             threshold_unit="consecutive failed runs",
             inhibited_by_store_down=True,
-            runbook="sync-failed",
+            runbook="failed-product-sync",
         ),
         Rule(
             "order_failed",
@@ -116,7 +116,7 @@ RULES: dict[str, Rule] = {
             "event",
             _settings(CRITICAL),
             inhibited_by_store_down=True,
-            runbook="order-failed",
+            runbook="order-submission-failures",
         ),
         Rule(
             "order_rejected",
@@ -125,7 +125,7 @@ RULES: dict[str, Rule] = {
             "event",
             _settings(CRITICAL),
             inhibited_by_store_down=True,
-            runbook="order-rejected",
+            runbook="order-submission-failures",
         ),
         Rule(
             "orders_waiting",

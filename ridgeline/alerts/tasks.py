@@ -1,12 +1,15 @@
 """Alert jobs: `alerts.deliver` makes one attempt at one delivery (alerts/delivery.py);
 `alerts.notify`, every `NOTIFY_EVERY_S`, fires pending alerts whose `for` elapsed and flushes
-the notification groups (alerts/grouping.py)."""
+the notification groups (alerts/grouping.py); `alerts.evaluate`, every `EVALUATE_EVERY_S`,
+judges the evaluated rules (alerts/evaluation.py)."""
 
 from __future__ import annotations
 
 from ridgeline.alerts import grouping, service
 from ridgeline.alerts.channels import ChannelCipher
 from ridgeline.alerts.delivery import DELIVER_JOB, DeliverPayload, attempt_delivery
+from ridgeline.alerts.evaluation import evaluate_rules
+from ridgeline.alerts.rules import EVALUATE_EVERY_S
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -17,6 +20,8 @@ CHANNEL_CIPHER: ServiceKey[ChannelCipher] = ServiceKey("alert_channel_cipher")
 DELIVER_TIMEOUT_S = 90.0
 NOTIFY_JOB = "alerts.notify"
 NOTIFY_TIMEOUT_S = 120.0
+EVALUATE_JOB = "alerts.evaluate"
+EVALUATE_TIMEOUT_S = 120.0
 
 alert_tasks = JobRegistry()
 
@@ -27,7 +32,10 @@ def channel_cipher(settings: Settings) -> ChannelCipher:
 
 def alert_schedules() -> list[Schedule]:
     # Priority -1: a notification's timing should not wait behind a backlog of sync jobs.
-    return [Schedule(NOTIFY_JOB, grouping.NOTIFY_EVERY_S, priority=-1)]
+    return [
+        Schedule(NOTIFY_JOB, grouping.NOTIFY_EVERY_S, priority=-1),
+        Schedule(EVALUATE_JOB, EVALUATE_EVERY_S),
+    ]
 
 
 @alert_tasks.handler(DELIVER_JOB, timeout_s=DELIVER_TIMEOUT_S, payload=DeliverPayload)
@@ -50,6 +58,11 @@ async def deliver_notification(ctx: JobContext, payload: DeliverPayload) -> None
 @alert_tasks.handler(NOTIFY_JOB, timeout_s=NOTIFY_TIMEOUT_S, payload=NoPayload)
 async def notify(ctx: JobContext, payload: NoPayload) -> None:
     await run_notify(ctx.database, ctx.clock)
+
+
+@alert_tasks.handler(EVALUATE_JOB, timeout_s=EVALUATE_TIMEOUT_S, payload=NoPayload)
+async def evaluate(ctx: JobContext, payload: NoPayload) -> None:
+    await evaluate_rules(ctx.database, clock=ctx.clock)
 
 
 async def run_notify(database: Database, clock: Clock) -> grouping.FlushResult:

@@ -81,7 +81,7 @@ async def test_the_rule_list_shows_every_rule_with_its_defaults(
     sync_failed = rules["sync_failed"]
     assert sync_failed["source"] == "event"
     assert sync_failed["threshold_unit"] == "consecutive failed runs"
-    assert sync_failed["runbook"] == "sync-failed"
+    assert sync_failed["runbook"] == "failed-product-sync"
     assert sync_failed["defaults"] == asdict(RULES["sync_failed"].defaults)
     assert sync_failed["effective"] == sync_failed["defaults"]
     assert sync_failed["organization_override"] is None

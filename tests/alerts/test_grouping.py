@@ -4,15 +4,18 @@ runs it, and what each channel was queued read back from the deliveries."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import delete, select
 
+from ridgeline.alerts.rules import RULES
 from ridgeline.alerts.service import raise_alert, resolve_alerts
 from ridgeline.alerts.tasks import run_notify
 from ridgeline.clock import FakeClock
@@ -273,7 +276,8 @@ async def test_a_store_that_is_down_inhibits_its_own_sync_and_order_alerts(
     assert sorted(n["alerts"] for n in notes) == [1, 1]
     assert len(notes) == 2
 
-    # Its POS comes back: what it held back is told now.
+    # Its POS comes back: what it held back is told once the store has been back for the
+    # recovery grace (5 min) and its sync alert is still open.
     async with database.transaction() as session:
         await resolve_alerts(
             session,
@@ -282,7 +286,9 @@ async def test_a_store_that_is_down_inhibits_its_own_sync_and_order_alerts(
             at=clock.now(),
             resolution="back",
         )
-    await tick(database, clock, 300)
+    await tick(database, clock, 299)
+    assert (await alert(client, org, inhibited))["suppressed_by"] is not None
+    await tick(database, clock, 1)
     assert (await alert(client, org, inhibited))["suppressed_by"] is None
     assert {"state": "firing", "alerts": 1} in (await told(database, ops))[2:]
 
@@ -365,3 +371,21 @@ async def test_an_unacknowledged_group_escalates_and_acknowledging_stops_it(
     assert (await told(database, second))[-1]["state"] == "resolved"
     assert await told(database, third) == []
     assert await told(database, bystander) == []
+
+
+# The docs behind each rule.
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#{1,6} (.+)$", markdown, re.M)
+    return {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_rule_is_in_the_operations_table_with_a_runbook_that_exists() -> None:
+    operations = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    anchors = _anchors(operations)
+    for rule in RULES.values():
+        assert f"| `{rule.name}` |" in operations, rule.name
+        assert rule.runbook in anchors, (rule.name, rule.runbook)
+        assert f"(#{rule.runbook})" in operations, rule.name

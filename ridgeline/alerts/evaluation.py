@@ -36,7 +36,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.alerts import repository
+from ridgeline.alerts.platform import platform_organization_id
 from ridgeline.alerts.rules import (
     RULES,
     STORE_FIELDS,
@@ -55,6 +56,7 @@ from ridgeline.alerts.rules import (
 from ridgeline.alerts.service import raise_alert, resolve_alerts
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
+from ridgeline.jobs import repository as jobs_repository
 from ridgeline.models.health import StoreConnectionState
 from ridgeline.models.notification import AlertRuleOverride
 from ridgeline.models.order import OrderStatus
@@ -65,7 +67,20 @@ ORDERS_WAITING = "orders_waiting"
 CATALOG_STALE = "catalog_stale"
 KIOSKS_DISCONNECTED = "kiosks_disconnected"
 KIOSK_KEYS_EXPIRING = "kiosk_keys_expiring"
-EVALUATED = (ORDERS_WAITING, CATALOG_STALE, KIOSKS_DISCONNECTED, KIOSK_KEYS_EXPIRING)
+JOBS_DEAD = "jobs_dead"
+JOB_BACKLOG = "job_backlog"
+EVALUATED = (
+    ORDERS_WAITING,
+    CATALOG_STALE,
+    KIOSKS_DISCONNECTED,
+    KIOSK_KEYS_EXPIRING,
+    JOBS_DEAD,
+    JOB_BACKLOG,
+)
+# Jobs counted by `jobs_dead`: those that went dead this recently.
+DEAD_WINDOW = timedelta(hours=24)
+# Stands for the platform organization before it exists (no override can name it yet).
+NO_PLATFORM = uuid.UUID(int=0)
 
 # Taken by the kiosk, not yet accepted by the POS.
 WAITING_FOR_POS = (OrderStatus.RECEIVED, OrderStatus.QUEUED, OrderStatus.SUBMITTED)
@@ -80,6 +95,8 @@ GONE = {
     CATALOG_STALE: "the store has no POS catalog to sync any more",
     KIOSKS_DISCONNECTED: "the store has no active kiosk that was ever in contact",
     KIOSK_KEYS_EXPIRING: "the kiosk has a key that never expires, or is no longer active",
+    JOBS_DEAD: "no job went dead in the last 24 hours",
+    JOB_BACKLOG: "workers keep up with the jobs due",
 }
 
 
@@ -89,7 +106,7 @@ class Finding:
 
     rule: str
     organization_id: uuid.UUID
-    store_id: uuid.UUID
+    store_id: uuid.UUID | None  # None: a platform rule's
     dedup_key: str
     figure: float | None
     met: bool  # the condition holds under the store's settings
@@ -123,7 +140,9 @@ class _Settings:
         for row in overrides:
             self._rows[(row.organization_id, row.rule)].append(row)
 
-    def of(self, rule: Rule, organization_id: uuid.UUID, store_id: uuid.UUID) -> RuleSettings:
+    def of(
+        self, rule: Rule, organization_id: uuid.UUID, store_id: uuid.UUID | None
+    ) -> RuleSettings:
         rows = self._rows.get((organization_id, rule.name), [])
         organization = [row.settings for row in rows if row.store_id is None]
         store = [
@@ -134,7 +153,11 @@ class _Settings:
         return resolve(rule, *organization, *store)
 
     def meets(
-        self, name: str, organization_id: uuid.UUID, store_id: uuid.UUID, figure: float | None
+        self,
+        name: str,
+        organization_id: uuid.UUID,
+        store_id: uuid.UUID | None,
+        figure: float | None,
     ) -> bool:
         rule = RULES[name]
         settings = self.of(rule, organization_id, store_id)
@@ -156,6 +179,14 @@ async def evaluate_rules(database: Database, *, clock: Clock) -> EvaluationResul
             *await _kiosks_disconnected(session, settings, now),
             *await _kiosk_keys_expiring(session, settings, now),
         ]
+        platform_id = await platform_organization_id(session, create=False)
+        jobs = await _job_findings(session, settings, now, platform_id or NO_PLATFORM)
+    if platform_id is None and any(finding.met for finding in jobs):
+        async with database.transaction() as session:
+            platform_id = await platform_organization_id(session, create=True)
+        assert platform_id is not None
+        jobs = [replace(finding, organization_id=platform_id) for finding in jobs]
+    findings += [finding for finding in jobs if finding.organization_id != NO_PLATFORM]
     by_organization: dict[uuid.UUID, list[Finding]] = defaultdict(list)
     for finding in findings:
         by_organization[finding.organization_id].append(finding)
@@ -410,6 +441,48 @@ async def _kiosk_keys_expiring(
             )
         )
     return findings
+
+
+async def _job_findings(
+    session: AsyncSession, settings: _Settings, now: datetime, platform_id: uuid.UUID
+) -> list[Finding]:
+    """The platform rules over the job table (`jobs_dead`, `job_backlog`)."""
+    dead, kinds = await jobs_repository.dead_since(session, now - DEAD_WINDOW)
+    waiting, oldest = await jobs_repository.due_backlog(session, now)
+    waited = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+    dead_rule, backlog_rule = RULES[JOBS_DEAD], RULES[JOB_BACKLOG]
+    return [
+        Finding(
+            rule=JOBS_DEAD,
+            organization_id=platform_id,
+            store_id=None,
+            dedup_key=f"{JOBS_DEAD}:",
+            figure=float(dead),
+            met=dead > 0 and settings.meets(JOBS_DEAD, platform_id, None, float(dead)),
+            title=dead_rule.title,
+            message=(
+                f"{dead} job(s) ran out of attempts in the last 24 hours ({', '.join(kinds[:5])})."
+                " GET /api/v1/jobs?status=dead lists them with their last error."
+            ),
+            details={"dead_24h": dead, "kinds": kinds[:20]},
+            cleared=GONE[JOBS_DEAD],
+        ),
+        Finding(
+            rule=JOB_BACKLOG,
+            organization_id=platform_id,
+            store_id=None,
+            dedup_key=f"{JOB_BACKLOG}:",
+            figure=waited,
+            met=waiting > 0 and settings.meets(JOB_BACKLOG, platform_id, None, waited),
+            title=backlog_rule.title,
+            message=(
+                f"{waiting} job(s) are due and not started; the oldest has waited "
+                f"{_duration(waited)}."
+            ),
+            details={"due_not_started": waiting, "oldest_waiting_s": round(waited)},
+            cleared=GONE[JOB_BACKLOG],
+        ),
+    ]
 
 
 def _orders(count: int) -> str:

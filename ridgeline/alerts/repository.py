@@ -362,7 +362,9 @@ async def open_group(
     return (await session.scalars(statement)).one_or_none()
 
 
-async def add_if_absent(session: AsyncSession, row: AlertGroup | AlertRuleOverride) -> bool:
+async def add_if_absent(
+    session: AsyncSession, row: AlertGroup | AlertRuleOverride | Organization
+) -> bool:
     """Inserts the row; False when another transaction inserted the same unique key first (on
     PostgreSQL this waits for that one to commit; the caller then reads its row)."""
     try:
@@ -736,3 +738,10 @@ async def kiosks_with_expiring_keys(
         .having(never_expiring == 0)
     )
     return (await session.execute(statement)).all()
+
+
+async def organization_by_slug(session: AsyncSession, slug: str) -> uuid.UUID | None:
+    statement = scoped(select(Organization.id), Organization, EVERYONE).where(
+        Organization.slug == slug
+    )
+    return (await session.scalars(statement)).one_or_none()

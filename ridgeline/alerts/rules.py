@@ -58,6 +58,9 @@ class Rule:
     # How the figure meets the threshold: `at_least` (failures, seconds waiting) or `at_most`
     # (days left before a key expires).
     fires_when: Literal["at_least", "at_most"] = "at_least"
+    # `store`: about one store (or kiosk) of an organization; `platform`: about Ridgeline
+    # itself, raised in the platform organization (alerts/platform.py).
+    scope: Literal["store", "platform"] = "store"
     # Held back from notifications while the store's own POS alert fires (inhibition).
     inhibited_by_store_down: bool = False
     runbook: str = ""  # the anchor of its section in docs/operations.md
@@ -166,6 +169,28 @@ RULES: dict[str, Rule] = {
             threshold_unit="days",
             fires_when="at_most",
             runbook="kiosk-keys-expiring",
+        ),
+        Rule(
+            "jobs_dead",
+            "Background jobs dead",
+            "At least `threshold` background jobs ran out of attempts in the last 24 hours "
+            "(a job retried with POST /api/v1/jobs/{id}/retry no longer counts).",
+            "evaluated",
+            _settings(WARNING, threshold=1),
+            threshold_unit="dead jobs in 24 h",
+            scope="platform",
+            runbook="background-jobs",
+        ),
+        Rule(
+            "job_backlog",
+            "Background jobs waiting",
+            "The job due longest ago that no worker has started has waited `threshold`, for "
+            "`for_s` (workers down, or too few for the load).",
+            "evaluated",
+            _settings(WARNING, threshold=120, for_s=60),
+            threshold_unit="seconds",
+            scope="platform",
+            runbook="background-jobs",
         ),
     )
 }

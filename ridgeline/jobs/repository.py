@@ -45,3 +45,25 @@ async def queued_jobs(session: AsyncSession, kind: str) -> list[Job]:
     """Jobs of `kind` waiting to be claimed."""
     statement = select(Job).where(Job.kind == kind, Job.status == JobStatus.QUEUED)
     return list((await session.scalars(statement)).all())
+
+
+async def dead_since(session: AsyncSession, since: datetime) -> tuple[int, list[str]]:
+    """How many jobs went dead at `since` or later, and their kinds (most frequent first)."""
+    statement = (
+        select(Job.kind, func.count())
+        .where(Job.status == JobStatus.DEAD, Job.finished_at >= since)
+        .group_by(Job.kind)
+        .order_by(func.count().desc(), Job.kind)
+    )
+    rows = (await session.execute(statement)).all()
+    return sum(int(count) for _, count in rows), [str(kind) for kind, _ in rows]
+
+
+async def due_backlog(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """Jobs due by `now` that no worker has started (queued, or failed and due to retry): how
+    many, and the due time of the one waiting longest."""
+    statement = select(func.count(), func.min(Job.run_at)).where(
+        Job.status.in_((JobStatus.QUEUED, JobStatus.FAILED)), Job.run_at <= now
+    )
+    count, oldest = (await session.execute(statement)).one()
+    return int(count or 0), oldest

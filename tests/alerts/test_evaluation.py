@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from ridgeline.alerts.evaluation import EvaluationResult, evaluate_rules
+from ridgeline.alerts.platform import PLATFORM_SLUG
 from ridgeline.alerts.rules import EVALUATE_EVERY_S
 from ridgeline.alerts.tasks import EVALUATE_JOB, alert_schedules, alert_tasks, run_notify
 from ridgeline.auth.credentials import digest, display_prefix, new_kiosk_key
@@ -27,10 +28,12 @@ from ridgeline.models import (
     KioskApiKey,
     Order,
     OrderStatus,
+    Organization,
     Store,
     StoreConnectionState,
     StoreHealth,
 )
+from ridgeline.models.job import JobStatus
 from ridgeline.models.kiosk import KioskKeyPurpose, KioskStatus
 from ridgeline.models.notification import AlertRuleOverride
 from ridgeline.models.sync import StoreSyncState
@@ -590,3 +593,91 @@ async def open_orders(database: Database, org: Org) -> list[Order]:
     async with database.transaction(write=False) as session:
         statement = select(Order).where(Order.organization_id == org.id)
         return list((await session.scalars(statement)).all())
+
+
+# --- platform rules: the job table ----------------------------------------------------------
+
+
+async def add_job(
+    database: Database, clock: FakeClock, *, status: JobStatus, age_s: float, kind: str
+) -> uuid.UUID:
+    at = clock.now() - timedelta(seconds=age_s)
+    async with database.transaction() as session:
+        job = Job(
+            kind=kind,
+            payload={},
+            status=status,
+            run_at=at,
+            finished_at=at if status is JobStatus.DEAD else None,
+            last_error="boom" if status is JobStatus.DEAD else None,
+        )
+        session.add(job)
+    return job.id
+
+
+async def platform_alerts(database: Database) -> list[AdminNotification]:
+    async with database.transaction(write=False) as session:
+        organization = await session.scalar(
+            select(Organization).where(Organization.slug == PLATFORM_SLUG)
+        )
+        if organization is None:
+            return []
+        return list(
+            (
+                await session.scalars(
+                    select(AdminNotification)
+                    .where(AdminNotification.organization_id == organization.id)
+                    .order_by(AdminNotification.kind)
+                )
+            ).all()
+        )
+
+
+async def test_dead_jobs_raise_a_platform_alert_that_retrying_resolves(
+    database: Database, clock: FakeClock, org: Org
+) -> None:
+    await evaluate_rules(database, clock=clock)
+    # Nothing to say: the platform organization is not even made.
+    assert await platform_alerts(database) == []
+    dead = await add_job(database, clock, status=JobStatus.DEAD, age_s=60, kind="sync.run")
+    await evaluate_rules(database, clock=clock)
+    [alert] = await platform_alerts(database)
+    assert (alert.kind, alert.state, alert.store_id) == ("jobs_dead", "firing", None)
+    assert alert.details["kinds"] == ["sync.run"]
+    # A retailer never sees it.
+    async with database.transaction(write=False) as session:
+        mine = (
+            await session.scalars(
+                select(AdminNotification).where(AdminNotification.organization_id == org.id)
+            )
+        ).all()
+    assert mine == []
+    async with database.transaction() as session:
+        await session.execute(
+            update(Job).where(Job.id == dead).values(status=JobStatus.QUEUED, finished_at=None)
+        )
+    clock.advance(EVALUATE_EVERY_S)
+    await evaluate_rules(database, clock=clock)
+    [resolved] = await platform_alerts(database)
+    assert resolved.state == "resolved"
+
+
+async def test_a_job_backlog_is_pending_for_a_minute_then_fires_and_clears(
+    database: Database, clock: FakeClock, org: Org
+) -> None:
+    waiting = await add_job(database, clock, status=JobStatus.QUEUED, age_s=200, kind="x.y")
+    await add_job(database, clock, status=JobStatus.QUEUED, age_s=10, kind="x.y")
+    await evaluate_rules(database, clock=clock)
+    [alert] = await platform_alerts(database)
+    assert (alert.kind, alert.state) == ("job_backlog", "pending")
+    assert alert.details["due_not_started"] == 2
+    clock.advance(60)
+    await run_notify(database, clock)
+    [alert] = await platform_alerts(database)
+    assert alert.state == "firing"
+    async with database.transaction() as session:
+        await session.execute(delete(Job).where(Job.id == waiting))
+    clock.advance(EVALUATE_EVERY_S)
+    await evaluate_rules(database, clock=clock)
+    [alert] = await platform_alerts(database)
+    assert alert.state == "resolved"

@@ -28,6 +28,7 @@ from ridgeline.models import (
     AlertDelivery,
     AlertGroup,
     Job,
+    Order,
     StoreHealth,
     SyncKind,
 )
@@ -103,8 +104,10 @@ async def test_fifty_stores_offline_make_a_handful_of_notifications_per_channel(
     http, base = receiver
     tenant = await make_tenant(database)
     async with database.transaction() as session:
-        # Only what this scenario makes: make_tenant's placeholder job, alert and group go.
+        # Only what this scenario makes: make_tenant's placeholder job, order (with no items:
+        # the POS would reject it once back), alert and group go.
         await session.execute(delete(Job).where(Job.id == tenant.job_id))
+        await session.execute(delete(Order).where(Order.id == tenant.order_id))
         await session.execute(
             delete(AdminNotification).where(AdminNotification.id == tenant.alert_id)
         )

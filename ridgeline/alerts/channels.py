@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any, Literal
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -37,6 +36,7 @@ from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound, ValidationFailed
 from ridgeline.models.alert_channel import AlertChannel, ChannelKind
+from ridgeline.secretbox import SecretBox, Unsealable
 from ridgeline.stores.service import get_organization
 
 REDACTED = "********"
@@ -178,25 +178,26 @@ class ConfigUnreadable(Exception):
 
 
 class ChannelCipher:
-    """Channel configs at rest: Fernet over `RIDGELINE_ENCRYPTION_KEYS`, the keys (and the
-    rotation rule: first key encrypts, every key decrypts) of POS credentials."""
+    """A channel's config, secrets included, sealed in one token (ridgeline/secretbox.py: the
+    keys and rotation rule of POS credentials)."""
 
     def __init__(self, keys: list[str]) -> None:
-        if not keys:
-            raise ValueError("at least one encryption key is needed")
-        self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        self._box = SecretBox(keys)
 
     def encrypt(self, config: ChannelConfig) -> str:
-        plain = {
-            name: value.get_secret_value() if isinstance(value, SecretStr) else _plain(value)
-            for name, value in config
-        }
-        return self._fernet.encrypt(json.dumps(plain).encode()).decode()
+        return self._box.seal(config)
 
     def decrypt(self, token: str, kind: ChannelKind) -> ChannelConfig:
         try:
-            return parse_config(kind, json.loads(self._fernet.decrypt(token.encode())))
-        except (InvalidToken, ValueError, ValidationError) as exc:
+            return parse_config(kind, self._box.open(token))
+        except (Unsealable, ValueError, ValidationError) as exc:
+            raise ConfigUnreadable("the channel's stored config cannot be read") from exc
+
+    def rotate(self, token: str) -> str:
+        """The same config, sealed under the first (newest) key."""
+        try:
+            return self._box.rotate(token)
+        except Unsealable as exc:
             raise ConfigUnreadable("the channel's stored config cannot be read") from exc
 
 

@@ -1,20 +1,17 @@
-"""POS credentials at rest: Fernet with rotatable keys (RIDGELINE_ENCRYPTION_KEYS).
-
-The first key encrypts; every key decrypts, so keys rotate by putting the new key first, then
-re-encrypting (`rotate`) and finally dropping the old key.
+"""POS credentials at rest (sealed with ridgeline/secretbox.py: the first key of
+RIDGELINE_ENCRYPTION_KEYS encrypts, every key decrypts, `rotate` reseals under the first), and
+why a store's credentials may be unusable.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
-from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from ridgeline.pos.base import PosConfig
+from ridgeline.secretbox import SecretBox, Unsealable
 
 
 class CredentialsUnusable(Exception):
@@ -43,28 +40,18 @@ class CredentialsRefused(CredentialsUnusable):
 
 
 class CredentialCipher:
+    """A store's POS config, secrets included, sealed in one token (ridgeline/secretbox.py)."""
+
     def __init__(self, keys: list[str]) -> None:
-        if not keys:
-            raise ValueError("at least one encryption key is needed")
-        try:
-            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
-        except ValueError as exc:
-            raise ValueError(
-                "RIDGELINE_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64 bytes)"
-            ) from exc
+        self._box = SecretBox(keys)
 
     def encrypt(self, config: PosConfig) -> str:
-        plain = {
-            name: value.get_secret_value() if isinstance(value, SecretStr) else value
-            for name, value in config
-        }
-        return self._fernet.encrypt(json.dumps(plain).encode()).decode()
+        return self._box.seal(config)
 
     def decrypt(self, token: str, model: type[PosConfig]) -> PosConfig:
         try:
-            plain: dict[str, Any] = json.loads(self._fernet.decrypt(token.encode()))
-            return model.model_validate(plain)
-        except (InvalidToken, ValueError, ValidationError) as exc:
+            return model.model_validate(self._box.open(token))
+        except (Unsealable, ValidationError) as exc:
             raise CredentialsUnreadable(
                 "stored POS credentials cannot be read with the configured keys"
             ) from exc
@@ -72,6 +59,6 @@ class CredentialCipher:
     def rotate(self, token: str) -> str:
         """The same credentials, encrypted with the first (newest) key."""
         try:
-            return self._fernet.rotate(token.encode()).decode()
-        except InvalidToken as exc:
+            return self._box.rotate(token)
+        except Unsealable as exc:
             raise CredentialsUnreadable("stored POS credentials cannot be read") from exc

@@ -18,11 +18,13 @@ from sqlalchemy import select
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
+from ridgeline.alerts.channels import ChannelCipher, WebhookConfig
 from ridgeline.auth.credentials import digest
 from ridgeline.cli import app
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.models import KioskApiKey, Operator, Role
+from ridgeline.models import AlertChannel, KioskApiKey, Operator, Role
+from ridgeline.models.alert_channel import ChannelKind
 from ridgeline.models.store import Store
 from ridgeline.pos.adapters import DutchieConfig
 from ridgeline.pos.credentials import CredentialCipher
@@ -246,6 +248,51 @@ async def test_pos_credentials_rotate_to_the_newest_key(
     lost = await asyncio.to_thread(runner.invoke, app, ["pos", "rotate-credentials"])
     assert lost.exit_code == 1
     assert _last_json(lost.output)["unreadable"] == [str(store.id)]
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_rotate_secrets_reseals_pos_credentials_and_channel_configs(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    organization = await make_organization(database)
+    store = await make_store(database, organization)
+    config = DutchieConfig(base_url="http://127.0.0.1:9", api_key="k-1", consumer_key="c-1")
+    hook = WebhookConfig(url="https://hooks.example.com/x", secret="whsec-rotate-0123456789")
+    async with database.transaction() as session:
+        loaded = await session.get(Store, store.id)
+        assert loaded is not None
+        loaded.pos_provider = "dutchie"
+        loaded.pos_config_encrypted = CredentialCipher([old_key]).encrypt(config)
+        channel = AlertChannel(
+            organization_id=organization.id,
+            name="hook",
+            kind=ChannelKind.WEBHOOK,
+            config_encrypted=ChannelCipher([old_key]).encrypt(hook),
+        )
+        session.add(channel)
+
+    monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", f"{new_key},{old_key}")
+    result = await asyncio.to_thread(runner.invoke, app, ["rotate-secrets"])
+    assert result.exit_code == 0, result.output
+    assert _last_json(result.output) == {
+        "pos_rotated": 1,
+        "pos_unreadable": [],
+        "channels_rotated": 1,
+        "channels_unreadable": [],
+    }
+    async with database.transaction(write=False) as session:
+        rotated = await session.get(AlertChannel, channel.id)
+        assert rotated is not None
+        # Readable with the new key alone: the old one can go.
+        assert (
+            ChannelCipher([new_key]).decrypt(rotated.config_encrypted, ChannelKind.WEBHOOK) == hook
+        )
+
+    monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    lost = await asyncio.to_thread(runner.invoke, app, ["rotate-secrets"])
+    assert lost.exit_code == 1
+    assert _last_json(lost.output)["channels_unreadable"] == [str(channel.id)]
 
 
 @pytest.mark.usefixtures("cli_env")

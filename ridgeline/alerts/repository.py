@@ -28,6 +28,8 @@ from ridgeline.models.organization import Organization
 from ridgeline.models.store import Store
 from ridgeline.models.sync import StoreSyncState
 
+EVERYONE = TenantScope.everything()
+
 
 def alerts(
     scope: TenantScope,
@@ -169,6 +171,12 @@ def channels(scope: TenantScope) -> Select[AlertChannel]:
     return scoped(select(AlertChannel), AlertChannel, scope)
 
 
+async def every_channel(session: AsyncSession) -> Sequence[AlertChannel]:
+    """Every organization's channels, locked (re-encrypting their configs)."""
+    statement = channels(EVERYONE).order_by(AlertChannel.id).with_for_update()
+    return (await session.scalars(statement)).all()
+
+
 async def channel(
     session: AsyncSession, scope: TenantScope, channel_id: uuid.UUID
 ) -> AlertChannel | None:
@@ -248,8 +256,6 @@ async def remove_channel(session: AsyncSession, row: AlertChannel) -> None:
 
 
 # Rules, groups, silences and escalation policies (alerts/rules.py, alerts/grouping.py).
-
-EVERYONE = TenantScope.everything()
 
 
 async def rule_overrides(

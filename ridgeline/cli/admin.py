@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.alerts import repository as alerts_repository
+from ridgeline.alerts.channels import ChannelCipher, ConfigUnreadable
 from ridgeline.auth import kiosk_keys, operators
 from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.auth.schemas import KioskKeyCreate, OperatorCreate
@@ -140,3 +142,25 @@ async def rotate_pos_credentials(settings: Settings) -> dict[str, Any]:
             except CredentialsUnreadable:
                 unreadable.append(str(store.id))
     return {"rotated": rotated, "unreadable": unreadable}
+
+
+async def rotate_secrets(settings: Settings) -> dict[str, Any]:
+    """Re-encrypt everything sealed with `RIDGELINE_ENCRYPTION_KEYS` (stores' POS credentials
+    and alert channel configs) under the first key, so the older keys can be dropped. What no
+    key can read is listed, unchanged."""
+    pos = await rotate_pos_credentials(settings)
+    cipher = ChannelCipher(settings.encryption_keys)
+    rotated, unreadable = 0, []
+    async with _transaction(settings) as session:
+        for channel in await alerts_repository.every_channel(session):
+            try:
+                channel.config_encrypted = cipher.rotate(channel.config_encrypted)
+                rotated += 1
+            except ConfigUnreadable:
+                unreadable.append(str(channel.id))
+    return {
+        "pos_rotated": pos["rotated"],
+        "pos_unreadable": pos["unreadable"],
+        "channels_rotated": rotated,
+        "channels_unreadable": unreadable,
+    }

@@ -18,6 +18,7 @@ from ridgeline.cli.admin import (
     create_kiosk_key,
     create_operator,
     rotate_pos_credentials,
+    rotate_secrets,
 )
 from ridgeline.cli.demo import run_demo, show_demo, write_demo_file
 from ridgeline.cli.doctor import run_doctor_command
@@ -339,6 +340,17 @@ def pos_rotate_credentials() -> None:
     result = asyncio.run(rotate_pos_credentials(settings))
     _print_record(result)
     if result["unreadable"]:
+        raise typer.Exit(1)
+
+
+@app.command("rotate-secrets")
+def rotate_secrets_command() -> None:
+    """Re-encrypt everything sealed with RIDGELINE_ENCRYPTION_KEYS (POS credentials and alert
+    channel configs) under its first key, after which the older keys can be removed. Exits 1 if
+    something cannot be read with any configured key (it is listed and left as it is)."""
+    result = asyncio.run(rotate_secrets(_settings()))
+    _print_record(result)
+    if result["pos_unreadable"] or result["channels_unreadable"]:
         raise typer.Exit(1)
 
 

@@ -103,6 +103,7 @@ def test_every_command_explains_itself() -> None:
         ["doctor"],
         ["cable-check"],
         ["pos", "rotate-credentials"],
+        ["rotate-secrets"],
     )
     registered = typer.main.get_command(app)
     assert isinstance(registered, TyperGroup)

@@ -28,6 +28,8 @@ from ridgeline.errors import install_error_handlers
 from ridgeline.health.endpoints import router as health_router
 from ridgeline.jobs import Worker
 from ridgeline.jobs.endpoints import router as jobs_router
+from ridgeline.monitoring.endpoints import router as system_router
+from ridgeline.monitoring.performance import PerformanceMonitor
 from ridgeline.orders.endpoints import router as orders_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router
@@ -57,11 +59,16 @@ def create_app(
     """The API with its services built from `settings`; a test passes the collaborators it
     holds itself (a database, a fake clock, a connector with its own HTTP client)."""
     services = Services.build(settings, database=database, clock=clock, pos_connector=pos_connector)
+    # One per process: in embedded mode the worker runs here too, and shares it.
+    monitor = PerformanceMonitor(
+        services.database, services.clock, "embedded" if settings.worker_in_process else "api"
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(services.running())
+            await stack.enter_async_context(monitor.running())
             if settings.worker_in_process:
                 await stack.enter_async_context(_embedded_worker(services))
             log.info("app_started", version=__version__, database=services.database.dialect_name)
@@ -85,6 +92,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(stores_router)
     app.include_router(jobs_router)
+    app.include_router(system_router)
     app.include_router(pos_router)
     app.include_router(sync_router)
     app.include_router(catalog_router)
@@ -104,7 +112,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         raw_body_prefixes=(WEBHOOK_PATH + "/",),
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, monitor=monitor)
     return app
 
 

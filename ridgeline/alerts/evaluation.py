@@ -27,6 +27,16 @@ What each rule measures (the figure compared with its threshold):
   the days (fractional) until the latest one expires; 0 when all have expired. A kiosk with a
   key that never expires, or with no unrevoked kiosk key at all, is not judged.
 
+The process rules, one alert per live process (`{rule}:{process_key}`), read the figures each
+process publishes every 15 s (monitoring/performance.py); a process whose report is older than
+60 s is not judged, and its open alerts resolve ("process gone"):
+
+- `api_latency_p95`: the 95th percentile of its request durations over its 5-minute window, in
+  seconds; `api_error_rate`: the fraction of those requests answered 5xx. Both are judged only
+  from `JUDGED_FROM_REQUESTS` requests in the window (an open alert resolves below that).
+- `process_cpu`: its CPU percent at the last sample (100 = one core); `process_memory`: its
+  resident memory in bytes; `event_loop_lag`: the most its event loop woke late in the window.
+
 `orders_waiting` and `catalog_stale` leave out stores an operator paused or that have no POS
 configured (their health state): an open alert of such a store is resolved.
 """
@@ -60,6 +70,8 @@ from ridgeline.jobs import repository as jobs_repository
 from ridgeline.models.health import StoreConnectionState
 from ridgeline.models.notification import AlertRuleOverride
 from ridgeline.models.order import OrderStatus
+from ridgeline.monitoring import repository as monitoring_repository
+from ridgeline.monitoring.performance import LIVE_WITHIN, ProcessFigures
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +81,12 @@ KIOSKS_DISCONNECTED = "kiosks_disconnected"
 KIOSK_KEYS_EXPIRING = "kiosk_keys_expiring"
 JOBS_DEAD = "jobs_dead"
 JOB_BACKLOG = "job_backlog"
+API_LATENCY_P95 = "api_latency_p95"
+API_ERROR_RATE = "api_error_rate"
+PROCESS_CPU = "process_cpu"
+PROCESS_MEMORY = "process_memory"
+EVENT_LOOP_LAG = "event_loop_lag"
+PROCESS_RULES = (API_LATENCY_P95, API_ERROR_RATE, PROCESS_CPU, PROCESS_MEMORY, EVENT_LOOP_LAG)
 EVALUATED = (
     ORDERS_WAITING,
     CATALOG_STALE,
@@ -76,6 +94,7 @@ EVALUATED = (
     KIOSK_KEYS_EXPIRING,
     JOBS_DEAD,
     JOB_BACKLOG,
+    *PROCESS_RULES,
 )
 # Jobs counted by `jobs_dead`: those that went dead this recently.
 DEAD_WINDOW = timedelta(hours=24)
@@ -88,6 +107,8 @@ WAITING_FOR_POS = (OrderStatus.RECEIVED, OrderStatus.QUEUED, OrderStatus.SUBMITT
 NOT_JUDGED = (StoreConnectionState.PAUSED, StoreConnectionState.UNCONFIGURED)
 # A store's kiosks are watched while one of them was in contact this recently.
 CONTACT_WINDOW = timedelta(days=1)
+# The request rules judge a process's window from this many requests (fewer say nothing).
+JUDGED_FROM_REQUESTS = 50
 
 # The resolution of an open alert whose store (or kiosk) the rule's aggregate no longer lists.
 GONE = {
@@ -97,6 +118,7 @@ GONE = {
     KIOSK_KEYS_EXPIRING: "the kiosk has a key that never expires, or is no longer active",
     JOBS_DEAD: "no job went dead in the last 24 hours",
     JOB_BACKLOG: "workers keep up with the jobs due",
+    **dict.fromkeys(PROCESS_RULES, "process gone: it has not reported for 60 s"),
 }
 
 
@@ -180,13 +202,16 @@ async def evaluate_rules(database: Database, *, clock: Clock) -> EvaluationResul
             *await _kiosk_keys_expiring(session, settings, now),
         ]
         platform_id = await platform_organization_id(session, create=False)
-        jobs = await _job_findings(session, settings, now, platform_id or NO_PLATFORM)
-    if platform_id is None and any(finding.met for finding in jobs):
+        platform = [
+            *await _job_findings(session, settings, now, platform_id or NO_PLATFORM),
+            *await _process_findings(session, settings, now, platform_id or NO_PLATFORM),
+        ]
+    if platform_id is None and any(finding.met for finding in platform):
         async with database.transaction() as session:
             platform_id = await platform_organization_id(session, create=True)
         assert platform_id is not None
-        jobs = [replace(finding, organization_id=platform_id) for finding in jobs]
-    findings += [finding for finding in jobs if finding.organization_id != NO_PLATFORM]
+        platform = [replace(finding, organization_id=platform_id) for finding in platform]
+    findings += [finding for finding in platform if finding.organization_id != NO_PLATFORM]
     by_organization: dict[uuid.UUID, list[Finding]] = defaultdict(list)
     for finding in findings:
         by_organization[finding.organization_id].append(finding)
@@ -483,6 +508,56 @@ async def _job_findings(
             cleared=GONE[JOB_BACKLOG],
         ),
     ]
+
+
+async def _process_findings(
+    session: AsyncSession, settings: _Settings, now: datetime, platform_id: uuid.UUID
+) -> list[Finding]:
+    """The platform rules over each live process's latest report, one alert per process."""
+    findings = []
+    for row in await monitoring_repository.reports_updated_since(session, now - LIVE_WITHIN):
+        figures = ProcessFigures.of(row.report)
+        enough = figures.requests >= JUDGED_FROM_REQUESTS
+        requests = f"over {figures.requests} request(s) in the last 5 min"
+        judged: list[tuple[str, float | None, bool, str]] = [
+            (API_LATENCY_P95, figures.p95_s, enough, f"95th percentile {{:.2f}} s {requests}"),
+            (API_ERROR_RATE, figures.error_rate, enough, f"{{:.1%}} answered 5xx {requests}"),
+            (PROCESS_CPU, figures.cpu_percent, True, "CPU at {:.0f} % (100 = one core)"),
+            (PROCESS_MEMORY, figures.rss_bytes, True, "resident memory {:,.0f} bytes"),
+            (EVENT_LOOP_LAG, figures.lag_max_s, True, "event loop woke up to {:.2f} s late"),
+        ]
+        for name, figure, enough_data, text in judged:
+            gauged = enough_data and figure is not None
+            findings.append(
+                Finding(
+                    rule=name,
+                    organization_id=platform_id,
+                    store_id=None,
+                    dedup_key=f"{name}:{row.process_key}",
+                    figure=figure,
+                    met=gauged and settings.meets(name, platform_id, None, figure),
+                    title=f"{RULES[name].title}: {row.role} {row.process_key}",
+                    message=(
+                        f"The {row.role} process {row.process_key}: "
+                        f"{text.format(figure) if figure is not None else 'no figure'}. "
+                        "GET /api/v1/system/performance shows every process's figures."
+                    ),
+                    details={
+                        "process_key": row.process_key,
+                        "role": row.role,
+                        "figure": figure,
+                        "requests_in_window": figures.requests,
+                        "reported_at": row.updated_at.isoformat(),
+                    },
+                    cleared=(
+                        "back under the threshold"
+                        if enough_data
+                        else f"fewer than {JUDGED_FROM_REQUESTS} requests in the window to judge"
+                    ),
+                    judged=enough_data,
+                )
+            )
+    return findings
 
 
 def _orders(count: int) -> str:

@@ -192,6 +192,59 @@ RULES: dict[str, Rule] = {
             scope="platform",
             runbook="background-jobs",
         ),
+        Rule(
+            "api_latency_p95",
+            "API latency high",
+            "A process's 95th percentile request duration over the last 5 minutes is at least "
+            "`threshold`, for `for_s` (judged from 50 requests in the window).",
+            "evaluated",
+            _settings(WARNING, threshold=1.0, for_s=300),
+            threshold_unit="seconds",
+            scope="platform",
+            runbook="performance",
+        ),
+        Rule(
+            "api_error_rate",
+            "API errors high",
+            "At least `threshold` of a process's requests in the last 5 minutes were answered "
+            "with a 5xx, for `for_s` (judged from 50 requests in the window).",
+            "evaluated",
+            _settings(WARNING, threshold=0.05, for_s=300),
+            threshold_unit="fraction of requests (0.05 = 5 %)",
+            scope="platform",
+            runbook="performance",
+        ),
+        Rule(
+            "process_cpu",
+            "Process CPU high",
+            "A process uses at least `threshold` CPU, for `for_s`.",
+            "evaluated",
+            _settings(WARNING, threshold=90, for_s=300),
+            threshold_unit="percent (100 = one core)",
+            scope="platform",
+            runbook="performance",
+        ),
+        Rule(
+            "process_memory",
+            "Process memory high",
+            "A process's resident memory is at least `threshold`, for `for_s`.",
+            "evaluated",
+            _settings(WARNING, threshold=1_500_000_000, for_s=300),
+            threshold_unit="bytes",
+            scope="platform",
+            runbook="performance",
+        ),
+        Rule(
+            "event_loop_lag",
+            "Event loop lagging",
+            "A process's event loop woke a task at least `threshold` late in the last 5 "
+            "minutes, for `for_s` (something blocks the loop).",
+            "evaluated",
+            _settings(WARNING, threshold=0.25, for_s=120),
+            threshold_unit="seconds",
+            scope="platform",
+            runbook="performance",
+        ),
     )
 }
 
@@ -216,7 +269,7 @@ class RuleOverride(BaseModel):
 
     enabled: bool | None = None
     severity: Severity | None = None
-    threshold: float | None = Field(default=None, ge=0, le=10_000_000)
+    threshold: float | None = Field(default=None, ge=0, le=1e13)  # bytes of memory, too
     for_s: int | None = Field(default=None, ge=0, le=7 * 86400)
     group_wait_s: int | None = Field(default=None, ge=0, le=3600)
     group_interval_s: int | None = Field(default=None, ge=1, le=86400)

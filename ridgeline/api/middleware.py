@@ -30,6 +30,7 @@ from ridgeline.errors import (
 )
 from ridgeline.monitoring.context import reset_request_id, set_request_id
 from ridgeline.monitoring.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from ridgeline.monitoring.performance import MONITOR_STATE, PerformanceMonitor
 
 log = structlog.get_logger(__name__)
 
@@ -59,10 +60,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class RequestContextMiddleware:
     """Gives every request an id (ours, or a sane `X-Request-ID` from the caller) that every log
     line and error body carries, echoes it, records the access log and metrics, and turns any
-    exception that escaped the app into the 500 envelope without a stack trace."""
+    exception that escaped the app into the 500 envelope without a stack trace. With a
+    `monitor`, each request also feeds the process's performance window, and the request's
+    state carries the monitor (for `GET /api/v1/system/performance`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, monitor: PerformanceMonitor | None = None) -> None:
         self.app = app
+        self.monitor = monitor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,6 +76,8 @@ class RequestContextMiddleware:
         request_id = offered if offered and _REQUEST_ID_PATTERN.match(offered) else uuid.uuid4().hex
         token = set_request_id(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        if self.monitor is not None:
+            scope.setdefault("state", {})[MONITOR_STATE] = self.monitor
         status = 500
         started = False
         began = time.perf_counter()
@@ -103,6 +109,8 @@ class RequestContextMiddleware:
             route = _route_template(scope)
             HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
             HTTP_REQUEST_DURATION.labels(route, scope["method"]).observe(elapsed)
+            if self.monitor is not None:
+                self.monitor.observe_request(route, status, elapsed)
             log.info(
                 "http_request_finished",
                 method=scope["method"],

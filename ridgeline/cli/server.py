@@ -16,6 +16,7 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import Worker
 from ridgeline.monitoring.logging import redact_server_logs
+from ridgeline.monitoring.performance import PerformanceMonitor
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime.backplane import announcing_commits, backplane_for
 from ridgeline.realtime.hub import Hub
@@ -107,7 +108,8 @@ async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            await worker.run(stop)
+            async with PerformanceMonitor(database, SystemClock(), "worker").running():
+                await worker.run(stop)
     finally:
         await connector.aclose()
         await database.dispose()

@@ -40,6 +40,7 @@ from ridgeline.models.order import (
 from ridgeline.models.organization import Organization
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.pos_event import PosEvent
+from ridgeline.models.process_report import ProcessReport
 from ridgeline.models.store import Store
 from ridgeline.models.stream import Stream, StreamMessage
 from ridgeline.models.sync import (
@@ -79,6 +80,7 @@ __all__ = [
     "Organization",
     "PosCall",
     "PosEvent",
+    "ProcessReport",
     "Product",
     "ProductEnrichment",
     "ProductVariant",

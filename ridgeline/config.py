@@ -93,6 +93,8 @@ class Settings(BaseSettings):
 
     # SQLite only: how long a writer waits for the lock before failing.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # Statements taking this long or longer are logged (`db_slow_statement`) and counted.
+    slow_statement_ms: float = Field(default=250.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from ridgeline.config import Settings
+from ridgeline.monitoring.statements import watch_statements
 
 _WRITE_OPTION = "ridgeline_write"
 # Where a session notes the streams it appended to (stream id -> last offset) until it commits.
@@ -40,7 +41,14 @@ JobListener = Callable[[], None]
 
 
 class Database:
-    def __init__(self, url: str, *, sqlite_busy_timeout_ms: int = 5000, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_busy_timeout_ms: int = 5000,
+        echo: bool = False,
+        slow_statement_ms: float | None = None,
+    ) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect_name = parsed.get_backend_name()
@@ -53,6 +61,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine, sqlite_busy_timeout_ms)
+        if slow_statement_ms is not None:
+            watch_statements(self.engine, slow_statement_ms)
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self.commit_listeners: list[CommitListener] = []
         self.job_listeners: list[JobListener] = []
@@ -66,8 +76,13 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        """The database every process and command uses: the settings' URL and busy timeout."""
-        return cls(settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        """The database every process and command uses: the settings' URL, busy timeout and
+        slow-statement threshold."""
+        return cls(
+            settings.database_url,
+            sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            slow_statement_ms=settings.slow_statement_ms,
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -57,11 +57,10 @@ from ridgeline.alerts import repository
 from ridgeline.alerts.platform import platform_organization_id
 from ridgeline.alerts.rules import (
     RULES,
-    STORE_FIELDS,
     Rule,
     RuleSettings,
     condition_met,
-    resolve,
+    overridden,
 )
 from ridgeline.alerts.service import raise_alert, resolve_alerts
 from ridgeline.clock import Clock
@@ -165,14 +164,7 @@ class _Settings:
     def of(
         self, rule: Rule, organization_id: uuid.UUID, store_id: uuid.UUID | None
     ) -> RuleSettings:
-        rows = self._rows.get((organization_id, rule.name), [])
-        organization = [row.settings for row in rows if row.store_id is None]
-        store = [
-            {k: v for k, v in row.settings.items() if k in STORE_FIELDS}
-            for row in rows
-            if row.store_id == store_id
-        ]
-        return resolve(rule, *organization, *store)
+        return overridden(rule, self._rows.get((organization_id, rule.name), []), store_id)
 
     def meets(
         self,

@@ -14,6 +14,7 @@ Settings resolve store over organization over default, one field at a time: a st
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.alerts import repository
 from ridgeline.errors import NotFound
+from ridgeline.models.notification import AlertRuleOverride
 
 
 class Severity(StrEnum):
@@ -309,11 +311,20 @@ async def settings_for(
 ) -> RuleSettings:
     """The rule's settings for this organization and store."""
     rows = await repository.rule_overrides(session, organization_id, rule.name, store_id)
+    return overridden(rule, rows, store_id)
+
+
+def overridden(
+    rule: Rule, rows: Iterable[AlertRuleOverride], store_id: uuid.UUID | None
+) -> RuleSettings:
+    """The rule's settings under one organization's override rows of it: the organization's
+    row, then the store's (only the fields a store may set); other stores' rows are ignored."""
+    rows = list(rows)
     organization = [row.settings for row in rows if row.store_id is None]
     store = [
         {k: v for k, v in row.settings.items() if k in STORE_FIELDS}
         for row in rows
-        if row.store_id is not None
+        if row.store_id is not None and row.store_id == store_id
     ]
     return resolve(rule, *organization, *store)
 

@@ -68,7 +68,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(services.running())
-            await stack.enter_async_context(monitor.running())
+            if settings.performance_monitor:
+                await stack.enter_async_context(monitor.running())
             if settings.worker_in_process:
                 await stack.enter_async_context(_embedded_worker(services))
             log.info("app_started", version=__version__, database=services.database.dialect_name)
@@ -112,7 +113,9 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         raw_body_prefixes=(WEBHOOK_PATH + "/",),
     )
-    app.add_middleware(RequestContextMiddleware, monitor=monitor)
+    app.add_middleware(
+        RequestContextMiddleware, monitor=monitor if settings.performance_monitor else None
+    )
     return app
 
 

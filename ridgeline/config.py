@@ -18,6 +18,11 @@ DEFAULT_SECRET_KEY = "ridgeline-development-secret-key-change-me"  # noqa: S105
 DEFAULT_ENCRYPTION_KEY = "cmlkZ2VsaW5lLWRldmVsb3BtZW50LWtleS0wMDAwMDA="
 
 
+class StatsdTags(StrEnum):
+    NONE = "none"
+    DOGSTATSD = "dogstatsd"  # `|#key:value,...` after each line
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
@@ -46,7 +51,26 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
-    statsd_address: str | None = None
+    # StatsD (docs/monitoring.md#statsd): `host:port` to send operation timings and counts to,
+    # a prefix for their names, and whether to tag them the DogStatsD way.
+    statsd_address: str | None = Field(
+        default=None, pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):[0-9]{1,5}$"
+    )
+    statsd_prefix: str = Field(default="", pattern=r"^([A-Za-z0-9_\-]+\.)*$", max_length=100)
+    statsd_tags: StatsdTags = StatsdTags.NONE
+    # Traces (docs/monitoring.md#traces), with the `otel` extra: the OTLP/HTTP collector's base
+    # URL (spans go to its /v1/traces) and the service name they carry. Unset: no tracing.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, pattern=r"^https?://[^\s?#]+$", max_length=500
+    )
+    otel_service_name: str = Field(default="ridgeline", min_length=1, max_length=100)
+
+    # Scraping `/metrics` (docs/monitoring.md#scraping). With a token the scraper must send it as
+    # a bearer token; with a port every process serves `/metrics` there (at `metrics_host`), and
+    # the API port no longer does.
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=200)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     # Operator tokens.
     access_token_ttl_s: int = Field(default=900, ge=30)
@@ -95,6 +119,10 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     # Statements taking this long or longer are logged (`db_slow_statement`) and counted.
     slow_statement_ms: float = Field(default=250.0, ge=0)
+    # The performance monitor (docs/operations.md#performance): each request's latency into a
+    # rolling window, CPU, memory, event-loop lag and pool samples, a report published every 15 s.
+    # Off, this process is not judged by the platform alert rules that read those reports.
+    performance_monitor: bool = True
 
     @model_validator(mode="before")
     @classmethod
@@ -115,9 +143,20 @@ class Settings(BaseSettings):
                 )
             if DEFAULT_ENCRYPTION_KEY in self.encryption_keys:
                 raise ValueError("RIDGELINE_ENCRYPTION_KEYS must not use the development key")
+            if self.metrics_open_beyond_loopback:
+                raise ValueError(
+                    "/metrics would be open to anyone who reaches RIDGELINE_HOST: set "
+                    "RIDGELINE_METRICS_TOKEN, or RIDGELINE_METRICS_PORT to serve it apart"
+                )
         if not self.encryption_keys:
             raise ValueError("RIDGELINE_ENCRYPTION_KEYS needs at least one key")
         return self
+
+    @property
+    def metrics_open_beyond_loopback(self) -> bool:
+        """The API port serves `/metrics` to anyone, on an address other than loopback."""
+        loopback = self.host in ("127.0.0.1", "::1", "localhost")
+        return self.metrics_port is None and self.metrics_token is None and not loopback
 
     @property
     def is_sqlite(self) -> bool:

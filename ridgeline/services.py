@@ -18,6 +18,7 @@ from ridgeline.catalog.listing import CatalogIndexCache
 from ridgeline.clock import Clock, SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.monitoring.exposition import MetricsExposition, MetricsListener
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime.activity import KioskActivity
 from ridgeline.realtime.backplane import backplane_for
@@ -41,6 +42,7 @@ class Services:
     kiosk_activity: KioskActivity
     sign_in_throttle: SignInThrottle
     catalog_indexes: CatalogIndexCache
+    metrics: MetricsExposition
 
     @classmethod
     def build(
@@ -73,13 +75,15 @@ class Services:
             kiosk_activity=KioskActivity(clock),
             sign_in_throttle=SignInThrottle(),
             catalog_indexes=CatalogIndexCache(),
+            metrics=MetricsExposition(database, clock, token=settings.metrics_token),
         )
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """The hub and the batch flushers run inside the block; on the way out each is stopped,
-        what is batched is written, and the POS client and the database are closed (in the
-        reverse order of starting: the hub stops before the kiosk activity's last flush)."""
+        """The hub, the batch flushers and (with `metrics_port`) the metrics listener run inside
+        the block; on the way out each is stopped, what is batched is written, and the POS client
+        and the database are closed (in the reverse order of starting: the hub stops before the
+        kiosk activity's last flush)."""
         flush_key_usage = functools.partial(self.kiosk_key_usage.flush, self.database)
         flush_activity = functools.partial(self.kiosk_activity.flush, self.database)
         async with contextlib.AsyncExitStack() as stack:
@@ -91,6 +95,11 @@ class Services:
             stack.push_async_callback(flush_activity)
             stack.push_async_callback(self.hub.stop)
             stack.enter_context(_every(FLUSH_INTERVAL_S, flush_activity))
+            if self.settings.metrics_port is not None:
+                listener = MetricsListener(
+                    self.metrics, host=self.settings.metrics_host, port=self.settings.metrics_port
+                )
+                await stack.enter_async_context(listener.running())
             yield
 
 

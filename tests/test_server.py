@@ -29,13 +29,18 @@ STARTUP_TIMEOUT_S = 60.0  # generous: a loaded 2-core CI machine
 
 @contextmanager
 def running_server(
-    settings: Settings, port: int, log_path: Path | None = None
+    settings: Settings,
+    port: int,
+    log_path: Path | None = None,
+    *,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "RIDGELINE_DATABASE_URL": settings.database_url,
         "RIDGELINE_ENV": "test",
         "RIDGELINE_LOG_FORMAT": "json",
+        **(extra_env or {}),
     }
     log = log_path.open("wb") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(

@@ -42,6 +42,7 @@ from ridgeline.alerts.channels import (
     webhook_body,
     webhook_headers,
 )
+from ridgeline.alerts.metrics import ALERT_DELIVERY_ATTEMPTS
 from ridgeline.api.pagination import PageRequest, paginate
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
@@ -224,11 +225,12 @@ async def attempt_delivery(
     try:
         config = cipher.decrypt(channel.config_encrypted, channel.kind)
     except ConfigUnreadable as exc:
-        await _record(database, payload, attempt, _failed(str(exc), 0.0), dead=True, clock=clock)
+        failed = _failed(str(exc), 0.0)
+        await _record(database, payload, channel.kind, attempt, failed, dead=True, clock=clock)
         raise PermanentFailure(str(exc)) from None
     if not channel.enabled and not notification.test:
         outcome = _failed("the channel is disabled", 0.0)
-        await _record(database, payload, attempt, outcome, dead=True, clock=clock)
+        await _record(database, payload, channel.kind, attempt, outcome, dead=True, clock=clock)
         return
     if channel.kind is ChannelKind.OPS:
         # The stream message and the attempt's record commit together.
@@ -242,10 +244,10 @@ async def attempt_delivery(
                 at=clock.now(),
             )
             outcome = Outcome(True, None, None, _elapsed_ms(started))
-            await _save(session, payload, attempt, outcome, dead=False, clock=clock)
+            await _save(session, payload, channel.kind, attempt, outcome, dead=False, clock=clock)
         return
     outcome = await send(channel.kind, config, notification, delivery_id=delivery_id, clock=clock)
-    await _record(database, payload, attempt, outcome, dead=last_attempt, clock=clock)
+    await _record(database, payload, channel.kind, attempt, outcome, dead=last_attempt, clock=clock)
     if not outcome.ok:
         log.warning(
             "alert_delivery_failed",
@@ -349,6 +351,7 @@ def _elapsed_ms(started: float) -> float:
 async def _record(
     database: Database,
     payload: DeliverPayload,
+    kind: ChannelKind,
     attempt: int,
     outcome: Outcome,
     *,
@@ -356,12 +359,13 @@ async def _record(
     clock: Clock,
 ) -> None:
     async with database.transaction() as session:
-        await _save(session, payload, attempt, outcome, dead=dead, clock=clock)
+        await _save(session, payload, kind, attempt, outcome, dead=dead, clock=clock)
 
 
 async def _save(
     session: AsyncSession,
     payload: DeliverPayload,
+    kind: ChannelKind,
     attempt: int,
     outcome: Outcome,
     *,
@@ -398,3 +402,4 @@ async def _save(
         row.sent_at = now
     else:
         row.status = DeliveryStatus.DEAD if dead else DeliveryStatus.FAILED
+    ALERT_DELIVERY_ATTEMPTS.labels(channel_kind=kind.value, outcome=row.status.value).inc()

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,6 +34,7 @@ from ridgeline.alerts import repository
 from ridgeline.alerts.channels import Notification, NotificationState
 from ridgeline.alerts.delivery import enqueue_notification
 from ridgeline.alerts.lifecycle import ACKNOWLEDGED, FIRING, RESOLVED
+from ridgeline.alerts.metrics import ALERT_ESCALATIONS, ALERT_NOTIFICATIONS
 from ridgeline.alerts.rules import RULES, Rule, RuleSettings, Severity, settings_for
 from ridgeline.alerts.silences import silencing
 from ridgeline.clock import Clock
@@ -52,16 +52,6 @@ STORE_DOWN_RULES = ("store_pos_offline", "store_pos_error", "store_credentials_r
 # ... and keeps inhibiting them this long after the store's alert resolved: a store just back
 # still has sync and order alerts from its outage, which its next runs resolve.
 RECOVERY_GRACE = timedelta(minutes=5)
-ALERT_NOTIFICATIONS = Counter(
-    "ridgeline_alert_notifications_total",
-    "Group notifications queued to channels, by rule and the state they told.",
-    ["rule", "state"],
-)
-ALERT_ESCALATIONS = Counter(
-    "ridgeline_alert_escalations_total",
-    "Alert groups escalated to their policy's next level, by rule.",
-    ["rule"],
-)
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 

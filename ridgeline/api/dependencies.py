@@ -20,6 +20,7 @@ from ridgeline.catalog.listing import CatalogIndexCache
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.monitoring.exposition import MetricsExposition
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime.activity import KioskActivity
 from ridgeline.realtime.hub import Hub
@@ -72,5 +73,6 @@ KioskKeyUsageDep = Annotated[KioskKeyUsage, Depends(_service("kiosk_key_usage"))
 KioskActivityDep = Annotated[KioskActivity, Depends(_service("kiosk_activity"))]
 SignInThrottleDep = Annotated[SignInThrottle, Depends(_service("sign_in_throttle"))]
 CatalogIndexesDep = Annotated[CatalogIndexCache, Depends(_service("catalog_indexes"))]
+MetricsDep = Annotated[MetricsExposition, Depends(_service("metrics"))]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 AfterCommitDep = Annotated[AfterCommit, Depends(get_after_commit)]

@@ -28,6 +28,7 @@ from ridgeline.errors import (
     UnsupportedMediaType,
     error_body,
 )
+from ridgeline.monitoring import tracing
 from ridgeline.monitoring.context import reset_request_id, set_request_id
 from ridgeline.monitoring.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from ridgeline.monitoring.performance import MONITOR_STATE, PerformanceMonitor
@@ -62,7 +63,8 @@ class RequestContextMiddleware:
     line and error body carries, echoes it, records the access log and metrics, and turns any
     exception that escaped the app into the 500 envelope without a stack trace. With a
     `monitor`, each request also feeds the process's performance window, and the request's
-    state carries the monitor (for `GET /api/v1/system/performance`)."""
+    state carries the monitor (for `GET /api/v1/system/performance`). With tracing on, each
+    request is a server span, the child of the caller's W3C `traceparent` when it sends one."""
 
     def __init__(self, app: ASGIApp, *, monitor: PerformanceMonitor | None = None) -> None:
         self.app = app
@@ -72,6 +74,20 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not tracing.tracing_enabled():  # not even the header scan
+            await self._handle(scope, receive, send, None)
+            return
+        with tracing.start_span(
+            scope["method"],
+            "server",
+            traceparent=_header(scope, b"traceparent"),
+            tracestate=_header(scope, b"tracestate"),
+        ) as span:
+            await self._handle(scope, receive, send, span)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, span: tracing.Span | None
+    ) -> None:
         offered = _header(scope, b"x-request-id")
         request_id = offered if offered and _REQUEST_ID_PATTERN.match(offered) else uuid.uuid4().hex
         token = set_request_id(request_id)
@@ -100,13 +116,16 @@ class RequestContextMiddleware:
                 log.warning("http_request_database_busy", method=scope["method"], error=str(exc))
                 if not started:
                     await _send_error(send_with_id, DatabaseBusy())
+                tracing.mark_failed(span, exc)
             else:
                 log.exception("http_request_crashed", method=scope["method"], path=scope["path"])
                 if not started:
                     await _send_error(send_with_id, InternalError())
+                tracing.mark_failed(span, exc)
         finally:
             elapsed = time.perf_counter() - began
             route = _route_template(scope)
+            _describe_span(span, scope["method"], route, status, request_id)
             HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
             HTTP_REQUEST_DURATION.labels(route, scope["method"]).observe(elapsed)
             if self.monitor is not None:
@@ -121,6 +140,25 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
             reset_request_id(token)
+
+
+def _describe_span(
+    span: tracing.Span | None, method: str, route: str, status: int, request_id: str
+) -> None:
+    if span is None:
+        return
+    span.update_name(f"{method} {route}")
+    tracing.set_attributes(
+        span,
+        {
+            "http.request.method": method,
+            "http.route": route,
+            "http.response.status_code": status,
+            "ridgeline.request_id": request_id,
+        },
+    )
+    if status >= 500:
+        tracing.mark_failed(span, f"answered {status}")
 
 
 def _route_template(scope: Scope) -> str:

@@ -28,6 +28,8 @@ from ridgeline.db.migrate import head_revision, upgrade
 from ridgeline.errors import RidgelineError
 from ridgeline.models.sync import SyncKind, SyncStatus
 from ridgeline.monitoring.logging import configure_logging
+from ridgeline.monitoring.statsd import configure_statsd
+from ridgeline.monitoring.tracing import configure_tracing
 from ridgeline.possim import serve_simulator
 from ridgeline.realtime.check import CableCheck
 from ridgeline.sync.command import run_sync_command
@@ -46,9 +48,12 @@ app.add_typer(pos_app, name="pos")
 console = Console(stderr=True)
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
+    """The environment's settings, with the command-line options given (they win) validated
+    with them."""
+    given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return Settings()
+        return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
         console.print(f"[red]Invalid settings:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -80,10 +85,12 @@ def serve(
 ) -> None:
     """Run the HTTP API and /cable. In embedded mode (no RIDGELINE_REDIS_URL) the same process
     also runs the background worker; in scaled mode run `ridgeline worker` beside it."""
-    settings = _settings()
+    settings = _settings(host=host, port=port)
     configure_logging(settings)
+    configure_statsd(settings)
+    configure_tracing(settings, role="api" if settings.redis_url else "embedded")
     try:
-        run_server(settings, host=host or settings.host, port=port or settings.port)
+        run_server(settings, host=settings.host, port=settings.port)
     except PortTaken as error:
         raise _port_taken(error) from error
 
@@ -96,12 +103,21 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(help="Jobs run at once (RIDGELINE_WORKER_CONCURRENCY).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this worker's /metrics on this port (RIDGELINE_METRICS_PORT)."),
+    ] = None,
 ) -> None:
     """Run background jobs (syncs, order submission, schedules) from the database job table.
     Any number of workers can run against one database: each job is claimed by one of them."""
-    settings = _settings()
+    settings = _settings(metrics_port=metrics_port)
     configure_logging(settings)
-    asyncio.run(run_worker(settings, burst=burst, concurrency=concurrency))
+    configure_statsd(settings)
+    configure_tracing(settings, role="worker")
+    try:
+        asyncio.run(run_worker(settings, burst=burst, concurrency=concurrency))
+    except PortTaken as error:
+        raise _port_taken(error) from error
 
 
 @app.command()
@@ -236,6 +252,8 @@ def demo(
     serve the API on RIDGELINE_PORT (3000)."""
     settings = _settings()
     configure_logging(settings)
+    configure_statsd(settings)
+    configure_tracing(settings, role="embedded")
     upgrade(settings.database_url)
     try:
         info = asyncio.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 
@@ -15,6 +16,7 @@ from ridgeline.clock import SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import Worker
+from ridgeline.monitoring.exposition import MetricsExposition, MetricsListener
 from ridgeline.monitoring.logging import redact_server_logs
 from ridgeline.monitoring.performance import PerformanceMonitor
 from ridgeline.pos.client import PosConnector
@@ -83,10 +85,14 @@ def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:
 
 def run_server(settings: Settings, *, host: str, port: int) -> None:
     ensure_ports_free(host, {port: "--port or RIDGELINE_PORT"})
+    if settings.metrics_port:
+        ensure_ports_free(settings.metrics_host, {settings.metrics_port: "RIDGELINE_METRICS_PORT"})
     server_for(create_app(settings), host=host, port=port).run()
 
 
 async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None) -> None:
+    if settings.metrics_port and not burst:
+        ensure_ports_free(settings.metrics_host, {settings.metrics_port: "RIDGELINE_METRICS_PORT"})
     database = Database.from_settings(settings)
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
@@ -108,7 +114,18 @@ async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            async with PerformanceMonitor(database, SystemClock(), "worker").running():
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.metrics_port is not None:
+                    exposition = MetricsExposition(
+                        database, SystemClock(), token=settings.metrics_token
+                    )
+                    listener = MetricsListener(
+                        exposition, host=settings.metrics_host, port=settings.metrics_port
+                    )
+                    await stack.enter_async_context(listener.running())
+                await stack.enter_async_context(
+                    PerformanceMonitor(database, SystemClock(), "worker").running()
+                )
                 await worker.run(stop)
     finally:
         await connector.aclose()

@@ -8,12 +8,19 @@ import uuid
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Query, Response, status
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Header, Query, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from ridgeline import __version__
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, HubDep, SessionDep
+from ridgeline.api.dependencies import (
+    ClockDep,
+    DatabaseDep,
+    HubDep,
+    MetricsDep,
+    SessionDep,
+    SettingsDep,
+)
 from ridgeline.api.pagination import PageDep, paginate
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
 from ridgeline.auth.dependencies import (
@@ -24,7 +31,7 @@ from ridgeline.auth.dependencies import (
     ViewerDep,
 )
 from ridgeline.db.migrate import current_revision, head_revision
-from ridgeline.errors import NotReady
+from ridgeline.errors import NotReady, RouteNotFound
 from ridgeline.health import reports, repository
 from ridgeline.health.recovery import start_recovery
 from ridgeline.health.schemas import (
@@ -76,9 +83,19 @@ async def readyz(database: DatabaseDep) -> Envelope[dict[str, Any]]:
 
 
 @router.get("/metrics", tags=["health"], openapi_extra=PUBLIC, response_class=Response)
-async def metrics() -> Response:
-    """Prometheus metrics of this process."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(
+    settings: SettingsDep,
+    exposition: MetricsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Prometheus metrics of this process, and the fleet gauges read from the database. With
+    `RIDGELINE_METRICS_TOKEN` set the scraper sends it as a bearer token (401 otherwise); with
+    `RIDGELINE_METRICS_PORT` set this port does not serve them (404 `ROUTE_NOT_FOUND`): that port
+    does (docs/monitoring.md#scraping)."""
+    if settings.metrics_port is not None:
+        raise RouteNotFound(f"/metrics is served on port {settings.metrics_port}.")
+    exposition.check(authorization)
+    return Response(await exposition.payload(), media_type=CONTENT_TYPE_LATEST)
 
 
 # Store health

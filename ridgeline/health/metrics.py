@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from ridgeline.monitoring.statsd import timed_operation
+
 STORE_CONNECTION_STATE = Gauge(
     "ridgeline_store_connection_state",
     "1 for the store's current connection state, 0 for the others (as this process last saw).",
@@ -24,7 +26,8 @@ RECOVERY_RUNS = Counter(
     "Finished recovery runs, by trigger and status (succeeded / failed).",
     ["trigger", "status"],
 )
-RECOVERY_RUN_DURATION = Histogram(
+RECOVERY_RUN_DURATION = timed_operation(
+    "recovery_run",
     "ridgeline_recovery_run_duration_seconds",
     "Duration of a recovery run.",
     ["trigger"],

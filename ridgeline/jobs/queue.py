@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import ENQUEUED_JOBS, Database
-from ridgeline.jobs.metrics import JOBS_FINISHED, JOBS_RECLAIMED, JobOutcome
+from ridgeline.jobs.metrics import JOB_START_DELAY, JOBS_FINISHED, JOBS_RECLAIMED, JobOutcome
 from ridgeline.models.job import Job, JobStatus
+from ridgeline.monitoring.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +79,7 @@ class ClaimedJob:
     worker_id: str
     lease_token: str
     lease_expires_at: datetime
+    trace_context: str | None = None  # the queuing span's traceparent: the job's span's parent
 
     @property
     def is_last_attempt(self) -> bool:
@@ -104,7 +106,8 @@ async def enqueue(
     """Adds a job in the caller's transaction: it commits, or not, with the change that caused it.
 
     With a `dedupe_key` that some job already has (in any status, until that row is purged),
-    nothing is inserted and None is returned. Lower `priority` runs first.
+    nothing is inserted and None is returned. Lower `priority` runs first. The job carries the
+    current span's trace context, so that its run continues the trace that queued it.
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
@@ -119,6 +122,7 @@ async def enqueue(
         "attempts": 0,
         "max_attempts": max_attempts,
         "dedupe_key": dedupe_key,
+        "trace_context": current_traceparent(),
         "created_at": now,
         "updated_at": now,
     }
@@ -185,6 +189,7 @@ async def claim(
                 Job.priority,
                 Job.run_at,
                 Job.created_at,
+                Job.trace_context,
             )
             .execution_options(synchronize_session=False)
         )
@@ -202,9 +207,13 @@ async def claim(
             worker_id=worker_id,
             lease_token=lease_token,
             lease_expires_at=lease_expires_at,
+            trace_context=row.trace_context,
         )
         for row in rows
     ]
+    for job in claimed:
+        # A backlog shows here before it shows anywhere else: jobs wait longer past their due time.
+        JOB_START_DELAY.labels(kind=job.kind).observe(max(0.0, (now - job.run_at).total_seconds()))
     # RETURNING has no order; hand jobs out in the order they were picked.
     return sorted(claimed, key=lambda job: (job.priority, job.run_at))
 

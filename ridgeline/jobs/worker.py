@@ -21,6 +21,7 @@ import structlog
 from ridgeline.clock import Clock, SystemClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.errors import RidgelineError
 from ridgeline.jobs.metrics import JOB_RUN_SECONDS, JOBS_FINISHED, JobOutcome
 from ridgeline.jobs.queue import (
     Backoff,
@@ -41,10 +42,14 @@ from ridgeline.jobs.registry import (
     RetryLater,
 )
 from ridgeline.jobs.schedule import Schedule, Scheduler
+from ridgeline.monitoring import tracing
+from ridgeline.monitoring.errors import log_unexpected
 
 log = structlog.get_logger(__name__)
 
 LAST_ERROR_MAX_CHARS = 8000
+# Payload fields bound to every log line of a job (its failure included), when it has them.
+CONTEXT_FIELDS = ("organization_id", "store_id", "kiosk_id", "order_id")
 
 
 def default_worker_id() -> str:
@@ -172,9 +177,9 @@ class Worker:
                 try:
                     await self._scheduler.tick(self.database, clock=self._clock)
                     await self._claim_and_start()
-                except Exception:
+                except Exception as error:
                     # The database may be briefly unreachable; the next poll tries again.
-                    log.exception("worker_poll_failed", worker_id=self.worker_id)
+                    log_unexpected(log, "worker_poll_failed", error, worker_id=self.worker_id)
                 await self._pause(stop)
         finally:
             self.database.job_listeners.remove(self.wake)
@@ -218,13 +223,7 @@ class Worker:
         job = self._running.pop(task)
         self._job_finished.set()
         if not task.cancelled() and (error := task.exception()) is not None:
-            log.error(
-                "job_task_crashed",
-                job_id=str(job.id),
-                kind=job.kind,
-                attempt=job.attempt,
-                exc_info=error,
-            )
+            log_unexpected(log, "job_task_crashed", error, **_fields(job))
 
     def wake(self) -> None:
         """A job due now was committed in this process: claim without waiting for the poll.
@@ -264,11 +263,31 @@ class Worker:
         await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _process(self, job: ClaimedJob) -> None:
+        # Bound in the job's own task: every line of the job, its handler's and its outcome's,
+        # carries the job and the store (or order) it is about. Its span continues the trace of
+        # whatever queued it; the handler's task inherits it, so POS calls are its children.
+        attributes: dict[str, tracing.AttributeValue] = {
+            "job.id": str(job.id),
+            "job.kind": job.kind,
+            "job.attempt": job.attempt,
+        }
+        with (
+            structlog.contextvars.bound_contextvars(**_job_context(job)),
+            tracing.start_span(
+                f"job {job.kind}", "consumer", attributes, traceparent=job.trace_context
+            ) as span,
+        ):
+            exc = await self._process_bound(job)
+            if exc is not None and not isinstance(exc, RetryLater):
+                tracing.mark_failed(span, exc)
+
+    async def _process_bound(self, job: ClaimedJob) -> BaseException | None:
+        """Runs the job and records its outcome; returns what the handler raised, if anything."""
         registered = self.registry.get(job.kind)
         if registered is None:
             error = f"no handler is registered for job kind {job.kind!r}"
             await self._record_failure(job, error, permanent=True, duration_s=0.0, exc=None)
-            return
+            return LookupError(error)
         lease = _Lease()
         started = time.perf_counter()
         handler_task = asyncio.create_task(self._call_handler(registered, job))
@@ -283,7 +302,7 @@ class Worker:
         JOB_RUN_SECONDS.labels(kind=job.kind).observe(duration_s)
         if lease.lost:
             self._count_lease_lost(job, duration_s)
-            return
+            return None
         if handler_task.cancelled():
             exc: BaseException | None = asyncio.CancelledError("the handler was cancelled")
         else:
@@ -300,6 +319,7 @@ class Worker:
                 duration_s=duration_s,
                 exc=exc,
             )
+        return exc
 
     async def _call_handler(self, registered: RegisteredHandler, job: ClaimedJob) -> None:
         ctx = JobContext(
@@ -313,22 +333,18 @@ class Worker:
             clock=self._clock,
             services=self.services,
         )
-        # Bound here, inside the job's own task, so the handler's log lines carry the job.
-        with structlog.contextvars.bound_contextvars(
-            job_id=str(job.id), kind=job.kind, attempt=job.attempt
-        ):
-            payload = registered.parse(job.payload)
-            if registered.timeout_s is None:
+        payload = registered.parse(job.payload)
+        if registered.timeout_s is None:
+            await registered.handler(ctx, payload)
+            return
+        deadline = asyncio.timeout(registered.timeout_s)
+        try:
+            async with deadline:
                 await registered.handler(ctx, payload)
-                return
-            deadline = asyncio.timeout(registered.timeout_s)
-            try:
-                async with deadline:
-                    await registered.handler(ctx, payload)
-            except TimeoutError as error:
-                if deadline.expired():
-                    raise HandlerTimedOut(job.kind, registered.timeout_s) from error
-                raise
+        except TimeoutError as error:
+            if deadline.expired():
+                raise HandlerTimedOut(job.kind, registered.timeout_s) from error
+            raise
 
     async def _keep_lease(
         self, job: ClaimedJob, handler_task: asyncio.Task[None], lease: _Lease
@@ -351,8 +367,8 @@ class Worker:
     async def _record_success(self, job: ClaimedJob, duration_s: float) -> None:
         try:
             recorded = await complete(self.database, job, clock=self._clock)
-        except Exception:
-            self._log_unrecorded(job)
+        except Exception as failure:
+            self._log_unrecorded(job, failure)
             return
         if not recorded:
             self._count_lease_lost(job, duration_s)
@@ -363,8 +379,8 @@ class Worker:
     async def _record_deferral(self, job: ClaimedJob, retry: RetryLater, duration_s: float) -> None:
         try:
             recorded = await defer(self.database, job, delay_s=retry.delay_s, clock=self._clock)
-        except Exception:
-            self._log_unrecorded(job)
+        except Exception as failure:
+            self._log_unrecorded(job, failure)
             return
         if not recorded:
             self._count_lease_lost(job, duration_s)
@@ -396,33 +412,52 @@ class Worker:
                 backoff=self.backoff,
                 permanent=permanent,
             )
-        except Exception:
-            self._log_unrecorded(job)
+        except Exception as failure:
+            self._log_unrecorded(job, failure)
             return
         if recorded is None:
             self._count_lease_lost(job, duration_s)
             return
         headline = error.split("\n", 1)[0]
+        fields = _fields(job, duration_s)
         if recorded.retry_at is None:
             JOBS_FINISHED.labels(kind=job.kind, outcome=JobOutcome.DEAD).inc()
-            log.error("job_dead", **_fields(job, duration_s), error=headline, exc_info=exc)
+            event = "job_dead"
         else:
             JOBS_FINISHED.labels(kind=job.kind, outcome=JobOutcome.FAILED).inc()
-            log.warning(
-                "job_failed",
-                **_fields(job, duration_s),
-                error=headline,
-                retry_at=recorded.retry_at.isoformat(),
-                exc_info=exc,
-            )
+            fields["retry_at"] = recorded.retry_at.isoformat()
+            event = "job_failed"
+        if exc is None:  # no handler for the kind: nothing raised, nothing to trace
+            log.error(event, **fields, error=headline)
+        elif recorded.retry_at is not None and isinstance(exc, _EXPECTED_FAILURES):
+            # A failure the code anticipates (the POS is down, a handler ran out of time) that
+            # a retry may cure: worth a warning, not an error.
+            log.warning(event, **fields, error=headline, exc_info=exc)
+        else:
+            log_unexpected(log, event, exc, **fields, error=headline)
 
     def _count_lease_lost(self, job: ClaimedJob, duration_s: float) -> None:
         JOBS_FINISHED.labels(kind=job.kind, outcome=JobOutcome.LEASE_LOST).inc()
         log.warning("job_lease_lost", **_fields(job, duration_s), worker_id=self.worker_id)
 
-    def _log_unrecorded(self, job: ClaimedJob) -> None:
+    def _log_unrecorded(self, job: ClaimedJob, failure: Exception) -> None:
         # The lease will expire and the job run again: at-least-once, never lost.
-        log.exception("job_outcome_not_recorded", **_fields(job), worker_id=self.worker_id)
+        log_unexpected(
+            log, "job_outcome_not_recorded", failure, **_fields(job), worker_id=self.worker_id
+        )
+
+
+# Raised by handlers for conditions they know of; anything else is a bug or a surprise.
+_EXPECTED_FAILURES = (RidgelineError, HandlerTimedOut)
+
+
+def _job_context(job: ClaimedJob) -> dict[str, object]:
+    context = _fields(job)
+    for name in CONTEXT_FIELDS:
+        value = job.payload.get(name)
+        if isinstance(value, str):
+            context[name] = value
+    return context
 
 
 def _fields(job: ClaimedJob, duration_s: float | None = None) -> dict[str, object]:

@@ -42,3 +42,6 @@ class Job(IdMixin, TimestampMixin, Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     # Set for jobs that must exist at most once (a periodic schedule's slot, a store's sync).
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    # The W3C `traceparent` of the span that queued the job (docs/monitoring.md#traces): the job's
+    # span continues that trace. None when tracing was off.
+    trace_context: Mapped[str | None] = mapped_column(String(55), default=None)

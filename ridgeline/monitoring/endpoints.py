@@ -18,15 +18,14 @@ from ridgeline.monitoring.performance import MONITOR_STATE, PerformanceMonitor, 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 
 
-def get_monitor(connection: HTTPConnection) -> PerformanceMonitor:
-    """The monitor of the process answering this request."""
+def get_monitor(connection: HTTPConnection) -> PerformanceMonitor | None:
+    """The monitor of the process answering this request (None: RIDGELINE_PERFORMANCE_MONITOR
+    is off here)."""
     monitor = getattr(connection.state, MONITOR_STATE, None)
-    if not isinstance(monitor, PerformanceMonitor):
-        raise RuntimeError("no PerformanceMonitor: the app was not built by create_app")
-    return monitor
+    return monitor if isinstance(monitor, PerformanceMonitor) else None
 
 
-MonitorDep = Annotated[PerformanceMonitor, Depends(get_monitor)]
+MonitorDep = Annotated[PerformanceMonitor | None, Depends(get_monitor)]
 
 
 class ProcessReportOut(BaseModel):
@@ -38,7 +37,9 @@ class ProcessReportOut(BaseModel):
 
 
 class SystemPerformance(BaseModel):
-    process: dict[str, Any] = Field(description="This process's report, as of now.")
+    process: dict[str, Any] | None = Field(
+        description="This process's report, as of now (null: its monitor is turned off)."
+    )
     processes: list[ProcessReportOut] = Field(
         description="Every process's latest published report, written within the last 60 s."
     )
@@ -55,7 +56,7 @@ async def system_performance(
     processes = await live_reports(session, now=clock.now())
     return envelope(
         SystemPerformance(
-            process=monitor.report(),
+            process=monitor.report() if monitor is not None else None,
             processes=[ProcessReportOut.model_validate(row) for row in processes],
         )
     )

@@ -5,14 +5,17 @@ Names follow `ridgeline_<area>_<what>_<unit>`; labels are bounded (route templat
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
+
+from ridgeline.monitoring.statsd import timed_operation
 
 HTTP_REQUESTS = Counter(
     "ridgeline_http_requests_total",
     "HTTP requests answered, by route template, method and status.",
     ["route", "method", "status"],
 )
-HTTP_REQUEST_DURATION = Histogram(
+HTTP_REQUEST_DURATION = timed_operation(
+    "http_request",
     "ridgeline_http_request_duration_seconds",
     "Time from request received to response finished.",
     ["route", "method"],

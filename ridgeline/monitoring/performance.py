@@ -49,6 +49,7 @@ from sqlalchemy.pool import QueuePool
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.monitoring import repository
+from ridgeline.monitoring.errors import log_unexpected
 
 log = structlog.get_logger(__name__)
 
@@ -77,8 +78,15 @@ HTTP_REQUEST_P95 = Gauge(
     "95th percentile of request durations over the monitor's window, by route template.",
     ["route"],
 )
+PROCESS_MEMORY = Gauge(
+    "ridgeline_process_memory_bytes", "This process's resident memory at the last sample."
+)
 DB_POOL_CHECKED_OUT = Gauge(
     "ridgeline_db_pool_checked_out", "Database connections checked out of this process's pool."
+)
+DB_POOL_OVERFLOW = Gauge(
+    "ridgeline_db_pool_overflow",
+    "Connections open beyond the pool's size (negative: that many of the size not yet opened).",
 )
 
 
@@ -230,9 +238,7 @@ class PerformanceMonitor:
                 HTTP_REQUEST_P95.remove(route)
         self._gauged_routes = set(http["routes"])
         lags = self._lags_in_window()
-        pool = self._pool_use()
-        if pool is not None:
-            DB_POOL_CHECKED_OUT.set(pool["checked_out"])
+        pool = self._gauge_pool()
         return {
             "process_key": self.process_key,
             "role": self.role,
@@ -303,7 +309,10 @@ class PerformanceMonitor:
             EVENT_LOOP_LAG.set(lag)
             if woke >= next_resources:
                 next_resources = woke + RESOURCE_EVERY_S
-                self._sample_resources()
+                try:
+                    self._sample_resources()
+                except Exception as error:  # logged once; the lag keeps being measured
+                    log_unexpected(log, "performance_sample_failed", error)
 
     def _sample_resources(self) -> None:
         try:
@@ -312,17 +321,28 @@ class PerformanceMonitor:
             log.warning("performance_cpu_unreadable", exc_info=True)
             return
         PROCESS_CPU.set(self._cpu_percent)
+        rss = self._rss_bytes()
+        if rss is not None:
+            PROCESS_MEMORY.set(rss)
+        self._gauge_pool()
+
+    def _gauge_pool(self) -> dict[str, int] | None:
+        """The pool's use now, also set on its gauges."""
         pool = self._pool_use()
         if pool is not None:
             DB_POOL_CHECKED_OUT.set(pool["checked_out"])
+            DB_POOL_OVERFLOW.set(pool["overflow"])
+        return pool
 
     async def _publish_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.publish_every_s)
             try:
                 await self.publish()
-            except Exception:  # the next one may get through; the figures stay in memory
-                log.exception("performance_report_not_published", process_key=self.process_key)
+            except Exception as error:  # the next one may get through; the figures stay in memory
+                log_unexpected(
+                    log, "performance_report_not_published", error, process_key=self.process_key
+                )
 
     def _lags_in_window(self) -> list[float]:
         cutoff = self._monotonic() - self.window_s

@@ -1,18 +1,26 @@
-"""Queries over `process_reports`, a system table (no tenant): each process's latest
-performance report."""
+"""Queries of monitoring: `process_reports`, a system table (no tenant) of each process's latest
+performance report; and the platform-wide counts behind the fleet gauges."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.db.tenancy import TenantScope, scoped
+from ridgeline.models.health import StoreHealth
+from ridgeline.models.job import Job, JobStatus
+from ridgeline.models.notification import AdminNotification
+from ridgeline.models.order import Order, OrderStatus
 from ridgeline.models.process_report import ProcessReport
+
+# The fleet gauges count every tenant's rows: they are platform figures, with no tenant label.
+EVERYONE = TenantScope.everything()
 
 
 async def upsert_report(
@@ -59,3 +67,59 @@ async def delete_reports_before(session: AsyncSession, before: datetime) -> int:
     """Deletes the reports last written before `before` (processes long gone); how many."""
     result = await session.execute(delete(ProcessReport).where(ProcessReport.updated_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# Fleet figures (monitoring/fleet.py): cheap GROUP BY counts over the whole platform, every
+# tenant at once; nothing here leaves the process except as a count.
+
+
+async def store_counts_by_state(session: AsyncSession) -> dict[str, int]:
+    """Stores the connection state machine has judged, by state."""
+    statement = (
+        scoped(select(StoreHealth), StoreHealth, EVERYONE)
+        .with_only_columns(StoreHealth.state, func.count())
+        .group_by(StoreHealth.state)
+    )
+    return {str(state): int(count) for state, count in (await session.execute(statement)).all()}
+
+
+async def job_counts_by_status(session: AsyncSession) -> dict[str, int]:
+    """Jobs by status (succeeded jobs stay until the purge deletes them)."""
+    statement = select(Job.status, func.count()).group_by(Job.status)
+    return {str(status): int(count) for status, count in (await session.execute(statement)).all()}
+
+
+async def due_jobs(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """Jobs due by `now` that no worker has started (queued, or failed and due to retry): how
+    many, and the due time of the one waiting longest."""
+    statement = select(func.count(), func.min(Job.run_at)).where(
+        Job.status.in_((JobStatus.QUEUED, JobStatus.FAILED)), Job.run_at <= now
+    )
+    count, oldest = (await session.execute(statement)).one()
+    return int(count or 0), oldest
+
+
+async def order_counts_by_status(
+    session: AsyncSession, statuses: Collection[OrderStatus]
+) -> dict[str, int]:
+    """Orders in each of `statuses` (the open ones: terminal orders pile up for ever, and
+    counting them would cost more with every day)."""
+    statement = (
+        scoped(select(Order), Order, EVERYONE)
+        .with_only_columns(Order.status, func.count())
+        .where(Order.status.in_(list(statuses)))
+        .group_by(Order.status)
+    )
+    return {str(status): int(count) for status, count in (await session.execute(statement)).all()}
+
+
+async def open_alert_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Alerts not resolved, by (state, severity)."""
+    statement = (
+        scoped(select(AdminNotification), AdminNotification, EVERYONE)
+        .with_only_columns(AdminNotification.state, AdminNotification.severity, func.count())
+        .where(AdminNotification.resolved_at.is_(None))
+        .group_by(AdminNotification.state, AdminNotification.severity)
+    )
+    rows = (await session.execute(statement)).all()
+    return {(str(state), str(severity)): int(count) for state, severity, count in rows}

@@ -13,6 +13,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.models.order import Order, OrderStatus, OrderTransition, TransitionSource
+from ridgeline.orders.metrics import (
+    ACCEPTED_BY_POS,
+    NOT_YET_ACCEPTED,
+    ORDER_STATUS_CHANGES,
+    ORDER_SUBMIT_LATENCY,
+)
 from ridgeline.realtime import streams
 
 S = OrderStatus
@@ -111,6 +117,11 @@ async def transition(
         at=at,
     )
     session.add(row)
+    # Counted when made: a caller whose transaction then rolls back has counted one too many,
+    # which is rare and errs on the side of showing activity.
+    ORDER_STATUS_CHANGES.labels(status=to_status.value, source=source.value).inc()
+    if from_status in NOT_YET_ACCEPTED and to_status in ACCEPTED_BY_POS:
+        ORDER_SUBMIT_LATENCY.observe(max(0.0, (at - order.created_at).total_seconds()))
     data = event_data(order, source=source, reason=reason)
     await streams.append(session, streams.order_stream(order.id), "order.status", data, at=at)
     await streams.append(session, streams.store_stream(order.store_id), "order.status", data, at=at)

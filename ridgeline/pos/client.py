@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
 
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
@@ -29,6 +29,8 @@ from ridgeline.db.engine import Database
 from ridgeline.health import service as health
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
+from ridgeline.monitoring import tracing
+from ridgeline.monitoring.statsd import timed_operation
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import EndpointClass, Headers, PosResponse
 from ridgeline.pos.capabilities import PosAdapter
@@ -63,7 +65,8 @@ POS_REQUESTS = Counter(
     "POS call attempts by outcome.",
     ["store_id", "vendor", "endpoint", "outcome"],
 )
-POS_REQUEST_DURATION = Histogram(
+POS_REQUEST_DURATION = timed_operation(
+    "pos_request",
     "ridgeline_pos_request_duration_seconds",
     "Duration of one POS call attempt.",
     ["store_id", "vendor", "endpoint", "status"],
@@ -128,30 +131,28 @@ class ResilientTransport:
         async def attempt() -> PosResponse:
             nonlocal attempts
             attempts += 1
-            began = self.clock.now()
-            try:
-                async with asyncio.timeout(self.total_timeout_s):
-                    response = await self.inner.request(
-                        endpoint,
-                        method,
-                        url,
-                        idempotent=idempotent,
-                        headers=headers,
-                        params=params,
-                        json_body=json_body,
-                    )
-            except TimeoutError:
-                failure = PosTimeout(
-                    f"no answer within {self.total_timeout_s:g} s", endpoint=endpoint
+            with tracing.start_span(
+                f"pos {self.store.vendor} {endpoint.value}",
+                "client",
+                {
+                    "pos.vendor": self.store.vendor,
+                    "pos.endpoint": endpoint.value,
+                    "http.request.method": method,
+                    "pos.attempt": attempts,
+                    "store.id": str(self.store.id),
+                },
+            ) as span:
+                return await self._attempt(
+                    endpoint,
+                    method,
+                    url,
+                    idempotent=idempotent,
+                    headers=headers,
+                    params=params,
+                    json_body=json_body,
+                    attempt=attempts,
+                    span=span,
                 )
-                await self._record(endpoint, method, None, failure.code, failure, began, attempts)
-                raise failure from None
-            except PosError as exc:
-                await self._record(endpoint, method, exc.status, exc.code, exc, began, attempts)
-                raise
-            outcome = "success" if response.status < 400 else "rejected"
-            await self._record(endpoint, method, response.status, outcome, None, began, attempts)
-            return response
 
         try:
             return await self.guard.call(
@@ -160,6 +161,51 @@ class ResilientTransport:
         except CircuitOpen as exc:
             await self._record(endpoint, method, None, "CIRCUIT_OPEN", exc, self.clock.now(), 0)
             raise
+
+    async def _attempt(
+        self,
+        endpoint: EndpointClass,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        headers: Headers | None,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        attempt: int,
+        span: tracing.Span | None,
+    ) -> PosResponse:
+        began = self.clock.now()
+        try:
+            async with asyncio.timeout(self.total_timeout_s):
+                response = await self.inner.request(
+                    endpoint,
+                    method,
+                    url,
+                    idempotent=idempotent,
+                    headers=headers,
+                    params=params,
+                    json_body=json_body,
+                )
+        except TimeoutError:
+            failure = PosTimeout(f"no answer within {self.total_timeout_s:g} s", endpoint=endpoint)
+            tracing.set_attributes(span, {"pos.outcome": failure.code})
+            await self._record(endpoint, method, None, failure.code, failure, began, attempt)
+            raise failure from None
+        except PosError as exc:
+            tracing.set_attributes(
+                span, {"pos.outcome": exc.code, "http.response.status_code": exc.status}
+            )
+            await self._record(endpoint, method, exc.status, exc.code, exc, began, attempt)
+            raise
+        outcome = "success" if response.status < 400 else "rejected"
+        tracing.set_attributes(
+            span, {"pos.outcome": outcome, "http.response.status_code": response.status}
+        )
+        if response.status >= 400:
+            tracing.mark_failed(span, f"the POS answered {response.status}")
+        await self._record(endpoint, method, response.status, outcome, None, began, attempt)
+        return response
 
     async def _record(
         self,

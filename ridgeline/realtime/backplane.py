@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ridgeline.db.engine import Database
+from ridgeline.monitoring.errors import log_unexpected
 from ridgeline.realtime.metrics import BACKPLANE_RECONNECTS
 from ridgeline.realtime.state import redis_client
 
@@ -173,11 +174,20 @@ class RedisBackplane(Backplane):
                             handler(notice)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except Exception as exc:
                 self.connected.clear()
                 attempt += 1
                 delay = random.uniform(0, min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2**attempt))  # noqa: S311
-                log.warning("backplane_disconnected", error=str(exc), retry_in_s=round(delay, 2))
+                if isinstance(exc, RedisError | OSError):
+                    log.warning(
+                        "backplane_disconnected", error=str(exc), retry_in_s=round(delay, 2)
+                    )
+                else:
+                    # A bug (a handler, a decoder): logged as one, once, and the listener lives
+                    # on; dying silently would cut this process off from the others' notices.
+                    log_unexpected(
+                        log, "backplane_listener_failed", exc, retry_in_s=round(delay, 2)
+                    )
                 await asyncio.sleep(delay)
             finally:
                 with contextlib.suppress(Exception):

@@ -25,6 +25,7 @@ from ridgeline.config import Settings
 from ridgeline.errors import RidgelineError
 from ridgeline.models.kiosk import KioskKeyPurpose
 from ridgeline.models.operator import Role
+from ridgeline.monitoring.errors import log_unexpected
 from ridgeline.realtime import protocol
 from ridgeline.realtime.activity import KioskActivity
 from ridgeline.realtime.channels import (
@@ -109,6 +110,17 @@ class CableSession:
         self.sid: str | None = None
 
     async def run(self) -> None:
+        try:
+            await self._converse()
+        except Exception as error:
+            # Logged here, once, with the connection's ids; not re-raised, or uvicorn would log
+            # it again without them. The client gets 1011 (internal error), as uvicorn would.
+            context = self.connection.log_context() if self.connection is not None else {}
+            log_unexpected(log, "cable_connection_failed", error, **context)
+            with contextlib.suppress(Exception):  # the socket may be gone already
+                await self.websocket.close(code=1011)
+
+    async def _converse(self) -> None:
         websocket = self.websocket
         offered = list(websocket.scope.get("subprotocols") or [])
         chosen = protocol.choose_subprotocol(offered)
@@ -142,12 +154,15 @@ class CableSession:
         self.hub.register(connection)
         CONNECTS.labels("restored" if restored else "accepted").inc()
         reason = "client_closed"
-        try:
-            await self._welcome(connection, restored[1] if restored else None)
-            await self._joined(connection)
-            reason = await self._until_closed(connection)
-        finally:
-            await self._left(connection, reason)
+        # Every line from here on (and from the reader task, which copies the context) names
+        # the connection, its kiosk and store.
+        with structlog.contextvars.bound_contextvars(**connection.log_context()):
+            try:
+                await self._welcome(connection, restored[1] if restored else None)
+                await self._joined(connection)
+                reason = await self._until_closed(connection)
+            finally:
+                await self._left(connection, reason)
 
     async def _until_closed(self, connection: Connection) -> str:
         """Reads commands until the client leaves, or until the server closed the connection
@@ -162,8 +177,12 @@ class CableSession:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader
-        if reader.done() and not reader.cancelled() and reader.exception() is None:
-            return reader.result()
+        if reader.done() and not reader.cancelled():
+            error = reader.exception()
+            if error is None:
+                return reader.result()
+            # A command's handler raised: the connection ends; the kiosk reconnects.
+            log_unexpected(log, "cable_command_failed", error)
         return connection.closing.value if connection.closing else "connection_lost"
 
     # --- handshake -----------------------------------------------------------------------------

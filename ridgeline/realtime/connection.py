@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ridgeline.auth.principal import KioskPrincipal, Principal
+from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
 from ridgeline.realtime import protocol
 from ridgeline.realtime.metrics import SEND_QUEUE_DROPS
 from ridgeline.realtime.protocol import DisconnectReason
@@ -83,6 +83,21 @@ class Connection:
     @property
     def store_id(self) -> uuid.UUID | None:
         return self.kiosk.store_id if self.kiosk is not None else None
+
+    def log_context(self) -> dict[str, str]:
+        """The ids the `/cable` session binds to every log line of this connection (a
+        diagnostic key's kiosk included: the line is about that key's socket)."""
+        context = {"connection_id": self.id}
+        principal = self.principal
+        if isinstance(principal, KioskPrincipal):
+            context["kiosk_id"] = str(principal.kiosk_id)
+            context["store_id"] = str(principal.store_id)
+            context["organization_id"] = str(principal.organization_id)
+        elif isinstance(principal, OperatorPrincipal):
+            context["operator_id"] = str(principal.operator_id)
+            if principal.organization_id is not None:
+                context["organization_id"] = str(principal.organization_id)
+        return context
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop())

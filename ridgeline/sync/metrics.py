@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
+
+from ridgeline.monitoring.statsd import timed_operation
 
 SYNC_RUNS = Counter(
     "ridgeline_sync_runs_total", "Finished sync runs by kind and status.", ["kind", "status"]
 )
-SYNC_RUN_DURATION = Histogram(
+SYNC_RUN_DURATION = timed_operation(
+    "sync_run",
     "ridgeline_sync_run_duration_seconds",
     "Duration of a sync run, lock to finish.",
     ["kind"],

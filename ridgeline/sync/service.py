@@ -31,6 +31,7 @@ from ridgeline.models.sync import (
     SyncStatus,
     SyncTrigger,
 )
+from ridgeline.monitoring import tracing
 from ridgeline.pos.capabilities import CatalogSource
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialsUnusable
@@ -94,6 +95,24 @@ async def run_sync(
     Raises `NotFound` for an unknown store and `SyncInProgress` when a run of the same store and
     kind holds the lock.
     """
+    attributes = {"store.id": str(store_id), "sync.kind": kind.value, "sync.trigger": trigger.value}
+    with tracing.start_span(f"sync {kind.value}", "internal", attributes) as span:
+        run = await _run_sync(database, connector, store_id, kind, trigger, clock, progress)
+        tracing.set_attributes(span, {"sync.run_id": str(run.id), "sync.status": run.status.value})
+        if run.status is SyncStatus.FAILED:
+            tracing.mark_failed(span, run.error or "the sync run failed")
+        return run
+
+
+async def _run_sync(
+    database: Database,
+    connector: PosConnector,
+    store_id: uuid.UUID,
+    kind: SyncKind,
+    trigger: SyncTrigger,
+    clock: Clock,
+    progress: ProgressCallback | None,
+) -> SyncRun:
     began = time.perf_counter()
     started = await _start_run(database, store_id, kind, trigger, clock)
     store = started.store

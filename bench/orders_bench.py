@@ -375,6 +375,19 @@ async def ridgeline_server(
     database_url: str, workdir: Path, poll_interval_s: float | None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """`ridgeline serve` (embedded: its worker in the same process) on a free port."""
+    async with ridgeline_process(database_url, workdir, poll_interval_s) as (api, _server):
+        yield api
+
+
+@contextlib.asynccontextmanager
+async def ridgeline_process(
+    database_url: str,
+    workdir: Path,
+    poll_interval_s: float | None,
+    extra_env: dict[str, str] | None = None,
+) -> AsyncIterator[tuple[httpx.AsyncClient, ServerProcess]]:
+    """`ridgeline_server`, with `extra_env` on top of its environment, and the process itself
+    (for its CPU time)."""
     port = free_port()
     env = {**os.environ, "RIDGELINE_DATABASE_URL": database_url}
     env.pop("RIDGELINE_REDIS_URL", None)
@@ -387,13 +400,14 @@ async def ridgeline_server(
     )
     if poll_interval_s is not None:
         env["RIDGELINE_JOB_POLL_INTERVAL_S"] = str(poll_interval_s)
+    env.update(extra_env or {})
     command = [str(Path(sys.executable).with_name("ridgeline")), "serve"]
     log = workdir / f"server-poll-{poll_interval_s or 'default'}.log"
     server = ServerProcess(command, env, log)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as api:
             await wait_ready(api, server)
-            yield api
+            yield api, server
     finally:
         server.stop()
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from ridgeline.config import Settings
+from ridgeline.monitoring.pool import MeasuredPool
 from ridgeline.monitoring.statements import watch_statements
 
 _WRITE_OPTION = "ridgeline_write"
@@ -48,16 +49,23 @@ class Database:
         sqlite_busy_timeout_ms: int = 5000,
         echo: bool = False,
         slow_statement_ms: float | None = None,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
     ) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect_name = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
+        memory = parsed.database in (None, "", ":memory:")
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if not memory:
+                Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+                # SQLAlchemy's own default for a SQLite file: a pool of 5, overflow 10.
+                kwargs.update(poolclass=MeasuredPool, pool_size=pool_size or 5)
+                kwargs.update(max_overflow=10 if max_overflow is None else max_overflow)
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            kwargs.update(poolclass=MeasuredPool, pool_size=pool_size or 10, pool_pre_ping=True)
+            kwargs.update(max_overflow=10 if max_overflow is None else max_overflow)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine, sqlite_busy_timeout_ms)

@@ -32,6 +32,8 @@ from ridgeline.monitoring.fleet import refresh_fleet_metrics
 log = structlog.get_logger(__name__)
 
 FLEET_REFRESH_S = 5.0
+# A database this slow does not hold the scrape (Prometheus's default scrape timeout is 10 s).
+FLEET_TIMEOUT_S = 3.0
 # A scraper's request line and headers; anything longer is not a scraper.
 MAX_REQUEST_BYTES = 16_384
 READ_TIMEOUT_S = 10.0
@@ -69,8 +71,9 @@ class MetricsExposition:
 
     async def payload(self) -> bytes:
         """The Prometheus text: this process's figures and the fleet gauges, refreshed when older
-        than `FLEET_REFRESH_S`. A database that does not answer leaves the fleet gauges as they
-        were (the scrape still answers: the process figures matter most then)."""
+        than `FLEET_REFRESH_S`. A database that fails or does not answer within `FLEET_TIMEOUT_S`
+        leaves the fleet gauges as they were (the scrape still answers: the process figures
+        matter most then)."""
         await self._refresh_fleet()
         return generate_latest()
 
@@ -81,8 +84,9 @@ class MetricsExposition:
                 return
             self._refreshed_at = now
             try:
-                async with self._database.session(write=False) as session:
-                    await refresh_fleet_metrics(session, self._clock.now())
+                async with asyncio.timeout(FLEET_TIMEOUT_S):
+                    async with self._database.session(write=False) as session:
+                        await refresh_fleet_metrics(session, self._clock.now())
             except Exception as error:  # a scrape must answer without the database
                 log.warning("fleet_metrics_refresh_failed", error=type(error).__name__)
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from ridgeline.app import create_app
 from ridgeline.clock import FakeClock, SystemClock
@@ -239,3 +240,17 @@ async def test_scaled_mode_every_process_is_scraped_on_its_own_port(
         done = await session.get(Job, job.id)
         assert done is not None
         assert done.status is JobStatus.SUCCEEDED
+
+
+async def test_a_scrape_answers_when_the_database_does_not() -> None:
+    unreachable = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone")
+    try:
+        exposition = MetricsExposition(unreachable, SystemClock(), token=None)
+        with capture_logs() as logs:
+            scraped = families((await exposition.payload()).decode())
+        assert "ridgeline_process_cpu_percent" in scraped
+        assert [line["event"] for line in logs if line["log_level"] == "warning"] == [
+            "fleet_metrics_refresh_failed"
+        ]
+    finally:
+        await unreachable.dispose()

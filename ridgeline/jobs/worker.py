@@ -44,6 +44,7 @@ from ridgeline.jobs.registry import (
 from ridgeline.jobs.schedule import Schedule, Scheduler
 from ridgeline.monitoring import tracing
 from ridgeline.monitoring.errors import log_unexpected
+from ridgeline.monitoring.logging import redact_text
 
 log = structlog.get_logger(__name__)
 
@@ -58,9 +59,10 @@ def default_worker_id() -> str:
 
 
 def describe_error(error: BaseException) -> str:
-    """`last_error` text: the exception on the first line (for lists), then the traceback's end."""
-    headline = f"{type(error).__name__}: {error}"
-    trace = "".join(traceback.format_exception(error))
+    """`last_error` text: the exception on the first line (for lists), then the traceback's end,
+    with secrets masked as in the logs (the jobs API shows it to operators)."""
+    headline = redact_text(f"{type(error).__name__}: {error}")
+    trace = redact_text("".join(traceback.format_exception(error)))
     room = LAST_ERROR_MAX_CHARS - len(headline) - 2
     if room <= 0:
         return headline[:LAST_ERROR_MAX_CHARS]

@@ -26,6 +26,7 @@ from ridgeline.db.engine import Database
 from ridgeline.health import reports
 from ridgeline.jobs import JobContext, JobRegistry, Worker, claim
 from ridgeline.jobs import worker as worker_module
+from ridgeline.models import Job
 from ridgeline.monitoring import repository as monitoring_repository
 from ridgeline.monitoring.errors import BACKTRACE_FRAMES, backtrace, describe_exception
 from ridgeline.monitoring.logging import redact_secrets, redact_text
@@ -206,6 +207,16 @@ async def test_a_crashing_job_logs_one_line_with_the_job_and_its_store(
     assert line["backtrace"][1].startswith("ridgeline/jobs/worker.py:")
     assert line["backtrace"][1].endswith(" in _call_handler")
     log_lines.assert_no_secret()
+    # The job row keeps the failure for operators (the jobs API shows it): masked the same way.
+    async with database.transaction(write=False) as session:
+        job = await session.get(Job, job_id)
+    assert job is not None
+    assert job.last_error is not None
+    assert job.last_error.startswith("RuntimeError: POS refused GET")
+    assert "api_key=[redacted]" in job.last_error
+    assert "fail_with_secret" in job.last_error  # the traceback is still there
+    for secret in SECRETS:
+        assert secret not in job.last_error
 
 
 async def test_an_unexpected_failure_that_will_retry_is_an_error_too(

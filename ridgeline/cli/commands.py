@@ -88,7 +88,7 @@ def serve(
     settings = _settings(host=host, port=port)
     configure_logging(settings)
     configure_statsd(settings)
-    configure_tracing(settings, role="api" if settings.redis_url else "embedded")
+    configure_tracing(settings, role="embedded" if settings.worker_in_process else "api")
     try:
         run_server(settings, host=settings.host, port=settings.port)
     except PortTaken as error:

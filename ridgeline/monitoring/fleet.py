@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.alerts.lifecycle import AlertState
 from ridgeline.alerts.rules import Severity
+from ridgeline.jobs import repository as jobs_repository
 from ridgeline.models.health import StoreConnectionState
 from ridgeline.models.job import JobStatus
 from ridgeline.models.order import OrderStatus
@@ -72,15 +73,15 @@ async def refresh_fleet_metrics(session: AsyncSession, now: datetime) -> None:
     Raises what the database raises; the caller decides whether a scrape answers without them.
     """
     stores = await repository.store_counts_by_state(session)
-    jobs = await repository.job_counts_by_status(session)
-    due, oldest_due_at = await repository.due_jobs(session, now)
+    jobs = await jobs_repository.job_counts_by_status(session)
+    due, oldest_due_at = await jobs_repository.due_backlog(session, now)
     orders = await repository.order_counts_by_status(session, OPEN_ORDER_STATUSES)
     alerts = await repository.open_alert_counts(session)
     # Set only once every query answered: a failure leaves the previous figures whole.
     for state in StoreConnectionState:
         STORES.labels(state=state.value).set(stores.get(state.value, 0))
     for status in JobStatus:
-        JOBS.labels(status=status.value).set(jobs.get(status.value, 0))
+        JOBS.labels(status=status.value).set(jobs.get(status, 0))
     JOBS_DUE.set(due)
     JOBS_OLDEST_DUE_AGE.set(
         max(0.0, (now - oldest_due_at).total_seconds()) if oldest_due_at is not None else 0.0

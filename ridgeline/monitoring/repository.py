@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.health import StoreHealth
-from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.notification import AdminNotification
 from ridgeline.models.order import Order, OrderStatus
 from ridgeline.models.process_report import ProcessReport
@@ -81,22 +80,6 @@ async def store_counts_by_state(session: AsyncSession) -> dict[str, int]:
         .group_by(StoreHealth.state)
     )
     return {str(state): int(count) for state, count in (await session.execute(statement)).all()}
-
-
-async def job_counts_by_status(session: AsyncSession) -> dict[str, int]:
-    """Jobs by status (succeeded jobs stay until the purge deletes them)."""
-    statement = select(Job.status, func.count()).group_by(Job.status)
-    return {str(status): int(count) for status, count in (await session.execute(statement)).all()}
-
-
-async def due_jobs(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
-    """Jobs due by `now` that no worker has started (queued, or failed and due to retry): how
-    many, and the due time of the one waiting longest."""
-    statement = select(func.count(), func.min(Job.run_at)).where(
-        Job.status.in_((JobStatus.QUEUED, JobStatus.FAILED)), Job.run_at <= now
-    )
-    count, oldest = (await session.execute(statement)).one()
-    return int(count or 0), oldest
 
 
 async def order_counts_by_status(

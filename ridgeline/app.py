@@ -36,6 +36,7 @@ from ridgeline.pos.endpoints import router as pos_router
 from ridgeline.realtime.cable import cable_endpoint
 from ridgeline.realtime.endpoints import router as realtime_router
 from ridgeline.services import Services
+from ridgeline.status.endpoints import router as status_router
 from ridgeline.stores.endpoints import router as stores_router
 from ridgeline.sync.endpoints import router as sync_router
 from ridgeline.tasks import job_registry, job_schedules, job_services
@@ -61,7 +62,10 @@ def create_app(
     services = Services.build(settings, database=database, clock=clock, pos_connector=pos_connector)
     # One per process: in embedded mode the worker runs here too, and shares it.
     monitor = PerformanceMonitor(
-        services.database, services.clock, "embedded" if settings.worker_in_process else "api"
+        services.database,
+        services.clock,
+        "embedded" if settings.worker_in_process else "api",
+        hub=services.hub,
     )
 
     @contextlib.asynccontextmanager
@@ -102,6 +106,7 @@ def create_app(
     app.include_router(alert_channels_router)
     app.include_router(alert_config_router)
     app.include_router(realtime_router)
+    app.include_router(status_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)
 

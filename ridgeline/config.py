@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     # rolling window, CPU, memory, event-loop lag and pool samples, a report published every 15 s.
     # Off, this process is not judged by the platform alert rules that read those reports.
     performance_monitor: bool = True
+    # How often the status page's components are judged again (docs/status-page.md#rules).
+    status_evaluate_interval_s: float = Field(default=15.0, gt=0, le=300)
+    # The status page's name and the address it is published at (its feeds link there).
+    status_page_name: str = Field(default="Ridgeline", min_length=1, max_length=100)
+    status_page_url: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -226,6 +226,16 @@ class OrderNotRetryable(Conflict):
     default_message = "Only a failed order can be retried."
 
 
+class IncidentPublished(Conflict):
+    code = "INCIDENT_PUBLISHED"
+    default_message = "The incident is public; resolve it with an update instead of deleting it."
+
+
+class IncidentClosed(Conflict):
+    code = "INCIDENT_CLOSED"
+    default_message = "The incident is resolved or completed; open a new one."
+
+
 # 410
 class CatalogResyncRequired(RidgelineError):
     status_code = 410

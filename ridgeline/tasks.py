@@ -16,6 +16,7 @@ from ridgeline.orders.tasks import order_schedules, order_tasks
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.tasks import POS_CONNECTOR, pos_schedules, pos_tasks
 from ridgeline.realtime.tasks import realtime_schedules, realtime_tasks
+from ridgeline.status.tasks import status_schedules, status_tasks
 from ridgeline.sync.tasks import sync_schedules, sync_tasks
 from ridgeline.webhooks.tasks import webhook_tasks
 
@@ -40,6 +41,7 @@ def job_registry() -> JobRegistry:
         webhook_tasks,
         health_tasks,
         alert_tasks,
+        status_tasks,
     )
     for domain in domains:
         registry.include(domain)
@@ -55,4 +57,5 @@ def job_schedules(settings: Settings) -> list[Schedule]:
         *order_schedules(settings),
         *health_schedules(),
         *alert_schedules(),
+        *status_schedules(settings),
     ]

@@ -41,6 +41,17 @@ from ridgeline.models.organization import Organization
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.pos_event import PosEvent
 from ridgeline.models.process_report import ProcessReport
+from ridgeline.models.status import (
+    ComponentStatus,
+    IncidentImpact,
+    IncidentKind,
+    IncidentStatus,
+    StatusComponent,
+    StatusComponentChange,
+    StatusIncident,
+    StatusIncidentUpdate,
+    StatusUptimeDay,
+)
 from ridgeline.models.store import Store
 from ridgeline.models.stream import Stream, StreamMessage
 from ridgeline.models.sync import (
@@ -64,8 +75,12 @@ __all__ = [
     "AlertSilence",
     "CircuitBreakerState",
     "CircuitState",
+    "ComponentStatus",
     "IdempotencyKey",
     "IdempotencyStatus",
+    "IncidentImpact",
+    "IncidentKind",
+    "IncidentStatus",
     "Job",
     "JobStatus",
     "Kiosk",
@@ -90,6 +105,11 @@ __all__ = [
     "RefreshToken",
     "RfidTag",
     "Role",
+    "StatusComponent",
+    "StatusComponentChange",
+    "StatusIncident",
+    "StatusIncidentUpdate",
+    "StatusUptimeDay",
     "Store",
     "StoreConnectionState",
     "StoreHealth",

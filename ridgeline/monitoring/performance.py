@@ -23,7 +23,9 @@ not measure it. `report()` keys:
 - `process.cpu_percent` (100 = one core busy for the last sample's interval; null before the
   first), `process.rss_bytes`;
 - `event_loop.lag_s` (the last measurement), `event_loop.lag_max_s` (the largest in the window);
-- `db_pool`: `size`, `checked_out`, `overflow`, or null when the pool keeps no count.
+- `db_pool`: `size`, `checked_out`, `overflow`, or null when the pool keeps no count;
+- `realtime` (processes serving `/cable`, else null): `backplane` (memory, redis),
+  `backplane_connected`, `connections` (this process's open `/cable` connections).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.monitoring import repository
 from ridgeline.monitoring.errors import log_unexpected
+from ridgeline.realtime.backplane import MemoryBackplane
+from ridgeline.realtime.hub import Hub
 
 log = structlog.get_logger(__name__)
 
@@ -200,8 +204,10 @@ class PerformanceMonitor:
         publish_every_s: float = PUBLISH_EVERY_S,
         process_key: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        hub: Hub | None = None,
     ) -> None:
         self.database = database
+        self.hub = hub
         self.clock = clock
         self.role = role
         self.started_at = clock.now()
@@ -254,6 +260,18 @@ class PerformanceMonitor:
                 "lag_max_s": max(lags) if lags else None,
             },
             "db_pool": pool,
+            "realtime": self._realtime(),
+        }
+
+    def _realtime(self) -> dict[str, Any] | None:
+        """The hub's link to the other processes (the status page's real-time rule reads it)."""
+        if self.hub is None:
+            return None
+        backplane = self.hub.backplane
+        return {
+            "backplane": "memory" if isinstance(backplane, MemoryBackplane) else "redis",
+            "backplane_connected": backplane.is_connected,
+            "connections": len(self.hub.connections),
         }
 
     async def publish(self) -> None:

@@ -58,9 +58,14 @@ VALID_BODIES: dict[tuple[str, str], dict[str, object]] = {
 }
 
 
-# Path parameters that name no tenant object (a built-in rule): a route with only these acts on
-# the caller's own organization, so the cross-organization walk has no victim object to try.
-NAMED_PARAMS: dict[str, str] = {"rule": "sync_failed"}
+# Path parameters that name no tenant object (a built-in rule; the status page's components and
+# incidents, which describe Ridgeline itself): a route with only these acts on the caller's own
+# organization or on the platform, so the cross-organization walk has no victim object to try.
+NAMED_PARAMS: dict[str, str] = {
+    "rule": "sync_failed",
+    "component": "api",
+    "incident_id": "00000000-0000-4000-8000-000000000001",
+}
 
 
 def body_for(method: str, path: str) -> dict[str, object]:

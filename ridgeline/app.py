@@ -37,6 +37,8 @@ from ridgeline.realtime.cable import cable_endpoint
 from ridgeline.realtime.endpoints import router as realtime_router
 from ridgeline.services import Services
 from ridgeline.status.endpoints import router as status_router
+from ridgeline.status.page import router as status_page_router
+from ridgeline.status.statuspage import router as statuspage_router
 from ridgeline.stores.endpoints import router as stores_router
 from ridgeline.sync.endpoints import router as sync_router
 from ridgeline.tasks import job_registry, job_schedules, job_services
@@ -107,6 +109,8 @@ def create_app(
     app.include_router(alert_config_router)
     app.include_router(realtime_router)
     app.include_router(status_router)
+    app.include_router(statuspage_router)
+    app.include_router(status_page_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)
 

@@ -123,6 +123,14 @@ async def uptime_day(
     return await session.get(StatusUptimeDay, (component_id, day))
 
 
+async def latest_uptime_day(session: AsyncSession, component_id: uuid.UUID) -> date | None:
+    statement = select(func.max(StatusUptimeDay.day)).where(
+        StatusUptimeDay.component_id == component_id
+    )
+    latest: date | None = await session.scalar(statement)
+    return latest
+
+
 async def uptime_days(session: AsyncSession, since: date, until: date) -> Sequence[StatusUptimeDay]:
     """Every component's day rows from `since` to `until`, both included."""
     statement = select(StatusUptimeDay).where(

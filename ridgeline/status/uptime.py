@@ -109,33 +109,44 @@ def seconds_in(
 async def roll_up(
     session: AsyncSession, now: datetime, components: Iterable[StatusComponent]
 ) -> None:
-    """Writes today's figures (and yesterday's, which may have ended since the last run) for
-    every component; forgets days and changes older than DAYS."""
+    """Writes each component's figures from its last rolled-up day (again: it may have ended
+    since) through today, so days when no evaluation ran are filled in too; forgets days and
+    changes older than DAYS."""
     today = now.astimezone(UTC).date()
+    oldest = today - timedelta(days=DAYS - 1)
     for component in components:
-        for day in (today - timedelta(days=1), today):
-            start = day_start(day)
-            end = min(start + timedelta(days=1), now)
-            before, within = await repository.changes_between(session, component.id, start, end)
-            seconds = seconds_in(before, within, start, end)
-            row = await repository.uptime_day(session, component.id, day)
-            if row is None:
-                if not seconds:
-                    continue
-                repository.add(
-                    session,
-                    StatusUptimeDay(
-                        component_id=component.id, day=day, seconds=seconds, updated_at=now
-                    ),
-                )
-            elif row.seconds != seconds:
-                row.seconds = seconds
-                row.updated_at = now
-        await repository.delete_changes_before(
-            session, component.id, day_start(today - timedelta(days=DAYS - 1))
-        )
-    await repository.delete_uptime_days_before(session, today - timedelta(days=DAYS - 1))
+        latest = await repository.latest_uptime_day(session, component.id)
+        if latest is None:
+            first = await repository.first_change_at(session, component.id)
+            latest = first.astimezone(UTC).date() if first is not None else today
+        day = max(latest, oldest)
+        while day <= today:
+            await _roll_up_day(session, component, day, now)
+            day += timedelta(days=1)
+        await repository.delete_changes_before(session, component.id, day_start(oldest))
+    await repository.delete_uptime_days_before(session, oldest)
     await repository.flush(session)
+
+
+async def _roll_up_day(
+    session: AsyncSession, component: StatusComponent, day: date, now: datetime
+) -> None:
+    start = day_start(day)
+    end = min(start + timedelta(days=1), now)
+    before, within = await repository.changes_between(session, component.id, start, end)
+    seconds = seconds_in(before, within, start, end)
+    row = await repository.uptime_day(session, component.id, day)
+    if row is None:
+        if seconds:
+            repository.add(
+                session,
+                StatusUptimeDay(
+                    component_id=component.id, day=day, seconds=seconds, updated_at=now
+                ),
+            )
+    elif row.seconds != seconds:
+        row.seconds = seconds
+        row.updated_at = now
 
 
 async def history(

@@ -69,7 +69,8 @@ def component_out(row: StatusComponent) -> ComponentOut:
         status_since=row.status_since,
         reason=row.reason,
         created_at=row.created_at,
-        updated_at=row.updated_at,
+        # When what the public sees last moved: the row itself is written at every evaluation.
+        updated_at=max(row.status_since, row.created_at),
     )
 
 

@@ -297,3 +297,16 @@ async def test_only_platform_admins_manage_the_page(
     )
     assert response.status_code == 403
     assert (await client.post("/api/v1/status/incidents", json={})).status_code == 401
+
+
+async def test_a_quiet_evaluation_keeps_the_etag(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    """Pollers get 304 between evaluations that change nothing they can see."""
+    headers = await admin_headers(client, database)
+    await client.post("/api/v1/status/evaluate", headers=headers)
+    etag = (await client.get("/api/v1/status")).headers["etag"]
+    clock.advance(30)
+    await client.post("/api/v1/status/evaluate", headers=headers)
+    again = await client.get("/api/v1/status", headers={"If-None-Match": etag})
+    assert again.status_code == 304

@@ -24,7 +24,10 @@ from ridgeline.jobs import repository as jobs_repository
 from ridgeline.models.health import StoreConnectionState
 from ridgeline.models.job import JobStatus
 from ridgeline.models.order import OrderStatus
+from ridgeline.models.status import ComponentStatus
 from ridgeline.monitoring import repository
+from ridgeline.status import repository as status_repository
+from ridgeline.status.components import COMPONENTS
 
 STORES = Gauge(
     "ridgeline_stores",
@@ -54,6 +57,11 @@ ALERTS = Gauge(
     "Unresolved alerts by state and severity (fleet-wide, from the database: use max()).",
     ["state", "severity"],
 )
+STATUS_COMPONENTS = Gauge(
+    "ridgeline_status_component",
+    "1 for each status page component's shown status, 0 for its other statuses.",
+    ["component", "status"],
+)
 
 # Orders that still need something to happen; terminal ones are counted as they end, by
 # `ridgeline_orders_status_changes_total`.
@@ -77,6 +85,7 @@ async def refresh_fleet_metrics(session: AsyncSession, now: datetime) -> None:
     due, oldest_due_at = await jobs_repository.due_backlog(session, now)
     orders = await repository.order_counts_by_status(session, OPEN_ORDER_STATUSES)
     alerts = await repository.open_alert_counts(session)
+    shown = {row.key: row.status for row in await status_repository.components(session)}
     # Set only once every query answered: a failure leaves the previous figures whole.
     for state in StoreConnectionState:
         STORES.labels(state=state.value).set(stores.get(state.value, 0))
@@ -92,3 +101,9 @@ async def refresh_fleet_metrics(session: AsyncSession, now: datetime) -> None:
         for severity in Severity:
             count = alerts.get((alert_state.value, severity.value), 0)
             ALERTS.labels(state=alert_state.value, severity=severity.value).set(count)
+    for spec in COMPONENTS:
+        current = shown.get(spec.key, ComponentStatus.OPERATIONAL)
+        for component_status in ComponentStatus:
+            STATUS_COMPONENTS.labels(component=spec.key, status=component_status.value).set(
+                1 if component_status is current else 0
+            )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from ridgeline.alerts.platform import platform_organization_id
@@ -28,6 +29,7 @@ from ridgeline.models import (
     StoreConnectionState,
     StoreHealth,
 )
+from ridgeline.monitoring.fleet import refresh_fleet_metrics
 from ridgeline.status import rules, service
 from ridgeline.status.rules import Observations, ProcessView, VendorStores
 from tests.factories import make_organization
@@ -350,3 +352,22 @@ async def test_a_critical_platform_alert_proposes_a_draft(
     assert draft.source.startswith("alert:")
     assert draft.published_at is None
     assert draft.impact.value == "major"
+
+
+async def test_the_fleet_gauge_shows_each_components_status(
+    database: Database, clock: FakeClock
+) -> None:
+    organization = await make_organization(database)
+    await vendor_store(database, organization, "treez", StoreConnectionState.OFFLINE)
+    await evaluate(database, clock)
+    async with database.transaction(write=False) as session:
+        await refresh_fleet_metrics(session, clock.now())
+
+    def value(component: str, status: str) -> float | None:
+        return REGISTRY.get_sample_value(
+            "ridgeline_status_component", {"component": component, "status": status}
+        )
+
+    assert value("pos_treez", "major_outage") == 1.0
+    assert value("pos_treez", "operational") == 0.0
+    assert value("api", "operational") == 1.0

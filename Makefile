@@ -7,7 +7,7 @@ JS := tests/js
 JS_STAMP := $(JS)/node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install install-js demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
+.PHONY: install install-js install-browser demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
 
 # A venv is trusted only if this checkout's `make` built it with this interpreter and it still runs;
 # otherwise it is rebuilt (scripts/ensure_venv.py says why). Cheap when nothing changed.
@@ -19,6 +19,17 @@ $(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
 	touch $(JS_STAMP)
 
 install-js: $(JS_STAMP)
+
+# The status page's browser tests (tests/browser) drive Debian's Chromium; Playwright never
+# downloads a browser. Installed here when missing (apt, so as root).
+CHROMIUM := /usr/bin/chromium
+install-browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" != "0" ]; then \
+			echo "$(CHROMIUM) is missing: run 'sudo apt-get install -y chromium' (the browser tests need it)" >&2; exit 1; \
+		fi; \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	fi
 
 ## Demo: migrate, seed a demo tenant, print its credentials, serve on :3000 (SQLite, embedded).
 demo: install
@@ -43,11 +54,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest-sqlite: install install-js
+pytest-sqlite: install install-js install-browser
 	$(BIN)/pytest --db sqlite $(PYTEST_ARGS)
 
 # Runs when PostgreSQL answers; CI sets RIDGELINE_REQUIRE_POSTGRES=1 so that it never skips.
-pytest-postgresql: install install-js
+pytest-postgresql: install install-js install-browser
 	@if $(BIN)/python -m tests.pg_available; then \
 		$(BIN)/pytest --db postgresql $(PYTEST_ARGS); \
 	elif [ "$${RIDGELINE_REQUIRE_POSTGRES:-0}" = "1" ]; then \

@@ -288,6 +288,7 @@ def show_demo(info: dict[str, Any], console: Console) -> None:
     table.add_column(overflow="fold")
     table.add_row("API", info["base_url"] + "/api/v1")
     table.add_row("API docs", info["base_url"] + "/docs")
+    table.add_row("Status page", info["base_url"] + "/status")
     table.add_row("POS simulator", info["simulator"]["control_url"])
     table.add_row("Operator", f"{info['operator']['email']} / {info['operator']['password']}")
     table.add_row("Organization", info["organization"]["id"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ridgeline.models.status import ComponentStatus
+from ridgeline.pos import registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,21 @@ REALTIME = "realtime"
 CATALOG_SYNC = "catalog_sync"
 ORDER_SUBMISSION = "order_submission"
 
+
+def _pos_components(first_position: int) -> tuple[ComponentSpec, ...]:
+    """One component per installed POS adapter, named the vendor's way."""
+    return tuple(
+        ComponentSpec(
+            f"pos_{name}",
+            f"{registry.display_name(name)} integration",
+            f"Stores on {registry.display_name(name)} POS.",
+            first_position + offset,
+            name,
+        )
+        for offset, name in enumerate(registry.adapter_names())
+    )
+
+
 COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec(API, "API", "The REST API that kiosks and operators call.", 1),
     ComponentSpec(
@@ -34,10 +50,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec(
         ORDER_SUBMISSION, "Order submission", "Kiosk orders delivered to the store's POS.", 4
     ),
-    ComponentSpec("pos_dutchie", "Dutchie integration", "Stores on Dutchie POS.", 5, "dutchie"),
-    ComponentSpec("pos_treez", "Treez integration", "Stores on Treez POS.", 6, "treez"),
-    ComponentSpec("pos_blaze", "BLAZE integration", "Stores on BLAZE POS.", 7, "blaze"),
-    ComponentSpec("pos_flowhub", "Flowhub integration", "Stores on Flowhub POS.", 8, "flowhub"),
+    *_pos_components(5),
 )
 BY_KEY = {spec.key: spec for spec in COMPONENTS}
 

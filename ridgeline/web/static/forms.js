@@ -1,0 +1,78 @@
+// Forms that show the API's own error messages: next to the field at fault (from
+// `details.fields[].loc`), or in the form's alert region when no field is named.
+
+export function clearErrors(form) {
+  for (const node of form.querySelectorAll("[data-field-error]")) node.remove();
+  for (const input of form.querySelectorAll("[aria-invalid]")) {
+    input.removeAttribute("aria-invalid");
+    const described = (input.getAttribute("aria-describedby") || "")
+      .split(" ")
+      .filter((id) => id && !id.endsWith("-error"));
+    if (described.length) input.setAttribute("aria-describedby", described.join(" "));
+    else input.removeAttribute("aria-describedby");
+  }
+  const region = form.querySelector("[data-form-error]");
+  if (region) region.textContent = "";
+}
+
+function fieldFor(form, loc) {
+  // The deepest name the form has: ["body", "config", "api_key"] -> "config.api_key", "api_key".
+  const parts = (loc || []).filter((part) => part !== "body" && part !== "query");
+  for (let start = 0; start < parts.length; start += 1) {
+    const name = parts.slice(start).join(".");
+    const input = form.querySelector(`[name="${CSS.escape(name)}"]`);
+    if (input) return input;
+  }
+  return null;
+}
+
+export function showError(form, error) {
+  clearErrors(form);
+  const unplaced = [];
+  const fields = error && Array.isArray(error.fields) ? error.fields : [];
+  for (const field of fields) {
+    const input = fieldFor(form, field.loc);
+    if (!input) {
+      unplaced.push(field.message);
+      continue;
+    }
+    const id = `${input.id || input.name}-error`;
+    const message = document.createElement("p");
+    message.className = "field-error";
+    message.id = id;
+    message.dataset.fieldError = "";
+    message.textContent = field.message;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute(
+      "aria-describedby",
+      [input.getAttribute("aria-describedby"), id].filter(Boolean).join(" "),
+    );
+    input.insertAdjacentElement("afterend", message);
+  }
+  const region = form.querySelector("[data-form-error]");
+  if (region) {
+    const summary = fields.length && !unplaced.length ? "Check the fields marked below." : "";
+    region.textContent = [error.message, ...unplaced, summary].filter(Boolean).join(" ");
+  }
+  const first = form.querySelector("[aria-invalid='true']");
+  if (first) first.focus();
+}
+
+// The form's named values as an object ("a.b" names nest; empty strings left out unless
+// `keepEmpty`; number inputs give numbers, checkboxes booleans).
+export function formValues(form, { keepEmpty = false } = {}) {
+  const values = {};
+  for (const input of form.elements) {
+    if (!input.name || input.disabled) continue;
+    let value;
+    if (input.type === "checkbox") value = input.checked;
+    else if (input.type === "number") value = input.value === "" ? "" : Number(input.value);
+    else value = input.value;
+    if (value === "" && !keepEmpty) continue;
+    const path = input.name.split(".");
+    let target = values;
+    for (const part of path.slice(0, -1)) target = target[part] ??= {};
+    target[path[path.length - 1]] = value;
+  }
+  return values;
+}

@@ -218,6 +218,9 @@ async def incident_page(
     if parsed is not None:
         found = await repository.incident(session, parsed)
     if found is None or found.published_at is None:
+        if "text/html" not in request.headers.get("accept", ""):
+            # A program (no `text/html` in Accept) gets our error envelope, as from any API.
+            raise NotFound("incident", incident_id)
         body = _render("not_found.html", page_name=settings.status_page_name)
         return Response(content=body, status_code=404, media_type=HTML)
     (item,) = await views.incidents_out(session, [found])

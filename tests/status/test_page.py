@@ -97,11 +97,18 @@ async def test_a_draft_or_unknown_incident_is_a_404_page(
     )
     assert draft.status_code == 201, draft.text
     for incident_id in (draft.json()["data"]["id"], str(uuid.uuid4()), "not-a-uuid"):
-        response = await client.get(f"/status/incidents/{incident_id}")
+        response = await client.get(
+            f"/status/incidents/{incident_id}", headers={"Accept": "text/html"}
+        )
         assert response.status_code == 404, incident_id
         assert response.headers["content-type"] == "text/html; charset=utf-8"
         assert "<h1>Not found</h1>" in response.text
         assert "Not yet" not in response.text
+        # A program that does not ask for HTML gets the error envelope.
+        plain = await client.get(f"/status/incidents/{incident_id}")
+        assert plain.status_code == 404
+        assert plain.json()["error"]["code"] == "NOT_FOUND"
+        assert "Not yet" not in plain.text
 
 
 async def test_assets_are_served_with_their_types_and_cached(client: httpx.AsyncClient) -> None:

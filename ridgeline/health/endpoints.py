@@ -32,10 +32,12 @@ from ridgeline.auth.dependencies import (
 )
 from ridgeline.db.migrate import current_revision, head_revision
 from ridgeline.errors import NotReady, RouteNotFound
-from ridgeline.health import reports, repository
+from ridgeline.health import fleet, reports, repository
 from ridgeline.health.recovery import start_recovery
 from ridgeline.health.schemas import (
+    FleetOverviewPage,
     FleetPage,
+    FleetState,
     PauseBody,
     RecoveryProcedure,
     RecoveryRunOut,
@@ -159,6 +161,41 @@ async def list_store_health(
     return FleetPage(
         data=entries,
         meta={"next_cursor": next_cursor, "count": len(entries), "counts": counts.model_dump()},
+    )
+
+
+@router.get("/api/v1/fleet", tags=["health"], response_model=FleetOverviewPage)
+async def list_fleet(
+    caller: ViewerDep,
+    session: SessionDep,
+    hub: HubDep,
+    page: PageDep,
+    state: Annotated[
+        list[FleetState] | None,
+        Query(description="Only stores in these states (repeatable); `unjudged`: not judged yet."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[^\x00]*$",
+            description="Only stores whose name contains this (case-insensitive).",
+        ),
+    ] = None,
+) -> FleetOverviewPage:
+    """The operator console's fleet: every store the caller sees, by name, with its state and
+    cause, breaker, last sync, kiosks online, queued orders and firing alerts; `meta.counts`
+    by state over all of them whatever the filters. A store not judged yet has `state: null`
+    (`unjudged`). Its database statements do not grow with the page size."""
+    return await fleet.fleet_overview(
+        session,
+        caller.scope,
+        hub.state,
+        states=state,
+        q=q,
+        limit=page.limit,
+        cursor=page.cursor,
     )
 
 

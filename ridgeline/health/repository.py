@@ -5,17 +5,19 @@ what operators read goes through their scope."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, and_, case, false, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ridgeline.alerts.lifecycle import AlertState
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.health.state import CallSample
-from ridgeline.models.circuit_breaker import CircuitBreakerState
+from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
 from ridgeline.models.health import (
     RecoveryRun,
     RecoveryStatus,
@@ -23,11 +25,12 @@ from ridgeline.models.health import (
     StoreHealth,
     StoreHealthTransition,
 )
-from ridgeline.models.kiosk import Kiosk
+from ridgeline.models.kiosk import Kiosk, KioskStatus
+from ridgeline.models.notification import AdminNotification
 from ridgeline.models.order import Order, OrderStatus
 from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
-from ridgeline.models.sync import StoreSyncState, SyncIssue, SyncRun
+from ridgeline.models.sync import StoreSyncState, SyncIssue, SyncKind, SyncRun, SyncStatus
 
 SYSTEM = TenantScope.everything()
 
@@ -339,3 +342,190 @@ async def issues_of_runs(
         statement.order_by(SyncIssue.created_at, SyncIssue.id).limit(limit)
     )
     return int(count or 0), sample.all()
+
+
+# The operator console's fleet (health/fleet.py): a page of stores in one statement, then one
+# grouped statement per kind of evidence for the whole page, whatever its size.
+
+
+@dataclass(frozen=True, slots=True)
+class FleetStoreRow:
+    store_id: uuid.UUID
+    name: str
+    organization_id: uuid.UUID
+    pos_provider: str | None
+    state: StoreConnectionState | None
+    cause: str | None
+    since: datetime | None
+    next_recovery_at: datetime | None
+    breaker_state: CircuitState | None
+    open_until: datetime | None
+    last_success_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSyncRow:
+    kind: SyncKind
+    status: SyncStatus
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+async def fleet_stores(
+    session: AsyncSession,
+    scope: TenantScope,
+    *,
+    states: Collection[StoreConnectionState] | None,
+    unjudged: bool,
+    name_contains: str | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[FleetStoreRow]:
+    """Up to `limit` stores by (name, id) after the store `after`, in one statement. `states`
+    None: any state; otherwise those states, and stores without a health row if `unjudged`.
+    A cursor store the caller no longer sees ends the list."""
+    # Each store with its health, breaker and sync state (any may be missing: a new store
+    # has none of them).
+    statement = (
+        scoped(select(Store), Store, scope)
+        .with_only_columns(
+            Store.id.label("store_id"),
+            Store.name,
+            Store.organization_id,
+            Store.pos_provider,
+            StoreHealth.state,
+            StoreHealth.cause,
+            StoreHealth.since,
+            StoreHealth.next_recovery_at,
+            CircuitBreakerState.state.label("breaker_state"),
+            CircuitBreakerState.open_until,
+            StoreSyncState.last_success_at,
+        )
+        .select_from(Store)
+        .outerjoin(StoreHealth, StoreHealth.store_id == Store.id)
+        .outerjoin(CircuitBreakerState, CircuitBreakerState.store_id == Store.id)
+        .outerjoin(StoreSyncState, StoreSyncState.store_id == Store.id)
+    )
+    if states is not None:
+        wanted = [StoreHealth.state.in_(list(states))] if states else []
+        if unjudged:
+            wanted.append(StoreHealth.store_id.is_(None))
+        statement = statement.where(or_(*wanted) if wanted else false())
+    if name_contains:
+        statement = statement.where(
+            func.lower(Store.name).contains(name_contains.lower(), autoescape=True)
+        )
+    if after is not None:
+        anchor = scoped(select(Store), Store, scope).where(Store.id == after)
+        name = anchor.with_only_columns(Store.name).scalar_subquery()
+        statement = statement.where(
+            or_(Store.name > name, and_(Store.name == name, Store.id > after))
+        )
+    statement = statement.order_by(Store.name, Store.id).limit(limit)
+    return [FleetStoreRow(**row._asdict()) for row in (await session.execute(statement)).all()]
+
+
+async def fleet_counts(session: AsyncSession, scope: TenantScope) -> dict[str | None, int]:
+    """Every store `scope` sees, counted by connection state (None: not judged yet)."""
+    statement = (
+        scoped(select(Store), Store, scope)
+        .with_only_columns(StoreHealth.state, func.count(Store.id))
+        .select_from(Store)
+        .outerjoin(StoreHealth, StoreHealth.store_id == Store.id)
+        .group_by(StoreHealth.state)
+    )
+    rows = (await session.execute(statement)).all()
+    return {(str(state) if state is not None else None): int(count) for state, count in rows}
+
+
+async def fleet_kiosks(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_ids: Collection[uuid.UUID],
+    connected: Collection[uuid.UUID],
+) -> dict[uuid.UUID, tuple[int, int, datetime | None]]:
+    """By store: (enabled kiosks, those of them in `connected`, the latest heartbeat)."""
+    online = case((Kiosk.id.in_(list(connected)), 1), else_=0)
+    statement = (
+        scoped(select(Kiosk), Kiosk, scope)
+        .with_only_columns(
+            Kiosk.store_id, func.count(), func.sum(online), func.max(Kiosk.last_seen_at)
+        )
+        .where(Kiosk.store_id.in_(list(store_ids)), Kiosk.status == KioskStatus.ACTIVE)
+        .group_by(Kiosk.store_id)
+    )
+    rows = (await session.execute(statement)).all()
+    return {
+        store_id: (int(total), int(on or 0), last_seen) for store_id, total, on, last_seen in rows
+    }
+
+
+async def fleet_waiting_orders(
+    session: AsyncSession, scope: TenantScope, store_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, datetime | None]]:
+    """By store: how many orders wait for the POS (received or queued), and the oldest's
+    placing time."""
+    statement = (
+        scoped(select(Order), Order, scope)
+        .with_only_columns(Order.store_id, func.count(), func.min(Order.created_at))
+        .where(
+            Order.store_id.in_(list(store_ids)),
+            Order.status.in_((OrderStatus.RECEIVED, OrderStatus.QUEUED)),
+        )
+        .group_by(Order.store_id)
+    )
+    rows = (await session.execute(statement)).all()
+    return {store_id: (int(count), oldest) for store_id, count, oldest in rows}
+
+
+async def fleet_firing_alerts(
+    session: AsyncSession, scope: TenantScope, store_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """By store: its unresolved alerts that fired (firing or acknowledged), by severity."""
+    statement = (
+        scoped(select(AdminNotification), AdminNotification, scope)
+        .with_only_columns(AdminNotification.store_id, AdminNotification.severity, func.count())
+        .where(
+            AdminNotification.store_id.in_(list(store_ids)),
+            AdminNotification.resolved_at.is_(None),
+            AdminNotification.state.in_((AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)),
+        )
+        .group_by(AdminNotification.store_id, AdminNotification.severity)
+    )
+    found: dict[uuid.UUID, dict[str, int]] = {}
+    for store_id, severity, count in (await session.execute(statement)).all():
+        if store_id is not None:
+            found.setdefault(store_id, {})[severity] = int(count)
+    return found
+
+
+async def fleet_latest_syncs(
+    session: AsyncSession, scope: TenantScope, store_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, FleetSyncRow]:
+    """By store: its latest sync run (any kind, running ones included), in one statement (a
+    window function: SQLite and PostgreSQL both have them)."""
+    rank = func.row_number().over(
+        partition_by=SyncRun.store_id, order_by=(SyncRun.started_at.desc(), SyncRun.id.desc())
+    )
+    ranked = (
+        scoped(select(SyncRun), SyncRun, scope)
+        .with_only_columns(
+            SyncRun.store_id,
+            SyncRun.kind,
+            SyncRun.status,
+            SyncRun.started_at,
+            SyncRun.finished_at,
+            SyncRun.error,
+            rank.label("rank"),
+        )
+        .where(SyncRun.store_id.in_(list(store_ids)))
+        .subquery()
+    )
+    statement = select(ranked).where(ranked.c.rank == 1)
+    return {
+        store_id: FleetSyncRow(kind, status, started_at, finished_at, error)
+        for store_id, kind, status, started_at, finished_at, error, _ in (
+            await session.execute(statement)
+        ).all()
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -169,3 +170,80 @@ class RecoveryRunOut(BaseModel):
     finished_at: datetime | None
     steps: list[RecoveryRunStep]
     error: str | None
+
+
+# The operator console's fleet (`GET /api/v1/fleet`)
+
+
+class FleetState(StrEnum):
+    """A store's connection state as the fleet filters on it: the health states, and
+    `unjudged` for a store the state machine has not judged yet (no health row)."""
+
+    CONNECTED = "connected"
+    DEGRADED = "degraded"
+    ERROR = "error"
+    OFFLINE = "offline"
+    UNCONFIGURED = "unconfigured"
+    PAUSED = "paused"
+    UNJUDGED = "unjudged"
+
+
+class FleetBreaker(BaseModel):
+    state: str = Field(
+        description="`closed`, `open`, `half_open`, or an operator's `forced_open` / "
+        "`disabled`; `closed` for a store whose breaker never moved."
+    )
+    open_until: datetime | None
+
+
+class FleetSync(BaseModel):
+    kind: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+class FleetAlerts(BaseModel):
+    count: int = Field(description="Unresolved alerts that fired (`firing` or `acknowledged`).")
+    worst_severity: str | None = Field(description="`critical`, `warning` or `info`; null: none.")
+
+
+class FleetStore(BaseModel):
+    store_id: uuid.UUID
+    name: str
+    organization_id: uuid.UUID
+    pos_provider: str | None
+    state: StoreConnectionState | None = Field(
+        description="null: not judged yet (a new store, until the next sweep or health read)."
+    )
+    cause: str | None
+    since: datetime | None
+    next_recovery_at: datetime | None
+    breaker: FleetBreaker
+    last_sync: FleetSync | None = Field(description="The store's latest sync run, any kind.")
+    last_success_at: datetime | None = Field(description="The last successful sync.")
+    kiosks: KiosksOnline = Field(
+        description="`online`: enabled kiosks connected to /cable now; `total`: enabled "
+        "kiosks; `last_heartbeat_at`: the latest any of them was seen."
+    )
+    queued_orders: QueuedOrders
+    firing_alerts: FleetAlerts
+
+
+class FleetOverviewCounts(FleetCounts):
+    unjudged: int = 0
+
+
+class FleetOverviewMeta(BaseModel):
+    next_cursor: str | None
+    count: int
+    counts: FleetOverviewCounts = Field(
+        description="Stores by state over every store the caller sees, whatever the filters."
+    )
+
+
+class FleetOverviewPage(BaseModel):
+    status: Literal["success"] = "success"
+    data: list[FleetStore]
+    meta: FleetOverviewMeta

@@ -85,6 +85,11 @@ class CableState(ABC):
     async def present(self, store_id: str) -> list[PresenceEntry]:
         """The store's live connections (stale entries of dead processes left out)."""
 
+    @abstractmethod
+    async def present_many(self, store_ids: Sequence[str]) -> dict[str, list[PresenceEntry]]:
+        """`present` for several stores at once (one round trip where the state is remote):
+        every store asked about is a key, with its live connections (maybe none)."""
+
     async def close(self) -> None:
         return None
 
@@ -127,6 +132,9 @@ class MemoryCableState(CableState):
 
     async def present(self, store_id: str) -> list[PresenceEntry]:
         return sorted(self._presence.get(store_id, {}).values(), key=lambda e: e.connected_at)
+
+    async def present_many(self, store_ids: Sequence[str]) -> dict[str, list[PresenceEntry]]:
+        return {store_id: await self.present(store_id) for store_id in store_ids}
 
 
 class RedisCableState(CableState):
@@ -177,6 +185,34 @@ class RedisCableState(CableState):
             await self._redis.hdel(self._presence_key(store_id), *stale)
         live = [e for e in entries if e.refreshed_at >= cutoff]
         return sorted(live, key=lambda e: e.connected_at)
+
+    async def present_many(self, store_ids: Sequence[str]) -> dict[str, list[PresenceEntry]]:
+        """One pipelined round trip of HGETALLs, whatever the number of stores; stale entries
+        are dropped from the answer and deleted in a second round trip only when there are
+        some (as `present` does)."""
+        wanted = list(dict.fromkeys(store_ids))
+        if not wanted:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for store_id in wanted:
+                pipe.hgetall(self._presence_key(store_id))
+            answers: list[dict[bytes, bytes]] = await pipe.execute()
+        cutoff = time.time() - PRESENCE_STALE_S
+        found: dict[str, list[PresenceEntry]] = {}
+        stale: dict[str, list[str]] = {}
+        for store_id, raw in zip(wanted, answers, strict=True):
+            entries = [PresenceEntry.from_json(value) for value in raw.values()]
+            dead = [e.connection_id for e in entries if e.refreshed_at < cutoff]
+            if dead:
+                stale[store_id] = dead
+            live = [e for e in entries if e.refreshed_at >= cutoff]
+            found[store_id] = sorted(live, key=lambda e: e.connected_at)
+        if stale:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for store_id, dead in stale.items():
+                    pipe.hdel(self._presence_key(store_id), *dead)
+                await pipe.execute()
+        return found
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -42,6 +42,8 @@ from ridgeline.status.statuspage import router as statuspage_router
 from ridgeline.stores.endpoints import router as stores_router
 from ridgeline.sync.endpoints import router as sync_router
 from ridgeline.tasks import job_registry, job_schedules, job_services
+from ridgeline.web.console import router as console_router
+from ridgeline.web.kiosk import router as kiosk_page_router
 from ridgeline.web.pages import router as web_pages_router
 from ridgeline.webhooks.endpoints import router as webhooks_router
 from ridgeline.webhooks.service import WEBHOOK_PATH
@@ -113,6 +115,8 @@ def create_app(
     app.include_router(statuspage_router)
     app.include_router(status_page_router)
     app.include_router(web_pages_router)
+    app.include_router(console_router)
+    app.include_router(kiosk_page_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)
 

@@ -33,14 +33,27 @@ class Asset:
 
 
 class AssetShelf:
-    """The files `names` of `package`'s `folder`, under the URL prefix `prefix`."""
+    """Every file of `package`'s `folder` (what the release ships, read once), under the URL
+    prefix `prefix`; no other path is ever read."""
 
-    def __init__(self, package: str, folder: str, prefix: str, names: tuple[str, ...]) -> None:
+    def __init__(self, package: str, folder: str, prefix: str) -> None:
         self.package = package
         self.folder = folder
         self.prefix = prefix.rstrip("/")
-        self.names = frozenset(names)
         self._load = cache(self._read)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self._names()
+
+    @cache  # noqa: B019  (one shelf per package, alive as long as the process)
+    def _names(self) -> frozenset[str]:
+        folder = resources.files(self.package).joinpath(self.folder)
+        return frozenset(
+            entry.name
+            for entry in folder.iterdir()
+            if entry.is_file() and entry.name[entry.name.rfind(".") :] in MEDIA_TYPES
+        )
 
     def _read(self, name: str) -> Asset:
         suffix = name[name.rfind(".") :]
@@ -60,7 +73,10 @@ class AssetShelf:
 
 
 def serve(request: Request, asset: Asset) -> Response:
-    headers = {"ETag": asset.etag, "Cache-Control": IMMUTABLE}
+    """The file; cached for a year when asked for by its versioned URL, else revalidated on
+    every use (a module's relative imports carry no version)."""
+    versioned = request.query_params.get("v") == asset.version
+    headers = {"ETag": asset.etag, "Cache-Control": IMMUTABLE if versioned else "no-cache"}
     if request.headers.get("if-none-match", "").strip() == asset.etag:
         return Response(status_code=304, headers=headers)
     return Response(asset.content, media_type=asset.media_type, headers=headers)

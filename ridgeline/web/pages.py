@@ -18,12 +18,7 @@ from ridgeline.web import assets
 router = APIRouter(tags=["pages"], include_in_schema=False)
 HTML = "text/html; charset=utf-8"
 
-SHELF = assets.AssetShelf(
-    "ridgeline.web",
-    "static",
-    "/assets",
-    ("web.css", "api.js", "cable.js", "forms.js", "favicon.svg"),
-)
+SHELF = assets.AssetShelf("ridgeline.web", "static", "/assets")
 
 # Pages carry no data of their own (the scripts fetch it), so a short cache is right; `no-cache`
 # would be too: the ETag makes the revalidation cheap either way.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import httpx
@@ -29,6 +31,9 @@ async def test_assets_are_served_from_a_fixed_list_with_long_caching(
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/css; charset=utf-8"
     assert "immutable" in response.headers["cache-control"]
+    # Unversioned (a module's relative import): revalidated on every use.
+    plain = await client.get("/assets/web.css")
+    assert plain.headers["cache-control"] == "no-cache"
     assert (
         (await client.get("/assets/api.js")).headers["content-type"].startswith("text/javascript")
     )
@@ -40,3 +45,19 @@ async def test_assets_are_served_from_a_fixed_list_with_long_caching(
         missing = await client.get(f"/assets/{name}")
         assert missing.status_code == 404, name
         assert missing.json()["error"]["code"] in ("NOT_FOUND", "ROUTE_NOT_FOUND")
+
+
+async def test_the_console_shell_holds_no_data_and_names_its_view_modules(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/dashboard")
+    assert response.status_code == 200
+    assert 'id="sign-in"' in response.text
+    assert 'autocomplete="current-password"' in response.text
+    match = re.search(r'data-modules="([^"]*)"', response.text)
+    assert match is not None
+    modules = json.loads(html.unescape(match.group(1)))
+    for url in modules.values():
+        assert re.fullmatch(r"/assets/console-\w+\.js\?v=\w+", url)
+        assert (await client.get(url)).status_code == 200
+    assert (await client.get("/assets/console.js")).status_code == 200

@@ -306,5 +306,10 @@ def show_demo(info: dict[str, Any], console: Console) -> None:
     for kiosk in info["kiosks"]:
         store_name = next(s["name"] for s in info["stores"] if s["id"] == kiosk["store_id"])
         table.add_row(f"Kiosk ({store_name})", f"{kiosk['id']}\nkey {kiosk['api_key']}")
+    if info["kiosks"]:
+        # The shopper's page of the first kiosk; the key rides in the fragment, which browsers
+        # never send to a server (the page moves it out of the address bar).
+        first = info["kiosks"][0]
+        table.add_row("Kiosk page", f"{info['base_url']}/kiosk#key={first['api_key']}")
     table.add_row("Written to", "var/demo.json")
     console.print(table)

@@ -23,6 +23,8 @@ class StoreStatus(BaseModel):
     """What a kiosk needs to know about its store (the `store.status` event's data)."""
 
     store_id: uuid.UUID
+    store_name: str = Field(description="The store's name, as shoppers know it.")
+    currency: str = Field(description="ISO 4217 code of the store's prices.")
     state: StoreConnectionState
     cause: str
     since: datetime

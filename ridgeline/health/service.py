@@ -376,6 +376,8 @@ def status_of(
 ) -> StoreStatus:
     return StoreStatus(
         store_id=store.id,
+        store_name=store.name,
+        currency=store.currency,
         state=row.state,
         cause=row.cause,
         since=row.since,

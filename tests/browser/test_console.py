@@ -314,7 +314,7 @@ def test_the_fleet_pages_500_stores_without_a_request_per_store(
     sign_in(page, demo, operator["email"], operator["password"])
     rows = page.locator("#view tbody tr[data-store-id]")
     expect(rows).to_have_count(200)
-    expect(page.locator("#view > p.muted").first).to_have_text("500 stores")
+    expect(page.locator("#view > .view > p.muted").first).to_have_text("500 stores")
     more = page.get_by_role("button", name="Load more")
     more.click()
     expect(rows).to_have_count(400)

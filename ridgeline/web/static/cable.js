@@ -9,7 +9,7 @@ export class Cable {
   constructor(tokenSource, { onState = () => {} } = {}) {
     this.tokenSource = tokenSource;
     this.onState = onState;
-    this.subscriptions = new Map(); // identifier -> {handler, confirmed}
+    this.subscriptions = new Map(); // identifier -> {handlers, confirmed}
     this.socket = null;
     this.attempt = 0;
     this.lastSeen = 0;
@@ -45,12 +45,22 @@ export class Cable {
     if (this.socket) this.socket.close();
   }
 
-  // handler(message, identifier); returns a function that unsubscribes.
+  // handler(message, identifier); returns a function that unsubscribes. Several handlers of
+  // one identifier share its one subscription (the server ignores a duplicate subscribe): it is
+  // made for the first and ended with the last.
   subscribe(channel, params, handler) {
     const identifier = JSON.stringify({ channel, ...params });
-    this.subscriptions.set(identifier, { handler, confirmed: false });
-    this.send({ command: "subscribe", identifier });
+    let subscription = this.subscriptions.get(identifier);
+    if (!subscription) {
+      subscription = { handlers: new Set(), confirmed: false };
+      this.subscriptions.set(identifier, subscription);
+      this.send({ command: "subscribe", identifier });
+    }
+    const entry = { handler };
+    subscription.handlers.add(entry);
     return () => {
+      const current = this.subscriptions.get(identifier);
+      if (!current || !current.handlers.delete(entry) || current.handlers.size) return;
       this.subscriptions.delete(identifier);
       this.send({ command: "unsubscribe", identifier });
     };
@@ -109,7 +119,9 @@ export class Cable {
       default:
         if (frame.identifier && frame.message !== undefined) {
           const found = this.subscriptions.get(frame.identifier);
-          if (found) found.handler(frame.message, frame.identifier);
+          if (found) {
+            for (const entry of [...found.handlers]) entry.handler(frame.message, frame.identifier);
+          }
         }
     }
   }

@@ -87,8 +87,12 @@ async function showApp() {
   await route();
 }
 
+// The latest route(): a view that finishes rendering after a newer one began is torn down.
+let routing = 0;
+
 async function route() {
   if (!me) return;
+  const mine = ++routing;
   const hash = window.location.hash || "#/";
   let found = null;
   for (const [pattern, name, params] of ROUTES) {
@@ -113,6 +117,11 @@ async function route() {
     view.append(heading, text);
     return;
   }
+  // Each route renders into its own container: a render that ends after the operator moved on
+  // is torn down and its container removed, so it can never write over the newer view.
+  const container = document.createElement("div");
+  container.className = "view";
+  view.append(container);
   view.setAttribute("aria-busy", "true");
   try {
     const module = await import(modules[found.name]);
@@ -128,17 +137,28 @@ async function route() {
       can,
       fmt,
     };
-    teardown = (await module.render(view, ctx)) || null;
+    const ended = (await module.render(container, ctx)) || null;
+    if (mine !== routing) {
+      if (ended) ended();
+      container.remove();
+      return;
+    }
+    teardown = ended;
   } catch (error) {
+    if (mine !== routing) {
+      container.remove();
+      return;
+    }
     const notice = document.createElement("p");
     notice.className = "notice bad";
     notice.setAttribute("role", "alert");
     notice.textContent =
       error instanceof ApiError ? `${error.message} (${error.code})` : "This page failed to load.";
-    view.append(notice);
+    container.append(notice);
   } finally {
-    view.setAttribute("aria-busy", "false");
+    if (mine === routing) view.setAttribute("aria-busy", "false");
   }
+  if (mine !== routing) return;
   const heading = view.querySelector("h1");
   if (heading) {
     heading.tabIndex = -1;

@@ -1,0 +1,260 @@
+"""The console's store view in a real browser against the real demo: the demo's operator signs
+in, opens a store, the POS simulator starts refusing the store's credentials, the open page
+turns the store `error` live and shows the refused-credentials procedure, and the operator
+enters the credentials in its form and watches the store come back. Also the API's form errors
+beside their field, accessibility (axe-core), no secret in the page or a URL, and a screenshot."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Demo
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "docs" / "images" / "console-store.png"
+STATE_TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def sim(demo: Demo) -> Iterator[httpx.Client]:
+    """The simulator's control API (`/_sim/stores`)."""
+    with httpx.Client(base_url=demo.info["simulator"]["control_url"], timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(demo: Demo, page: Page) -> Iterator[None]:
+    """Every test here fails on an uncaught error in the page's scripts. It asks for the demo
+    first so the demo is torn down last, once Playwright's event loop has stopped (the demo's
+    teardown calls asyncio.run)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield
+    assert errors == []
+
+
+def sign_in(page: Page, demo: Demo) -> None:
+    operator = demo.info["operator"]
+    page.goto(demo.base_url + "/dashboard")
+    page.get_by_label("Email").fill(operator["email"])
+    page.get_by_label("Password").fill(operator["password"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#app")).to_be_visible()
+    # The first view (the fleet) has rendered, as an operator would see before going on.
+    expect(page.locator("#view h1")).to_be_visible()
+    expect(page.locator("#view")).to_have_attribute("aria-busy", "false")
+
+
+def open_store(page: Page, demo: Demo, store: dict[str, Any]) -> None:
+    sign_in(page, demo)
+    page.evaluate("(hash) => { window.location.hash = hash; }", f"#/stores/{store['id']}")
+    expect(page.locator("#store-title")).to_contain_text(store["name"])
+    expect(page.locator("#store-title")).to_be_focused()
+
+
+def follow_live(page: Page) -> None:
+    """Wait for the view's OpsChannel subscription to be confirmed."""
+    expect(page.locator("#store-live")).to_have_attribute("data-live", "subscribed")
+
+
+def operator_headers(demo: Demo, api: httpx.Client) -> dict[str, str]:
+    operator = demo.info["operator"]
+    response = api.post(
+        "/api/v1/auth/token",
+        json={"email": operator["email"], "password": operator["password"]},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+
+
+def state_badge(page: Page) -> Any:
+    return page.locator("#store-state .badge")
+
+
+def serious_violations(page: Page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_the_api_s_error_shows_beside_its_field(demo: Demo, page: Page) -> None:
+    """A malformed base_url is refused by the API and its message lands next to the field; the
+    form offers the fields of the store's provider and never shows a stored secret."""
+    blaze = demo.store("blaze")
+    open_store(page, demo, blaze)
+    expect(state_badge(page)).to_have_attribute("data-state", "connected", timeout=30_000)
+    actions = page.locator("#store-actions")
+    actions.get_by_label("Sync kind").select_option("incremental")
+    actions.get_by_role("button", name="Sync now").click()
+    expect(page.locator('[data-result="actions"]')).to_contain_text("Sync queued (incremental)")
+    expect(page.locator("#store-syncs tbody")).to_contain_text("operator")
+    details = page.locator("#credentials-details")
+    details.locator("summary").click()
+    form = page.locator("#pos-credentials")
+    expect(form.get_by_label("POS provider")).to_have_value("blaze")
+    for label in ("Partner key (secret)", "Dispensary API key (secret)", "Shop id"):
+        expect(form.get_by_label(label)).to_be_visible()
+    expect(form.get_by_label("Partner key (secret)")).to_have_value("")
+    expect(form.get_by_label("Base URL")).not_to_have_value("")
+    form.get_by_label("Base URL").fill("not a url")
+    form.get_by_label("Partner key (secret)").fill("partner-typed-secret")
+    form.get_by_label("Dispensary API key (secret)").fill("dispensary-typed-secret")
+    form.get_by_role("button", name="Save credentials").click()
+    error = page.locator("#pos-base-url-error")
+    expect(error).to_contain_text("should match pattern")
+    expect(form.get_by_label("Base URL")).to_have_attribute("aria-invalid", "true")
+    expect(form.get_by_label("Base URL")).to_be_focused()
+    expect(form.locator("[data-form-error]")).not_to_be_empty()
+    assert "typed-secret" not in page.content()
+    # The store's settings are untouched: still connected.
+    expect(state_badge(page)).to_have_attribute("data-state", "connected")
+    # A kiosk command from the same view (the demo's kiosks are not connected: queued).
+    command = page.locator("#kiosk-command")
+    command.get_by_label("Command").select_option("show_message")
+    command.get_by_label("Message (for Show a message)").fill("Back in five minutes")
+    command.get_by_role("button", name="Send command").click()
+    expect(command.get_by_role("status")).to_contain_text("show message")
+    expect(page.locator("#store-kiosks tbody tr")).not_to_have_count(0)
+
+
+def test_refused_credentials_turn_the_store_red_live_and_the_procedure_brings_it_back(
+    demo: Demo, page: Page, sim: httpx.Client, tmp_path: Path
+) -> None:
+    dutchie = demo.store("dutchie")
+    sim_store = dutchie["simulator_store_id"]
+    config = sim.get(f"/{sim_store}").json()["config"]
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    open_store(page, demo, dutchie)
+    expect(state_badge(page)).to_have_attribute("data-state", "connected", timeout=30_000)
+    expect(page.locator("#recovery-steps li")).to_have_count(0)
+
+    # The POS starts refusing the store's credentials (401 on every call).
+    refused = sim.post(f"/{sim_store}/faults", json={"endpoint": "*", "kind": "unauthorized"})
+    assert refused.status_code == 201, refused.text
+    # The next POS call (a sync requested through the API, not this page: only the live
+    # update can tell the page) meets the refusal.
+    follow_live(page)
+    began = time.monotonic()
+    with httpx.Client(base_url=demo.base_url, timeout=30) as api:
+        headers = operator_headers(demo, api)
+        for _ in range(20):
+            queued = api.post(
+                f"/api/v1/stores/{dutchie['id']}/sync", json={"kind": "inventory"}, headers=headers
+            )
+            if queued.status_code != 409:  # a scheduled one is under way: the next then
+                break
+            time.sleep(0.5)
+        assert queued.status_code == 202, queued.text
+    try:
+        expect(state_badge(page)).to_have_attribute("data-state", "error", timeout=STATE_TIMEOUT_MS)
+    except AssertionError:
+        pytest.fail("the store never turned error:\n" + demo.log_tail())
+    log.info("error shown %.1f s after the sync", time.monotonic() - began)
+    expect(page.locator("#announcer")).to_contain_text("error")
+    expect(page.locator("#store-syncs tbody")).to_contain_text("POS_AUTH_FAILED", timeout=15_000)
+    steps = page.locator("#recovery-steps")
+    expect(steps).to_have_attribute("data-cause", "credentials_refused")
+    expect(page.locator("#recovery-diagnosis")).to_contain_text("refused")
+    update = steps.locator('li[data-step="update_credentials"]')
+    expect(update.locator("#pos-credentials")).to_be_visible()
+    for name in ("test_connection", "run_recovery"):
+        expect(steps.locator(f'li[data-step="{name}"] button')).to_be_enabled()
+    expect(page.locator("#store-health")).to_contain_text("Credentials refused")
+
+    # Testing the connection now shows the refusal.
+    test_step = steps.locator('li[data-step="test_connection"]')
+    test_step.get_by_role("button", name="Test connection").click()
+    expect(test_step.locator('[data-result="test_connection"]')).to_contain_text("bad credentials")
+
+    assert serious_violations(page) == []
+    shot = tmp_path / "console-store.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("RIDGELINE_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+
+    # The vendor issues the credentials again; the operator enters them and saves.
+    cleared = sim.delete(f"/{sim_store}/faults")
+    assert cleared.status_code in (200, 204), cleared.text
+    form = update.locator("#pos-credentials")
+    expect(form.get_by_label("POS provider")).to_have_value("dutchie")
+    expect(form.get_by_label("Location API key (secret)")).to_have_value("")
+    form.get_by_label("Base URL").fill(config["base_url"])
+    form.get_by_label("Location API key (secret)").fill(config["api_key"])
+    if config.get("integrator_key"):
+        form.get_by_label("Integrator key (secret)").fill(config["integrator_key"])
+    form.get_by_label("Consumer key (secret)").fill(config["consumer_key"])
+    form.get_by_role("button", name="Save credentials").click()
+    expect(page.locator('[data-result="credentials"]')).to_contain_text("Credentials saved")
+    began = time.monotonic()
+    try:
+        expect(state_badge(page)).to_have_attribute(
+            "data-state", "connected", timeout=STATE_TIMEOUT_MS
+        )
+    except AssertionError:
+        pytest.fail("the store never came back:\n" + demo.log_tail())
+    log.info("connected again %.1f s after saving", time.monotonic() - began)
+    expect(page.locator("#announcer")).to_contain_text("connected")
+    expect(page.locator("#recovery-steps li")).to_have_count(0)
+    run = page.locator("#store-recovery-runs .run").first
+    expect(run).to_contain_text("credentials updated")
+    expect(run).to_have_attribute("data-status", "succeeded", timeout=30_000)
+
+    # No secret anywhere: not in the page, not in a URL.
+    content = page.content()
+    secrets = [config["api_key"], config["consumer_key"], config.get("integrator_key")]
+    for secret in filter(None, secrets):
+        assert secret not in content
+        assert not [url for url in urls if secret in url]
+
+
+VIEWER_EMAIL = "store-viewer@ridgeline.example"
+VIEWER_PASSWORD = "store-view-browser-test"
+
+
+def test_a_viewer_sees_the_store_and_no_button_the_api_would_refuse(demo: Demo, page: Page) -> None:
+    operator = demo.info["operator"]
+    with httpx.Client(base_url=demo.base_url, timeout=30) as api:
+        token = api.post(
+            "/api/v1/auth/token",
+            json={"email": operator["email"], "password": operator["password"]},
+        ).json()["data"]["access_token"]
+        created = api.post(
+            "/api/v1/operators",
+            json={"email": VIEWER_EMAIL, "password": VIEWER_PASSWORD, "role": "viewer"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert created.status_code == 201, created.text
+    treez = demo.store("treez")
+    viewer = {"email": VIEWER_EMAIL, "password": VIEWER_PASSWORD}
+    # A viewer of the whole organization follows the store live as well.
+    open_store(
+        page,
+        Demo(demo.base_url, {**demo.info, "operator": viewer}, demo.settings, demo.log_path),
+        treez,
+    )
+    expect(state_badge(page)).not_to_have_count(0)
+    follow_live(page)
+    expect(page.locator("#store-health dl.facts")).to_contain_text("Breaker")
+    expect(page.locator("#store-actions")).to_contain_text("Your role can look, not act.")
+    for absent in ("#pos-credentials", "#kiosk-command", "#pause-form", "#store-actions button"):
+        expect(page.locator(absent)).to_have_count(0)
+    expect(page.locator("#pos-settings")).to_contain_text("set (hidden)")
+    expect(page.locator("#store-kiosks tbody tr")).not_to_have_count(0)

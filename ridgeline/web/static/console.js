@@ -20,6 +20,7 @@ const RANK = { viewer: 0, store_manager: 1, org_admin: 2, platform_admin: 3 };
 const ROUTES = [
   [/^#?\/?$/, "fleet", () => ({})],
   [/^#\/alerts\/?$/, "alerts", () => ({})],
+  [/^#\/status-page\/?$/, "statuspage", () => ({})],
   [/^#\/stores\/([0-9a-f-]{36})\/?$/, "store", (m) => ({ store_id: m[1] })],
 ];
 
@@ -77,6 +78,8 @@ async function showApp() {
   document.getElementById("app").hidden = false;
   document.getElementById("account").hidden = false;
   document.getElementById("account-who").textContent = `${me.name || me.email} (${me.role.replace("_", " ")})`;
+  // Links to views the operator's role cannot use are not shown at all.
+  for (const link of document.querySelectorAll("[data-role]")) link.hidden = !can(link.dataset.role);
   const liveState = document.getElementById("live-state");
   cable = new Cable(() => api.token(), {
     onState: (state) => {

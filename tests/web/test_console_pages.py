@@ -9,9 +9,8 @@ import re
 
 import httpx
 
+from ridgeline.web.console import VIEWS
 from ridgeline.web.pages import SHELF
-
-VIEWS = ("fleet", "store", "alerts")
 
 
 def modules_of(page: str) -> dict[str, str]:

@@ -5,29 +5,12 @@
 // Live: OpsChannel's alert.changed re-reads the alerts (debounced).
 
 import { clearErrors, showError } from "./forms.js";
+import { el } from "./dom.js";
 
 const ALERT_STATES = ["pending", "firing", "acknowledged", "resolved"];
 const SEVERITIES = ["critical", "warning", "info"];
 const LABELS = ["rule", "severity", "store_id"];
 const DEBOUNCE_MS = 500;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "list") {
-      node.setAttribute(key, value);
-    } else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function badge(state, text) {
   return el("span", { class: `badge ${state}`, text: text || state.replace("_", " ") });

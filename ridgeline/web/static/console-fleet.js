@@ -3,27 +3,12 @@
 // request per store). Live: OpsChannel's store.status, kiosk.presence and alert.changed patch
 // what they say at once and re-read the loaded pages (debounced); every 30 s as a fallback.
 
+import { el } from "./dom.js";
+
 const STATES = ["connected", "degraded", "error", "offline", "paused", "unconfigured", "unjudged"];
 const PAGE_SIZE = 200;
 const DEBOUNCE_MS = 1000;
 const FALLBACK_MS = 30000;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("data-") || key.startsWith("aria-")) node.setAttribute(key, value);
-    else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function label(state) {
   return state ? state.replace("_", " ") : "not judged";

@@ -4,6 +4,7 @@
 // beside their field. Secrets are never pre-filled: `GET .../pos` shows them as ********, and
 // only the settings that are not secret fill the form.
 
+import { el as node } from "./dom.js";
 import { clearErrors, formValues, showError } from "./forms.js";
 
 const SECRET_MARK = "********";
@@ -79,18 +80,6 @@ const COMMON = [
   { name: "connect_timeout_s", label: "Connect timeout (s)", number: true, optional: true },
   { name: "timeout_s", label: "Call timeout (s)", number: true, optional: true },
 ];
-
-function node(tag, attrs = {}, ...children) {
-  const made = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "text") made.textContent = value;
-    else if (key === "className") made.className = value;
-    else made.setAttribute(key, value === true ? "" : value);
-  }
-  made.append(...children.filter((child) => child !== null && child !== undefined));
-  return made;
-}
 
 function fieldRow(field, current) {
   const id = `pos-${field.name.replace(/_/g, "-")}`;

@@ -8,25 +8,9 @@
 import { ApiError } from "./api.js";
 import { clearErrors, formValues, showError } from "./forms.js";
 import { credentialsForm } from "./console-store-pos.js";
+import { el as node } from "./dom.js";
 
 const RUN_POLL_MS = 2000;
-
-function node(tag, attrs = {}, ...children) {
-  const made = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "text") made.textContent = value;
-    else if (key === "className") made.className = value;
-    else made.setAttribute(key, value === true ? "" : value);
-  }
-  made.append(
-    ...children
-      .flat()
-      .filter((child) => child !== null && child !== undefined && child !== false)
-      .map((child) => (typeof child === "string" ? document.createTextNode(child) : child)),
-  );
-  return made;
-}
 
 function words(value) {
   return value === null || value === undefined ? "" : String(value).replace(/_/g, " ");

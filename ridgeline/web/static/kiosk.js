@@ -7,6 +7,7 @@ import { Api, ApiError } from "./api.js";
 import { Cable } from "./cable.js";
 import { clearErrors, showError } from "./forms.js";
 import { Cart, Catalog, categoryName, lowestPrice, money } from "./kiosk-catalog.js";
+import { el } from "./dom.js";
 
 const STORAGE_KEY = "ridgeline.kiosk";
 const PAGE_SIZE = 60;
@@ -43,24 +44,6 @@ const STATE_TEXT = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "className") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name === "hidden") node.hidden = Boolean(value);
-    else if (name === "disabled") node.disabled = Boolean(value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 // The key: from the fragment (then out of the address bar), else from this tab's storage.
 function takeKey() {

@@ -297,6 +297,46 @@ def test_a_viewer_sees_no_action(demo: Demo, page: Page, viewer: dict[str, str])
     assert serious_violations(page) == []
 
 
+def test_an_org_admin_creates_edits_and_deletes_a_channel(demo: Demo, page: Page) -> None:
+    """The channel form: the kind's fields, the API's error beside the field at fault, a secret
+    never shown back, an edit that keeps it, and a delete that takes a second click."""
+    operator = demo.info["operator"]
+    sign_in(page, demo, operator["email"], operator["password"])
+    page.get_by_role("link", name="Alerts").click()
+    expect(page.locator("#view h1")).to_have_text("Alerts")
+    page.locator('[data-action="new-channel"]').click()
+    form = page.locator('form[data-channel-form="new"]')
+    form.get_by_label("Name", exact=True).fill("On-call webhook")
+    form.get_by_label("URL", exact=True).fill("http://127.0.0.1:9/hook")
+    form.get_by_label("Signing secret", exact=True).fill("short")
+    form.get_by_role("button", name="Save channel").click()
+    expect(form.locator("#channel-new-secret-error")).to_be_visible()
+    expect(form.get_by_label("Signing secret", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    secret = "a-signing-secret-long-enough"
+    form.get_by_label("Signing secret", exact=True).fill(secret)
+    form.get_by_role("button", name="Save channel").click()
+    item = page.locator("#view li[data-channel-id]", has_text="On-call webhook")
+    expect(item).to_have_count(1)
+    assert secret not in page.content()
+
+    item.get_by_role("button", name="Edit On-call webhook").click()
+    edit = page.locator('form[data-channel-form]:not([data-channel-form="new"])')
+    expect(edit.get_by_label("Signing secret", exact=True)).to_have_value("")
+    edit.get_by_label("Name", exact=True).fill("Night webhook")
+    edit.get_by_role("button", name="Save channel").click()
+    renamed = page.locator("#view li[data-channel-id]", has_text="Night webhook")
+    expect(renamed).to_have_count(1)
+    assert serious_violations(page) == []
+
+    delete = renamed.get_by_role("button", name="Delete Night webhook")
+    delete.click()
+    expect(delete).to_have_text("Confirm delete")
+    delete.click()
+    expect(page.locator("#view li[data-channel-id]", has_text="Night webhook")).to_have_count(0)
+
+
 def test_the_fleet_pages_500_stores_without_a_request_per_store(
     demo: Demo, page: Page, api: httpx.Client, operator_headers: dict[str, str]
 ) -> None:

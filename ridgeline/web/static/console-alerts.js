@@ -5,6 +5,7 @@
 // Live: OpsChannel's alert.changed re-reads the alerts (debounced).
 
 import { clearErrors, showError } from "./forms.js";
+import { channelForm } from "./console-alerts-channels.js";
 import { el } from "./dom.js";
 
 const ALERT_STATES = ["pending", "firing", "acknowledged", "resolved"];
@@ -443,12 +444,55 @@ export async function render(root, ctx) {
   // ---------------------------------------------------------------- channels
 
   const channelList = el("ul", { class: "plain-list" });
+  const channelFormHolder = el("div");
   const channelSection = el(
     "section",
     { "aria-labelledby": "channels-title" },
     el("h2", { id: "channels-title", text: "Alert channels" }),
     channelList,
+    channelFormHolder,
   );
+
+  async function reloadChannels() {
+    channels = (await api.get("/api/v1/alert-channels?limit=200")).data;
+    renderChannels();
+  }
+
+  // The create or edit form, one at a time, under the list (org admins).
+  function openChannelForm(channel) {
+    const organizationSelect = platform && !channel ? orgField("channel") : null;
+    const form = channelForm({
+      api,
+      channel,
+      organizationId: organizationSelect
+        ? () => organizationSelect.querySelector("select").value
+        : null,
+      onSaved: async (saved) => {
+        channelFormHolder.replaceChildren(newChannelButton());
+        ctx.announce(`Channel ${saved.name} saved`);
+        await reloadChannels();
+      },
+      onCancel: () => channelFormHolder.replaceChildren(newChannelButton()),
+    });
+    if (organizationSelect) {
+      // Platform admins name the organization the channel belongs to.
+      form.querySelector("fieldset").before(organizationSelect);
+    }
+    channelFormHolder.replaceChildren(form);
+    form.querySelector("input[name=name]").focus();
+  }
+
+  function newChannelButton() {
+    if (!can("org_admin")) return el("span");
+    const button = el("button", {
+      type: "button",
+      class: "secondary",
+      "data-action": "new-channel",
+      text: "New channel",
+    });
+    button.addEventListener("click", () => openChannelForm(null));
+    return button;
+  }
 
   async function showDeliveries(channel, holder, button) {
     if (!holder.hidden) {
@@ -522,7 +566,39 @@ export async function render(root, ctx) {
               test.disabled = false;
             }
           });
-          item.append(" ", test);
+          const edit = el("button", {
+            type: "button",
+            class: "secondary",
+            "data-action": "edit-channel",
+            text: "Edit",
+            "aria-label": `Edit ${channel.name}`,
+          });
+          edit.addEventListener("click", () => openChannelForm(channel));
+          // Deleting takes a second click on the same button: no dialog to miss.
+          const remove = el("button", {
+            type: "button",
+            class: "danger",
+            "data-action": "delete-channel",
+            text: "Delete",
+            "aria-label": `Delete ${channel.name}`,
+          });
+          remove.addEventListener("click", async () => {
+            if (remove.dataset.armed === undefined) {
+              remove.dataset.armed = "";
+              remove.textContent = "Confirm delete";
+              return;
+            }
+            remove.disabled = true;
+            try {
+              await api.delete(`/api/v1/alert-channels/${channel.id}`);
+              ctx.announce(`Channel ${channel.name} deleted`);
+              await reloadChannels();
+            } catch (error) {
+              fail(error);
+              remove.disabled = false;
+            }
+          });
+          item.append(" ", test, " ", edit, " ", remove);
         }
         item.append(holder);
         return item;
@@ -701,6 +777,7 @@ export async function render(root, ctx) {
   rules = ruleList.data.map((rule) => rule.name);
   channels = channelPage.data;
   renderChannels();
+  channelFormHolder.replaceChildren(newChannelButton());
   if (can("store_manager")) silenceSection.append(silenceForm());
   if (can("org_admin")) {
     policyFormNode = policyForm();

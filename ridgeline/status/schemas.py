@@ -7,7 +7,14 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from ridgeline.models.status import (
     ComponentStatus,
@@ -210,11 +217,13 @@ class MaintenanceIn(BaseModel):
         _known_components(value)
         return list(dict.fromkeys(value))
 
-    @model_validator(mode="after")
-    def _window(self) -> MaintenanceIn:
-        if self.scheduled_until <= self.scheduled_for:
-            raise ValueError("scheduled_until must be after scheduled_for")
-        return self
+    @field_validator("scheduled_until")
+    @classmethod
+    def _window(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("scheduled_for")
+        if isinstance(start, datetime) and value <= start:
+            raise ValueError("must be after scheduled_for")
+        return value
 
 
 class IncidentUpdateIn(BaseModel):

@@ -367,3 +367,42 @@ def test_the_fleet_pages_500_stores_without_a_request_per_store(
     assert all("limit=200" in url for url in fleet_calls), fleet_calls
     assert not [url for url in api_calls if "/api/v1/stores" in url], api_calls
     assert len(api_calls) <= 10, api_calls  # the sign-in, /auth/me and a few fleet pages
+
+
+def test_an_org_admin_deletes_an_escalation_policy_with_two_clicks(
+    demo: Demo, page: Page, api: httpx.Client, operator_headers: dict[str, str]
+) -> None:
+    """An escalation policy made through the API is deleted from the alerts view: the first
+    click on its Delete asks for a confirmation, the second deletes it (the API agrees)."""
+    channel = api.post(
+        "/api/v1/alert-channels",
+        json={"name": "Policy stream", "kind": "ops", "config": {}},
+        headers=operator_headers,
+    )
+    assert channel.status_code == 201, channel.text
+    created = api.post(
+        "/api/v1/escalation-policies",
+        json={
+            "name": "Jobs pager",
+            "levels": [{"delay_s": 0, "channel_ids": [channel.json()["data"]["id"]]}],
+            "rules": ["jobs_dead"],
+        },
+        headers=operator_headers,
+    )
+    assert created.status_code == 201, created.text
+    policy_id = created.json()["data"]["id"]
+    operator = demo.info["operator"]
+    sign_in(page, demo, operator["email"], operator["password"])
+    page.get_by_role("link", name="Alerts").click()
+    expect(page.locator("#view h1")).to_have_text("Alerts")
+    item = page.locator(f'#view li[data-policy-id="{policy_id}"]')
+    expect(item).to_contain_text("Jobs pager")
+    delete = item.get_by_role("button", name="Delete Jobs pager")
+    expect(delete).to_have_attribute("data-action", "delete-policy")
+    delete.click()
+    expect(delete).to_have_text("Confirm delete")
+    expect(item).to_have_count(1)
+    delete.click()
+    expect(item).to_have_count(0)
+    gone = api.get(f"/api/v1/escalation-policies/{policy_id}", headers=operator_headers)
+    assert gone.status_code == 404, gone.text

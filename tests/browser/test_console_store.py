@@ -258,3 +258,52 @@ def test_a_viewer_sees_the_store_and_no_button_the_api_would_refuse(demo: Demo, 
         expect(page.locator(absent)).to_have_count(0)
     expect(page.locator("#pos-settings")).to_contain_text("set (hidden)")
     expect(page.locator("#store-kiosks tbody tr")).not_to_have_count(0)
+
+
+def test_an_org_admin_changes_the_store_s_settings_and_forces_its_breaker_open(
+    demo: Demo, page: Page
+) -> None:
+    """The Settings section: a sync interval out of range is refused with the API's message
+    beside its field, a valid one is saved (the API agrees); a health threshold is saved. Then
+    the breaker forced open turns the store `error` and a reset brings it back."""
+    blaze = demo.store("blaze")
+    base = f"/api/v1/stores/{blaze['id']}"
+    open_store(page, demo, blaze)
+    expect(state_badge(page)).to_have_attribute("data-state", "connected", timeout=30_000)
+
+    sync_form = page.locator("#sync-settings")
+    interval = sync_form.get_by_label("Catalog sync interval (s)")
+    expect(interval).not_to_have_value("")
+    interval.fill("10")
+    sync_form.get_by_role("button", name="Save sync intervals").click()
+    expect(page.locator("#sync-catalog-interval-s-error")).to_contain_text("60")
+    expect(interval).to_have_attribute("aria-invalid", "true")
+    expect(interval).to_be_focused()
+    interval.fill("3600")
+    sync_form.get_by_role("button", name="Save sync intervals").click()
+    expect(sync_form.get_by_role("status")).to_have_text("Sync intervals saved.")
+    expect(sync_form.locator(".field-error")).to_have_count(0)
+    with httpx.Client(base_url=demo.base_url, timeout=30) as api:
+        headers = operator_headers(demo, api)
+        state = api.get(f"{base}/sync-state", headers=headers)
+        assert state.status_code == 200, state.text
+        assert state.json()["data"]["catalog_interval_s"] == 3600
+
+        thresholds = page.locator("#health-thresholds")
+        slow = thresholds.get_by_label("Slow call (ms)")
+        expect(slow).not_to_have_value("")  # the health view's current value
+        slow.fill("4500")
+        thresholds.get_by_role("button", name="Save thresholds").click()
+        expect(thresholds.get_by_role("status")).to_have_text("Health thresholds saved.")
+        health = api.get(f"{base}/health", headers=headers)
+        assert health.status_code == 200, health.text
+        assert health.json()["data"]["thresholds"]["slow_call_ms"] == 4500
+
+    breaker = page.locator("#breaker-actions")
+    breaker.get_by_role("button", name="Force breaker open").click()
+    expect(page.locator('[data-result="breaker"]')).to_contain_text("forced open")
+    expect(state_badge(page)).to_have_attribute("data-state", "error", timeout=STATE_TIMEOUT_MS)
+    expect(page.locator("#store-health")).to_contain_text("forced open")
+    breaker.get_by_role("button", name="Reset breaker").click()
+    expect(page.locator('[data-result="breaker"]')).to_contain_text("Breaker closed")
+    expect(state_badge(page)).to_have_attribute("data-state", "connected", timeout=STATE_TIMEOUT_MS)

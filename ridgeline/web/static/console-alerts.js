@@ -645,7 +645,34 @@ export async function render(root, ctx) {
             "aria-label": `Edit ${policy.name}`,
           });
           edit.addEventListener("click", () => fillPolicyForm(policy));
-          item.append(edit);
+          // Deleting takes a second click on the same button, as for channels.
+          const remove = el("button", {
+            type: "button",
+            class: "danger",
+            "data-action": "delete-policy",
+            text: "Delete",
+            "aria-label": `Delete ${policy.name}`,
+          });
+          remove.addEventListener("click", async () => {
+            if (remove.dataset.armed === undefined) {
+              remove.dataset.armed = "";
+              remove.textContent = "Confirm delete";
+              return;
+            }
+            remove.disabled = true;
+            try {
+              await api.delete(`/api/v1/escalation-policies/${policy.id}`);
+              ctx.announce(`Escalation policy ${policy.name} deleted`);
+              if (policyFormNode && policyFormNode.dataset.policyId === policy.id) {
+                fillPolicyForm(null);
+              }
+              await loadPolicies();
+            } catch (error) {
+              fail(error);
+              remove.disabled = false;
+            }
+          });
+          item.append(edit, " ", remove);
         }
         return item;
       }),

@@ -129,6 +129,18 @@ export async function render(root, ctx) {
   const kiosksBody = node("div");
   const commandHome = node("div");
   const ordersBody = node("div");
+  const breakerResult = node("p", {
+    className: "step-result",
+    role: "status",
+    "data-result": "breaker",
+  });
+  const breakerActions = node("div", { className: "toolbar", id: "breaker-actions" });
+  const kioskResult = node("p", {
+    className: "step-result",
+    role: "status",
+    "data-result": "kiosks",
+  });
+  const settingsBody = node("div");
 
   root.replaceChildren(
     node("p", {}, node("a", { href: "#/", text: "\u2190 Fleet" })),
@@ -140,7 +152,16 @@ export async function render(root, ctx) {
       section("store-health", "Health", healthBody),
       section("store-recovery", "Recovery procedure", diagnosis, steps),
     ),
-    section("store-connection", "Connection", actions, actionsResult, posBody, credentialsHome),
+    section(
+      "store-connection",
+      "Connection",
+      actions,
+      actionsResult,
+      breakerActions,
+      breakerResult,
+      posBody,
+      credentialsHome,
+    ),
     section("store-calls", "Recent POS calls", callsBody),
     section("store-recovery-runs", "Recovery runs", runsBody),
     section(
@@ -151,8 +172,9 @@ export async function render(root, ctx) {
       issuesBody,
     ),
     section("store-reconciliation", "Reconciliation", reconcileBody),
-    section("store-kiosks", "Kiosks", kiosksBody, commandHome),
+    section("store-kiosks", "Kiosks", kiosksBody, kioskResult, commandHome),
     section("store-orders", "Orders", ordersBody),
+    section("store-settings", "Settings", settingsBody),
   );
 
   // --- actions: each performs a step, shows its result and is disabled while it runs ------
@@ -226,6 +248,22 @@ export async function render(root, ctx) {
         return pos.credentials_refused_at
           ? `Failed: the POS refused these credentials at ${fmt.time(pos.credentials_refused_at)}.`
           : "The stored credentials can be read and are not refused.";
+      },
+    },
+    force_open_breaker: {
+      label: "Force breaker open",
+      role: "org_admin",
+      async run() {
+        const breaker = (await api.post(`${base}/pos/breaker`, { action: "force_open" })).data;
+        return `Breaker ${words(breaker.state)}: no call reaches the POS until it is reset.`;
+      },
+    },
+    disable_breaker: {
+      label: "Disable breaker",
+      role: "org_admin",
+      async run() {
+        const breaker = (await api.post(`${base}/pos/breaker`, { action: "disable" })).data;
+        return `Breaker ${words(breaker.state)}: every call goes through until it is reset.`;
       },
     },
     reset_breaker: {
@@ -312,6 +350,19 @@ export async function render(root, ctx) {
     actions.after(pause);
   } else {
     actions.append(node("p", { className: "muted", text: "Your role can look, not act." }));
+  }
+
+  // The breaker's own toolbar (organization admins): force it open, disable it, or reset it.
+  if (canAdmin) {
+    breakerActions.append(
+      node("span", { className: "muted", text: "Circuit breaker:" }),
+      actionButton("force_open_breaker", breakerResult),
+      actionButton("disable_breaker", breakerResult),
+      actionButton("reset_breaker", breakerResult),
+    );
+  } else {
+    breakerActions.hidden = true;
+    breakerResult.hidden = true;
   }
 
   // --- POS settings and the credentials form ---------------------------------------------
@@ -442,6 +493,7 @@ export async function render(root, ctx) {
       ]),
     );
     drawSyncs(ev.last_syncs || []);
+    if (thresholdsForm && !thresholdsForm.dataset.filled) fillThresholds(health.thresholds);
     if (lastState !== null && lastState !== health.state) {
       ctx.announce(`${store.name} is now ${words(health.state)}: ${words(health.cause)}.`);
     }
@@ -705,6 +757,38 @@ export async function render(root, ctx) {
 
   // --- kiosks -----------------------------------------------------------------------------
   let kioskSelect = null;
+  // A connected kiosk's /cable connections closed (it reconnects): store managers.
+  function disconnectButton(kiosk) {
+    if (!canManage || !kiosk.connected) return null;
+    const button = node("button", {
+      type: "button",
+      className: "secondary",
+      "data-action": "disconnect_kiosk",
+      text: "Disconnect",
+      "aria-label": `Disconnect ${kiosk.name}`,
+    });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      kioskResult.className = "step-result";
+      kioskResult.textContent = `Disconnecting ${kiosk.name}\u2026`;
+      try {
+        const out = (
+          await api.post(`/api/v1/kiosks/${kiosk.id}/disconnect`, { reconnect: true })
+        ).data;
+        kioskResult.textContent =
+          out.connections === null
+            ? `${kiosk.name}: disconnect sent; it reconnects.`
+            : `${kiosk.name}: ${out.connections} connection(s) closed; it reconnects.`;
+        kioskResult.className = "step-result ok";
+        later(refreshKiosks, 1500);
+      } catch (error) {
+        kioskResult.textContent = `Disconnect ${kiosk.name}: ${messageOf(error)}`;
+        kioskResult.className = "step-result bad";
+        button.disabled = false;
+      }
+    });
+    return button;
+  }
   async function refreshKiosks() {
     let kiosks;
     try {
@@ -717,11 +801,11 @@ export async function render(root, ctx) {
     kiosksBody.replaceChildren(
       table(
         "Kiosks",
-        ["Kiosk", "Presence", "Last heartbeat", "App version", "Status"],
+        ["Kiosk", "Presence", "Last heartbeat", "App version", "Status", ""],
         kiosks.map((kiosk) =>
           node(
             "tr",
-            { "data-kiosk": kiosk.id },
+            { "data-kiosk": kiosk.id, "data-connected": kiosk.connected ? "true" : "false" },
             node("td", { text: kiosk.name }),
             node(
               "td",
@@ -734,6 +818,7 @@ export async function render(root, ctx) {
             node("td", { text: fmt.ago(kiosk.last_seen_at) }),
             node("td", { text: kiosk.app_version || "unknown" }),
             node("td", { text: kiosk.status }),
+            node("td", {}, disconnectButton(kiosk)),
           ),
         ),
         "No kiosk in this store.",
@@ -827,6 +912,163 @@ export async function render(root, ctx) {
       }
     });
     commandHome.append(form);
+  }
+
+  // --- settings: sync intervals and health thresholds (organization admins) -------------
+  const SYNC_FIELDS = [
+    ["catalog_interval_s", "Catalog sync interval (s)", 60, 86400],
+    ["inventory_interval_s", "Inventory sync interval (s)", 30, 86400],
+    ["stale_after_s", "Catalog stale after (s)", 60, 7 * 86400],
+  ];
+  const THRESHOLD_FIELDS = [
+    ["window_calls", "Calls judged (newest first)", "1", "500", "1"],
+    ["window_s", "Window (s)", "0", "86400", "any"],
+    ["minimum_calls", "Minimum calls before a rate is judged", "1", "500", "1"],
+    ["degraded_failure_rate", "Failure rate for degraded (0 to 1)", "0", "1", "any"],
+    ["degraded_rate_limited_calls", "Rate-limited calls for degraded", "1", "500", "1"],
+    ["slow_call_ms", "Slow call (ms)", "0", "600000", "any"],
+    ["degraded_slow_call_rate", "Slow call rate for degraded (0 to 1)", "0", "1", "any"],
+    ["degraded_sync_failures", "Sync failures in a row for degraded", "1", "1000", "1"],
+    ["offline_after_s", "Offline after (s)", "0", "86400", "any"],
+    ["recovery_ratio", "Recovery ratio (0 to 1)", "0", "1", "any"],
+  ];
+  const idOf = (prefix, name) => `${prefix}-${name.replace(/_/g, "-")}`;
+  let syncForm = null;
+  let thresholdsForm = null;
+
+  function fillThresholds(thresholds) {
+    if (!thresholdsForm || !thresholds) return;
+    for (const [name] of THRESHOLD_FIELDS) {
+      const input = thresholdsForm.elements.namedItem(`thresholds.${name}`);
+      const value = thresholds[name];
+      input.value = value === null || value === undefined ? "" : String(value);
+      input.dataset.loaded = input.value;
+    }
+    thresholdsForm.dataset.filled = "1";
+  }
+
+  function numberRow(prefix, name, label, min, max, step) {
+    return node(
+      "div",
+      { className: "row" },
+      node("label", { for: idOf(prefix, name), text: label }),
+      node("input", {
+        id: idOf(prefix, name),
+        name: prefix === "threshold" ? `thresholds.${name}` : name,
+        type: "number",
+        min: String(min),
+        max: String(max),
+        step: step || "1",
+      }),
+    );
+  }
+
+  function settingsForm(id, title, rows, submitLabel, action) {
+    const result = node("p", { className: "step-result", role: "status" });
+    const form = node(
+      "form",
+      { id, novalidate: true, "aria-labelledby": `${id}-title` },
+      node("h3", { id: `${id}-title`, text: title }),
+      node("p", { className: "form-error", "data-form-error": true, role: "alert" }),
+      rows,
+      node("button", { type: "submit", "data-action": action, text: submitLabel }),
+      result,
+    );
+    form.result = result;
+    return form;
+  }
+
+  async function loadSyncState() {
+    try {
+      const state = (await api.get(`${base}/sync-state`)).data;
+      if (!alive || !syncForm) return;
+      for (const [name] of SYNC_FIELDS) {
+        syncForm.elements.namedItem(name).value = String(state[name] ?? "");
+      }
+    } catch (error) {
+      if (syncForm) syncForm.querySelector("[data-form-error]").textContent = messageOf(error);
+    }
+  }
+
+  if (canAdmin) {
+    syncForm = settingsForm(
+      "sync-settings",
+      "Sync intervals",
+      SYNC_FIELDS.map(([name, label, min, max]) => numberRow("sync", name, label, min, max)),
+      "Save sync intervals",
+      "save_sync_intervals",
+    );
+    syncForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(syncForm);
+      syncForm.result.textContent = "";
+      const values = formValues(syncForm);
+      const body = {};
+      for (const [name] of SYNC_FIELDS) if (values[name] !== undefined) body[name] = values[name];
+      const button = syncForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        const state = (await api.put(`${base}/sync-state`, body)).data;
+        for (const [name] of SYNC_FIELDS) {
+          syncForm.elements.namedItem(name).value = String(state[name]);
+        }
+        syncForm.result.textContent = "Sync intervals saved.";
+        syncForm.result.className = "step-result ok";
+      } catch (error) {
+        showError(syncForm, error);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    thresholdsForm = settingsForm(
+      "health-thresholds",
+      "Health thresholds",
+      [
+        node("p", {
+          className: "muted",
+          text: "An empty field restores the default.",
+        }),
+        THRESHOLD_FIELDS.map(([name, label, min, max, step]) =>
+          numberRow("threshold", name, label, min, max, step),
+        ),
+      ],
+      "Save thresholds",
+      "save_health_thresholds",
+    );
+    thresholdsForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(thresholdsForm);
+      thresholdsForm.result.textContent = "";
+      // Only what changed: a number, or null (the default) for a field emptied.
+      const thresholds = {};
+      for (const [name] of THRESHOLD_FIELDS) {
+        const input = thresholdsForm.elements.namedItem(`thresholds.${name}`);
+        if (input.value === (input.dataset.loaded ?? "")) continue;
+        thresholds[name] = input.value === "" ? null : Number(input.value);
+      }
+      const button = thresholdsForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        const saved = (await api.put(`${base}/health/thresholds`, { thresholds })).data;
+        fillThresholds(saved);
+        thresholdsForm.result.textContent = "Health thresholds saved.";
+        thresholdsForm.result.className = "step-result ok";
+        refreshHealth();
+      } catch (error) {
+        showError(thresholdsForm, error);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    settingsBody.append(syncForm, thresholdsForm);
+  } else {
+    settingsBody.append(
+      node("p", {
+        className: "muted",
+        text: "Organization admins change the sync intervals and health thresholds.",
+      }),
+    );
   }
 
   // --- orders -----------------------------------------------------------------------------
@@ -962,7 +1204,13 @@ export async function render(root, ctx) {
 
   await loadPos();
   await refreshHealth();
-  await Promise.all([refreshRuns(), refreshSyncs(), refreshKiosks(), refreshOrders()]);
+  await Promise.all([
+    refreshRuns(),
+    refreshSyncs(),
+    refreshKiosks(),
+    refreshOrders(),
+    loadSyncState(),
+  ]);
 
   return () => {
     alive = false;

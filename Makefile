@@ -54,13 +54,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# --durations: each run lists its slowest tests, to keep the suite's time in view.
 pytest-sqlite: install install-js install-browser
-	$(BIN)/pytest --db sqlite $(PYTEST_ARGS)
+	$(BIN)/pytest --db sqlite --durations=15 $(PYTEST_ARGS)
 
 # Runs when PostgreSQL answers; CI sets RIDGELINE_REQUIRE_POSTGRES=1 so that it never skips.
-pytest-postgresql: install install-js install-browser
+# The browser tests (tests/browser) drive the pages against the demo in the SQLite pass only:
+# what they check is the pages, and every API call under them is tested on both databases.
+PG_PYTEST_ARGS ?= --ignore=tests/browser
+pytest-postgresql: install install-js
 	@if $(BIN)/python -m tests.pg_available; then \
-		$(BIN)/pytest --db postgresql $(PYTEST_ARGS); \
+		$(BIN)/pytest --db postgresql --durations=15 $(PG_PYTEST_ARGS) $(PYTEST_ARGS); \
 	elif [ "$${RIDGELINE_REQUIRE_POSTGRES:-0}" = "1" ]; then \
 		echo "PostgreSQL is required (RIDGELINE_REQUIRE_POSTGRES=1) but not reachable" >&2; exit 1; \
 	else \

@@ -9,10 +9,8 @@ Nothing is fetched from anywhere else. Only component data is shown: never a ten
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import jinja2
@@ -24,9 +22,10 @@ from ridgeline.auth.dependencies import PUBLIC
 from ridgeline.errors import NotFound
 from ridgeline.models.status import ComponentStatus, IncidentKind, IncidentStatus, StatusIncident
 from ridgeline.status import repository, views
-from ridgeline.status.caching import conditional, etag_of
+from ridgeline.status.caching import conditional
 from ridgeline.status.endpoints import page_url
 from ridgeline.status.schemas import ComponentUptimeOut, IncidentOut, UptimeDayOut
+from ridgeline.web.assets import IMMUTABLE, AssetShelf
 
 router = APIRouter(tags=["status page"], include_in_schema=False)
 HTML = "text/html; charset=utf-8"
@@ -34,13 +33,8 @@ HTML = "text/html; charset=utf-8"
 HISTORY_DAYS = 14
 HISTORY_LIMIT = 50
 
-# Served under /status/assets/{name}; nothing else is.
-ASSETS: dict[str, str] = {
-    "status.css": "text/css; charset=utf-8",
-    "status.js": "text/javascript; charset=utf-8",
-    "favicon.svg": "image/svg+xml",
-}
-ASSET_CACHE = "public, max-age=31536000, immutable"
+# The page's stylesheet, script and icon, served under /status/assets/{name}; nothing else is.
+SHELF = AssetShelf("ridgeline.status", "static", "/status/assets")
 
 STATUS_LABELS = {
     ComponentStatus.OPERATIONAL: "Operational",
@@ -63,26 +57,6 @@ INCIDENT_STATUS_LABELS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Asset:
-    content: bytes
-    media_type: str
-    etag: str
-
-    @property
-    def version(self) -> str:
-        return self.etag.strip('"')[:12]
-
-
-@cache
-def asset(name: str) -> Asset | None:
-    media_type = ASSETS.get(name)
-    if media_type is None:
-        return None
-    content = resources.files("ridgeline.status").joinpath("static", name).read_bytes()
-    return Asset(content, media_type, etag_of(content))
-
-
 @cache
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -99,15 +73,9 @@ def templates() -> jinja2.Environment:
         status_icon=lambda status: STATUS_ICONS[ComponentStatus(status)],
         incident_status=lambda status: INCIDENT_STATUS_LABELS[IncidentStatus(status)],
         indicator_icon=lambda indicator: INDICATOR_ICONS[indicator],
-        asset_url=lambda name: f"/status/assets/{name}?v={_version(name)}",
+        asset_url=SHELF.url,
     )
     return env
-
-
-def _version(name: str) -> str:
-    found = asset(name)
-    assert found is not None, name
-    return found.version
 
 
 def _aware(value: datetime) -> datetime:
@@ -237,10 +205,10 @@ async def incident_page(
 async def status_asset(name: str, request: Request) -> Response:
     """The page's stylesheet, script and icon (a fixed list), cached for a year: their URLs
     carry a version of their content."""
-    found = asset(name)
+    found = SHELF.get(name)
     if found is None:
         raise NotFound("asset", name)
-    headers = {"ETag": found.etag, "Cache-Control": ASSET_CACHE}
+    headers = {"ETag": found.etag, "Cache-Control": IMMUTABLE}
     if request.headers.get("if-none-match", "").strip() == found.etag:
         return Response(status_code=304, headers=headers)
     return Response(content=found.content, media_type=found.media_type, headers=headers)

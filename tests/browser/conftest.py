@@ -20,7 +20,8 @@ import pytest
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from ridgeline.config import Environment, Settings
 from ridgeline.db.engine import Database
@@ -152,3 +153,43 @@ def page(browser: Browser) -> Iterator[Page]:
     tab.set_default_timeout(15_000)
     yield tab
     context.close()
+
+
+def create_user(
+    demo: Demo, email: str, password: str, role: str, *, organization_id: str | None = None
+) -> dict[str, str]:
+    """An operator made with `ridgeline users create` against the demo's database, as support
+    would; its email and password."""
+    env = {
+        **os.environ,
+        "RIDGELINE_DATABASE_URL": demo.settings.database_url,
+        "RIDGELINE_ENV": "test",
+    }
+    command = [sys.executable, "-m", "ridgeline", "users", "create", "--email", email]
+    command += ["--role", role, "--password", password]
+    if organization_id is not None:
+        command += ["--organization", organization_id]
+    created = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    assert created.returncode == 0, created.stderr.decode()
+    return {"email": email, "password": password}
+
+
+def sign_in_to_console(page: Page, demo: Demo, email: str, password: str) -> None:
+    """Signs in through the console's form and waits for the signed-in shell."""
+    page.goto(demo.base_url + "/dashboard")
+    expect(page.locator("#sign-in-title")).to_be_visible()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#account-who")).not_to_be_empty()
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each."""
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -9,8 +9,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -20,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, WebSocket, expect
 
-from tests.browser.conftest import Demo
+from tests.browser.conftest import Demo, create_user, serious_violations
+from tests.browser.conftest import sign_in_to_console as sign_in
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -54,57 +52,17 @@ def operator_headers(demo: Demo, api: httpx.Client) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def viewer(demo: Demo) -> dict[str, str]:
     """A viewer of the demo's organization, made with the CLI against the demo's database."""
-    env = {
-        **os.environ,
-        "RIDGELINE_DATABASE_URL": demo.settings.database_url,
-        "RIDGELINE_ENV": "test",
-    }
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ridgeline",
-            "users",
-            "create",
-            "--email",
-            VIEWER_EMAIL,
-            "--role",
-            "viewer",
-            "--organization",
-            demo.info["organization"]["id"],
-            "--password",
-            VIEWER_PASSWORD,
-        ],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
+    return create_user(
+        demo,
+        VIEWER_EMAIL,
+        VIEWER_PASSWORD,
+        "viewer",
+        organization_id=demo.info["organization"]["id"],
     )
-    assert created.returncode == 0, created.stderr.decode()
-    return {"email": VIEWER_EMAIL, "password": VIEWER_PASSWORD}
-
-
-def sign_in(page: Page, demo: Demo, email: str, password: str) -> None:
-    page.goto(demo.base_url + "/dashboard")
-    expect(page.locator("#sign-in-title")).to_be_visible()
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#app")).to_be_visible()
-    expect(page.locator("#account-who")).not_to_be_empty()
 
 
 def store_row(page: Page, store_id: str) -> Any:
     return page.locator(f'#view tr[data-store-id="{store_id}"]')
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_the_operator_signs_in_and_sees_the_fleet(demo: Demo, page: Page, tmp_path: Path) -> None:

@@ -5,19 +5,16 @@ field; axe-core finds nothing serious; the demo's org admin has no link to the v
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Demo
+from tests.browser.conftest import Demo, create_user, serious_violations
+from tests.browser.conftest import sign_in_to_console as sign_in
 
 ADMIN_EMAIL = "console-status-admin@ridgeline.example"
 ADMIN_PASSWORD = "console-status-page-browser-test"
@@ -27,51 +24,7 @@ ZONE = ZoneInfo("America/Denver")  # the browser's zone (conftest's `page`)
 @pytest.fixture(scope="module")
 def platform_admin(demo: Demo) -> dict[str, str]:
     """A platform admin made with the CLI against the demo's database."""
-    env = {
-        **os.environ,
-        "RIDGELINE_DATABASE_URL": demo.settings.database_url,
-        "RIDGELINE_ENV": "test",
-    }
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ridgeline",
-            "users",
-            "create",
-            "--email",
-            ADMIN_EMAIL,
-            "--role",
-            "platform_admin",
-            "--password",
-            ADMIN_PASSWORD,
-        ],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr.decode()
-    return {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-
-
-def sign_in(page: Page, demo: Demo, email: str, password: str) -> None:
-    page.goto(demo.base_url + "/dashboard")
-    expect(page.locator("#sign-in-title")).to_be_visible()
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#app")).to_be_visible()
-    expect(page.locator("#account-who")).not_to_be_empty()
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    return create_user(demo, ADMIN_EMAIL, ADMIN_PASSWORD, "platform_admin")
 
 
 def local(moment: datetime) -> str:

@@ -16,10 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Demo
+from tests.browser.conftest import Demo, serious_violations
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -81,15 +80,6 @@ def operator_headers(demo: Demo, api: httpx.Client) -> dict[str, str]:
 
 def state_badge(page: Page) -> Any:
     return page.locator("#store-state .badge")
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_the_api_s_error_shows_beside_its_field(demo: Demo, page: Page) -> None:

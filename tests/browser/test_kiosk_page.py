@@ -18,10 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Request, WebSocket, expect
 
-from tests.browser.conftest import Demo
+from tests.browser.conftest import Demo, serious_violations
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -296,15 +295,6 @@ def test_without_a_key_the_page_asks_for_one(demo: Demo, tab: Page, kiosk: dict[
     page.get_by_role("button", name="Forget this kiosk").click()
     expect(page.locator("#key-view")).to_be_visible()
     assert page.evaluate("sessionStorage.length") == 0
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_axe_storage_and_a_screenshot(

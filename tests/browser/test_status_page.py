@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from ridgeline.status.components import COMPONENTS
-from tests.browser.conftest import Demo
+from tests.browser.conftest import Demo, create_user, serious_violations
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -50,32 +47,8 @@ def api(demo: Demo) -> Any:
 
 @pytest.fixture(scope="module")
 def platform_admin(demo: Demo, api: httpx.Client) -> dict[str, str]:
-    """A platform admin made with the CLI against the demo's database."""
-    env = {
-        **os.environ,
-        "RIDGELINE_DATABASE_URL": demo.settings.database_url,
-        "RIDGELINE_ENV": "test",
-    }
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ridgeline",
-            "users",
-            "create",
-            "--email",
-            ADMIN_EMAIL,
-            "--role",
-            "platform_admin",
-            "--password",
-            ADMIN_PASSWORD,
-        ],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr.decode()
+    """A platform admin made with the CLI against the demo's database, signed in."""
+    create_user(demo, ADMIN_EMAIL, ADMIN_PASSWORD, "platform_admin")
     return sign_in(api, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
@@ -222,15 +195,6 @@ def test_planned_maintenance_shows_ahead_of_its_window(
     expect(times.nth(0)).to_contain_text("MST")  # the reader's zone (America/Denver)
     expect(item.locator(".affected")).to_have_text("Affects: API, Order submission")
     expect(component(page, "api")).to_have_attribute("data-status", "operational")
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_axe_finds_no_serious_violations(

@@ -4,7 +4,7 @@
 // show only for a role the API lets act; forms show the API's own errors beside the field.
 // Live: OpsChannel's alert.changed re-reads the alerts (debounced).
 
-import { clearErrors, showError } from "./forms.js";
+import { clearErrors, field, localInput, showError } from "./forms.js";
 import { channelForm } from "./console-alerts-channels.js";
 import { el } from "./dom.js";
 
@@ -26,25 +26,6 @@ function options(values, selected, { any, raw = false } = {}) {
     }),
   );
   return any ? [el("option", { value: "", text: any }), ...list] : list;
-}
-
-function field(id, text, input, hint) {
-  input.id = id;
-  const row = el("div", { class: "row" }, el("label", { for: id, text }), input);
-  if (hint) {
-    const hintId = `${id}-hint`;
-    row.append(el("p", { class: "muted small", id: hintId, text: hint }));
-    input.setAttribute("aria-describedby", hintId);
-  }
-  return row;
-}
-
-function localInput(date) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return (
-    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
-    `T${pad(date.getHours())}:${pad(date.getMinutes())}`
-  );
 }
 
 async function allPages(api, path) {

@@ -6,7 +6,7 @@
 // Re-reads after every action and every 15 s while open; forms being typed in are kept.
 
 import { el } from "./dom.js";
-import { clearErrors, formValues, showError } from "./forms.js";
+import { clearErrors, field, formValues, localInput, showError } from "./forms.js";
 
 const POLL_MS = 15_000;
 const COMPONENT_STATUSES = [
@@ -40,29 +40,10 @@ function options(values, selected, { none } = {}) {
   return [el("option", { value: "", text: none, selected: !selected }), ...list];
 }
 
-function field(id, text, input, hint) {
-  input.id = id;
-  const row = el("div", { class: "row" }, el("label", { for: id, text }), input);
-  if (hint) {
-    const hintId = `${id}-hint`;
-    row.append(el("p", { class: "muted small", id: hintId, text: hint }));
-    input.setAttribute("aria-describedby", hintId);
-  }
-  return row;
-}
-
 function checkbox(id, name, text, { checked = false, value } = {}) {
   // checked: form.reset() returns to it.
   const input = el("input", { type: "checkbox", id, name, checked: checked, value });
   return el("div", { class: "statuspage-check" }, input, el("label", { for: id, text }));
-}
-
-function localInput(date) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return (
-    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
-    `T${pad(date.getHours())}:${pad(date.getMinutes())}`
-  );
 }
 
 // A datetime-local value (the reader's zone) as ISO 8601 in UTC; "" stays "" (left out).

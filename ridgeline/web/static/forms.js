@@ -1,6 +1,8 @@
 // Forms that show the API's own error messages: next to the field at fault (from
 // `details.fields[].loc`), or in the form's alert region when no field is named.
 
+import { el } from "./dom.js";
+
 export function clearErrors(form) {
   for (const node of form.querySelectorAll("[data-field-error]")) node.remove();
   for (const input of form.querySelectorAll("[aria-invalid]")) {
@@ -75,4 +77,25 @@ export function formValues(form, { keepEmpty = false } = {}) {
     target[path[path.length - 1]] = value;
   }
   return values;
+}
+
+// A labelled row for `input` (given `id`), with an optional hint it is described by.
+export function field(id, text, input, hint) {
+  input.id = id;
+  const row = el("div", { class: "row" }, el("label", { for: id, text }), input);
+  if (hint) {
+    const hintId = `${id}-hint`;
+    row.append(el("p", { class: "muted small", id: hintId, text: hint }));
+    input.setAttribute("aria-describedby", hintId);
+  }
+  return row;
+}
+
+// A Date as a datetime-local input's value, in the reader's zone.
+export function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}`
+  );
 }

@@ -28,6 +28,33 @@ function options(values, selected, { any, raw = false } = {}) {
   return any ? [el("option", { value: "", text: any }), ...list] : list;
 }
 
+// A Delete button that acts on its second click (no dialog to miss): the first turns it into
+// "Confirm delete"; `remove()` does the work, and a failure goes to `fail` and re-enables it.
+function deleteButton(action, name, fail, remove) {
+  const button = el("button", {
+    type: "button",
+    class: "danger",
+    "data-action": action,
+    text: "Delete",
+    "aria-label": `Delete ${name}`,
+  });
+  button.addEventListener("click", async () => {
+    if (button.dataset.armed === undefined) {
+      button.dataset.armed = "";
+      button.textContent = "Confirm delete";
+      return;
+    }
+    button.disabled = true;
+    try {
+      await remove();
+    } catch (error) {
+      fail(error);
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
 async function allPages(api, path) {
   const body = await api.get(`${path}${path.includes("?") ? "&" : "?"}limit=200`);
   return body.data;
@@ -555,29 +582,10 @@ export async function render(root, ctx) {
             "aria-label": `Edit ${channel.name}`,
           });
           edit.addEventListener("click", () => openChannelForm(channel));
-          // Deleting takes a second click on the same button: no dialog to miss.
-          const remove = el("button", {
-            type: "button",
-            class: "danger",
-            "data-action": "delete-channel",
-            text: "Delete",
-            "aria-label": `Delete ${channel.name}`,
-          });
-          remove.addEventListener("click", async () => {
-            if (remove.dataset.armed === undefined) {
-              remove.dataset.armed = "";
-              remove.textContent = "Confirm delete";
-              return;
-            }
-            remove.disabled = true;
-            try {
-              await api.delete(`/api/v1/alert-channels/${channel.id}`);
-              ctx.announce(`Channel ${channel.name} deleted`);
-              await reloadChannels();
-            } catch (error) {
-              fail(error);
-              remove.disabled = false;
-            }
+          const remove = deleteButton("delete-channel", channel.name, fail, async () => {
+            await api.delete(`/api/v1/alert-channels/${channel.id}`);
+            ctx.announce(`Channel ${channel.name} deleted`);
+            await reloadChannels();
           });
           item.append(" ", test, " ", edit, " ", remove);
         }
@@ -626,32 +634,13 @@ export async function render(root, ctx) {
             "aria-label": `Edit ${policy.name}`,
           });
           edit.addEventListener("click", () => fillPolicyForm(policy));
-          // Deleting takes a second click on the same button, as for channels.
-          const remove = el("button", {
-            type: "button",
-            class: "danger",
-            "data-action": "delete-policy",
-            text: "Delete",
-            "aria-label": `Delete ${policy.name}`,
-          });
-          remove.addEventListener("click", async () => {
-            if (remove.dataset.armed === undefined) {
-              remove.dataset.armed = "";
-              remove.textContent = "Confirm delete";
-              return;
+          const remove = deleteButton("delete-policy", policy.name, fail, async () => {
+            await api.delete(`/api/v1/escalation-policies/${policy.id}`);
+            ctx.announce(`Escalation policy ${policy.name} deleted`);
+            if (policyFormNode && policyFormNode.dataset.policyId === policy.id) {
+              fillPolicyForm(null);
             }
-            remove.disabled = true;
-            try {
-              await api.delete(`/api/v1/escalation-policies/${policy.id}`);
-              ctx.announce(`Escalation policy ${policy.name} deleted`);
-              if (policyFormNode && policyFormNode.dataset.policyId === policy.id) {
-                fillPolicyForm(null);
-              }
-              await loadPolicies();
-            } catch (error) {
-              fail(error);
-              remove.disabled = false;
-            }
+            await loadPolicies();
           });
           item.append(edit, " ", remove);
         }

@@ -268,5 +268,10 @@ async def sign_in(client: httpx.AsyncClient, operator: Operator) -> dict[str, st
     return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
 
 
+async def platform_admin_headers(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
+    """Authorization headers for a new platform admin (support staff)."""
+    return await sign_in(client, await make_operator(database, Role.PLATFORM_ADMIN))
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

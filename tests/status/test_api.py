@@ -11,15 +11,10 @@ import pytest
 
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
-from ridgeline.models import Role
-from tests.factories import make_operator, make_tenant, sign_in
+from tests.factories import make_tenant, sign_in
+from tests.factories import platform_admin_headers as admin_headers
 
 pytestmark = pytest.mark.asyncio
-
-
-async def admin_headers(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
-    admin = await make_operator(database, Role.PLATFORM_ADMIN)
-    return await sign_in(client, admin)
 
 
 async def summary(client: httpx.AsyncClient) -> dict[str, Any]:

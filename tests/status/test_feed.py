@@ -12,18 +12,12 @@ import pytest
 
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
-from ridgeline.models import Role
-from tests.factories import make_operator, sign_in
+from tests.factories import platform_admin_headers as admin_headers
 
 pytestmark = pytest.mark.asyncio
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FEED = "/status/history.atom"
-
-
-async def admin_headers(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
-    admin = await make_operator(database, Role.PLATFORM_ADMIN)
-    return await sign_in(client, admin)
 
 
 async def post(

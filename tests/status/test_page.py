@@ -11,16 +11,11 @@ import pytest
 
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
-from ridgeline.models import Role
 from ridgeline.status.components import COMPONENTS
-from tests.factories import make_operator, make_store, make_tenant, sign_in
+from tests.factories import make_store, make_tenant
+from tests.factories import platform_admin_headers as admin_headers
 
 pytestmark = pytest.mark.asyncio
-
-
-async def admin_headers(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
-    admin = await make_operator(database, Role.PLATFORM_ADMIN)
-    return await sign_in(client, admin)
 
 
 async def test_the_page_lists_every_component_and_answers_304_when_unchanged(

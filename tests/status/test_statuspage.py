@@ -11,8 +11,7 @@ import pytest
 
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
-from ridgeline.models import Role
-from tests.factories import make_operator, sign_in
+from tests.factories import platform_admin_headers as admin_headers
 
 pytestmark = pytest.mark.asyncio
 
@@ -91,11 +90,6 @@ PATHS = (
     "/api/v2/scheduled-maintenances/upcoming.json",
     "/api/v2/scheduled-maintenances/active.json",
 )
-
-
-async def admin_headers(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
-    admin = await make_operator(database, Role.PLATFORM_ADMIN)
-    return await sign_in(client, admin)
 
 
 async def get(client: httpx.AsyncClient, path: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 in, opens a store, the POS simulator starts refusing the store's credentials, the open page
 turns the store `error` live and shows the refused-credentials procedure, and the operator
 enters the credentials in its form and watches the store come back. Also the API's form errors
-beside their field, accessibility (axe-core), no secret in the page or a URL, and a screenshot."""
+beside their field, a kiosk page disconnected from the store view and reconnecting, the breaker
+forced open, disabled and reset, accessibility (axe-core), no secret in the page or a URL, and a
+screenshot."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocket, expect
 
 from tests.browser.conftest import Demo, serious_violations
 
@@ -80,6 +82,18 @@ def operator_headers(demo: Demo, api: httpx.Client) -> dict[str, str]:
 
 def state_badge(page: Page) -> Any:
     return page.locator("#store-state .badge")
+
+
+def health_fact(page: Page, term: str) -> Any:
+    return page.locator(f'#store-health dt:text-is("{term}") + dd')
+
+
+def breaker_state(api: httpx.Client, headers: dict[str, str], store_id: str) -> str:
+    """The breaker's state as the API reports it (`GET /stores/{id}/pos`)."""
+    pos = api.get(f"/api/v1/stores/{store_id}/pos", headers=headers)
+    assert pos.status_code == 200, pos.text
+    state: str = pos.json()["data"]["breaker"]["state"]
+    return state
 
 
 def test_the_api_s_error_shows_beside_its_field(demo: Demo, page: Page) -> None:
@@ -297,3 +311,56 @@ def test_an_org_admin_changes_the_store_s_settings_and_forces_its_breaker_open(
     breaker.get_by_role("button", name="Reset breaker").click()
     expect(page.locator('[data-result="breaker"]')).to_contain_text("Breaker closed")
     expect(state_badge(page)).to_have_attribute("data-state", "connected", timeout=STATE_TIMEOUT_MS)
+
+    # Disabled: every call goes through, the store stays connected, until a reset.
+    breaker.get_by_role("button", name="Disable breaker").click()
+    expect(page.locator('[data-result="breaker"]')).to_have_text(
+        "Breaker disabled: every call goes through until it is reset."
+    )
+    expect(health_fact(page, "Breaker")).to_have_text("disabled")
+    expect(state_badge(page)).to_have_attribute("data-state", "connected")
+    with httpx.Client(base_url=demo.base_url, timeout=30) as api:
+        headers = operator_headers(demo, api)
+        assert breaker_state(api, headers, blaze["id"]) == "disabled"
+        breaker.get_by_role("button", name="Reset breaker").click()
+        expect(page.locator('[data-result="breaker"]')).to_have_text("Breaker closed.")
+        expect(health_fact(page, "Breaker")).to_have_text("closed")
+        assert breaker_state(api, headers, blaze["id"]) == "closed"
+
+
+def test_a_kiosk_disconnected_from_the_store_view_reconnects(demo: Demo, page: Page) -> None:
+    """The demo kiosk's page, open in another tab, is connected over /cable: the store view
+    shows it live; Disconnect closes its connection, says so, and the kiosk reconnects."""
+    blaze = demo.store("blaze")
+    kiosk = next(k for k in demo.info["kiosks"] if k["store_id"] == blaze["id"])
+    open_store(page, demo, blaze)
+    follow_live(page)
+    row = page.locator(f'#store-kiosks tr[data-kiosk="{kiosk["id"]}"]')
+    expect(row).to_have_attribute("data-connected", "false")
+
+    shop = page.context.new_page()
+    shop_errors: list[str] = []
+    shop.on("pageerror", lambda error: shop_errors.append(str(error)))
+    cables: list[WebSocket] = []
+    shop.on("websocket", lambda socket: cables.append(socket))
+    shop.goto(f"{demo.base_url}/kiosk#key={kiosk['api_key']}")
+    shop_live = shop.locator("#kiosk-live")
+    expect(shop_live).to_have_text("Live updates: on", timeout=STATE_TIMEOUT_MS)
+    assert len(cables) == 1
+    # The store view hears of it live (kiosk.presence on OpsChannel).
+    expect(row).to_have_attribute("data-connected", "true")
+    expect(row.locator(".badge")).to_have_attribute("data-state", "connected")
+
+    disconnect = row.get_by_role("button", name=f"Disconnect {kiosk['name']}")
+    with shop.expect_websocket(timeout=STATE_TIMEOUT_MS) as reconnected:
+        disconnect.click()
+        expect(page.locator('[data-result="kiosks"]')).to_have_text(
+            f"{kiosk['name']}: 1 connection(s) closed; it reconnects."
+        )
+    assert reconnected.value.url.endswith("/cable")
+    assert cables[0].is_closed()
+    expect(shop_live).to_have_text("Live updates: on")
+    # Re-drawn from the kiosks' presence: connected again, with a Disconnect button again.
+    expect(row).to_have_attribute("data-connected", "true")
+    expect(row.get_by_role("button", name=f"Disconnect {kiosk['name']}")).to_be_enabled()
+    assert shop_errors == []

@@ -3,7 +3,8 @@
 POS (the simulator's control API; the simulated Treez pushes it to the demo's webhook) without a
 reload, orders and follows the order to `accepted`; RFID lift, operator commands, the store's
 banner, accessibility (axe-core), where the key goes (nowhere but sessionStorage and the
-`Authorization` header) and a screenshot."""
+`Authorization` header) and a screenshot. With its /cable cut: orders refused for a changed price
+or stock, and what changed meanwhile caught up once it reconnects."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Request, WebSocket, expect
+from playwright.sync_api import Browser, Page, Request, WebSocket, WebSocketRoute, expect
 
 from tests.browser.conftest import Demo, serious_violations
 
@@ -111,8 +112,64 @@ def a_single_size_product(api: httpx.Client, key: str) -> dict[str, Any]:
     )
 
 
+def single_size_products(api: httpx.Client, key: str) -> list[dict[str, Any]]:
+    response = api.get("/api/v1/catalog?limit=200", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    return [
+        p
+        for p in response.json()["data"]
+        if len(p["variants"]) == 1
+        and p["variants"][0]["quantity_available"] >= 2
+        and not p["is_medical_only"]
+    ]
+
+
 def all_keys(demo: Demo) -> list[str]:
     return [k["api_key"] for k in demo.info["kiosks"]]
+
+
+class CableCut:
+    """Stands between the page and `/cable` (Playwright's WebSocket routing): frames pass both
+    ways until `cut()`, which closes the page's socket and the server's and refuses every new
+    one until `restore()`; the page meanwhile hears nothing from the server."""
+
+    def __init__(self, page: Page) -> None:
+        self.cut_off = False
+        self.open: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+        page.route_web_socket(re.compile(r"/cable$"), self._route)
+
+    def _route(self, socket: WebSocketRoute) -> None:
+        if self.cut_off:
+            socket.close(code=4000, reason="cut by the test")
+            return
+        self.open.append((socket, socket.connect_to_server()))
+
+    def cut(self) -> None:
+        self.cut_off = True
+        for page_side, server_side in self.open:
+            server_side.close(code=4000, reason="cut by the test")
+            page_side.close(code=4000, reason="cut by the test")
+        self.open.clear()
+
+    def restore(self) -> None:
+        self.cut_off = False
+
+
+def product_until(
+    page: Page, api: httpx.Client, key: str, product_id: str, done: Callable[[Any], bool]
+) -> None:
+    """Waits until the kiosk API serves the product as `done` wants it (the POS's change has
+    reached the catalog), letting the page's reconnection attempts be answered meanwhile."""
+    deadline = time.monotonic() + LIVE_TIMEOUT_MS / 1000
+    while True:
+        found = api.get(
+            f"/api/v1/catalog/products/{product_id}", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert found.status_code == 200, found.text
+        if done(found.json()["data"]):
+            return
+        assert time.monotonic() < deadline, f"the change never reached {product_id}"
+        page.wait_for_timeout(200)
 
 
 def test_a_shopper_sees_a_pos_price_change_live_orders_and_follows_it_to_accepted(
@@ -350,3 +407,106 @@ def test_axe_storage_and_a_screenshot(
     if os.environ.get("RIDGELINE_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(tmp_path / "kiosk-kiosk.png", SCREENSHOT)
+
+
+def test_with_its_cable_cut_orders_are_refused_for_a_new_price_and_stock_then_it_catches_up(
+    demo: Demo, tab: Page, api: httpx.Client, store: dict[str, Any], kiosk: dict[str, Any]
+) -> None:
+    """No live update can arrive while /cable is cut: the POS changes two prices and then a
+    stock, the kiosk API has them, the open page does not. An order is refused for the price
+    (the cart takes the new one), then for the stock (the line is marked out of stock); once
+    /cable is back, the catch-up (GET /catalog/changes) shows the other price without a reload."""
+    page = tab
+    cable = CableCut(page)
+    key = kiosk["api_key"]
+    watched, ordered = single_size_products(api, key)[-2:]  # not the products the others use
+    watched_price = watched["variants"][0]["price_cents"]
+    variant = ordered["variants"][0]
+    control = f"{demo.info['simulator']['control_url']}/{store['simulator_store_id']}"
+
+    def at_the_pos(product: dict[str, Any], change: dict[str, int]) -> None:
+        changed = httpx.patch(
+            f"{control}/products/{product['external_id']}", json=change, timeout=10
+        )
+        assert changed.status_code == 200, changed.text
+
+    open_kiosk(demo, page, key)
+    page.evaluate("window.__notReloaded = true")
+    watched_price_shown = page.locator(
+        f'#products li[data-product-id="{watched["id"]}"] [data-role="price"]'
+    )
+    expect(watched_price_shown).to_have_text(money(watched_price))
+    page.locator(f'#products li[data-product-id="{ordered["id"]}"] button').click()
+    page.locator(f'#detail-body li[data-variant-id="{variant["id"]}"] button').click()
+    line = page.locator(f'#cart-lines li[data-variant-id="{variant["id"]}"]')
+    expect(line.locator('[data-role="price"]')).to_have_text(
+        f"1 \u00d7 {money(variant['price_cents'])}"
+    )
+
+    cable.cut()
+    expect(page.locator("#kiosk-live")).to_have_text(re.compile(r"reconnecting|connecting"))
+    new_watched_price = watched_price + 321
+    new_price = variant["price_cents"] + 777
+    at_the_pos(watched, {"price_cents": new_watched_price})
+    at_the_pos(ordered, {"price_cents": new_price})
+    product_until(
+        page,
+        api,
+        key,
+        watched["id"],
+        lambda p: p["variants"][0]["price_cents"] == new_watched_price,
+    )
+    product_until(
+        page, api, key, ordered["id"], lambda p: p["variants"][0]["price_cents"] == new_price
+    )
+    expect(watched_price_shown).to_have_text(money(watched_price))  # nothing came live
+
+    # The order asks for the old price: refused; the cart takes the new one.
+    page.locator("#place-order").click()
+    refusal = page.locator("#order-form [data-form-error]")
+    expect(refusal).to_have_text(
+        f"Prices changed: {ordered['name']} is now {money(new_price)}."
+        " Check the cart and place the order again."
+    )
+    expect(line.locator('[data-role="price"]')).to_have_text(f"1 \u00d7 {money(new_price)}")
+    expect(page.locator("#cart-subtotal")).to_contain_text(money(new_price))
+    expect(page.locator("#order")).to_be_hidden()
+    # The menu agrees with the cart: the refused product was read again.
+    detail_price = page.locator(
+        f'#detail-body li[data-variant-id="{variant["id"]}"] [data-role="price"]'
+    )
+    expect(detail_price).to_have_text(money(new_price))
+
+    # Sold out at the POS meanwhile: the next try is refused for the stock.
+    at_the_pos(ordered, {"quantity": 0})
+    product_until(
+        page, api, key, ordered["id"], lambda p: p["variants"][0]["quantity_available"] == 0
+    )
+    page.locator("#place-order").click()
+    expect(refusal).to_have_text(
+        f"{ordered['name']} ({variant['label']}) is out of stock. Remove it and try again."
+    )
+    expect(line).to_have_attribute("data-stock", "out")
+    expect(line.locator('[data-role="stock"]')).to_have_text("Out of stock")
+    expect(
+        page.locator(f'#detail-body li[data-variant-id="{variant["id"]}"] button')
+    ).to_be_disabled()
+    expect(page.locator("#order")).to_be_hidden()
+    expect(watched_price_shown).to_have_text(money(watched_price))
+
+    # /cable back: the catch-up brings the price changed while it was cut, without a reload.
+    with page.expect_response(
+        lambda response: "/api/v1/catalog/changes" in response.url, timeout=LIVE_TIMEOUT_MS
+    ) as caught_up:
+        cable.restore()
+    expect(page.locator("#kiosk-live")).to_have_text("Live updates: on")
+    expect(watched_price_shown).to_have_text(money(new_watched_price))
+    assert page.evaluate("window.__notReloaded") is True
+    changes = caught_up.value.json()["data"]
+    assert any(
+        change["data"].get("id") == watched["id"]
+        and change["data"]["variants"][0]["price_cents"] == new_watched_price
+        for change in changes
+    ), changes
+    page.get_by_role("button", name=f"Remove {ordered['name']} ({variant['label']})").click()
+    expect(page.locator("#cart-empty")).to_be_visible()

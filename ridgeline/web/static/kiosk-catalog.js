@@ -163,7 +163,9 @@ export class Catalog {
 // (for retries after a network error) until the order is placed or the cart changes.
 export class Cart {
   constructor() {
-    this.lines = []; // {product_id, variant_id, name, variant_label, price_cents, quantity}
+    // {product_id, variant_id, name, variant_label, price_cents, quantity, available}, where
+    // `available` is the stock last known (the catalog's, or an OUT_OF_STOCK refusal's).
+    this.lines = [];
     this.key = null;
     this.keyBody = null;
   }
@@ -191,7 +193,15 @@ export class Cart {
         variant_label: variant.label,
         price_cents: variant.price_cents,
         quantity,
+        available: variant.quantity_available,
       });
+  }
+
+  // The lines asking for more than the store has (as last known): {line, available}.
+  short() {
+    return this.lines
+      .filter((line) => typeof line.available === "number" && line.quantity > line.available)
+      .map((line) => ({ line, available: Math.max(line.available, 0) }));
   }
 
   setQuantity(variantId, quantity) {
@@ -216,8 +226,8 @@ export class Cart {
     this.keyBody = null;
   }
 
-  // The cart's lines kept in step with a product's new view: prices follow (the shopper sees
-  // the new one before ordering); returns the lines whose price changed.
+  // The cart's lines kept in step with a product's new view: prices and stock follow (the
+  // shopper sees them before ordering); returns the lines whose price changed.
   follow(product) {
     const changed = [];
     for (const line of this.lines) {
@@ -227,7 +237,10 @@ export class Cart {
         changed.push({ line, from: line.price_cents, to: variant.price_cents });
         line.price_cents = variant.price_cents;
       }
-      if (variant) line.variant_label = variant.label;
+      if (variant) {
+        line.variant_label = variant.label;
+        line.available = variant.quantity_available;
+      }
       line.name = product.name;
     }
     return changed;

@@ -545,6 +545,7 @@ class KioskPage {
 
   renderCart(announcement = "") {
     const lines = $("cart-lines");
+    const short = new Map(this.cart.short().map(({ line, available }) => [line, available]));
     lines.replaceChildren(
       ...this.cart.lines.map((line) => {
         const label = `${line.name} (${line.variant_label})`;
@@ -581,15 +582,28 @@ class KioskPage {
           this.cart.remove(line.variant_id);
           this.renderCart(`Removed ${label}.`);
         });
+        const shortage = short.get(line);
         return el(
           "li",
-          { dataset: { variantId: line.variant_id } },
+          {
+            dataset: {
+              variantId: line.variant_id,
+              stock: shortage === undefined ? "ok" : shortage > 0 ? "short" : "out",
+            },
+          },
           el("span", { className: "kiosk-line-name", text: label }),
           el("span", {
             className: "kiosk-line-price",
             dataset: { role: "price" },
             text: `${line.quantity} × ${money(line.price_cents, this.currency)}`,
           }),
+          shortage === undefined
+            ? null
+            : el("span", {
+                className: "kiosk-stock out",
+                dataset: { role: "stock" },
+                text: shortage > 0 ? `Only ${shortage} left` : "Out of stock",
+              }),
           el("span", { className: "kiosk-line-controls" }, minus, plus, remove),
         );
       }),
@@ -653,6 +667,9 @@ class KioskPage {
     if (!retryable) this.cart.forgetKey();
     const details = error.details || {};
     const lineOf = (index) => this.cart.lines[index];
+    // The products the refusal names are read afresh, so the menu agrees with the cart even
+    // when the live update is late or the stream is away.
+    const refresh = [];
     let message = error.message;
     switch (error.code) {
       case "NETWORK_ERROR":
@@ -667,12 +684,15 @@ class KioskPage {
             line.price_cents = item.unit_price_cents;
             notes.push(`${line.name} is now ${money(item.unit_price_cents, this.currency)}`);
           }
+          refresh.push(item.product_id);
         }
         message = `Prices changed: ${notes.join("; ") || "see your cart"}. Check the cart and place the order again.`;
         break;
       }
       case "OUT_OF_STOCK": {
-        const line = lineOf(details.index);
+        const line = this.cart.find(details.variant_id) || lineOf(details.index);
+        if (line && typeof details.available === "number") line.available = details.available;
+        if (details.product_id) refresh.push(details.product_id);
         const name = line ? `${line.name} (${line.variant_label})` : "An item";
         message =
           details.available > 0
@@ -699,6 +719,22 @@ class KioskPage {
     }
     showError(form, { message, fields: [] });
     this.renderCart();
+    if (refresh.length) this.refreshProducts(refresh);
+  }
+
+  async refreshProducts(ids) {
+    const changes = [];
+    for (const id of new Set(ids)) {
+      try {
+        const found = await this.api.get(`/api/v1/catalog/products/${encodeURIComponent(id)}`);
+        if (!this.catalog.products.has(id)) this.catalog.order.push(id);
+        this.catalog.products.set(id, found.data);
+        changes.push({ kind: "updated", id });
+      } catch {
+        // The stream, or the catch-up after a reconnection, brings it.
+      }
+    }
+    if (changes.length) this.catalogChanged(changes);
   }
 
   startOrder(order) {

@@ -33,6 +33,10 @@ class RuleOut(BaseModel):
     name: str
     summary: str
     source: Literal["event", "evaluated"]
+    scope: Literal["store", "platform"] = Field(
+        description="`platform`: raised only in the platform organization (Ridgeline's own "
+        "health), so another organization's override of it has no effect."
+    )
     threshold_unit: str | None
     runbook: str = Field(description="The section of docs/operations.md about this rule.")
     defaults: RuleSettingsOut

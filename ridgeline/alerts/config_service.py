@@ -104,6 +104,7 @@ def _rule_view(
         name=rule.name,
         summary=rule.summary,
         source=rule.source,
+        scope=rule.scope,
         threshold_unit=rule.threshold_unit,
         runbook=rule.runbook,
         defaults=_settings_out(rule.defaults),

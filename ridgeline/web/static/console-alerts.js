@@ -1,11 +1,13 @@
 // The console's alerts: the alerts (filtered by state and severity, paged) with Acknowledge and
 // Resolve, silences and a form for one, the alert channels with a test button and their
-// deliveries, and the escalation policies with a form to create or edit one. Buttons and forms
-// show only for a role the API lets act; forms show the API's own errors beside the field.
-// Live: OpsChannel's alert.changed re-reads the alerts (debounced).
+// deliveries, and the escalation policies with a form to create or edit one; the notification
+// groups are console-alerts-groups.js's. Buttons and forms show only for a role the API lets
+// act; forms show the API's own errors beside the field.
+// Live: OpsChannel's alert.changed re-reads the alerts and the groups (debounced).
 
-import { clearErrors, field, localInput, showError } from "./forms.js";
+import { clearErrors, deleteButton, field, localInput, showError } from "./forms.js";
 import { channelForm } from "./console-alerts-channels.js";
+import { alertGroups } from "./console-alerts-groups.js";
 import { el } from "./dom.js";
 
 const ALERT_STATES = ["pending", "firing", "acknowledged", "resolved"];
@@ -28,33 +30,6 @@ function options(values, selected, { any, raw = false } = {}) {
   return any ? [el("option", { value: "", text: any }), ...list] : list;
 }
 
-// A Delete button that acts on its second click (no dialog to miss): the first turns it into
-// "Confirm delete"; `remove()` does the work, and a failure goes to `fail` and re-enables it.
-function deleteButton(action, name, fail, remove) {
-  const button = el("button", {
-    type: "button",
-    class: "danger",
-    "data-action": action,
-    text: "Delete",
-    "aria-label": `Delete ${name}`,
-  });
-  button.addEventListener("click", async () => {
-    if (button.dataset.armed === undefined) {
-      button.dataset.armed = "";
-      button.textContent = "Confirm delete";
-      return;
-    }
-    button.disabled = true;
-    try {
-      await remove();
-    } catch (error) {
-      fail(error);
-      button.disabled = false;
-    }
-  });
-  return button;
-}
-
 async function allPages(api, path) {
   const body = await api.get(`${path}${path.includes("?") ? "&" : "?"}limit=200`);
   return body.data;
@@ -72,6 +47,7 @@ export async function render(root, ctx) {
   let organizations = [];
   let channels = [];
   let rules = [];
+  let policyNames = new Map();
   const unsubscribes = [];
   const platform = ctx.me.role === "platform_admin";
 
@@ -94,6 +70,13 @@ export async function render(root, ctx) {
   // ---------------------------------------------------------------- alerts
 
   const heading = el("h1", { text: "Alerts" });
+  const rulesLink = el(
+    "p",
+    { class: "muted" },
+    "What raises them: ",
+    el("a", { href: "#/alerts/rules", text: "the alert rules" }),
+    ", with the organization's and stores' settings.",
+  );
   const stateFilter = el(
     "select",
     { name: "state" },
@@ -130,6 +113,7 @@ export async function render(root, ctx) {
   });
   root.append(
     heading,
+    rulesLink,
     filterForm,
     notice,
     el("div", { class: "table-wrap", "aria-live": "off" }, table),
@@ -609,6 +593,7 @@ export async function render(root, ctx) {
 
   async function loadPolicies() {
     const policies = await allPages(api, "/api/v1/escalation-policies");
+    policyNames = new Map(policies.map((policy) => [policy.id, policy.name]));
     const channelName = new Map(channels.map((c) => [c.id, c.name]));
     policyList.replaceChildren(
       ...policies.map((policy) => {
@@ -760,7 +745,20 @@ export async function render(root, ctx) {
     return form;
   }
 
-  root.append(silenceSection, channelSection, policySection);
+  const groups = alertGroups({
+    api,
+    ctx,
+    badge,
+    when,
+    names: {
+      store: (id) => storeNames.get(id) || null,
+      channel: (id) => (channels.find((c) => c.id === id) || {}).name || null,
+      policy: (id) => policyNames.get(id) || null,
+    },
+    onAcknowledged: () => refreshAlerts().catch(fail),
+  });
+
+  root.append(groups.section, silenceSection, channelSection, policySection);
 
   // ---------------------------------------------------------------- loading and live updates
 
@@ -781,6 +779,7 @@ export async function render(root, ctx) {
     policySection.append(policyFormNode);
   }
   await Promise.all([refreshAlerts(), loadSilences(), loadPolicies()]);
+  await groups.refresh(); // after the policies, whose names it shows
 
   function onMessage(message) {
     if (!message || message.type !== "alert.changed") return;
@@ -788,6 +787,7 @@ export async function render(root, ctx) {
     debounce = setTimeout(() => {
       debounce = null;
       refreshAlerts().catch(fail);
+      groups.refresh();
     }, DEBOUNCE_MS);
   }
   if (!(ctx.me.store_ids && ctx.me.store_ids.length)) {
@@ -800,6 +800,7 @@ export async function render(root, ctx) {
   }
   return () => {
     generation += 1;
+    groups.stop();
     clearTimeout(debounce);
     for (const unsubscribe of unsubscribes) unsubscribe();
   };

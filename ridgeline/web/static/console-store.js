@@ -147,6 +147,12 @@ export async function render(root, ctx) {
     heading,
     summary,
     node(
+      "nav",
+      { "aria-label": "Store pages", className: "toolbar", id: "store-pages" },
+      node("a", { href: `#/stores/${storeId}/catalog`, text: "Catalog, RFID tags and field mapping" }),
+      node("a", { href: `#/stores/${storeId}/kiosks`, text: "Kiosks and keys" }),
+    ),
+    node(
       "div",
       { className: "grid-2" },
       section("store-health", "Health", healthBody),

@@ -7,7 +7,7 @@
 //   api      - Api (api.js) signed in as the operator
 //   cable    - Cable (cable.js), connected with the operator's token
 //   me       - GET /api/v1/auth/me's data (id, email, name, role, organization_id, store_ids)
-//   params   - the route's parameters ({store_id} for #/stores/<id>)
+//   params   - the route's parameters ({store_id} for #/stores/<id>[/catalog|/kiosks])
 //   can(r)   - whether the operator's role is at least r ("viewer" < "store_manager" <
 //              "org_admin" < "platform_admin"): views render no button the API would refuse
 //   fmt      - {time(iso), ago(iso)} in the reader's time zone
@@ -20,8 +20,12 @@ const RANK = { viewer: 0, store_manager: 1, org_admin: 2, platform_admin: 3 };
 const ROUTES = [
   [/^#?\/?$/, "fleet", () => ({})],
   [/^#\/alerts\/?$/, "alerts", () => ({})],
+  [/^#\/alerts\/rules\/?$/, "rules", () => ({})],
+  [/^#\/operators\/?$/, "operators", () => ({})],
   [/^#\/status-page\/?$/, "statuspage", () => ({})],
   [/^#\/stores\/([0-9a-f-]{36})\/?$/, "store", (m) => ({ store_id: m[1] })],
+  [/^#\/stores\/([0-9a-f-]{36})\/catalog\/?$/, "catalog", (m) => ({ store_id: m[1] })],
+  [/^#\/stores\/([0-9a-f-]{36})\/kiosks\/?$/, "kiosks", (m) => ({ store_id: m[1] })],
 ];
 
 const root = document.getElementById("console");

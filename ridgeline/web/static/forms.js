@@ -31,7 +31,12 @@ function fieldFor(form, loc) {
 export function showError(form, error) {
   clearErrors(form);
   const unplaced = [];
-  const fields = error && Array.isArray(error.fields) ? error.fields : [];
+  let fields = error && Array.isArray(error.fields) ? error.fields : [];
+  // A conflict names its one field in `details.field` (docs/errors.md): shown beside it too.
+  const named = error && error.details ? error.details.field : null;
+  if (!fields.length && typeof named === "string") {
+    fields = [{ loc: ["body", named], message: error.message }];
+  }
   for (const field of fields) {
     const input = fieldFor(form, field.loc);
     if (!input) {
@@ -98,4 +103,33 @@ export function localInput(date) {
     `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
     `T${pad(date.getHours())}:${pad(date.getMinutes())}`
   );
+}
+
+// A Delete (or `verb`) button that acts on its second click (no dialog to miss): the first
+// turns it into "Confirm delete" (its accessible name too, so a screen reader hears the change);
+// `remove()` does the work, and a failure goes to `fail` and re-enables it.
+export function deleteButton(action, name, fail, remove, { verb = "Delete" } = {}) {
+  const button = el("button", {
+    type: "button",
+    class: "danger",
+    "data-action": action,
+    text: verb,
+    "aria-label": `${verb} ${name}`,
+  });
+  button.addEventListener("click", async () => {
+    if (button.dataset.armed === undefined) {
+      button.dataset.armed = "";
+      button.textContent = `Confirm ${verb.toLowerCase()}`;
+      button.setAttribute("aria-label", `Confirm ${verb.toLowerCase()} ${name}`);
+      return;
+    }
+    button.disabled = true;
+    try {
+      await remove();
+    } catch (error) {
+      fail(error);
+      button.disabled = false;
+    }
+  });
+  return button;
 }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, Literal, Self, TypeVar
+from typing import ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 T = TypeVar("T")
 
@@ -50,12 +50,15 @@ class PatchBody(RequestBody):
 
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="after")
-    def _refuse_null_for_required(self) -> Self:
-        for name in self.model_fields_set:
-            if getattr(self, name) is None and name not in self.nullable_fields:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_null_for_required(cls, value: object, info: ValidationInfo) -> object:
+        # A field validator, not a model one, so the error points at the field (`loc` ends in
+        # its name) and a form can show it beside that field. Fields left out are not
+        # validated, so only an explicit null is refused.
+        if value is None and info.field_name not in cls.nullable_fields:
+            raise ValueError(f"{info.field_name} cannot be null")
+        return value
 
     def changes(self) -> dict[str, object]:
         return self.model_dump(exclude_unset=True)

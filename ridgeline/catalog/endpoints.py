@@ -17,6 +17,7 @@ from ridgeline.auth.dependencies import KioskDep, StoreManagerDep, ViewerDep
 from ridgeline.catalog import enrichment, rfid_tags, service
 from ridgeline.catalog.listing import CatalogFilters
 from ridgeline.catalog.schemas import (
+    TAG_MAX,
     TAG_PATTERN,
     TEXT_PATTERN,
     CatalogPage,
@@ -33,7 +34,9 @@ from ridgeline.catalog.schemas import (
 
 router = APIRouter(prefix="/api/v1")
 
-TagPath = Annotated[str, Path(pattern=TAG_PATTERN, description="The RFID tag's id.")]
+TagPath = Annotated[
+    str, Path(pattern=TAG_PATTERN, max_length=TAG_MAX, description="The RFID tag's id.")
+]
 SearchText = Annotated[str | None, Query(min_length=1, max_length=100, pattern=TEXT_PATTERN)]
 Brand = Annotated[str | None, Query(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
 Cents = Annotated[int | None, Query(ge=0, le=100_000_000)]

@@ -25,8 +25,11 @@ class CatalogSort(StrEnum):
     NEWEST = "newest"
 
 
-# RFID tags are EPC hex strings or vendor ids: a conservative alphabet that is safe in a path.
-TAG_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+# RFID tags are EPC hex strings or vendor ids: a conservative alphabet that is safe in a path,
+# with at least one character other than a dot (clients drop `.` and `..` segments from a path,
+# so such a tag could never be read or removed again). Its length is checked apart (TAG_MAX).
+TAG_PATTERN = r"^[A-Za-z0-9._:-]*[A-Za-z0-9_:-][A-Za-z0-9._:-]*$"
+TAG_MAX = 128
 # Free text that reaches the database: NUL is refused (PostgreSQL cannot store it).
 TEXT_PATTERN = r"^[^\x00]*$"
 

@@ -112,7 +112,7 @@ INVALID_PATCHES: list[tuple[dict[str, Any], list[str]]] = [
     ({"tags": [""]}, ["body", "tags", "0"]),
     ({"description": "x" * 5001}, ["body", "description"]),
     ({"description": "nul\u0000"}, ["body", "description"]),
-    ({"hidden": None}, ["body"]),
+    ({"hidden": None}, ["body", "hidden"]),
     ({"sort_order": 10**9}, ["body", "sort_order"]),
     ({"featured": "yes please"}, ["body", "featured"]),
 ]

@@ -76,6 +76,10 @@ async def test_a_store_manager_registers_reads_renames_and_deletes_a_kiosk(
 
     renamed = data_of(await client.patch(url, json={"name": "Entrance"}, headers=manager))
     assert renamed["name"] == "Entrance"
+    # An explicit null for a field that cannot be empty is refused at that field.
+    emptied = await client.patch(url, json={"name": None}, headers=manager)
+    assert_error(emptied, 422, "VALIDATION_ERROR")
+    assert field_locs(emptied.json()) == [["body", "name"]]
     assert renamed["status"] == "active"
 
     deleted = await client.delete(url, headers=manager)

@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import ENQUEUED_JOBS, Database
 from ridgeline.jobs.metrics import JOB_START_DELAY, JOBS_FINISHED, JOBS_RECLAIMED, JobOutcome
-from ridgeline.jobs.wakeup import notify_job_due
+from ridgeline.jobs.wakeup import CHANNEL as JOB_DUE_CHANNEL
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.monitoring.tracing import current_traceparent
 
@@ -91,6 +91,14 @@ class ClaimedJob:
 class RecordedFailure:
     status: JobStatus  # FAILED (will retry at retry_at) or DEAD
     retry_at: datetime | None
+
+
+async def notify_job_due(session: AsyncSession) -> None:
+    """Tells every worker, when the caller's transaction commits, that a job is due (PostgreSQL
+    only, see `wakeup`;
+    the caller sends it once per transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": JOB_DUE_CHANNEL})
 
 
 async def enqueue(

@@ -1,9 +1,10 @@
 """Waking workers in every process when a job falls due, without waiting for their poll.
 
-On PostgreSQL, `enqueue` sends `NOTIFY ridgeline_jobs` in the transaction that inserts a job due
-now. PostgreSQL delivers a notification only when that transaction commits (never for a rollback)
-and folds repeats within one transaction into one, so a listener hears "a job is due" exactly when
-a claim can find it. Each worker keeps one extra connection that `LISTEN`s and wakes its loop.
+On PostgreSQL, `enqueue` sends `NOTIFY ridgeline_jobs` (`queue.notify_job_due`) in the
+transaction that inserts a job due now. PostgreSQL delivers a notification only when that
+transaction commits (never for a rollback) and folds repeats within one transaction into one, so
+a listener hears "a job is due" exactly when a claim can find it. Each worker keeps one extra
+connection that `LISTEN`s and wakes its loop.
 
 A notification is only a hint. The worker's poll (`RIDGELINE_JOB_POLL_INTERVAL_S`) stays as the
 safety net: a listener that lost its connection reconnects with backoff, and on each (re)connect
@@ -21,9 +22,7 @@ from collections.abc import AsyncIterator, Callable
 import psycopg
 import structlog
 from prometheus_client import Counter, Gauge
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 log = structlog.get_logger(__name__)
 
@@ -42,13 +41,6 @@ JOB_LISTENER_CONNECTED = Gauge(
     "1 while this worker listens for job-due notifications on PostgreSQL, else 0 (it then "
     "finds new jobs at its poll interval only).",
 )
-
-
-async def notify_job_due(session: AsyncSession) -> None:
-    """Tells every worker, when the caller's transaction commits, that a job is due (PostgreSQL
-    only; the caller sends it once per transaction)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 def listen_url(database_url: str) -> str:

@@ -7,7 +7,7 @@ JS := tests/js
 JS_STAMP := $(JS)/node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install install-js install-browser demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
+.PHONY: install install-js install-browser install-nginx demo scaled-demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
 
 # A venv is trusted only if this checkout's `make` built it with this interpreter and it still runs;
 # otherwise it is rebuilt (scripts/ensure_venv.py says why). Cheap when nothing changed.
@@ -31,9 +31,26 @@ install-browser:
 		apt-get update -qq && apt-get install -y -qq chromium; \
 	fi
 
+# The load-balancer test (tests/deploy) and `make scaled-demo` run Debian's nginx as a child
+# process with their own configuration (deploy/nginx); the system's nginx service plays no part.
+# Installed here when missing (apt, so as root).
+NGINX := /usr/sbin/nginx
+install-nginx:
+	@if [ ! -x $(NGINX) ]; then \
+		if [ "$$(id -u)" != "0" ]; then \
+			echo "$(NGINX) is missing: run 'sudo apt-get install -y nginx' (the load-balancer test and scaled demo need it)" >&2; exit 1; \
+		fi; \
+		apt-get update -qq && apt-get install -y -qq nginx; \
+	fi
+
 ## Demo: migrate, seed a demo tenant, print its credentials, serve on :3000 (SQLite, embedded).
 demo: install
 	$(BIN)/ridgeline demo
+
+## The same demo scaled: PostgreSQL (127.0.0.1:5432, database ridgeline_demo) and Redis
+## (127.0.0.1:6379), two API servers and a worker behind nginx on :3000. Ctrl-C stops it all.
+scaled-demo: install install-nginx
+	$(BIN)/python -m ridgeline.cli.scaled_demo
 
 serve: install
 	$(BIN)/ridgeline serve
@@ -62,7 +79,7 @@ pytest-sqlite: install install-js install-browser
 # The browser tests (tests/browser) drive the pages against the demo in the SQLite pass only:
 # what they check is the pages, and every API call under them is tested on both databases.
 PG_PYTEST_ARGS ?= --ignore=tests/browser
-pytest-postgresql: install install-js
+pytest-postgresql: install install-js install-nginx
 	@if $(BIN)/python -m tests.pg_available; then \
 		$(BIN)/pytest --db postgresql --durations=15 $(PG_PYTEST_ARGS) $(PYTEST_ARGS); \
 	elif [ "$${RIDGELINE_REQUIRE_POSTGRES:-0}" = "1" ]; then \

@@ -4,6 +4,7 @@ endpoint of the simulator directly.
 
     .venv/bin/python -m bench.orders_bench [--orders 120] [--db sqlite|postgresql] [--pg-url URL]
     .venv/bin/python -m bench.orders_bench --orders 50        # quick
+    .venv/bin/python -m bench.orders_bench --db postgresql --scaled   # embedded vs scaled mode
 
 The real path, over real HTTP: `ridgeline serve` (a subprocess, embedded mode, so its worker runs
 in the same process) on a migrated scratch database, and the simulator under uvicorn in a thread
@@ -492,6 +493,55 @@ async def bench(orders: int, database_url: str, workdir: Path) -> None:
                 report(f"job_poll_interval_s = {interval_s:g}{default}: {took_s:.0f} s", samples)
 
 
+@contextlib.asynccontextmanager
+async def scaled_deployment(
+    database_url: str, redis_url: str, workdir: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Scaled mode: `ridgeline serve` with Redis and no worker of its own, and a separate
+    `ridgeline worker` process, both at the default poll interval. Whatever the API server
+    commits reaches the worker through PostgreSQL's NOTIFY, not its poll."""
+    scaled_env = {"RIDGELINE_REDIS_URL": redis_url, "RIDGELINE_RUN_WORKER_IN_PROCESS": "false"}
+    env = {**os.environ, "RIDGELINE_DATABASE_URL": database_url, **scaled_env}
+    env.pop("RIDGELINE_JOB_POLL_INTERVAL_S", None)
+    env.update(RIDGELINE_LOG_LEVEL="WARNING", RIDGELINE_LOG_FORMAT="json")
+    command = [str(Path(sys.executable).with_name("ridgeline")), "worker"]
+    worker = ServerProcess(command, env, workdir / "scaled-worker.log")
+    try:
+        async with ridgeline_process(database_url, workdir, None, scaled_env) as (api, _server):
+            yield api
+    finally:
+        worker.stop()
+
+
+async def bench_scaled(orders: int, database_url: str, redis_url: str, workdir: Path) -> None:
+    """The same orders through embedded mode and through scaled mode, in one run; the ratio
+    of their (b) p99s is the figure the deployment guide quotes."""
+    poll_s: float = Settings.model_fields["job_poll_interval_s"].default
+    with serving_simulator(asyncio.get_running_loop()) as (sim_root, tap):
+        async with (
+            httpx.AsyncClient(base_url=sim_root, timeout=30) as control,
+            httpx.AsyncClient(base_url=sim_root, timeout=30) as client,
+        ):
+            direct = DirectCalls(tap, client)
+            shops = await open_shops(database_url, control)
+            results: dict[str, list[Sample]] = {}
+            deployments = {
+                "embedded (one process)": ridgeline_server(database_url, workdir, None),
+                "scaled (API server + worker process, Redis)": scaled_deployment(
+                    database_url, redis_url, workdir
+                ),
+            }
+            for name, deployment in deployments.items():
+                async with deployment as api:
+                    await run_orders(api, tap, direct, shops, len(shops), poll_s)  # warm-up
+                    results[name] = await run_orders(api, tap, direct, shops, orders, poll_s)
+                report(f"{name}, job_poll_interval_s = {poll_s:g}", results[name])
+    embedded, scaled = (
+        quantile([s.kiosk_received_s for s in samples], 0.99) for samples in results.values()
+    )
+    print(f"\n(b) p99: scaled / embedded = {scaled / embedded:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -499,14 +549,25 @@ def main() -> None:
     )
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--pg-url", default=PG_ADMIN_URL, help="PostgreSQL server (admin URL)")
+    parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="compare embedded mode with scaled mode (PostgreSQL and Redis, worker apart)",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    if args.scaled and args.db != "postgresql":
+        parser.error("--scaled runs on PostgreSQL: add --db postgresql")
     configure_logging(
         Settings(env=Environment.TEST, log_level="WARNING", log_format=LogFormat.JSON)
     )
     workdir = Path(tempfile.mkdtemp(prefix="orders-bench-"))
     print(f"orders={args.orders} per poll setting, database={args.db}; server logs in {workdir}")
     with scratch_database(args.db, args.pg_url, workdir) as url:
-        asyncio.run(bench(args.orders, url, workdir))
+        if args.scaled:
+            asyncio.run(bench_scaled(args.orders, url, args.redis_url, workdir))
+        else:
+            asyncio.run(bench(args.orders, url, workdir))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    # `forwarded_allow_ips`): the load balancer's addresses, comma-separated, or "*". From any
+    # other peer those headers are ignored and the peer's own address is the client's.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", min_length=1, max_length=2000)
     # Where a POS reaches us (the webhook URLs we hand out); None: http://HOST:PORT.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", max_length=500)
     secret_key: str = DEFAULT_SECRET_KEY
@@ -99,8 +103,10 @@ class Settings(BaseSettings):
     # died with its process: the kiosk's retry takes it over (until then: 409 IN_USE).
     idempotency_takeover_s: float = Field(default=60.0, ge=1, le=3600)
 
-    # POS rate limits are kept per process: with N processes calling the same stores' POS, give
-    # each 1/N of every vendor limit so that together they stay under it.
+    # The fallback share: 1/N of your processes. With `redis_url` the POS rate limits, retry
+    # budgets and sign-in throttle are counted in Redis for all processes together; while Redis
+    # does not answer, each process keeps to this share of them on its own. Without Redis
+    # (embedded) it scales this process's POS rate limits.
     pos_rate_limit_share: float = Field(default=1.0, gt=0, le=1)
 
     # Real-time `/cable`. Browser origins allowed to connect ("*": any); a kiosk app that sends

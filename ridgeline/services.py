@@ -73,7 +73,13 @@ class Services:
             ),
             kiosk_key_usage=KioskKeyUsage(),
             kiosk_activity=KioskActivity(clock),
-            sign_in_throttle=SignInThrottle(),
+            sign_in_throttle=(
+                SignInThrottle.shared_through(
+                    settings.redis_url, fallback_share=settings.pos_rate_limit_share
+                )
+                if settings.redis_url
+                else SignInThrottle()
+            ),
             catalog_indexes=CatalogIndexCache(),
             metrics=MetricsExposition(database, clock, token=settings.metrics_token),
         )
@@ -81,14 +87,15 @@ class Services:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The hub, the batch flushers and (with `metrics_port`) the metrics listener run inside
-        the block; on the way out each is stopped, what is batched is written, and the POS client
-        and the database are closed (in the reverse order of starting: the hub stops before the
-        kiosk activity's last flush)."""
+        the block; on the way out each is stopped, what is batched is written, and the POS client,
+        the sign-in throttle's Redis client and the database are closed (in the reverse order of
+        starting: the hub stops before the kiosk activity's last flush)."""
         flush_key_usage = functools.partial(self.kiosk_key_usage.flush, self.database)
         flush_activity = functools.partial(self.kiosk_activity.flush, self.database)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.database.dispose)
             stack.push_async_callback(self.pos_connector.aclose)
+            stack.push_async_callback(self.sign_in_throttle.aclose)
             stack.push_async_callback(flush_key_usage)
             stack.enter_context(_every(FLUSH_INTERVAL_S, flush_key_usage))
             await self.hub.start()

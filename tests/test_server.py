@@ -21,8 +21,9 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import enqueue
 from ridgeline.models import Job, JobStatus, Role
-from tests.factories import PASSWORD, make_operator
+from tests.factories import PASSWORD, make_kiosk, make_operator, make_organization, make_store
 from tests.net import free_port
+from tests.realtime.cable_client import CableClient
 
 STARTUP_TIMEOUT_S = 60.0  # generous: a loaded 2-core CI machine
 
@@ -138,3 +139,22 @@ async def test_standalone_worker_runs_queued_jobs(settings: Settings, database: 
         done = await session.get(Job, job.id)
         assert done is not None
         assert done.status is JobStatus.SUCCEEDED
+
+
+async def test_sigterm_tells_cable_clients_to_reconnect_elsewhere(
+    settings: Settings, database: Database
+) -> None:
+    """A rolling deploy stops a server with SIGTERM: its `/cable` clients are told
+    `server_restart` with `reconnect: true` (so they reconnect, through the load balancer, to
+    another server) before their sockets close, and the process ends cleanly."""
+    organization = await make_organization(database)
+    store = await make_store(database, organization)
+    _, key, _ = await make_kiosk(database, store)
+    port = free_port()
+    with running_server(settings, port) as server:
+        client = await CableClient.connect(f"http://127.0.0.1:{port}", token=key)
+        await client.welcome()
+        server.send_signal(signal.SIGTERM)
+        frame = await client.receive(wait_s=15)
+        assert frame == {"type": "disconnect", "reason": "server_restart", "reconnect": True}
+        assert await asyncio.to_thread(server.wait, 15) in (0, -signal.SIGTERM)

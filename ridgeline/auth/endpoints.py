@@ -59,7 +59,7 @@ async def sign_in(
     client = request.client.host if request.client else "unknown"
     keys = SignInThrottle.keys(body.email, client)
     now = clock.now()
-    throttle.check(keys, now)
+    await throttle.check(keys, now)
     try:
         pair = await service.sign_in(
             session,
@@ -69,9 +69,9 @@ async def sign_in(
             now=now,
         )
     except InvalidCredentials:
-        throttle.record_failure(keys, now)
+        await throttle.record_failure(keys, now)
         raise
-    throttle.record_success(keys[:1])
+    await throttle.record_success(keys[:1], now)
     return envelope(_token_out(pair, clock))
 
 

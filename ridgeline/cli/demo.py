@@ -245,6 +245,18 @@ async def serving(app: Any, host: str, port: int) -> AsyncIterator[uvicorn.Serve
         await task
 
 
+async def connect_demo_stores(settings: Settings, info: dict[str, Any], console: Console) -> None:
+    """With the simulator running: test each store's POS connection, run its first full sync
+    with a progress bar (from then on a worker keeps every store in sync on its schedule), and
+    have the POSes push their changes to us (within seconds, between syncs)."""
+    await check_connections(settings, info)
+    for store in info["stores"]:
+        console.print(f"[bold]First sync of {store['name']}[/bold]")
+        run = await run_sync_command(settings, uuid.UUID(store["id"]), SyncKind.FULL, console)
+        store["first_sync"] = {"status": run.status.value, "products": run.fetched}
+    await register_webhooks(settings, info)
+
+
 async def run_demo(
     settings: Settings, console: Console, *, serve: bool, simulator_port: int, products: int
 ) -> dict[str, Any]:
@@ -262,15 +274,7 @@ async def run_demo(
     if not serve:
         return info
     async with serving(simulator, settings.host, simulator_port):
-        await check_connections(settings, info)
-        # The first full sync of each store, with a progress bar; from then on the server's
-        # worker keeps every store in sync on its schedule.
-        for store in info["stores"]:
-            console.print(f"[bold]First sync of {store['name']}[/bold]")
-            run = await run_sync_command(settings, uuid.UUID(store["id"]), SyncKind.FULL, console)
-            store["first_sync"] = {"status": run.status.value, "products": run.fetched}
-        # From here the POS's own pushes bring its changes within seconds, between syncs.
-        await register_webhooks(settings, info)
+        await connect_demo_stores(settings, info, console)
         show_demo(info, console)
         write_demo_file(info)
         await server_for(create_app(settings), host=settings.host, port=settings.port).serve()

@@ -76,6 +76,8 @@ def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:
         log_config=None,  # our logging set-up already routes uvicorn's loggers
         access_log=False,
         proxy_headers=True,
+        # X-Forwarded-* only from the load balancer (docs/deployment.md#the-load-balancer).
+        forwarded_allow_ips=app_services(app).settings.forwarded_allow_ips,
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         lifespan="on",

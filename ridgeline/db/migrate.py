@@ -6,17 +6,25 @@ migrating never needs an event loop; the async application checks the revision o
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+log = structlog.get_logger(__name__)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock key that migrations take (any constant no other code uses).
+MIGRATION_LOCK_KEY = 0x52494447  # "RIDG"
 
 
 def _alembic_config() -> Config:
@@ -41,18 +49,56 @@ def head_revision() -> str:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` (creating the SQLite file if needed)."""
+    """Bring the database at `url` to `revision` (creating the SQLite file if needed).
+
+    One migration at a time: two deploys that migrate together take turns on a lock (on
+    PostgreSQL an advisory lock held by the migrating transaction, on SQLite a lock file beside
+    the database), and the second finds the work done."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (
+        None,
+        "",
+        ":memory:",
+    )
+    if sqlite_file:
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(sync_url(url))
     try:
-        with engine.begin() as connection:
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        with contextlib.ExitStack() as locks:
+            if sqlite_file:
+                locks.enter_context(_file_lock(Path(f"{parsed.database}.migrate-lock")))
+            with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    _wait_for_advisory_lock(connection)
+                config = _alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
     finally:
         engine.dispose()
+
+
+def _wait_for_advisory_lock(connection: Connection) -> None:
+    """Takes the migration lock for this transaction, saying so when another migration has it."""
+    taken = connection.execute(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+    ).scalar_one()
+    if not taken:
+        log.info("migration_waiting", reason="another migration holds the lock")
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("migration_waiting", reason="another migration holds the lock")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -21,13 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
 from ridgeline.db.engine import ENQUEUED_JOBS, Database
 from ridgeline.jobs.metrics import JOB_START_DELAY, JOBS_FINISHED, JOBS_RECLAIMED, JobOutcome
+from ridgeline.jobs.wakeup import CHANNEL as JOB_DUE_CHANNEL
 from ridgeline.models.job import Job, JobStatus
 from ridgeline.monitoring.tracing import current_traceparent
 
@@ -92,6 +93,14 @@ class RecordedFailure:
     retry_at: datetime | None
 
 
+async def notify_job_due(session: AsyncSession) -> None:
+    """Tells every worker, when the caller's transaction commits, that a job is due (PostgreSQL
+    only, see `wakeup`;
+    the caller sends it once per transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": JOB_DUE_CHANNEL})
+
+
 async def enqueue(
     session: AsyncSession,
     kind: str,
@@ -138,9 +147,11 @@ async def enqueue(
     else:
         raise NotImplementedError(f"the job queue does not support {dialect!r}")
     job = (await session.scalars(statement)).one_or_none()
-    if job is not None and values["run_at"] <= now:
-        # A worker in this process claims it on commit instead of at its next poll.
+    if job is not None and values["run_at"] <= now and not session.info.get(ENQUEUED_JOBS):
+        # On commit, a worker claims it at once instead of at its next poll: this process's
+        # through the commit hook, every other process's through PostgreSQL (wakeup.py).
         session.info[ENQUEUED_JOBS] = True
+        await notify_job_due(session)
     return job
 
 
@@ -275,7 +286,11 @@ def _still_held(job: ClaimedJob) -> ColumnElement[bool]:
     )
 
 
-async def _update_if_held(database: Database, job: ClaimedJob, values: dict[str, Any]) -> bool:
+async def _update_if_held(
+    database: Database, job: ClaimedJob, values: dict[str, Any], *, due_now: bool = False
+) -> bool:
+    """Writes `values` if the lease still holds; `due_now` (the job is claimable again at once)
+    also wakes every worker when it commits."""
     statement = (
         update(Job)
         .where(_still_held(job))
@@ -285,6 +300,9 @@ async def _update_if_held(database: Database, job: ClaimedJob, values: dict[str,
     )
     async with database.transaction() as session:
         updated = (await session.execute(statement)).scalar_one_or_none()
+        if updated is not None and due_now:
+            session.info[ENQUEUED_JOBS] = True
+            await notify_job_due(session)
     return updated is not None
 
 
@@ -367,4 +385,24 @@ async def defer(database: Database, job: ClaimedJob, *, delay_s: float, clock: C
             "lease_expires_at": None,
             "updated_at": now,
         },
+    )
+
+
+async def release(database: Database, job: ClaimedJob, *, clock: Clock) -> bool:
+    """Gives back a job its worker will not finish (it is shutting down): queued and due now,
+    its attempt returned, and every worker woken, so another one runs it at once instead of
+    when the lease would have expired. False if the lease was lost."""
+    now = clock.now()
+    return await _update_if_held(
+        database,
+        job,
+        {
+            "status": JobStatus.QUEUED,
+            "run_at": now,
+            "attempts": Job.attempts - 1,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        },
+        due_now=True,
     )

@@ -7,6 +7,7 @@ them, in any number of processes, share one jobs table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -31,6 +32,7 @@ from ridgeline.jobs.queue import (
     defer,
     extend_lease,
     fail,
+    release,
 )
 from ridgeline.jobs.registry import (
     HandlerTimedOut,
@@ -42,6 +44,7 @@ from ridgeline.jobs.registry import (
     RetryLater,
 )
 from ridgeline.jobs.schedule import Schedule, Scheduler
+from ridgeline.jobs.wakeup import listening
 from ridgeline.monitoring import tracing
 from ridgeline.monitoring.errors import log_unexpected
 from ridgeline.monitoring.logging import redact_text
@@ -171,6 +174,12 @@ class Worker:
             concurrency=self.concurrency,
             kinds=sorted(self.registry.kinds),
         )
+        async with contextlib.AsyncExitStack() as stack:
+            if self.database.is_postgresql:
+                await stack.enter_async_context(listening(self.database.url, self.wake))
+            await self._work(stop)
+
+    async def _work(self, stop: asyncio.Event) -> None:
         self.database.job_listeners.append(self.wake)
         try:
             while not stop.is_set():
@@ -228,8 +237,8 @@ class Worker:
             log_unexpected(log, "job_task_crashed", error, **_fields(job))
 
     def wake(self) -> None:
-        """A job due now was committed in this process: claim without waiting for the poll.
-        (Other processes' jobs are found by the poll.)"""
+        """A job due now was committed (in this process, or in another one on PostgreSQL: see
+        `wakeup`): claim without waiting for the poll."""
         self._woken.set()
 
     async def _pause(self, stop: asyncio.Event) -> None:
@@ -252,17 +261,25 @@ class Worker:
         if not self._running:
             return
         _, unfinished = await asyncio.wait(set(self._running), timeout=self.shutdown_grace_s)
+        abandoned = [self._running[task] for task in unfinished]
         for task in unfinished:
-            job = self._running[task]
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        # Given back at once: another worker runs them now, not when their leases expire. (A
+        # release that fails leaves the job to its lease, as a crash would.)
+        for job in abandoned:
+            try:
+                released = await release(self.database, job, clock=self._clock)
+            except Exception as error:
+                log_unexpected(log, "job_release_failed", error, **_fields(job))
+                released = False
             log.warning(
-                "job_abandoned",
+                "job_released" if released else "job_abandoned",
                 job_id=str(job.id),
                 kind=job.kind,
                 attempt=job.attempt,
                 worker_id=self.worker_id,
             )
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _process(self, job: ClaimedJob) -> None:
         # Bound in the job's own task: every line of the job, its handler's and its outcome's,

@@ -53,7 +53,9 @@ from ridgeline.resilience import (
     RetryPolicy,
     StoreGuard,
 )
+from ridgeline.resilience.metrics import LimitKind
 from ridgeline.resilience.retry import never_sent
+from ridgeline.resilience.shared import SharedLimitsLink, limits_redis
 
 log = structlog.get_logger(__name__)
 
@@ -272,8 +274,9 @@ class ResilientTransport:
 
 class PosConnector:
     """Builds a store's adapter on the resilient transport. One per process: it owns the HTTP
-    connection pool, the rate-limit buckets and retry budgets of this process, and the breakers
-    (whose state lives in the database, shared by every process)."""
+    connection pool, the rate limits and retry budgets (in Redis with `redis_url`, shared by
+    every process; else this process's own), and the breakers (whose state lives in the
+    database, shared by every process)."""
 
     def __init__(
         self,
@@ -292,8 +295,16 @@ class PosConnector:
         self.pools = HttpPools(transport)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.policy = policy or RetryPolicy()
-        self.limiter = RateLimiter(clock, share=settings.pos_rate_limit_share)
-        self.budgets = RetryBudgets(clock)
+        # Scaled mode: every process draws from the same limits in Redis; while Redis does not
+        # answer, each falls back to its share of them.
+        share = settings.pos_rate_limit_share
+        self._limits_redis = limits_redis(settings.redis_url) if settings.redis_url else None
+        rate_link = budget_link = None
+        if self._limits_redis is not None:
+            rate_link = SharedLimitsLink(self._limits_redis, LimitKind.POS_RATE_LIMIT)
+            budget_link = SharedLimitsLink(self._limits_redis, LimitKind.RETRY_BUDGET)
+        self.limiter = RateLimiter(clock, share=share, shared=rate_link)
+        self.budgets = RetryBudgets(clock, shared=budget_link, fallback_share=share)
         # A breaker transition and the store state it leads to commit together (health/).
         self.breakers = CircuitBreakers(database, clock, journal=health.on_breaker_transition)
         self._adapters: OrderedDict[AdapterKey, PosAdapter[Any]] = OrderedDict()
@@ -385,6 +396,8 @@ class PosConnector:
 
     async def aclose(self) -> None:
         await self.pools.aclose()
+        if self._limits_redis is not None:
+            await self._limits_redis.aclose()
 
 
 @dataclass(frozen=True, slots=True)

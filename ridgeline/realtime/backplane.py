@@ -198,45 +198,75 @@ def backplane_for(redis_url: str | None) -> Backplane:
     return RedisBackplane(redis_url) if redis_url else MemoryBackplane()
 
 
-def take_queued(queue: asyncio.Queue[list[Notice]]) -> list[Notice]:
-    """Every notice waiting in `queue`, without waiting."""
+# What commits hand the publisher: a batch of notices, or None to stop it once what came before
+# is published.
+PublishQueue = asyncio.Queue[list[Notice] | None]
+# How long a stopping publisher may take over what is left before it is cancelled.
+PUBLISHER_STOP_S = 5.0
+
+
+def take_queued(queue: PublishQueue) -> tuple[list[Notice], bool]:
+    """Every notice waiting in `queue`, without waiting; and whether a stop was among them."""
     notices: list[Notice] = []
+    stopping = False
     while not queue.empty():
-        notices.extend(queue.get_nowait())
-    return notices
+        batch = queue.get_nowait()
+        if batch is None:
+            stopping = True
+        else:
+            notices.extend(batch)
+    return notices, stopping
 
 
-async def publish_queued_forever(queue: asyncio.Queue[list[Notice]], backplane: Backplane) -> None:
-    """Publishes what commits queue, a batch at a time (all that waits when one is taken). A
-    failed publish is logged; the receivers' database poll delivers those messages later."""
-    while True:
-        notices = await queue.get()
-        notices.extend(take_queued(queue))
+async def publish_queued(queue: PublishQueue, backplane: Backplane) -> None:
+    """Publishes what commits queue, a batch at a time (all that waits when one is taken),
+    until a None is queued: then it publishes what came before and returns. A failed publish is
+    logged; the receivers' database poll delivers those messages later.
+
+    It is stopped by that None rather than by cancelling: a cancellation that arrives during a
+    publish can be absorbed by the Redis client, which left the publisher (and the process
+    stopping it) waiting forever on an empty queue."""
+    stopping = False
+    while not stopping:
+        first = await queue.get()
+        notices, stopping = take_queued(queue)
+        if first is None:
+            stopping = True
+        else:
+            notices = [*first, *notices]
+        if not notices:
+            continue
         try:
             await backplane.publish(notices)
         except Exception:
             log.exception("backplane_publish_failed", notices=len(notices))
 
 
+async def stop_publisher(queue: PublishQueue, publisher: asyncio.Task[None]) -> None:
+    """Asks `publisher` to publish what is queued and return; cancels it after
+    `PUBLISHER_STOP_S` (what it still held is then left to the receivers' database poll)."""
+    queue.put_nowait(None)
+    done, _ = await asyncio.wait({publisher}, timeout=PUBLISHER_STOP_S)
+    if not done:
+        log.warning("backplane_publisher_stop_timed_out")
+        publisher.cancel()
+
+
 @contextlib.asynccontextmanager
 async def announcing_commits(database: Database, backplane: Backplane) -> AsyncIterator[None]:
     """For a process without a hub (a standalone worker, the CLI): every commit that appended
     to streams is announced on the backplane, so kiosks on the servers hear of it at once."""
-    queue: asyncio.Queue[list[Notice]] = asyncio.Queue()
+    queue: PublishQueue = asyncio.Queue()
 
     def on_commit(appended: Mapping[str, int]) -> None:
         queue.put_nowait([StreamAdvanced(s, o) for s, o in appended.items()])
 
     database.commit_listeners.append(on_commit)
-    publisher = asyncio.create_task(publish_queued_forever(queue, backplane))
+    publisher = asyncio.create_task(publish_queued(queue, backplane), name="backplane-publish")
     try:
         yield
     finally:
         database.commit_listeners.remove(on_commit)
         # What is still queued goes out before the process ends.
-        pending = take_queued(queue)
-        publisher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await publisher
-        await backplane.publish(pending)
+        await stop_publisher(queue, publisher)
         await backplane.close()

@@ -32,8 +32,10 @@ from ridgeline.realtime.backplane import (
     Backplane,
     KioskDisconnect,
     Notice,
+    PublishQueue,
     StreamAdvanced,
-    publish_queued_forever,
+    publish_queued,
+    stop_publisher,
 )
 from ridgeline.realtime.channels import Grant
 from ridgeline.realtime.connection import CLOSE_GRACE_S, Connection
@@ -104,7 +106,8 @@ class Hub:
         self._feeds: dict[str, Feed] = {}
         self._feed_loads: dict[str, asyncio.Future[Feed]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._publish_queue: asyncio.Queue[list[Notice]] = asyncio.Queue()
+        self._publisher: asyncio.Task[None] | None = None
+        self._publish_queue: PublishQueue = asyncio.Queue()
         self._background: set[asyncio.Task[Any]] = set()
         self.started = False
 
@@ -116,11 +119,11 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self._ping_loop(), name="cable-ping"),
             asyncio.create_task(self._poll_loop(), name="cable-poll"),
-            asyncio.create_task(
-                publish_queued_forever(self._publish_queue, self.backplane), name="cable-publish"
-            ),
             asyncio.create_task(self._presence_loop(), name="cable-presence"),
         ]
+        self._publisher = asyncio.create_task(
+            publish_queued(self._publish_queue, self.backplane), name="cable-publish"
+        )
         self.started = True
 
     async def disconnect_all(self) -> None:
@@ -139,6 +142,8 @@ class Hub:
         with contextlib.suppress(ValueError):
             self.database.commit_listeners.remove(self.on_commit)
         await self.disconnect_all()
+        if self._publisher is not None:
+            await stop_publisher(self._publish_queue, self._publisher)
         for task in [*self._tasks, *self._background]:
             task.cancel()
         for feed in self._feeds.values():

@@ -92,7 +92,7 @@ class StoreGuard:
         while True:
             await self.limiter.acquire(self.store_id, self.limits, endpoint)
             permit = await self._permit(permit)
-            number = state.start_attempt()
+            number = await state.start_attempt()
             started = self.clock.now()
             try:
                 result = await attempt()
@@ -102,7 +102,7 @@ class StoreGuard:
                 if failure is None:
                     await _settle(permit, None, duration_s)
                     raise
-                decision = state.after_failure(failure)
+                decision = await state.after_failure(failure)
                 fields = {
                     "store_id": store,
                     "endpoint": endpoint,

@@ -1,6 +1,9 @@
-"""Prometheus metrics of the resilience layer (names: `ridgeline_pos_<what>_<unit>`)."""
+"""Prometheus metrics of the resilience layer (names: `ridgeline_pos_<what>_<unit>`, and
+`ridgeline_shared_limits_<what>` for the limits shared through Redis)."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from prometheus_client import Counter, Gauge
 
@@ -24,3 +27,28 @@ RETRY_DECISIONS = Counter(
     "What was decided after a failed POS attempt: `retried`, or why retrying stopped.",
     ["store_id", "endpoint", "decision"],
 )
+
+
+class LimitKind(StrEnum):
+    """The limits shared through Redis in scaled mode (`ridgeline.resilience.shared`)."""
+
+    POS_RATE_LIMIT = "pos_rate_limit"
+    RETRY_BUDGET = "retry_budget"
+    SIGN_IN_THROTTLE = "sign_in_throttle"
+
+
+SHARED_LIMITS_FALLBACK = Counter(
+    "ridgeline_shared_limits_fallback",
+    "Checks of a shared limit this process decided alone, with its fallback share, because "
+    "Redis did not answer.",
+    ["limiter"],
+)
+SHARED_LIMITS_DEGRADED = Gauge(
+    "ridgeline_shared_limits_degraded",
+    "1 while a shared limit of this process falls back to its local share (Redis unreachable).",
+    ["limiter"],
+)
+# Every limit has its series from the start (at 0), so an alert on them needs no `absent()`.
+for _kind in LimitKind:
+    SHARED_LIMITS_FALLBACK.labels(_kind.value)
+    SHARED_LIMITS_DEGRADED.labels(_kind.value).set(0)

@@ -9,9 +9,13 @@ limit` calls within `period_s`.
 `RateLimits` is one vendor's table, declared by its adapter (`PosAdapter.rate_limits`): which
 bucket each endpoint class draws from (classes that hit the same vendor endpoint share one, e.g. a
 full and a changed-since product fetch that call the same vendor path), and each bucket's limit.
-`RateLimiter` keeps the buckets of one process, keyed by (store, bucket). The buckets are per
-process: where several processes call the same store's POS, give each a `share` of the vendor's
-limit (1 / number of processes).
+`RateLimiter` keeps the buckets keyed by (store, vendor, bucket).
+
+Where the buckets live: in scaled mode (a `SharedLimitsLink`) in Redis, one hash per bucket
+that every process draws from through one Lua script, so N processes together keep to the
+vendor's whole limit. In embedded mode, and in scaled mode while Redis does not answer, in this
+process, each bucket holding `share` of the limit: with N processes, 1/N keeps them under it
+without talking to each other.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ridgeline.clock import Clock
+from ridgeline.resilience.shared import KEY_PREFIX, SharedLimitsLink, micros
 
 # Token counts are sums of float products (elapsed x rate); a token that is due must not be
 # refused for a rounding error of 1e-16.
@@ -126,17 +131,66 @@ class TokenBucket:
             raise
 
 
-class RateLimiter:
-    """The token buckets of this process, one per (store, vendor bucket), created on first use."""
+# One bucket in Redis: a hash of its tokens (below zero: promised to waiters) and the time they
+# were counted at. ARGV: now (microseconds since the epoch), burst, refill per second, "wait"
+# (reserve the next token, answer the seconds until it is due) or "try" (take one only if there,
+# else answer -1), and how long an idle bucket is kept beyond the time it takes to fill up again
+# (a missing bucket is a full one, so it may go once full). Numbers go back as strings: Lua
+# numbers become integers in a Redis reply.
+DRAW_FROM_BUCKET = """
+local now = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local rate = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+if now > at then
+  tokens = math.min(burst, tokens + (now - at) / 1e6 * rate)
+  at = now
+end
+local wait = 0
+if ARGV[4] == 'try' then
+  if tokens < 1 - 1e-9 then
+    return '-1'
+  end
+  tokens = tokens - 1
+else
+  tokens = tokens - 1
+  if tokens < -1e-9 then
+    wait = -tokens / rate
+  end
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
+  'at', string.format('%.17g', at))
+redis.call('PEXPIRE', KEYS[1], math.ceil(((burst - tokens) / rate + tonumber(ARGV[5])) * 1000))
+return string.format('%.17g', wait)
+"""
+# A bucket nobody drew from for this long past being full again is dropped.
+IDLE_GRACE_S = 60.0
 
-    def __init__(self, clock: Clock, *, share: float = 1.0) -> None:
+
+class RateLimiter:
+    """The token buckets, one per (store, vendor bucket): in Redis when `shared` is given (the
+    vendor's whole limit, for every process together), else (and while Redis is away) this
+    process's own, created on first use with `share` of the limit.
+
+    In Redis a cancelled wait keeps the token it reserved (giving it back would mean awaiting
+    Redis while being cancelled): the limit then errs towards fewer calls, never more."""
+
+    def __init__(
+        self, clock: Clock, *, share: float = 1.0, shared: SharedLimitsLink | None = None
+    ) -> None:
         if not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], got {share}")
         self.clock = clock
         self.share = share
+        self.shared = shared
         self._buckets: dict[tuple[uuid.UUID, str, str], TokenBucket] = {}
+        self._take = shared.script(DRAW_FROM_BUCKET) if shared is not None else None
 
     def bucket(self, store_id: uuid.UUID, limits: RateLimits, endpoint: str) -> TokenBucket:
+        """This process's own bucket (all of the limiter in embedded mode; the fallback in
+        scaled mode)."""
         name, limit = limits.bucket_for(endpoint)
         key = (store_id, limits.vendor, name)
         bucket = self._buckets.get(key)
@@ -144,8 +198,33 @@ class RateLimiter:
             bucket = self._buckets[key] = TokenBucket(limit.scaled(self.share), self.clock)
         return bucket
 
-    async def acquire(self, store_id: uuid.UUID, limits: RateLimits, endpoint: str) -> None:
-        await self.bucket(store_id, limits, endpoint).acquire()
+    async def _shared_take(
+        self, store_id: uuid.UUID, limits: RateLimits, endpoint: str, mode: str
+    ) -> float | None:
+        """The script's answer (seconds to wait, or -1: refused), None to decide locally."""
+        if self.shared is None or self._take is None:
+            return None
+        name, limit = limits.bucket_for(endpoint)
+        now = self.clock.now()
+        answer = await self.shared.run(
+            self._take,
+            [f"{KEY_PREFIX}:rate:{store_id}:{limits.vendor}:{name}"],
+            [micros(now), limit.burst, limit.refill_per_s, mode, limit.period_s + IDLE_GRACE_S],
+            now,
+        )
+        return None if answer is None else float(answer)
 
-    def try_acquire(self, store_id: uuid.UUID, limits: RateLimits, endpoint: str) -> bool:
-        return self.bucket(store_id, limits, endpoint).try_acquire()
+    async def acquire(self, store_id: uuid.UUID, limits: RateLimits, endpoint: str) -> None:
+        """Take a token, waiting (on the clock) until one is due."""
+        wait_s = await self._shared_take(store_id, limits, endpoint, "wait")
+        if wait_s is None:
+            await self.bucket(store_id, limits, endpoint).acquire()
+        elif wait_s > 0:
+            await self.clock.sleep(wait_s)
+
+    async def try_acquire(self, store_id: uuid.UUID, limits: RateLimits, endpoint: str) -> bool:
+        """Take a token if one is there now; never waits."""
+        answer = await self._shared_take(store_id, limits, endpoint, "try")
+        if answer is None:
+            return self.bucket(store_id, limits, endpoint).try_acquire()
+        return answer >= 0

@@ -190,7 +190,8 @@ class RetryState:
     retry, else surface the failure.
 
     The budget is charged one first attempt on the first `start_attempt()`, and one retry only
-    when every other check allows it (so a refused retry never spends it).
+    when every other check allows it (so a refused retry never spends it). Both are async
+    because a shared budget asks Redis.
     """
 
     def __init__(
@@ -210,16 +211,16 @@ class RetryState:
         self.attempts = 0
         self.started_at: datetime | None = None
 
-    def start_attempt(self) -> int:
+    async def start_attempt(self) -> int:
         """Note that an attempt starts; returns its number (1 for the first)."""
         if self.attempts == 0:
             self.started_at = self.clock.now()
             if self.budget is not None:
-                self.budget.record_first_attempt()
+                await self.budget.record_first_attempt()
         self.attempts += 1
         return self.attempts
 
-    def after_failure(self, failure: AttemptFailure) -> RetryDecision:
+    async def after_failure(self, failure: AttemptFailure) -> RetryDecision:
         if self.started_at is None:
             raise RuntimeError("after_failure() before start_attempt()")
         if not failure.is_retryable(idempotent=self.idempotent):
@@ -236,7 +237,7 @@ class RetryState:
         elapsed_s = (now - self.started_at).total_seconds()
         if elapsed_s + delay_s > self.policy.max_elapsed_s:
             return RetryDecision.stop(GiveUpReason.ELAPSED_EXHAUSTED)
-        if self.budget is not None and not self.budget.try_spend_retry():
+        if self.budget is not None and not await self.budget.try_spend_retry():
             return RetryDecision.stop(GiveUpReason.BUDGET_EXHAUSTED)
         return RetryDecision.after(delay_s)
 
@@ -259,14 +260,14 @@ async def retry_call(
     exceptions `classify` does not recognise propagate at once."""
     state = RetryState(policy, idempotent=idempotent, clock=clock, rng=rng, budget=budget)
     while True:
-        state.start_attempt()
+        await state.start_attempt()
         try:
             return await attempt()
         except Exception as exc:
             failure = classify(exc)
             if failure is None:
                 raise
-            decision = state.after_failure(failure)
+            decision = await state.after_failure(failure)
             if not decision.retry:
                 raise
         await clock.sleep(decision.delay_s)

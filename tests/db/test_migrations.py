@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,3 +112,31 @@ def test_models_and_migrations_agree(empty_database_url: str) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+async def test_two_migrations_at_once_take_turns(empty_database_url: str) -> None:
+    """Two deploys migrating the same new database together: the second waits for the first's
+    lock, then finds nothing to do; neither fails."""
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def deploy() -> None:
+        start.wait()
+        try:
+            migrate.upgrade(empty_database_url)
+        except BaseException as exc:
+            failures.append(exc)
+
+    deploys = [threading.Thread(target=deploy) for _ in range(2)]
+    for thread in deploys:
+        thread.start()
+    for thread in deploys:
+        thread.join(timeout=120)
+    assert failures == []
+    assert await _tables(empty_database_url) >= set(Base.metadata.tables)
+    engine = create_async_engine(empty_database_url)
+    try:
+        async with engine.connect() as connection:
+            assert await migrate.current_revision(connection) == migrate.head_revision()
+    finally:
+        await engine.dispose()

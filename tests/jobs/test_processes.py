@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
 from ridgeline.clock import SystemClock
@@ -36,6 +37,7 @@ async def probe_workers(
     count: int,
     concurrency: int = 4,
     lease_s: float = 30.0,
+    poll_s: float = 0.02,
 ) -> AsyncIterator[list[asyncio.subprocess.Process]]:
     """`count` worker processes, started together and ready; killed on the way out whatever
     happened."""
@@ -49,6 +51,7 @@ async def probe_workers(
                 database_url,
                 f"--concurrency={concurrency}",
                 f"--lease-s={lease_s}",
+                f"--poll-s={poll_s}",
                 f"--log-file={log_dir / f'probe-worker-{n}.log'}",
                 cwd=REPO_ROOT,
                 stdout=asyncio.subprocess.PIPE,
@@ -88,7 +91,9 @@ async def probe_rows(database: Database) -> list[tuple[uuid.UUID, str, int, str]
         ]
 
 
-def local_worker(database: Database, worker_id: str, *, lease_s: float = 30.0) -> Worker:
+def local_worker(
+    database: Database, worker_id: str, *, lease_s: float = 30.0, poll_s: float = 0.02
+) -> Worker:
     return Worker(
         database,
         probe_registry(),
@@ -97,7 +102,7 @@ def local_worker(database: Database, worker_id: str, *, lease_s: float = 30.0) -
         worker_id=worker_id,
         concurrency=4,
         lease_s=lease_s,
-        poll_interval_s=0.02,
+        poll_interval_s=poll_s,
     )
 
 
@@ -202,3 +207,65 @@ async def test_jobs_survive_a_worker_killed_midway_and_a_restart(
     retried = {job_id for job_id, count in attempts.items() if count > 1}
     assert len(retried) <= 2
     assert all(runs[job_id] == 1 for job_id in set(job_ids) - retried)
+
+
+async def test_a_job_committed_elsewhere_wakes_a_postgresql_worker_without_its_poll(
+    database: Database, settings: Settings, probe_table: str, tmp_path: Path
+) -> None:
+    """A worker that would poll only once a minute runs a job another process commits within
+    seconds: PostgreSQL's NOTIFY on the job's commit wakes it (jobs/wakeup.py)."""
+    if not database.is_postgresql:
+        pytest.skip("one SQLite process wakes its own worker on commit; NOTIFY is PostgreSQL's")
+    async with probe_workers(settings.database_url, tmp_path, count=1, poll_s=60.0) as processes:
+        for _ in range(3):  # each after the worker went back to its minute-long wait
+            job_ids = await add_jobs(database, 1, RECORD_KIND, {}, clock=SystemClock())
+
+            async def ran(job_ids: list[uuid.UUID] = job_ids) -> bool:
+                return {job_id for job_id, *_ in await probe_rows(database)} >= set(job_ids)
+
+            await wait_until(ran, timeout_s=15.0)
+        assert [await stop_gracefully(process) for process in processes] == [0]
+
+
+async def test_a_worker_whose_listening_connection_died_listens_again(
+    database: Database, settings: Settings, probe_table: str
+) -> None:
+    """PostgreSQL closing the listener's connection (a restart, a failover, an idle kill) costs
+    the worker its notifications only until the listener reconnects."""
+    if not database.is_postgresql:
+        pytest.skip("NOTIFY is PostgreSQL's")
+    worker_db = Database(settings.database_url)
+    stop = asyncio.Event()
+    running = asyncio.create_task(local_worker(worker_db, "listener", poll_s=60.0).run(stop))
+
+    async def listeners() -> list[int]:
+        async with database.transaction(write=False) as session:
+            rows = await session.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN ridgeline_jobs'")
+            )
+            return [pid for (pid,) in rows]
+
+    async def listening() -> bool:
+        return len(await listeners()) == 1
+
+    try:
+        await wait_until(listening)
+        [first] = await listeners()
+        async with database.transaction() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+
+        async def listening_again() -> bool:
+            pids = await listeners()
+            return len(pids) == 1 and pids[0] != first
+
+        await wait_until(listening_again)
+        job_ids = await add_jobs(database, 1, RECORD_KIND, {}, clock=SystemClock())
+
+        async def ran() -> bool:
+            return {job_id for job_id, *_ in await probe_rows(database)} >= set(job_ids)
+
+        await wait_until(ran, timeout_s=15.0)
+    finally:
+        stop.set()
+        await running
+        await worker_db.dispose()

@@ -264,7 +264,7 @@ async def test_a_worker_that_lost_its_lease_cancels_the_handler_and_records_noth
     assert finished_count("test.stalled", "lease_lost") == before + 1
 
 
-async def test_on_stop_unfinished_jobs_are_left_for_reclaim(
+async def test_on_stop_unfinished_jobs_are_given_back_at_once(
     database: Database, clock: FakeClock
 ) -> None:
     started = asyncio.Event()
@@ -287,11 +287,10 @@ async def test_on_stop_unfinished_jobs_are_left_for_reclaim(
         running.cancel()
 
     stored = await load_job(database, job_id)
-    assert (stored.status, stored.attempts) == (JobStatus.RUNNING, 1)
-    assert stored.lease_token is not None
-    clock.advance(31)
+    assert (stored.status, stored.attempts, stored.lease_token) == (JobStatus.QUEUED, 0, None)
+    # Another worker takes it at once (its attempt was given back), not after the lease.
     [reclaimed] = await claim(database, worker_id="next", limit=1, lease_s=30, clock=clock)
-    assert (reclaimed.id, reclaimed.attempt) == (job_id, 2)
+    assert (reclaimed.id, reclaimed.attempt) == (job_id, 1)
 
 
 async def test_on_stop_running_jobs_finish_within_the_grace(

@@ -20,7 +20,7 @@ from ridgeline.realtime.state import (
     PresenceEntry,
     RedisCableState,
 )
-from tests.realtime.test_scaled import REDIS_SERVER, PrivateRedis
+from tests.redis_server import REDIS_SERVER, PrivateRedis
 
 
 def entry(store_id: str, *, age_s: float = 0.0, connected_at: float | None = None) -> PresenceEntry:

@@ -26,61 +26,61 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CONFIG = BudgetConfig(window_s=10.0, min_retries_per_s=0.5, ratio=0.2)  # minimum 5 per window
 
 
-def spend_all(budget: RetryBudget) -> int:
+async def spend_all(budget: RetryBudget) -> int:
     spent = 0
-    while budget.try_spend_retry():
+    while await budget.try_spend_retry():
         spent += 1
     return spent
 
 
-def test_the_minimum_is_allowed_without_any_traffic() -> None:
+async def test_the_minimum_is_allowed_without_any_traffic() -> None:
     budget = RetryBudget(CONFIG, FakeClock(NOW))
-    assert spend_all(budget) == 5
+    assert await spend_all(budget) == 5
 
 
-def test_retries_may_reach_twenty_percent_of_first_attempts() -> None:
+async def test_retries_may_reach_twenty_percent_of_first_attempts() -> None:
     budget = RetryBudget(CONFIG, FakeClock(NOW))
     for _ in range(100):
-        budget.record_first_attempt()
-    assert spend_all(budget) == 20
+        await budget.record_first_attempt()
+    assert await spend_all(budget) == 20
 
 
-def test_the_larger_of_the_two_limits_applies() -> None:
+async def test_the_larger_of_the_two_limits_applies() -> None:
     budget = RetryBudget(CONFIG, FakeClock(NOW))
     for _ in range(10):  # 20% of 10 is 2, below the minimum of 5
-        budget.record_first_attempt()
-    assert spend_all(budget) == 5
+        await budget.record_first_attempt()
+    assert await spend_all(budget) == 5
 
 
-def test_the_window_slides() -> None:
+async def test_the_window_slides() -> None:
     clock = FakeClock(NOW)
     budget = RetryBudget(CONFIG, clock)
     for _ in range(100):
-        budget.record_first_attempt()
-    assert spend_all(budget) == 20
+        await budget.record_first_attempt()
+    assert await spend_all(budget) == 20
     clock.advance(9.9)
-    assert not budget.try_spend_retry()  # still the same window
+    assert not await budget.try_spend_retry()  # still the same window
     clock.advance(0.2)
     # The first attempts and the retries have both left the window: back to the minimum.
-    assert spend_all(budget) == 5
+    assert await spend_all(budget) == 5
 
 
-def test_old_retries_leave_the_window_before_old_first_attempts_do() -> None:
+async def test_old_retries_leave_the_window_before_old_first_attempts_do() -> None:
     clock = FakeClock(NOW)
     budget = RetryBudget(CONFIG, clock)
-    assert spend_all(budget) == 5
+    assert await spend_all(budget) == 5
     clock.advance(6)
     for _ in range(50):
-        budget.record_first_attempt()  # allows 10
-    assert spend_all(budget) == 5  # 5 spent 6 s ago still count
+        await budget.record_first_attempt()  # allows 10
+    assert await spend_all(budget) == 5  # 5 spent 6 s ago still count
     clock.advance(4.5)  # those 5 leave the window; the 50 first attempts stay
-    assert spend_all(budget) == 5
+    assert await spend_all(budget) == 5
 
 
-def test_an_empty_budget_surfaces_the_error_at_once() -> None:
+async def test_an_empty_budget_surfaces_the_error_at_once() -> None:
     clock = FakeClock(NOW)
     budget = RetryBudget(CONFIG, clock)
-    spend_all(budget)
+    await spend_all(budget)
     state = RetryState(
         RetryPolicy(max_attempts=5),
         idempotent=True,
@@ -88,8 +88,8 @@ def test_an_empty_budget_surfaces_the_error_at_once() -> None:
         rng=random.Random(1),
         budget=budget,
     )
-    state.start_attempt()
-    decision = state.after_failure(AttemptFailure.http_status(503))
+    await state.start_attempt()
+    decision = await state.after_failure(AttemptFailure.http_status(503))
     assert (decision.retry, decision.delay_s, decision.give_up) == (
         False,
         0.0,
@@ -122,7 +122,7 @@ async def test_a_sick_pos_sees_at_most_the_budget_in_retries() -> None:
     assert attempts - 100 == budget.retries_in_window == 20  # not 300
 
 
-def test_a_refused_retry_spends_nothing() -> None:
+async def test_a_refused_retry_spends_nothing() -> None:
     clock = FakeClock(NOW)
     budget = RetryBudget(CONFIG, clock)
     state = RetryState(
@@ -132,14 +132,14 @@ def test_a_refused_retry_spends_nothing() -> None:
         rng=random.Random(1),
         budget=budget,
     )
-    state.start_attempt()
-    assert not state.after_failure(AttemptFailure.timeout()).retry  # out of attempts
+    await state.start_attempt()
+    assert not (await state.after_failure(AttemptFailure.timeout())).retry  # out of attempts
     assert budget.retries_in_window == 0
 
 
-def test_each_store_has_its_own_budget() -> None:
+async def test_each_store_has_its_own_budget() -> None:
     budgets = RetryBudgets(FakeClock(NOW), CONFIG)
     sick, healthy = uuid.uuid4(), uuid.uuid4()
     assert budgets.for_store(sick) is budgets.for_store(sick)
-    spend_all(budgets.for_store(sick))
-    assert budgets.for_store(healthy).try_spend_retry()
+    await spend_all(budgets.for_store(sick))
+    assert await budgets.for_store(healthy).try_spend_retry()

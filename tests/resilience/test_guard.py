@@ -176,7 +176,7 @@ async def test_an_empty_budget_surfaces_the_error_after_one_attempt(
     database: Database, clock: FakeClock, store_id: uuid.UUID
 ) -> None:
     budget = RetryBudget(BudgetConfig(window_s=10, min_retries_per_s=0.1, ratio=0.2), clock)
-    assert budget.try_spend_retry()  # the only retry this window allows
+    assert await budget.try_spend_retry()  # the only retry this window allows
     guard = make_guard(database, clock, store_id, budget=budget)
     attempts = 0
 

@@ -154,13 +154,13 @@ def test_endpoint_classes_that_hit_one_vendor_endpoint_share_its_bucket() -> Non
     assert limiter.bucket(store, treez, "products") is limiter.bucket(store, treez, "order_submit")
 
 
-def test_each_store_has_its_own_buckets() -> None:
+async def test_each_store_has_its_own_buckets() -> None:
     limiter = RateLimiter(FakeClock(NOW))
     busy, quiet = uuid.uuid4(), uuid.uuid4()
-    while limiter.try_acquire(busy, DUTCHIE_LIMITS, "inventory"):
+    while await limiter.try_acquire(busy, DUTCHIE_LIMITS, "inventory"):
         pass
-    assert limiter.try_acquire(quiet, DUTCHIE_LIMITS, "inventory")
-    assert limiter.try_acquire(busy, DUTCHIE_LIMITS, "products")
+    assert await limiter.try_acquire(quiet, DUTCHIE_LIMITS, "inventory")
+    assert await limiter.try_acquire(busy, DUTCHIE_LIMITS, "products")
 
 
 def test_a_process_share_scales_the_limit_down() -> None:

@@ -35,10 +35,10 @@ def retry_state(
     )
 
 
-def first_decision(failure: AttemptFailure, *, idempotent: bool) -> bool:
+async def first_decision(failure: AttemptFailure, *, idempotent: bool) -> bool:
     state = retry_state(FakeClock(NOW), idempotent=idempotent)
-    state.start_attempt()
-    return state.after_failure(failure).retry
+    await state.start_attempt()
+    return (await state.after_failure(failure)).retry
 
 
 @pytest.mark.parametrize(
@@ -50,8 +50,10 @@ def first_decision(failure: AttemptFailure, *, idempotent: bool) -> bool:
     ],
     ids=lambda f: f.status or f.kind.value,
 )
-def test_connection_errors_timeouts_429_502_503_504_are_retried(failure: AttemptFailure) -> None:
-    assert first_decision(failure, idempotent=True)
+async def test_connection_errors_timeouts_429_502_503_504_are_retried(
+    failure: AttemptFailure,
+) -> None:
+    assert await first_decision(failure, idempotent=True)
 
 
 @pytest.mark.parametrize(
@@ -68,12 +70,12 @@ def test_connection_errors_timeouts_429_502_503_504_are_retried(failure: Attempt
     ],
     ids=["refused", "connect-timeout", "429", "503", "reset", "timeout", "502", "504"],
 )
-def test_a_request_that_creates_something_is_resent_only_if_the_pos_cannot_have_acted(
+async def test_a_request_that_creates_something_is_resent_only_if_the_pos_cannot_have_acted(
     failure: AttemptFailure, retried: bool
 ) -> None:
     """An order POST sent twice is two orders at a POS that does not dedupe: after a lost answer
     the caller looks the order up instead (reliability.md point 8)."""
-    assert first_decision(failure, idempotent=False) is retried
+    assert await first_decision(failure, idempotent=False) is retried
 
 
 @pytest.mark.parametrize(
@@ -94,16 +96,16 @@ def test_transport_errors_say_whether_the_request_left(exc: Exception, sent: boo
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501, 505])
-def test_other_statuses_are_not_retried(status: int) -> None:
+async def test_other_statuses_are_not_retried(status: int) -> None:
     state = retry_state(FakeClock(NOW))
-    state.start_attempt()
-    decision = state.after_failure(AttemptFailure.http_status(status))
+    await state.start_attempt()
+    decision = await state.after_failure(AttemptFailure.http_status(status))
     assert (decision.retry, decision.give_up) == (False, GiveUpReason.NOT_RETRYABLE)
 
 
-def test_500_is_retried_only_for_idempotent_reads() -> None:
-    assert first_decision(AttemptFailure.http_status(500), idempotent=True)
-    assert not first_decision(AttemptFailure.http_status(500), idempotent=False)
+async def test_500_is_retried_only_for_idempotent_reads() -> None:
+    assert await first_decision(AttemptFailure.http_status(500), idempotent=True)
+    assert not await first_decision(AttemptFailure.http_status(500), idempotent=False)
 
 
 @pytest.mark.parametrize(
@@ -142,19 +144,19 @@ def test_delay_before_retry_k_is_uniform_in_zero_to_capped_exponential(
         assert statistics.fmean(draws) == pytest.approx(ceiling / 2, rel=0.05)
 
 
-def test_successive_retries_draw_from_growing_ranges() -> None:
+async def test_successive_retries_draw_from_growing_ranges() -> None:
     clock = FakeClock(NOW)
     seen: list[list[float]] = [[], [], []]
     for seed in range(300):
         state = retry_state(
             clock, seed=seed, max_attempts=4, base_s=1.0, cap_s=100.0, max_elapsed_s=1e6
         )
-        state.start_attempt()
+        await state.start_attempt()
         for k in range(3):
-            decision = state.after_failure(AttemptFailure.timeout())
+            decision = await state.after_failure(AttemptFailure.timeout())
             assert decision.retry
             seen[k].append(decision.delay_s)
-            state.start_attempt()
+            await state.start_attempt()
     assert [max(d) <= 2**k for k, d in enumerate(seen)] == [True, True, True]
     assert max(seen[2]) > 2.0  # the third retry reaches past the second's ceiling
 
@@ -193,73 +195,73 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, NOW) == expected
 
 
-def test_retry_after_seconds_is_honoured() -> None:
+async def test_retry_after_seconds_is_honoured() -> None:
     state = retry_state(FakeClock(NOW), base_s=0.1, cap_s=0.2, max_retry_after_s=10)
-    state.start_attempt()
-    decision = state.after_failure(AttemptFailure.http_status(429, retry_after="7"))
+    await state.start_attempt()
+    decision = await state.after_failure(AttemptFailure.http_status(429, retry_after="7"))
     assert (decision.retry, decision.delay_s) == (True, 7.0)
 
 
-def test_retry_after_http_date_is_honoured() -> None:
+async def test_retry_after_http_date_is_honoured() -> None:
     state = retry_state(FakeClock(NOW), base_s=0.1, cap_s=0.2, max_retry_after_s=10)
-    state.start_attempt()
+    await state.start_attempt()
     header = format_datetime(NOW + timedelta(seconds=4), usegmt=True)
-    decision = state.after_failure(AttemptFailure.http_status(503, retry_after=header))
+    decision = await state.after_failure(AttemptFailure.http_status(503, retry_after=header))
     assert (decision.retry, decision.delay_s) == (True, 4.0)
 
 
-def test_a_short_retry_after_never_shortens_the_jittered_delay() -> None:
+async def test_a_short_retry_after_never_shortens_the_jittered_delay() -> None:
     for seed in range(50):
         jittered = RetryPolicy(base_s=2.0, cap_s=2.0).jitter_s(0, random.Random(seed))
         state = retry_state(FakeClock(NOW), seed=seed, base_s=2.0, cap_s=2.0)
-        state.start_attempt()
-        decision = state.after_failure(AttemptFailure.http_status(503, retry_after="1"))
+        await state.start_attempt()
+        decision = await state.after_failure(AttemptFailure.http_status(503, retry_after="1"))
         assert decision.delay_s == max(1.0, jittered)
 
 
-def test_retry_after_above_the_configured_maximum_gives_up() -> None:
+async def test_retry_after_above_the_configured_maximum_gives_up() -> None:
     state = retry_state(FakeClock(NOW), max_retry_after_s=10)
-    state.start_attempt()
-    decision = state.after_failure(AttemptFailure.http_status(429, retry_after="11"))
+    await state.start_attempt()
+    decision = await state.after_failure(AttemptFailure.http_status(429, retry_after="11"))
     assert (decision.retry, decision.give_up) == (False, GiveUpReason.RETRY_AFTER_TOO_LONG)
 
 
-def test_retry_after_beyond_the_remaining_elapsed_time_gives_up() -> None:
+async def test_retry_after_beyond_the_remaining_elapsed_time_gives_up() -> None:
     clock = FakeClock(NOW)
     state = retry_state(clock, max_elapsed_s=10, max_retry_after_s=30)
-    state.start_attempt()
+    await state.start_attempt()
     clock.advance(4)
-    decision = state.after_failure(AttemptFailure.http_status(503, retry_after="7"))
+    decision = await state.after_failure(AttemptFailure.http_status(503, retry_after="7"))
     assert (decision.retry, decision.give_up) == (False, GiveUpReason.ELAPSED_EXHAUSTED)
 
 
-def test_garbage_retry_after_falls_back_to_the_jittered_delay() -> None:
+async def test_garbage_retry_after_falls_back_to_the_jittered_delay() -> None:
     state = retry_state(FakeClock(NOW), base_s=0.5, cap_s=0.5)
-    state.start_attempt()
-    decision = state.after_failure(AttemptFailure.http_status(503, retry_after="later"))
+    await state.start_attempt()
+    decision = await state.after_failure(AttemptFailure.http_status(503, retry_after="later"))
     assert decision.retry
     assert 0 <= decision.delay_s <= 0.5
 
 
-def test_attempts_are_bounded() -> None:
+async def test_attempts_are_bounded() -> None:
     state = retry_state(FakeClock(NOW), max_attempts=3, max_elapsed_s=1e6)
     decisions = []
     for _ in range(3):
-        state.start_attempt()
-        decisions.append(state.after_failure(AttemptFailure.connection()))
+        await state.start_attempt()
+        decisions.append(await state.after_failure(AttemptFailure.connection()))
     assert [d.retry for d in decisions] == [True, True, False]
     assert decisions[-1].give_up is GiveUpReason.ATTEMPTS_EXHAUSTED
 
 
-def test_total_elapsed_time_is_bounded() -> None:
+async def test_total_elapsed_time_is_bounded() -> None:
     clock = FakeClock(NOW)
     state = retry_state(clock, max_attempts=100, base_s=1.0, cap_s=1.0, max_elapsed_s=5.0)
-    state.start_attempt()
+    await state.start_attempt()
     retries_started: list[float] = []
-    while (decision := state.after_failure(AttemptFailure.timeout())).retry:
+    while (decision := await state.after_failure(AttemptFailure.timeout())).retry:
         clock.advance(decision.delay_s)
         retries_started.append((clock.now() - NOW).total_seconds())
-        state.start_attempt()
+        await state.start_attempt()
         clock.advance(0.5)  # an attempt that times out
     assert decision.give_up is GiveUpReason.ELAPSED_EXHAUSTED
     assert retries_started

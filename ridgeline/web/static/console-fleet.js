@@ -4,6 +4,7 @@
 // what they say at once and re-read the loaded pages (debounced); every 30 s as a fallback.
 
 import { el } from "./dom.js";
+import { badge, when } from "./ui.js";
 
 const STATES = ["connected", "degraded", "error", "offline", "paused", "unconfigured", "unjudged"];
 const PAGE_SIZE = 200;
@@ -14,13 +15,9 @@ function label(state) {
   return state ? state.replace("_", " ") : "not judged";
 }
 
-function badge(state, text) {
-  return el("span", { class: `badge ${state || "unjudged"}`, text: text || label(state) });
-}
-
-function when(fmt, iso) {
-  if (!iso) return el("span", { class: "muted", text: "never" });
-  return el("time", { datetime: iso, title: fmt.time(iso), text: fmt.ago(iso) });
+// A state as a badge; a store (or breaker) not judged yet has none.
+function storeBadge(state, text) {
+  return badge(state || "unjudged", text || label(state));
 }
 
 function cells(store, fmt) {
@@ -33,7 +30,7 @@ function cells(store, fmt) {
   const state = el(
     "td",
     {},
-    badge(store.state),
+    storeBadge(store.state),
     store.cause && store.cause !== "ok"
       ? el("div", { class: "small", text: store.cause.replaceAll("_", " ") })
       : null,
@@ -42,7 +39,7 @@ function cells(store, fmt) {
   const breaker = el(
     "td",
     {},
-    badge(store.breaker.state),
+    storeBadge(store.breaker.state),
     store.breaker.open_until
       ? el("div", { class: "muted small" }, "until ", when(fmt, store.breaker.open_until))
       : null,
@@ -52,7 +49,7 @@ function cells(store, fmt) {
     "td",
     {},
     sync
-      ? badge(sync.status, `${sync.kind} ${sync.status}`)
+      ? storeBadge(sync.status, `${sync.kind} ${sync.status}`)
       : el("span", { class: "muted", text: "none" }),
     sync
       ? el("div", { class: "muted small" }, when(fmt, sync.finished_at || sync.started_at))
@@ -84,7 +81,7 @@ function cells(store, fmt) {
     "td",
     {},
     store.firing_alerts.count
-      ? badge(
+      ? storeBadge(
           store.firing_alerts.worst_severity,
           `${store.firing_alerts.count} ${store.firing_alerts.worst_severity || ""}`.trim(),
         )
@@ -193,7 +190,7 @@ export async function render(root, ctx) {
             "data-state": state,
             "aria-pressed": filters.has(state) ? "true" : "false",
           },
-          badge(state),
+          storeBadge(state),
           el("span", { class: "fleet-count", text: String(counts[state] || 0) }),
         );
         button.addEventListener("click", () => {

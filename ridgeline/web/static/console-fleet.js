@@ -2,9 +2,13 @@
 // kiosks, queued orders and firing alerts (GET /api/v1/fleet, 200 stores a request, never a
 // request per store). Live: OpsChannel's store.status, kiosk.presence and alert.changed patch
 // what they say at once and re-read the loaded pages (debounced); every 30 s as a fallback.
+// Organization admins and up add a store here (platform admins choose its organization), then
+// land on its page to connect its POS.
 
+import { storeFields } from "./console-store-fields.js";
 import { el } from "./dom.js";
-import { badge, when } from "./ui.js";
+import { field, formCard, formValues, submitting } from "./forms.js";
+import { badge, everyPage, section, when } from "./ui.js";
 
 const STATES = ["connected", "degraded", "error", "offline", "paused", "unconfigured", "unjudged"];
 const PAGE_SIZE = 200;
@@ -347,6 +351,7 @@ export async function render(root, ctx) {
     }
   });
 
+  if (ctx.can("org_admin")) root.append(await addStoreSection(ctx));
   await refresh();
   const fallback = setInterval(() => refresh().catch(showFailure), FALLBACK_MS);
   return () => {
@@ -356,4 +361,47 @@ export async function render(root, ctx) {
     for (const unsubscribe of subscriptions.values()) unsubscribe();
     subscriptions.clear();
   };
+}
+
+// POST /api/v1/stores: its name, time zone and currency, and (platform admins, who belong to
+// no organization) the organization it belongs to. On success, the new store's page.
+async function addStoreSection(ctx) {
+  const { api } = ctx;
+  const form = formCard("store-new", "New store");
+  if (!ctx.me.organization_id) {
+    const organizations = await everyPage(api, "/api/v1/organizations");
+    form.append(
+      field(
+        "store-new-organization",
+        "Organization",
+        el(
+          "select",
+          { name: "organization_id" },
+          el("option", { value: "", text: "Choose one" }),
+          organizations.map((o) => el("option", { value: o.id, text: o.name })),
+        ),
+      ),
+    );
+  }
+  form.append(
+    ...storeFields("store-new"),
+    el("button", { type: "submit", "data-action": "create-store", text: "Add store" }),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitting(form, async () => {
+      const created = (await api.post("/api/v1/stores", formValues(form))).data;
+      ctx.announce(`${created.name} added: connect its POS.`);
+      ctx.navigate(`#/stores/${created.id}`);
+    });
+  });
+  return section(
+    "store-add",
+    "Add a store",
+    el("p", {
+      class: "muted",
+      text: "Then connect its POS on its page (Update credentials).",
+    }),
+    form,
+  );
 }

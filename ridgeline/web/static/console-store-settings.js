@@ -1,8 +1,11 @@
-// The store view's settings (organization admins): the sync intervals and the health
-// thresholds. Only changed thresholds are sent; an emptied one restores its default (null).
+// The store view's settings (organization admins): the store itself (name, time zone,
+// currency; Delete, two clicks, then back to the fleet), the sync intervals and the health
+// thresholds. Only changed fields and thresholds are sent; an emptied threshold restores its
+// default (null).
 
+import { storeFields } from "./console-store-fields.js";
 import { el } from "./dom.js";
-import { formValues, submitting, succeeded } from "./forms.js";
+import { deleteButton, formCard, formValues, showError, submitting, succeeded } from "./forms.js";
 import { messageOf, section } from "./ui.js";
 
 const SYNC_FIELDS = [
@@ -24,10 +27,13 @@ const THRESHOLD_FIELDS = [
 ];
 const idOf = (prefix, name) => `${prefix}-${name.replace(/_/g, "-")}`;
 
+const STORE_FIELDS = ["name", "timezone", "currency"];
+
 // The section; `load()` reads the sync intervals, `offerThresholds(thresholds)` fills the
 // thresholds form from the store's health the first time it is read; `onThresholdsSaved()`
-// after a save (the health is judged with them).
-export function storeSettings({ api, ctx, base, isAlive, onThresholdsSaved }) {
+// after a save (the health is judged with them), `onStoreSaved(store)` after the store's own
+// fields are.
+export function storeSettings({ api, ctx, base, store, isAlive, onThresholdsSaved, onStoreSaved }) {
   const canAdmin = ctx.can("org_admin");
   const settingsBody = el("div");
   let syncForm = null;
@@ -87,6 +93,62 @@ export function storeSettings({ api, ctx, base, isAlive, onThresholdsSaved }) {
     }
   }
 
+  // PATCH /stores/{id}: what changed of its name, time zone and currency. DELETE: refused
+  // while the store has kiosks.
+  function storeForm() {
+    let current = store;
+    const form = formCard("store-edit", "Store");
+    // Made again after a rename: its accessible name says which store it deletes.
+    const removeButton = () =>
+      deleteButton(
+        "delete-store",
+        current.name,
+        (error) => showError(form, error),
+        async () => {
+          await api.delete(base);
+          ctx.announce(`${current.name} deleted.`);
+          ctx.navigate("#/");
+        },
+      );
+    let remove = removeButton();
+    form.append(
+      ...storeFields("store-edit", store),
+      el(
+        "div",
+        { class: "toolbar" },
+        el("button", { type: "submit", "data-action": "save-store", text: "Save store" }),
+        remove,
+      ),
+      el("p", {
+        class: "muted small",
+        text: "A store with kiosks cannot be deleted: delete its kiosks first.",
+      }),
+      form.result,
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      form.result.textContent = "";
+      submitting(form, async () => {
+        const values = formValues(form, { keepEmpty: true });
+        const body = {};
+        for (const name of STORE_FIELDS) {
+          if (values[name] !== current[name]) body[name] = values[name];
+        }
+        if (!Object.keys(body).length) {
+          succeeded(form, "Nothing changed.");
+          return;
+        }
+        current = (await api.patch(base, body)).data;
+        const renamed = removeButton();
+        remove.replaceWith(renamed);
+        remove = renamed;
+        succeeded(form, `${current.name} saved.`);
+        onStoreSaved(current);
+      });
+    });
+    return form;
+  }
+
   if (canAdmin) {
     syncForm = settingsForm(
       "sync-settings",
@@ -142,12 +204,12 @@ export function storeSettings({ api, ctx, base, isAlive, onThresholdsSaved }) {
         onThresholdsSaved();
       });
     });
-    settingsBody.append(syncForm, thresholdsForm);
+    settingsBody.append(storeForm(), syncForm, thresholdsForm);
   } else {
     settingsBody.append(
       el("p", {
         class: "muted",
-        text: "Organization admins change the sync intervals and health thresholds.",
+        text: "Organization admins edit the store, its sync intervals and health thresholds.",
       }),
     );
   }

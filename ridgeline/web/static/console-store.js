@@ -2,7 +2,9 @@
 // procedure for its current cause with a button for each step the console can perform, the
 // connection's actions and credentials (console-store-pos.js), recovery runs, sync runs and
 // their issues, and reconciliation; its kiosks (console-store-kiosks.js), orders
-// (console-store-orders.js) and settings (console-store-settings.js) are sections of their own.
+// (console-store-orders.js), POS webhooks and events (console-store-webhooks.js) and settings
+// (console-store-settings.js: the store itself, its sync and health settings) are sections of
+// their own.
 // Live over OpsChannel: a `store.status` of this store refreshes its health and procedure, a
 // `kiosk.presence` its kiosks.
 // Never shows a secret: credentials are entered, never displayed.
@@ -11,6 +13,7 @@ import { storeKiosks } from "./console-store-kiosks.js";
 import { storeOrders } from "./console-store-orders.js";
 import { credentialsForm } from "./console-store-pos.js";
 import { storeSettings } from "./console-store-settings.js";
+import { storeWebhooks } from "./console-store-webhooks.js";
 import { el } from "./dom.js";
 import { formValues, submitting } from "./forms.js";
 import { dataTable, facts, messageOf, percent, section, stateBadge, words } from "./ui.js";
@@ -40,7 +43,8 @@ export async function render(root, ctx) {
 
   // --- skeleton ---------------------------------------------------------------------------
   const stateHolder = el("span", { id: "store-state" });
-  const heading = el("h1", { id: "store-title" }, store.name, " ", stateHolder);
+  const storeName = document.createTextNode(store.name);
+  const heading = el("h1", { id: "store-title" }, storeName, " ", stateHolder);
   const summary = el("p", { id: "store-summary", class: "lead" });
   const healthBody = el("div");
   const callsBody = el("div");
@@ -67,12 +71,17 @@ export async function render(root, ctx) {
   const isAlive = () => alive;
   const kiosks = storeKiosks({ api, ctx, base, isAlive, later });
   const orders = storeOrders({ api, ctx, base, isAlive, later });
+  const webhooks = storeWebhooks({ api, ctx, base, isAlive });
   const settings = storeSettings({
     api,
     ctx,
     base,
+    store,
     isAlive,
     onThresholdsSaved: () => refreshHealth(),
+    onStoreSaved: (saved) => {
+      storeName.textContent = saved.name;
+    },
   });
 
   root.replaceChildren(
@@ -113,6 +122,7 @@ export async function render(root, ctx) {
     section("store-reconciliation", "Reconciliation", reconcileBody),
     kiosks.section,
     orders.section,
+    webhooks.section,
     settings.section,
   );
 
@@ -750,6 +760,7 @@ export async function render(root, ctx) {
     refreshSyncs(),
     kiosks.refresh(),
     orders.refresh(),
+    webhooks.refresh(),
     settings.load(),
   ]);
 

@@ -101,10 +101,16 @@ bench: install
 ## Chaos: 1,000 orders per POS dialect through a real server process that is SIGKILLed and
 ## restarted, against the simulator injecting 30% faults; fails if any order is lost or doubled.
 ## Takes a while (~10-20 minutes). Options: make chaos CHAOS_ARGS="--db postgresql --orders 200"
+## Scaled mode: make chaos-scaled (= make chaos CHAOS_ARGS="--scaled --db postgresql"): nginx in
+## front of two servers, two workers and a private redis-server; a server and a worker are each
+## SIGKILLed 4 times (--kills counts per role) and Redis is restarted once. PostgreSQL at
+## RIDGELINE_TEST_PG_URL; more options through CHAOS_ARGS, e.g. CHAOS_ARGS="--orders 200".
 CHAOS_ARGS ?=
-.PHONY: chaos
+.PHONY: chaos chaos-scaled
 chaos: install
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+chaos-scaled: install install-nginx
+	$(BIN)/python -m bench.chaos --scaled --db postgresql $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules

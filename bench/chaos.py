@@ -2,13 +2,17 @@
 `ridgeline serve` process, against the POS simulator (its own process) injecting faults of every
 class into the order endpoints, while the server is killed with SIGKILL and started again.
 
+With `--scaled` (PostgreSQL only) the pipeline is scaled mode as deployed: nginx in front of two
+`ridgeline serve` processes and two `ridgeline worker` processes on a private Redis; a server and
+a worker are each SIGKILLed and restarted `--kills` times, and Redis once (bench/chaos_pipeline.py).
+
 Afterwards, with the faults removed and the pipeline given time to settle, it checks that every
 order a kiosk was told was accepted exists exactly once here and exactly once at the POS (none
 if it ended rejected, failed or cancelled), that none is lost, that nothing is left `received`
 or `queued`, and that the POS holds no order that is not ours.
 
     python -m bench.chaos [--orders 1000] [--dialect all] [--db sqlite] [--kiosks 20]
-                          [--fault-rate 0.3] [--seed 7] [--kills 4]
+                          [--fault-rate 0.3] [--seed 7] [--kills 4] [--scaled]
 
 `run_chaos` is the same run for tests (tests/orders/test_chaos.py runs a light one). The exit
 status is non-zero when an invariant fails.
@@ -21,8 +25,6 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
-import socket
 import sys
 import tempfile
 import time
@@ -38,6 +40,15 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bench.chaos_pipeline import (
+    EmbeddedPipeline,
+    Pipeline,
+    Process,
+    Progress,
+    ScaledPipeline,
+    clean_env,
+    free_port,
+)
 from ridgeline.auth import kiosk_keys
 from ridgeline.auth.schemas import KioskKeyCreate
 from ridgeline.cli.admin import SYSTEM
@@ -62,7 +73,6 @@ from ridgeline.stores import service as stores_service
 from ridgeline.stores.schemas import KioskCreate
 from ridgeline.sync.service import run_sync
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DIALECTS = ("dutchie", "treez", "blaze", "flowhub")
 PG_ADMIN_URL = os.environ.get(
     "RIDGELINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -88,7 +98,6 @@ PROGRESSING = frozenset({"submitted", "accepted", "ready"})
 UNSETTLED = frozenset({"received", "queued"})
 DEAD_AT_POS = frozenset({"rejected", "failed", "cancelled"})
 
-STARTUP_TIMEOUT_S = 60.0
 KIOSK_REQUEST_TIMEOUT_S = 30.0
 # A kiosk gives up on a key (and the run fails) only after this long without a definitive
 # answer: well past the 60 s after which a key left in flight by a killed server is taken over.
@@ -104,7 +113,9 @@ class ChaosConfig:
     kiosks_per_store: int = 20
     fault_rate: float = 0.3
     seed: int = 7
-    kills: int = 4  # SIGKILLs of the server, spread over the first `kill_window` of the orders
+    # SIGKILLs of the server (scaled: of a server, and as many of a worker), spread over the
+    # first `kill_window` of the orders.
+    kills: int = 4
     kill_window: float = 0.5
     cancel_rate: float = 0.05  # orders the kiosk cancels right after placing them
     products: int = 40
@@ -112,7 +123,9 @@ class ChaosConfig:
     # POS at least once (or this long), so that the POS calls meet them too.
     fault_phase_timeout_s: float = 600.0
     settle_timeout_s: float = 600.0
-    worker_concurrency: int = 8
+    worker_concurrency: int = 8  # per worker
+    # Scaled mode (PostgreSQL only): nginx, two servers, two workers, Redis (restarted once).
+    scaled: bool = False
     work_dir: Path | None = None  # logs and the SQLite file; a temporary directory if None
     log: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
 
@@ -165,13 +178,18 @@ class DialectReport:
 @dataclass
 class ChaosReport:
     dialects: list[DialectReport]
-    kills: int
+    kills: int  # of a server
     wall_s: float
     placing_s: float
     settle_s: float
     fault_phase_s: float = 0.0  # after placing, until every order was tried (or the cap)
     untried_at_fault_end: int = 0  # orders never tried at the POS when the faults went
     problems: list[str] = field(default_factory=list)
+    scaled: bool = False
+    worker_kills: int = 0
+    redis_restarts: int = 0
+    # 5xx answers through nginx by status (502: a server died with the request); scaled only.
+    proxy_errors: Counter[int] = field(default_factory=Counter)
 
     @property
     def all_problems(self) -> list[str]:
@@ -223,8 +241,15 @@ class ChaosReport:
             f"({share:.1%}); breaker openings: "
             f"{sum(d.breaker_openings.total() for d in self.dialects)}"
         )
+        disruptions = f"server kills: {self.kills}"
+        if self.scaled:
+            disruptions = (
+                f"scaled (nginx, 2 servers, 2 workers, Redis): {disruptions}, worker kills: "
+                f"{self.worker_kills}, Redis restarts: {self.redis_restarts}; 5xx through "
+                f"nginx: {_counts(Counter({str(k): v for k, v in self.proxy_errors.items()}))}"
+            )
         lines.append(
-            f"server kills: {self.kills}; placing {self.placing_s:.1f} s, fault phase "
+            f"{disruptions}; placing {self.placing_s:.1f} s, fault phase "
             f"{self.fault_phase_s:.1f} s, settling {self.settle_s:.1f} s, wall {self.wall_s:.1f} s"
         )
         return "\n".join(lines)
@@ -240,77 +265,6 @@ def per_fault_probability(rate: float, kinds: int) -> float:
     if rate <= 0:
         return 0.0
     return float(1.0 - (1.0 - min(rate, 0.99)) ** (1.0 / kinds))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-# --- processes -----------------------------------------------------------------------------------
-
-
-class Process:
-    """A child process (`python -m ridgeline ...`) with its output in a log file."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.args = args
-        self.env = env
-        self.log_path = log_path
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "ridgeline",
-                *self.args,
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-
-    def tail(self, chars: int = 3000) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return f"--- {self.name} log ({self.log_path}) ---\n{text[-chars:]}"
-
-    async def wait_answering(self, url: str) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        async with httpx.AsyncClient(timeout=2) as http:
-            while True:
-                assert self.process is not None
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"{self.name} exited during start-up\n{self.tail()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get(url)).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not answer {url}\n{self.tail()}")
-                await asyncio.sleep(0.1)
-
-    async def stop(self, *, kill: bool = False) -> None:
-        process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 15)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-
-def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RIDGELINE_")}
-    env.update(extra)
-    return env
 
 
 # --- set-up --------------------------------------------------------------------------------------
@@ -456,20 +410,6 @@ async def order_requests(control: httpx.AsyncClient, sim_id: str) -> int:
 # --- kiosks --------------------------------------------------------------------------------------
 
 
-class Progress:
-    def __init__(self, total: int, log: Callable[[str], None] | None = None) -> None:
-        self.total = total
-        self.log = log
-        self.answered = 0
-        self.changed = asyncio.Event()
-
-    def tick(self) -> None:
-        self.answered += 1
-        self.changed.set()
-        if self.log is not None and self.answered % max(1, self.total // 10) == 0:
-            self.log(f"  {self.answered}/{self.total} orders answered")
-
-
 async def _retry_pause(attempt: int, rng: random.Random) -> None:
     await asyncio.sleep(rng.uniform(0.05, min(2.0, 0.1 * 2**attempt)))
 
@@ -587,33 +527,6 @@ async def run_kiosks(
             tasks += [asyncio.create_task(kiosk_loop(store, k, work)) for k in store.kiosks]
         await asyncio.gather(*tasks)
     return outcomes
-
-
-async def run_killer(
-    server: Process,
-    ready_url: str,
-    progress: Progress,
-    config: ChaosConfig,
-    log: Callable[[str], None],
-) -> int:
-    """SIGKILLs the server at evenly spread points of the first `kill_window` of the orders, and
-    starts it again on the same database and port at once."""
-    done = 0
-    kills = config.kills
-    for n in range(kills):
-        threshold = max(1, int(progress.total * config.kill_window * (n + 1) / (kills + 1)))
-        while progress.answered < threshold:
-            progress.changed.clear()
-            await progress.changed.wait()
-        await asyncio.sleep(0.2)  # mid-flight: requests and submissions are running
-        await server.stop(kill=True)
-        done += 1
-        log(f"  killed the server (SIGKILL) after {progress.answered} answered orders")
-        await asyncio.sleep(0.5)
-        await server.start()
-        await server.wait_answering(ready_url)
-        log("  server restarted")
-    return done
 
 
 # --- settling and checks -------------------------------------------------------------------------
@@ -851,6 +764,8 @@ async def chaos_database(config: ChaosConfig, work_dir: Path) -> Any:
 
 
 async def run_chaos(config: ChaosConfig) -> ChaosReport:
+    if config.scaled and not (config.database_url or config.db).startswith("postgresql"):
+        raise ValueError("a scaled chaos run needs PostgreSQL (--db postgresql)")
     with contextlib.ExitStack() as stack:
         work_dir = config.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -860,9 +775,8 @@ async def run_chaos(config: ChaosConfig) -> ChaosReport:
 async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
     log = config.log
     started = time.monotonic()
-    sim_port, server_port = free_port(), free_port()
+    sim_port = free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    base_url = f"http://127.0.0.1:{server_port}"
     simulator = Process(
         "simulator",
         [
@@ -885,14 +799,14 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
                 "RIDGELINE_ENV": Environment.TEST.value,
                 "RIDGELINE_DATABASE_URL": database_url,
                 "RIDGELINE_HOST": "127.0.0.1",
-                "RIDGELINE_PORT": str(server_port),
-                "RIDGELINE_RUN_WORKER_IN_PROCESS": "true",
                 "RIDGELINE_WORKER_CONCURRENCY": str(config.worker_concurrency),
                 "RIDGELINE_JOB_POLL_INTERVAL_S": "0.2",
                 "RIDGELINE_ORDER_SUBMIT_DEADLINE_S": "3600",
                 "RIDGELINE_ORDER_QUEUE_INTERVAL_S": "1",
                 # A killed server's lease holds its order (and the store's queue) this long.
                 "RIDGELINE_ORDER_SUBMIT_LEASE_S": "10",
+                # A killed worker's jobs (their leases) are taken over after this long.
+                "RIDGELINE_JOB_LEASE_S": "10",
                 # A kiosk retrying a key whose request died with the server waits this long.
                 "RIDGELINE_IDEMPOTENCY_TAKEOVER_S": "10",
                 # Kiosks here retry in a tight loop on purpose (that is the chaos): the API's
@@ -902,11 +816,8 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
                 "RIDGELINE_LOG_LEVEL": "WARNING",
             }
         )
-        server = Process(
-            "server",
-            ["serve", "--host", "127.0.0.1", "--port", str(server_port)],
-            env,
-            work_dir / "server.log",
+        pipeline: Pipeline = (
+            ScaledPipeline(env, work_dir) if config.scaled else EmbeddedPipeline(env, work_dir)
         )
         settings = Settings(
             env=Environment.TEST, database_url=database_url, log_format=LogFormat.JSON
@@ -935,24 +846,23 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
                 await connector.aclose()
             for store in stores:
                 await add_faults(control, store.sim_id, config.fault_rate)
-            await server.start()
-            await server.wait_answering(f"{base_url}/readyz")
+            await pipeline.start()
             total = config.orders_per_dialect * len(stores)
             log(
-                f"server at {base_url}; {total} orders from "
+                f"{pipeline.describe()}; {total} orders from "
                 f"{sum(len(s.kiosks) for s in stores)} kiosks, {config.fault_rate:.0%} faults, "
-                f"{config.kills} kill(s)"
+                f"{config.kills} kill(s)" + (" of each role" if config.scaled else "")
             )
             placing = time.monotonic()
             progress = Progress(total, log)
             killer = asyncio.create_task(
-                run_killer(server, f"{base_url}/readyz", progress, config, log)
+                pipeline.disrupt(progress, config.kills, config.kill_window, log)
             )
             try:
                 outcomes = await run_kiosks(
-                    base_url, stores, config.orders_per_dialect, config, progress
+                    pipeline.base_url, stores, config.orders_per_dialect, config, progress
                 )
-                kills = await killer
+                disruptions = await killer
             finally:
                 if not killer.done():
                     killer.cancel()
@@ -1008,9 +918,15 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
                 log(f"  checks: {problems_left} problem(s) left, checking again")
                 await asyncio.sleep(2)
             settle_s = time.monotonic() - settling
+            # A process that died by itself (not one the killer stopped) is a finding too.
+            problems += [f"a process exited by itself:\n{tail}" for tail in pipeline.crashed()]
             return ChaosReport(
                 reports,
-                kills=kills,
+                kills=disruptions.server_kills,
+                worker_kills=disruptions.worker_kills,
+                redis_restarts=disruptions.redis_restarts,
+                scaled=config.scaled,
+                proxy_errors=pipeline.proxy_errors(),
                 wall_s=time.monotonic() - started,
                 placing_s=placing_s,
                 settle_s=settle_s,
@@ -1019,7 +935,7 @@ async def _run(config: ChaosConfig, work_dir: Path) -> ChaosReport:
                 problems=problems,
             )
         finally:
-            await server.stop()
+            await pipeline.stop()
             await simulator.stop()
             await control.aclose()
             await database.dispose()
@@ -1035,7 +951,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kiosks", type=int, default=20, help="kiosks per store")
     parser.add_argument("--fault-rate", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--kills", type=int, default=4, help="server SIGKILLs during the run")
+    parser.add_argument(
+        "--kills",
+        type=int,
+        default=4,
+        help="server SIGKILLs during the run; with --scaled, of a server and as many of a worker",
+    )
     parser.add_argument(
         "--kill-window", type=float, default=0.5, help="kills fall within this share of orders"
     )
@@ -1044,7 +965,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--settle-timeout", type=float, default=900.0)
     parser.add_argument("--work-dir", type=Path, default=None, help="keep logs (and SQLite) here")
+    parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="nginx, two servers, two workers and Redis (restarted once); needs --db postgresql",
+    )
     args = parser.parse_args(argv)
+    if args.scaled and args.db != "postgresql":
+        parser.error("--scaled needs --db postgresql (scaled mode runs on PostgreSQL)")
     config = ChaosConfig(
         orders_per_dialect=args.orders,
         dialects=DIALECTS if args.dialect == "all" else (args.dialect,),
@@ -1057,10 +985,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault_phase_timeout_s=args.fault_phase_timeout,
         settle_timeout_s=args.settle_timeout,
         work_dir=args.work_dir,
+        scaled=args.scaled,
     )
+    mode = "scaled mode" if config.scaled else "embedded mode"
     print(
         f"chaos: {config.orders_per_dialect} orders x {len(config.dialects)} dialect(s) on "
-        f"{config.db}; this takes a while (minutes)",
+        f"{config.db}, {mode}; this takes a while (minutes)",
         flush=True,
     )
     # Only warnings from the set-up done in this process (the sync runs log every call).

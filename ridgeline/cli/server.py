@@ -27,6 +27,10 @@ from ridgeline.tasks import job_registry, job_schedules, job_services
 log = structlog.get_logger(__name__)
 
 
+# uvicorn's own default, stated here because the nginx file depends on it.
+KEEP_ALIVE_S = 5
+
+
 class PortTaken(Exception):
     """A port this command must listen on is already in use."""
 
@@ -80,6 +84,9 @@ def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:
         forwarded_allow_ips=app_services(app).settings.forwarded_allow_ips,
         ws="websockets-sansio",
         ws_per_message_deflate=False,
+        # An idle kept-alive connection is closed after this long; a proxy in front must close
+        # its idle ones sooner (deploy/nginx/ridgeline.conf: keepalive_timeout 4s).
+        timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="on",
     )
     return RidgelineServer(config, app_services(app).hub)

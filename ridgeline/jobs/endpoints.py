@@ -34,9 +34,11 @@ async def list_jobs(
 
 
 @router.get("/jobs/summary")
-async def job_summary(caller: PlatformAdminDep, session: SessionDep) -> Envelope[JobQueueSummary]:
-    """How many jobs are in each status."""
-    return envelope(JobQueueSummary(counts=await service.count_jobs_by_status(session)))
+async def job_summary(
+    caller: PlatformAdminDep, session: SessionDep, clock: ClockDep
+) -> Envelope[JobQueueSummary]:
+    """How many jobs are in each status and of each kind, and how many are due unstarted."""
+    return envelope(await service.queue_summary(session, clock.now()))
 
 
 @router.get("/jobs/{job_id}")

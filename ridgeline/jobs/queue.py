@@ -38,6 +38,11 @@ DEFAULT_MAX_ATTEMPTS = 10
 LEASE_EXPIRED_LAST_ATTEMPT = "lease expired on the last attempt"
 LEASE_EXPIRED = "lease expired before the worker recorded an outcome"
 
+# Jobs of a priority below this are urgent: someone waits on them now (a kiosk's order, a
+# store's order queue, an alert's notification). A worker keeps a slot that only they may take,
+# so routine work (syncs, status polls) filling every other slot cannot hold an order back.
+URGENT_BELOW = 0
+
 # Claimable rows are waiting, or were retried and their backoff has passed.
 _WAITING = (JobStatus.QUEUED, JobStatus.FAILED)
 
@@ -156,9 +161,16 @@ async def enqueue(
 
 
 async def claim(
-    database: Database, *, worker_id: str, limit: int, lease_s: float, clock: Clock
+    database: Database,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_s: float,
+    clock: Clock,
+    urgent_only: bool = False,
 ) -> list[ClaimedJob]:
-    """Takes up to `limit` runnable jobs under a new lease, in one short write transaction.
+    """Takes up to `limit` runnable jobs under a new lease, in one short write transaction
+    (`urgent_only`: only jobs of a priority below 0, see `URGENT_BELOW`).
 
     First reclaims running jobs whose lease has expired (their worker died or stalled), then
     takes queued jobs, and failed jobs whose `run_at` has come, by priority then `run_at`. On
@@ -178,6 +190,8 @@ async def claim(
             .order_by(Job.priority, Job.run_at)
             .limit(limit)
         )
+        if urgent_only:
+            picked = picked.where(Job.priority < URGENT_BELOW)
         if database.is_postgresql:
             picked = picked.with_for_update(skip_locked=True)
         statement = (

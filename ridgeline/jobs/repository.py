@@ -31,6 +31,17 @@ async def job_counts_by_status(session: AsyncSession) -> dict[JobStatus, int]:
     return dict(rows.all())
 
 
+async def job_counts_by_kind(session: AsyncSession) -> dict[str, dict[JobStatus, int]]:
+    """For each kind present in the table, how many jobs each of its statuses has."""
+    rows = await session.execute(
+        select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
+    )
+    counts: dict[str, dict[JobStatus, int]] = {}
+    for kind, status, count in rows.all():
+        counts.setdefault(str(kind), {})[JobStatus(status)] = int(count)
+    return counts
+
+
 async def delete_succeeded(session: AsyncSession, *, finished_before: datetime) -> int:
     """Deletes the succeeded jobs that finished before `finished_before`; returns how many."""
     statement = (

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ridgeline.models.job import JobStatus
 
@@ -30,4 +30,13 @@ class JobOut(BaseModel):
 
 
 class JobQueueSummary(BaseModel):
-    counts: dict[JobStatus, int]
+    counts: dict[JobStatus, int] = Field(description="Jobs in each status, zero included.")
+    counts_by_kind: dict[str, dict[JobStatus, int]] = Field(
+        description="For each kind in the table, its jobs in each status it has."
+    )
+    due: int = Field(
+        description="Jobs due now that no worker has started (queued, or failed and due again)."
+    )
+    oldest_due_at: datetime | None = Field(
+        description="When the job waiting longest became due; null when none waits."
+    )

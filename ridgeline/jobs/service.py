@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.clock import Clock
 from ridgeline.errors import Conflict, NotFound
 from ridgeline.jobs import repository
+from ridgeline.jobs.schemas import JobQueueSummary
 from ridgeline.models.job import Job, JobStatus
 
 MAX_LIST_LIMIT = 500
@@ -29,6 +30,17 @@ async def list_jobs(
     """The most recently enqueued jobs first, optionally of one status and kind."""
     return await repository.recent_jobs(
         session, status=status, kind=kind, limit=max(1, min(limit, MAX_LIST_LIMIT))
+    )
+
+
+async def queue_summary(session: AsyncSession, now: datetime) -> JobQueueSummary:
+    """The queue at a glance: counts by status and by kind, and the due backlog."""
+    due, oldest = await repository.due_backlog(session, now)
+    return JobQueueSummary(
+        counts=await count_jobs_by_status(session),
+        counts_by_kind=await repository.job_counts_by_kind(session),
+        due=due,
+        oldest_due_at=oldest,
     )
 
 

@@ -25,6 +25,7 @@ from ridgeline.db.engine import Database
 from ridgeline.errors import RidgelineError
 from ridgeline.jobs.metrics import JOB_RUN_SECONDS, JOBS_FINISHED, JobOutcome
 from ridgeline.jobs.queue import (
+    URGENT_BELOW,
     Backoff,
     ClaimedJob,
     claim,
@@ -127,6 +128,8 @@ class Worker:
         self.services = services or JobServices()
         self.backoff = backoff or Backoff()
         self.shutdown_grace_s = shutdown_grace_s
+        # One slot kept for urgent jobs, unless that would leave routine work none.
+        self.reserved_urgent = 1 if concurrency > 1 else 0
         self._clock = clock
         self._rng = rng
         self._scheduler = Scheduler(schedules)
@@ -214,21 +217,34 @@ class Worker:
             await self._drain()
 
     async def _claim_and_start(self) -> int:
+        """Claims what the free slots may take: any job for all but the reserved slot, which
+        only an urgent job may take (`queue.URGENT_BELOW`)."""
         free = self.concurrency - len(self._running)
         if free <= 0:
             return 0
-        jobs = await claim(
-            self.database,
-            worker_id=self.worker_id,
-            limit=free,
-            lease_s=self.lease_s,
-            clock=self._clock,
-        )
+        routine = sum(1 for job in self._running.values() if job.priority >= URGENT_BELOW)
+        open_to_any = min(free, self.concurrency - self.reserved_urgent - routine)
+        jobs: list[ClaimedJob] = []
+        if open_to_any > 0:
+            jobs += await self._claim(open_to_any, urgent_only=False)
+        # The rest is for urgent jobs only; asked for only when the queue may hold more.
+        if len(jobs) == max(open_to_any, 0) and free > len(jobs):
+            jobs += await self._claim(free - len(jobs), urgent_only=True)
         for job in jobs:
             task = asyncio.create_task(self._process(job), name=f"job:{job.kind}:{job.id}")
             self._running[task] = job
             task.add_done_callback(self._forget)
         return len(jobs)
+
+    async def _claim(self, limit: int, *, urgent_only: bool) -> list[ClaimedJob]:
+        return await claim(
+            self.database,
+            worker_id=self.worker_id,
+            limit=limit,
+            lease_s=self.lease_s,
+            clock=self._clock,
+            urgent_only=urgent_only,
+        )
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         job = self._running.pop(task)

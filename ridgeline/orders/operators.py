@@ -25,7 +25,12 @@ from ridgeline.orders.schemas import (
     OrderPosCallOut,
     OrderTransitionOut,
 )
-from ridgeline.orders.service import SUBMIT_JOB, SUBMIT_JOB_MAX_ATTEMPTS, submit_dedupe_key
+from ridgeline.orders.service import (
+    SUBMIT_JOB,
+    SUBMIT_JOB_MAX_ATTEMPTS,
+    SUBMIT_PRIORITY,
+    submit_dedupe_key,
+)
 from ridgeline.orders.status import transition
 from ridgeline.pos.base import EndpointClass
 from ridgeline.stores.service import get_store
@@ -225,6 +230,7 @@ async def retry_order(
         clock=clock,
         dedupe_key=retry_dedupe_key(order.id),
         max_attempts=SUBMIT_JOB_MAX_ATTEMPTS,
+        priority=SUBMIT_PRIORITY,
     )
     await session.flush()
     return await _detail(session, scope, order)

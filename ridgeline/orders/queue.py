@@ -32,6 +32,7 @@ from ridgeline.models.job import Job
 from ridgeline.models.order import OrderStatus, TransitionSource
 from ridgeline.orders import repository
 from ridgeline.orders.repository import EVERYWHERE
+from ridgeline.orders.service import SUBMIT_PRIORITY
 from ridgeline.orders.status import transition
 from ridgeline.orders.submission import (
     SUBMITTABLE,
@@ -59,9 +60,10 @@ DRAIN_BUDGET_S = 240.0
 # attempt, half of them deferred, ended the drain about one time in eight.)
 DRAIN_TRIES_PER_ORDER = 6
 # Jobs run by priority (lower first), then by time. A drain goes before the first-attempt jobs
-# (priority 0) of orders placed meanwhile, which only queue those orders behind it: during the
-# chaos run's burst of orders the drains waited over 2 min behind nearly 3,000 of them.
-DRAIN_PRIORITY = -1
+# (SUBMIT_PRIORITY) of orders placed meanwhile, which only queue those orders behind it: during
+# the chaos run's burst of orders the drains waited over 2 min behind nearly 3,000 of them. Both
+# are urgent (below jobs.queue.URGENT_BELOW): routine work never takes a worker's last slot.
+DRAIN_PRIORITY = SUBMIT_PRIORITY - 1
 EXPIRE_BATCH = 500
 
 

@@ -48,6 +48,9 @@ SUBMIT_JOB = "orders.submit"
 # Unexpected failures (a bug, the database away) are retried this often with the queue's
 # backoff; a POS that is away ends the job with the order `queued` for its store's queue.
 SUBMIT_JOB_MAX_ATTEMPTS = 25
+# A kiosk waits on it: urgent (below jobs.queue.URGENT_BELOW), so a worker whose other slots
+# are busy with routine work (syncs, status polls) still takes it at once.
+SUBMIT_PRIORITY = -1
 
 
 def new_reference() -> str:
@@ -186,6 +189,7 @@ async def create_order(
         clock=clock,
         dedupe_key=submit_dedupe_key(order_id),
         max_attempts=SUBMIT_JOB_MAX_ATTEMPTS,
+        priority=SUBMIT_PRIORITY,
     )
     await session.flush()
     return order

@@ -39,7 +39,12 @@ from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSour
 from ridgeline.models.store import Store
 from ridgeline.orders import repository
 from ridgeline.orders.repository import EVERYWHERE
-from ridgeline.orders.service import SUBMIT_JOB, SUBMIT_JOB_MAX_ATTEMPTS, submit_dedupe_key
+from ridgeline.orders.service import (
+    SUBMIT_JOB,
+    SUBMIT_JOB_MAX_ATTEMPTS,
+    SUBMIT_PRIORITY,
+    submit_dedupe_key,
+)
 from ridgeline.orders.status import can_move, transition
 from ridgeline.pos.base import (
     PosOrderItem,
@@ -339,6 +344,7 @@ async def enqueue_stray_check(session: AsyncSession, order: Order, *, clock: Clo
         clock=clock,
         dedupe_key=f"{submit_dedupe_key(order.id)}:stray:{order.submit_attempts}",
         max_attempts=SUBMIT_JOB_MAX_ATTEMPTS,
+        priority=SUBMIT_PRIORITY,
         run_at=clock.now() + timedelta(seconds=STRAY_CHECK_DELAY_S),
     )
 

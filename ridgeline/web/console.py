@@ -12,7 +12,17 @@ from ridgeline.web.pages import SHELF, html
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 # The view modules console.js loads, by name, with their versioned URLs.
-VIEWS = ("fleet", "store", "catalog", "kiosks", "alerts", "rules", "operators", "statuspage")
+VIEWS = (
+    "fleet",
+    "store",
+    "catalog",
+    "kiosks",
+    "alerts",
+    "rules",
+    "operators",
+    "statuspage",
+    "system",
+)
 
 
 @router.get("/dashboard", openapi_extra=PUBLIC)

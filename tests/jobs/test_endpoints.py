@@ -32,6 +32,9 @@ async def test_support_finds_a_dead_job_and_retries_it(
     summary = (await client.get("/api/v1/jobs/summary", headers=headers)).json()["data"]
     assert summary["counts"]["dead"] == 1
     assert summary["counts"]["queued"] == 1
+    assert summary["counts_by_kind"] == {"test.noop": {"queued": 1, "dead": 1}}
+    assert summary["due"] == 1
+    assert summary["oldest_due_at"] is not None
 
     dead = (await client.get("/api/v1/jobs?status=dead", headers=headers)).json()["data"]
     assert [job["id"] for job in dead] == [str(broken)]

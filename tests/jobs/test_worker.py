@@ -360,7 +360,9 @@ async def test_concurrency_bounds_the_jobs_running_at_once(
         await asyncio.sleep(0.02)
         running -= 1
 
-    await add_jobs(database, 7, "test.busy", {}, clock=clock)
+    async with database.transaction() as session:
+        for n in range(7):  # urgent ones may use every slot; routine ones all but one
+            await enqueue(session, "test.busy", {}, clock=clock, priority=-1 if n % 2 else 0)
     worker = make_worker(database, registry_of(test_busy=handle), clock, concurrency=3)
 
     assert await worker.run_until_idle() == 7
@@ -506,3 +508,46 @@ async def test_a_job_committed_in_this_process_wakes_the_worker_before_its_poll(
         stop.set()
         await running
     assert worker.wake not in database.job_listeners
+
+
+async def test_routine_work_never_takes_the_slot_kept_for_urgent_jobs(
+    database: Database, clock: FakeClock
+) -> None:
+    """With every other slot busy with routine jobs (status polls, syncs) and more of them
+    waiting, an urgent job (a kiosk's order: priority below 0) still starts at once."""
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def routine(ctx: JobContext, payload: dict[str, Any]) -> None:
+        started.append("routine")
+        await release.wait()
+
+    async def urgent(ctx: JobContext, payload: dict[str, Any]) -> None:
+        started.append("urgent")
+
+    for _ in range(4):
+        await add_job(database, "test.routine", clock=clock)
+    worker = make_worker(
+        database, registry_of(test_routine=routine, test_urgent=urgent), clock, concurrency=3
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+
+        async def two_routines_run() -> bool:
+            return started.count("routine") == 2
+
+        await wait_until(two_routines_run)
+        await add_job(database, "test.urgent", clock=clock, priority=-1)
+
+        async def urgent_ran() -> bool:
+            return "urgent" in started
+
+        await wait_until(urgent_ran)
+        # The third slot went to the urgent job, not to the routine ones still waiting.
+        assert started == ["routine", "routine", "urgent"]
+        assert await count_jobs(database, JobStatus.QUEUED) == 2
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(running, 10)

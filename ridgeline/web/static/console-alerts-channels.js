@@ -6,7 +6,7 @@
 // which keeps the stored one.
 
 import { el } from "./dom.js";
-import { clearErrors, formValues, showError } from "./forms.js";
+import { checkboxField, clearErrors, formValues, submitting } from "./forms.js";
 
 const SECRET_MARK = "********";
 
@@ -151,20 +151,10 @@ export function channelForm({ api, channel, organizationId, onSaved, onCancel })
       kindSelect,
     ),
     settings,
-    el(
-      "div",
-      { class: "row" },
-      el(
-        "label",
-        { for: `${prefix}-enabled` },
-        el("input", {
-          id: `${prefix}-enabled`,
-          name: "enabled",
-          type: "checkbox",
-          checked: channel ? channel.enabled : true,
-        }),
-        " Enabled",
-      ),
+    checkboxField(
+      `${prefix}-enabled`,
+      "Enabled",
+      el("input", { name: "enabled", type: "checkbox", checked: channel ? channel.enabled : true }),
     ),
     el(
       "div",
@@ -191,22 +181,15 @@ export function channelForm({ api, channel, organizationId, onSaved, onCancel })
     showSettings();
   });
   form.querySelector("[data-cancel]").addEventListener("click", () => onCancel());
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    clearErrors(form);
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
+    submitting(form, async () => {
       const body = bodyOf(form, kind, channel, organizationId ? organizationId() : null);
       const saved = channel
         ? await api.put(`/api/v1/alert-channels/${channel.id}`, body)
         : await api.post("/api/v1/alert-channels", body);
       onSaved(saved.data);
-    } catch (error) {
-      showError(form, error);
-    } finally {
-      button.disabled = false;
-    }
+    });
   });
   showSettings();
   return form;

@@ -3,16 +3,13 @@
 // by state, who heard and where escalation stands; a group's alerts on request; and
 // "Acknowledge group" (store managers and up), which acknowledges every firing alert of it.
 
-import { field } from "./forms.js";
 import { el } from "./dom.js";
+import { field } from "./forms.js";
+import { badge, messageOf, when } from "./ui.js";
 
 const PAGE = 50;
 const ALERTS_SHOWN = 100; // a group's alerts listed in its detail
 const STATE_ORDER = ["firing", "pending", "acknowledged", "resolved"];
-
-function messageOf(error) {
-  return error && error.code ? `${error.message} (${error.code})` : String(error.message || error);
-}
 
 // Where a group stands: closed, else its most urgent alert state.
 function standing(group) {
@@ -29,9 +26,9 @@ function counted(counts) {
 
 // The section and its `refresh()` (re-reads the groups on screen and the open details).
 // names: {store(id), channel(id), policy(id)} give a name or null; `onAcknowledged()` after a
-// group was acknowledged (the alerts list changed too); `badge` and `when` are the view's.
-export function alertGroups({ api, ctx, names, badge, when, onAcknowledged }) {
-  const { can } = ctx;
+// group was acknowledged (the alerts list changed too).
+export function alertGroups({ api, ctx, names, onAcknowledged }) {
+  const { can, fmt } = ctx;
   let groups = [];
   let shown = PAGE;
   let nextCursor = null;
@@ -107,7 +104,7 @@ export function alertGroups({ api, ctx, names, badge, when, onAcknowledged }) {
       {},
       el("div", { text: `${policy}, level ${group.escalation_level + 1}` }),
       group.next_escalation_at
-        ? el("div", { class: "muted small" }, "next level ", when(group.next_escalation_at))
+        ? el("div", { class: "muted small" }, "next level ", when(fmt, group.next_escalation_at))
         : null,
     );
   }
@@ -151,7 +148,7 @@ export function alertGroups({ api, ctx, names, badge, when, onAcknowledged }) {
               })
             : el("span", { class: "muted", text: "no store" }),
           `: ${alert.title} `,
-          el("span", { class: "muted small" }, "since ", when(alert.created_at)),
+          el("span", { class: "muted small" }, "since ", when(fmt, alert.created_at)),
         ),
       ),
     );
@@ -235,7 +232,7 @@ export function alertGroups({ api, ctx, names, badge, when, onAcknowledged }) {
               "div",
               {},
               `${group.notifications} sent, last `,
-              when(group.last_notified_at),
+              when(fmt, group.last_notified_at),
               group.last_state ? ` (${group.last_state})` : "",
             )
           : el("span", { class: "muted", text: "none yet" }),
@@ -244,9 +241,9 @@ export function alertGroups({ api, ctx, names, badge, when, onAcknowledged }) {
       el(
         "td",
         {},
-        when(group.created_at),
+        when(fmt, group.created_at),
         group.closed_at
-          ? el("div", { class: "muted small" }, "closed ", when(group.closed_at))
+          ? el("div", { class: "muted small" }, "closed ", when(fmt, group.closed_at))
           : null,
       ),
       actions,

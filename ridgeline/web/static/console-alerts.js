@@ -5,35 +5,16 @@
 // act; forms show the API's own errors beside the field.
 // Live: OpsChannel's alert.changed re-reads the alerts and the groups (debounced).
 
-import { clearErrors, deleteButton, field, localInput, showError } from "./forms.js";
 import { channelForm } from "./console-alerts-channels.js";
 import { alertGroups } from "./console-alerts-groups.js";
 import { el } from "./dom.js";
+import { clearErrors, deleteButton, field, localInput, submitting } from "./forms.js";
+import { badge, everyPage, messageOf, options, when } from "./ui.js";
 
 const ALERT_STATES = ["pending", "firing", "acknowledged", "resolved"];
 const SEVERITIES = ["critical", "warning", "info"];
 const LABELS = ["rule", "severity", "store_id"];
 const DEBOUNCE_MS = 500;
-
-function badge(state, text) {
-  return el("span", { class: `badge ${state}`, text: text || state.replace("_", " ") });
-}
-
-function options(values, selected, { any, raw = false } = {}) {
-  const list = values.map((value) =>
-    el("option", {
-      value,
-      text: raw ? value : value.replaceAll("_", " "),
-      selected: value === selected,
-    }),
-  );
-  return any ? [el("option", { value: "", text: any }), ...list] : list;
-}
-
-async function allPages(api, path) {
-  const body = await api.get(`${path}${path.includes("?") ? "&" : "?"}limit=200`);
-  return body.data;
-}
 
 export async function render(root, ctx) {
   const { api, cable, fmt, can } = ctx;
@@ -50,11 +31,6 @@ export async function render(root, ctx) {
   let policyNames = new Map();
   const unsubscribes = [];
   const platform = ctx.me.role === "platform_admin";
-
-  function when(iso) {
-    if (!iso) return el("span", { class: "muted", text: "never" });
-    return el("time", { datetime: iso, title: fmt.time(iso), text: fmt.ago(iso) });
-  }
 
   function orgField(prefix) {
     // Platform admins name the organization; everyone else acts on their own.
@@ -122,9 +98,7 @@ export async function render(root, ctx) {
   );
 
   function fail(error) {
-    notice.textContent = error.code
-      ? `${error.message} (${error.code})`
-      : String(error.message || error);
+    notice.textContent = messageOf(error);
     notice.hidden = false;
   }
 
@@ -178,12 +152,12 @@ export async function render(root, ctx) {
       el(
         "td",
         {},
-        when(alert.created_at),
+        when(fmt, alert.created_at),
         alert.occurrences > 1
           ? el(
               "div",
               { class: "muted small", text: `${alert.occurrences} times, last ` },
-              when(alert.last_occurred_at),
+              when(fmt, alert.last_occurred_at),
             )
           : null,
       ),
@@ -289,7 +263,7 @@ export async function render(root, ctx) {
   );
 
   async function loadSilences() {
-    const silences = await allPages(api, "/api/v1/alert-silences");
+    const silences = await everyPage(api, "/api/v1/alert-silences");
     silenceList.replaceChildren(
       ...silences.map((silence) => {
         const matchers = silence.matchers
@@ -398,39 +372,34 @@ export async function render(root, ctx) {
       ),
       el("button", { type: "submit", "data-action": "create-silence", text: "Create silence" }),
     );
-    form.addEventListener("submit", async (event) => {
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
-      clearErrors(form);
-      const value = (name) => form.elements.namedItem(name).value;
-      const matchers = [];
-      for (const index of [0, 1]) {
-        const matcherValue = value(`matchers.${index}.value`).trim();
-        if (index > 0 && matcherValue === "") continue;
-        matchers.push({
-          label: value(`matchers.${index}.label`),
-          op: value(`matchers.${index}.op`),
-          value: matcherValue,
-        });
-      }
-      const body = { matchers, comment: value("comment") };
-      if (value("ends_at")) body.ends_at = new Date(value("ends_at")).toISOString();
-      if (platform) body.organization_id = value("organization_id") || null;
-      const button = form.querySelector("button[type=submit]");
-      button.disabled = true;
-      try {
-        await api.post("/api/v1/alert-silences", body);
-        form.elements.namedItem("matchers.0.value").value = "";
-        form.elements.namedItem("matchers.1.value").value = "";
-        form.elements.namedItem("comment").value = "";
-        ctx.announce("Silence created");
-        await loadSilences();
-      } catch (error) {
-        showError(form, error);
-      } finally {
-        button.disabled = false;
-      }
+      submitting(form, () => createSilence(form));
     });
     return form;
+  }
+
+  async function createSilence(form) {
+    const value = (name) => form.elements.namedItem(name).value;
+    const matchers = [];
+    for (const index of [0, 1]) {
+      const matcherValue = value(`matchers.${index}.value`).trim();
+      if (index > 0 && matcherValue === "") continue;
+      matchers.push({
+        label: value(`matchers.${index}.label`),
+        op: value(`matchers.${index}.op`),
+        value: matcherValue,
+      });
+    }
+    const body = { matchers, comment: value("comment") };
+    if (value("ends_at")) body.ends_at = new Date(value("ends_at")).toISOString();
+    if (platform) body.organization_id = value("organization_id") || null;
+    await api.post("/api/v1/alert-silences", body);
+    form.elements.namedItem("matchers.0.value").value = "";
+    form.elements.namedItem("matchers.1.value").value = "";
+    form.elements.namedItem("comment").value = "";
+    ctx.announce("Silence created");
+    await loadSilences();
   }
 
   // ---------------------------------------------------------------- channels
@@ -501,7 +470,7 @@ export async function render(root, ctx) {
               { "data-delivery-id": d.id },
               badge(d.status),
               ` ${d.alert_id ? "alert" : "test"}, ${d.attempts} attempt${d.attempts === 1 ? "" : "s"}, `,
-              when(d.sent_at || d.created_at),
+              when(fmt, d.sent_at || d.created_at),
               d.error ? el("span", { class: "fleet-error", text: ` ${d.error}` }) : null,
             ),
           )
@@ -592,7 +561,7 @@ export async function render(root, ctx) {
   let policyFormNode = null;
 
   async function loadPolicies() {
-    const policies = await allPages(api, "/api/v1/escalation-policies");
+    const policies = await everyPage(api, "/api/v1/escalation-policies");
     policyNames = new Map(policies.map((policy) => [policy.id, policy.name]));
     const channelName = new Map(channels.map((c) => [c.id, c.name]));
     policyList.replaceChildren(
@@ -678,7 +647,7 @@ export async function render(root, ctx) {
         el(
           "select",
           { name: "rules", multiple: true, size: Math.max(3, Math.min(rules.length, 6)) },
-          ...options(rules, "", { raw: true }),
+          ...options(rules, "", { label: String }),
         ),
         "None chosen: the organization's default policy.",
       ),
@@ -708,48 +677,41 @@ export async function render(root, ctx) {
         cancel,
       ),
     );
-    form.addEventListener("submit", async (event) => {
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
-      clearErrors(form);
-      const selected = (name) =>
-        [...form.elements.namedItem(name).selectedOptions].map((o) => o.value);
-      const existing = form.policy || null;
-      const body = {
-        name: form.elements.namedItem("name").value,
-        rules: selected("rules"),
-        // The first level is this form's; the policy's later levels are kept as they are.
-        levels: [
-          { delay_s: 0, channel_ids: selected("channel_ids") },
-          ...(existing ? existing.levels.slice(1) : []),
-        ],
-      };
-      const button = form.querySelector("button[type=submit]");
-      button.disabled = true;
-      try {
-        if (existing) {
-          await api.put(`/api/v1/escalation-policies/${existing.id}`, body);
-        } else {
-          if (platform)
-            body.organization_id = form.elements.namedItem("organization_id").value || null;
-          await api.post("/api/v1/escalation-policies", body);
-        }
-        ctx.announce(existing ? "Escalation policy saved" : "Escalation policy created");
-        fillPolicyForm(null);
-        await loadPolicies();
-      } catch (error) {
-        showError(form, error);
-      } finally {
-        button.disabled = false;
-      }
+      submitting(form, () => savePolicy(form));
     });
     return form;
+  }
+
+  // A new policy from the form, or the one it edits saved.
+  async function savePolicy(form) {
+    const selected = (name) =>
+      [...form.elements.namedItem(name).selectedOptions].map((o) => o.value);
+    const existing = form.policy || null;
+    const body = {
+      name: form.elements.namedItem("name").value,
+      rules: selected("rules"),
+      // The first level is this form's; the policy's later levels are kept as they are.
+      levels: [
+        { delay_s: 0, channel_ids: selected("channel_ids") },
+        ...(existing ? existing.levels.slice(1) : []),
+      ],
+    };
+    if (existing) {
+      await api.put(`/api/v1/escalation-policies/${existing.id}`, body);
+    } else {
+      if (platform) body.organization_id = form.elements.namedItem("organization_id").value || null;
+      await api.post("/api/v1/escalation-policies", body);
+    }
+    ctx.announce(existing ? "Escalation policy saved" : "Escalation policy created");
+    fillPolicyForm(null);
+    await loadPolicies();
   }
 
   const groups = alertGroups({
     api,
     ctx,
-    badge,
-    when,
     names: {
       store: (id) => storeNames.get(id) || null,
       channel: (id) => (channels.find((c) => c.id === id) || {}).name || null,

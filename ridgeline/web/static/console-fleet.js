@@ -2,8 +2,13 @@
 // kiosks, queued orders and firing alerts (GET /api/v1/fleet, 200 stores a request, never a
 // request per store). Live: OpsChannel's store.status, kiosk.presence and alert.changed patch
 // what they say at once and re-read the loaded pages (debounced); every 30 s as a fallback.
+// Organization admins and up add a store here (platform admins choose its organization), then
+// land on its page to connect its POS.
 
+import { storeFields } from "./console-store-fields.js";
 import { el } from "./dom.js";
+import { field, formCard, formValues, submitting } from "./forms.js";
+import { badge, everyPage, section, when } from "./ui.js";
 
 const STATES = ["connected", "degraded", "error", "offline", "paused", "unconfigured", "unjudged"];
 const PAGE_SIZE = 200;
@@ -14,13 +19,9 @@ function label(state) {
   return state ? state.replace("_", " ") : "not judged";
 }
 
-function badge(state, text) {
-  return el("span", { class: `badge ${state || "unjudged"}`, text: text || label(state) });
-}
-
-function when(fmt, iso) {
-  if (!iso) return el("span", { class: "muted", text: "never" });
-  return el("time", { datetime: iso, title: fmt.time(iso), text: fmt.ago(iso) });
+// A state as a badge; a store (or breaker) not judged yet has none.
+function storeBadge(state, text) {
+  return badge(state || "unjudged", text || label(state));
 }
 
 function cells(store, fmt) {
@@ -33,7 +34,7 @@ function cells(store, fmt) {
   const state = el(
     "td",
     {},
-    badge(store.state),
+    storeBadge(store.state),
     store.cause && store.cause !== "ok"
       ? el("div", { class: "small", text: store.cause.replaceAll("_", " ") })
       : null,
@@ -42,7 +43,7 @@ function cells(store, fmt) {
   const breaker = el(
     "td",
     {},
-    badge(store.breaker.state),
+    storeBadge(store.breaker.state),
     store.breaker.open_until
       ? el("div", { class: "muted small" }, "until ", when(fmt, store.breaker.open_until))
       : null,
@@ -52,7 +53,7 @@ function cells(store, fmt) {
     "td",
     {},
     sync
-      ? badge(sync.status, `${sync.kind} ${sync.status}`)
+      ? storeBadge(sync.status, `${sync.kind} ${sync.status}`)
       : el("span", { class: "muted", text: "none" }),
     sync
       ? el("div", { class: "muted small" }, when(fmt, sync.finished_at || sync.started_at))
@@ -84,7 +85,7 @@ function cells(store, fmt) {
     "td",
     {},
     store.firing_alerts.count
-      ? badge(
+      ? storeBadge(
           store.firing_alerts.worst_severity,
           `${store.firing_alerts.count} ${store.firing_alerts.worst_severity || ""}`.trim(),
         )
@@ -193,7 +194,7 @@ export async function render(root, ctx) {
             "data-state": state,
             "aria-pressed": filters.has(state) ? "true" : "false",
           },
-          badge(state),
+          storeBadge(state),
           el("span", { class: "fleet-count", text: String(counts[state] || 0) }),
         );
         button.addEventListener("click", () => {
@@ -350,6 +351,7 @@ export async function render(root, ctx) {
     }
   });
 
+  if (ctx.can("org_admin")) root.append(await addStoreSection(ctx));
   await refresh();
   const fallback = setInterval(() => refresh().catch(showFailure), FALLBACK_MS);
   return () => {
@@ -359,4 +361,47 @@ export async function render(root, ctx) {
     for (const unsubscribe of subscriptions.values()) unsubscribe();
     subscriptions.clear();
   };
+}
+
+// POST /api/v1/stores: its name, time zone and currency, and (platform admins, who belong to
+// no organization) the organization it belongs to. On success, the new store's page.
+async function addStoreSection(ctx) {
+  const { api } = ctx;
+  const form = formCard("store-new", "New store");
+  if (!ctx.me.organization_id) {
+    const organizations = await everyPage(api, "/api/v1/organizations");
+    form.append(
+      field(
+        "store-new-organization",
+        "Organization",
+        el(
+          "select",
+          { name: "organization_id" },
+          el("option", { value: "", text: "Choose one" }),
+          organizations.map((o) => el("option", { value: o.id, text: o.name })),
+        ),
+      ),
+    );
+  }
+  form.append(
+    ...storeFields("store-new"),
+    el("button", { type: "submit", "data-action": "create-store", text: "Add store" }),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitting(form, async () => {
+      const created = (await api.post("/api/v1/stores", formValues(form))).data;
+      ctx.announce(`${created.name} added: connect its POS.`);
+      ctx.navigate(`#/stores/${created.id}`);
+    });
+  });
+  return section(
+    "store-add",
+    "Add a store",
+    el("p", {
+      class: "muted",
+      text: "Then connect its POS on its page (Update credentials).",
+    }),
+    form,
+  );
 }

@@ -5,9 +5,9 @@
 // (platform_admin to platform admins only), and nothing the API refuses about oneself (one's
 // own role, deactivating or deleting oneself). Forms show the API's errors beside the field.
 
-import { ApiError } from "./api.js";
-import { clearErrors, deleteButton, field, showError } from "./forms.js";
 import { el } from "./dom.js";
+import { checkboxField, deleteButton, field, formCard, submitting } from "./forms.js";
+import { badge, everyPage, messageOf, when, words } from "./ui.js";
 
 const PAGE = 100;
 const TENANT_ROLES = ["viewer", "store_manager", "org_admin"];
@@ -17,31 +17,6 @@ const ROLE_HINTS = {
   org_admin: "Everything in the organization, operators included.",
   platform_admin: "Support staff: every organization.",
 };
-
-function words(value) {
-  return String(value).replaceAll("_", " ");
-}
-
-function badge(state, text) {
-  return el("span", { class: `badge ${state}`, text });
-}
-
-function messageOf(error) {
-  return error instanceof ApiError ? `${error.message} (${error.code})` : String(error);
-}
-
-async function everyPage(api, path) {
-  let items = [];
-  let cursor = null;
-  do {
-    const params = new URLSearchParams({ limit: "200" });
-    if (cursor) params.set("cursor", cursor);
-    const body = await api.get(`${path}?${params}`);
-    items = items.concat(body.data);
-    cursor = body.meta.next_cursor;
-  } while (cursor);
-  return items;
-}
 
 export async function render(root, ctx) {
   const { api, fmt, me } = ctx;
@@ -63,11 +38,6 @@ export async function render(root, ctx) {
     stores
       .filter((s) => s.organization_id === organizationId)
       .sort((a, b) => a.name.localeCompare(b.name));
-
-  function when(iso) {
-    if (!iso) return el("span", { class: "muted", text: "never" });
-    return el("time", { datetime: iso, title: fmt.time(iso), text: fmt.ago(iso) });
-  }
 
   // ---------------------------------------------------------------- list
 
@@ -123,7 +93,7 @@ export async function render(root, ctx) {
         {},
         operator.is_active ? badge("ready", "active") : badge("paused", "deactivated"),
       ),
-      el("td", {}, when(operator.last_login_at)),
+      el("td", {}, when(fmt, operator.last_login_at)),
     ];
     if (platform) {
       const org = operator.organization_id;
@@ -249,17 +219,8 @@ export async function render(root, ctx) {
     };
   }
 
-  function formShell(id, title) {
-    return el(
-      "form",
-      { class: "card console-form", novalidate: true, id, "aria-labelledby": `${id}-title` },
-      el("h3", { id: `${id}-title`, text: title }),
-      el("p", { class: "form-error", "data-form-error": "", role: "alert" }),
-    );
-  }
-
   function newOperatorForm() {
-    const form = formShell("operator-new", "New operator");
+    const form = formCard("operator-new", "New operator");
     const value = (name) => form.elements.namedItem(name).value;
     const role = roleSelect("operator-new", grantable, "viewer");
     let organization = null;
@@ -310,31 +271,26 @@ export async function render(root, ctx) {
       organization.addEventListener("change", () => picker.fill(organization.value));
     }
     follow();
-    form.addEventListener("submit", async (event) => {
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
-      clearErrors(form);
-      const body = {
-        email: value("email").trim(),
-        name: value("name"),
-        role: value("role"),
-        password: value("password"),
-      };
-      if (body.role === "store_manager") body.store_ids = picker.values();
-      if (organization && !organization.disabled) body.organization_id = organization.value || null;
-      const button = form.querySelector("button[type=submit]");
-      button.disabled = true;
-      try {
+      submitting(form, async () => {
+        const body = {
+          email: value("email").trim(),
+          name: value("name"),
+          role: value("role"),
+          password: value("password"),
+        };
+        if (body.role === "store_manager") body.store_ids = picker.values();
+        if (organization && !organization.disabled) {
+          body.organization_id = organization.value || null;
+        }
         const created = (await api.post("/api/v1/operators", body)).data;
         form.reset();
         // The role's hint and the store picker follow the reset role.
         form.elements.namedItem("role").dispatchEvent(new Event("change"));
         done(`${created.email} created (${words(created.role)}).`);
         await refreshOperators();
-      } catch (error) {
-        showError(form, error);
-      } finally {
-        button.disabled = false;
-      }
+      });
     });
     return form;
   }
@@ -343,7 +299,7 @@ export async function render(root, ctx) {
   // state are not offered (the API refuses them), nor swapping platform and tenant roles.
   function openEditForm(operator) {
     const self = operator.id === me.id;
-    const form = formShell("operator-edit", `Edit ${operator.email}`);
+    const form = formCard("operator-edit", `Edit ${operator.email}`);
     const value = (name) => form.elements.namedItem(name).value;
     const roles = operator.role === "platform_admin" ? ["platform_admin"] : TENANT_ROLES;
     const roleRow =
@@ -352,12 +308,7 @@ export async function render(root, ctx) {
     const picker = storePicker("operator-edit", operator.organization_id, chosenStores);
     const active = self
       ? null
-      : el("input", {
-          id: "operator-edit-active",
-          name: "is_active",
-          type: "checkbox",
-          checked: operator.is_active,
-        });
+      : el("input", { name: "is_active", type: "checkbox", checked: operator.is_active });
     const cancel = el("button", { type: "button", class: "secondary", text: "Cancel" });
     cancel.addEventListener("click", closeEditForm);
     const rows = [
@@ -369,15 +320,10 @@ export async function render(root, ctx) {
       roleRow,
       picker.row,
       active
-        ? el(
-            "div",
-            { class: "row" },
-            el(
-              "label",
-              { for: "operator-edit-active" },
-              active,
-              " Active (unticked: signed out everywhere and cannot sign in)",
-            ),
+        ? checkboxField(
+            "operator-edit-active",
+            "Active (unticked: signed out everywhere and cannot sign in)",
+            active,
           )
         : null,
       field(
@@ -398,34 +344,28 @@ export async function render(root, ctx) {
     const follow = () => picker.show(currentRole() === "store_manager");
     if (roleRow) form.elements.namedItem("role").addEventListener("change", follow);
     follow();
-    form.addEventListener("submit", async (event) => {
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
-      clearErrors(form);
-      const body = {};
-      if (value("name") !== operator.name) body.name = value("name");
-      if (currentRole() !== operator.role) body.role = currentRole();
-      if (active && active.checked !== operator.is_active) body.is_active = active.checked;
-      if (value("password") !== "") body.password = value("password");
-      if (currentRole() === "store_manager") {
-        const wanted = picker.values().sort();
-        const had = [...operator.store_ids].sort();
-        if (body.role || wanted.join() !== had.join()) body.store_ids = wanted;
-      }
-      if (!Object.keys(body).length) {
-        closeEditForm();
-        return;
-      }
-      const button = form.querySelector("button[type=submit]");
-      button.disabled = true;
-      try {
+      submitting(form, async () => {
+        const body = {};
+        if (value("name") !== operator.name) body.name = value("name");
+        if (currentRole() !== operator.role) body.role = currentRole();
+        if (active && active.checked !== operator.is_active) body.is_active = active.checked;
+        if (value("password") !== "") body.password = value("password");
+        if (currentRole() === "store_manager") {
+          const wanted = picker.values().sort();
+          const had = [...operator.store_ids].sort();
+          if (body.role || wanted.join() !== had.join()) body.store_ids = wanted;
+        }
+        if (!Object.keys(body).length) {
+          closeEditForm();
+          return;
+        }
         const saved = (await api.patch(`/api/v1/operators/${operator.id}`, body)).data;
         closeEditForm();
         done(`${saved.email} saved.`);
         await refreshOperators();
-      } catch (error) {
-        showError(form, error);
-        button.disabled = false;
-      }
+      });
     });
     editHolder.dataset.operatorId = operator.id;
     editHolder.replaceChildren(form);

@@ -7,6 +7,7 @@
 
 import { clearErrors, field, showError } from "./forms.js";
 import { el } from "./dom.js";
+import { badge, messageOf } from "./ui.js";
 
 const SEVERITIES = ["critical", "warning", "info"];
 const STORE_PAGES = 10; // stores offered in the picker: 10 pages of 200
@@ -50,14 +51,6 @@ const SETTINGS = [
   },
 ];
 const GROUPING = SETTINGS.filter((spec) => spec.organization);
-
-function badge(state, text) {
-  return el("span", { class: `badge ${state}`, text: text || state.replace("_", " ") });
-}
-
-function messageOf(error) {
-  return error && error.code ? `${error.message} (${error.code})` : String(error.message || error);
-}
 
 // 90 -> "90 s", 300 -> "5 min", 14400 -> "4 h", 172800 -> "2 d".
 function duration(seconds) {

@@ -7,6 +7,7 @@
 
 import { el } from "./dom.js";
 import { clearErrors, field, formValues, localInput, showError } from "./forms.js";
+import { badge, messageOf, options, when } from "./ui.js";
 
 const POLL_MS = 15_000;
 const COMPONENT_STATUSES = [
@@ -28,16 +29,14 @@ function label(value) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-function badge(state, text) {
-  return el("span", { class: `badge ${state}`, text: text || label(state) });
+// A status as a badge, in words with a capital.
+function statusBadge(state) {
+  return badge(state, label(state));
 }
 
-function options(values, selected, { none } = {}) {
-  const list = values.map((value) =>
-    el("option", { value, text: label(value), selected: value === selected }),
-  );
-  if (!none) return list;
-  return [el("option", { value: "", text: none, selected: !selected }), ...list];
+// <option>s for the statuses, in words with a capital; `any`: a first, empty option.
+function statusOptions(values, selected, { any } = {}) {
+  return options(values, selected, { any, label });
 }
 
 function checkbox(id, name, text, { checked = false, value } = {}) {
@@ -92,14 +91,9 @@ export async function render(root, ctx) {
   let timer = null;
   let stopped = false;
 
-  function when(iso) {
-    if (!iso) return el("span", { class: "muted", text: "never" });
-    return el("time", { datetime: iso, title: fmt.time(iso), text: fmt.ago(iso) });
-  }
-
   const notice = el("p", { class: "notice bad", role: "alert", hidden: true });
   function fail(error) {
-    notice.textContent = error && error.code ? `${error.message} (${error.code})` : String(error);
+    notice.textContent = messageOf(error);
     notice.hidden = false;
   }
 
@@ -195,7 +189,7 @@ export async function render(root, ctx) {
       field(
         `${prefix}-status`,
         "Status",
-        el("select", { name: "status" }, ...options(COMPONENT_STATUSES, "major_outage")),
+        el("select", { name: "status" }, ...statusOptions(COMPONENT_STATUSES, "major_outage")),
       ),
       field(
         `${prefix}-reason`,
@@ -276,16 +270,16 @@ export async function render(root, ctx) {
   function updateComponentRow(tr, component) {
     tr.dataset.status = component.status;
     const cell = (name) => tr.querySelector(`[data-cell="${name}"]`);
-    cell("shown").replaceChildren(badge(component.status));
+    cell("shown").replaceChildren(statusBadge(component.status));
     cell("derived").replaceChildren(
-      badge(component.derived_status),
+      statusBadge(component.derived_status),
       el("div", { class: "small", "data-role": "reason", text: component.reason }),
-      el("div", { class: "muted small" }, "judged ", when(component.evaluated_at)),
+      el("div", { class: "muted small" }, "judged ", when(fmt, component.evaluated_at)),
     );
     cell("evidence").replaceChildren(evidenceList(component.evidence));
     if (component.override_status) {
       cell("override").replaceChildren(
-        badge(component.override_status),
+        statusBadge(component.override_status),
         el("div", {
           class: "small",
           "data-role": "override-reason",
@@ -372,7 +366,7 @@ export async function render(root, ctx) {
     li.querySelector("[data-role=summary]").replaceChildren(
       el("strong", { text: draft.name }),
       " ",
-      badge(draft.status),
+      statusBadge(draft.status),
       " ",
       el("span", { class: "muted small", text: `impact ${draft.impact}` }),
       el("div", { class: "small" }, "Affects: ", affects(draft)),
@@ -381,7 +375,7 @@ export async function render(root, ctx) {
         "div",
         { class: "muted small" },
         draft.source ? `proposed by ${draft.source}, ` : "saved unpublished, ",
-        when(draft.created_at),
+        when(fmt, draft.created_at),
       ),
     );
   }
@@ -415,7 +409,7 @@ export async function render(root, ctx) {
       field(
         `${prefix}-status`,
         "Status",
-        el("select", { name: "status" }, ...options(statuses, incident.status)),
+        el("select", { name: "status" }, ...statusOptions(statuses, incident.status)),
       ),
       field(
         `${prefix}-body`,
@@ -472,7 +466,7 @@ export async function render(root, ctx) {
         "div",
         {},
         el("span", { class: "muted small", text: `${incident.kind} ` }),
-        badge(incident.status),
+        statusBadge(incident.status),
         " ",
         el("span", { class: "muted small", text: `impact ${incident.impact}` }),
       ),
@@ -491,7 +485,7 @@ export async function render(root, ctx) {
             el("strong", { text: `${label(latest.status)}: ` }),
             latest.body,
             " ",
-            when(latest.created_at),
+            when(fmt, latest.created_at),
           )
         : null,
     );
@@ -518,12 +512,12 @@ export async function render(root, ctx) {
       field(
         "sp-incident-status",
         "Status",
-        el("select", { name: "status" }, ...options(INCIDENT_STATUSES, "investigating")),
+        el("select", { name: "status" }, ...statusOptions(INCIDENT_STATUSES, "investigating")),
       ),
       field(
         "sp-incident-impact",
         "Impact",
-        el("select", { name: "impact" }, ...options(IMPACTS, "", { none: "From the components" })),
+        el("select", { name: "impact" }, ...statusOptions(IMPACTS, "", { any: "From the components" })),
       ),
       el(
         "fieldset",
@@ -536,7 +530,7 @@ export async function render(root, ctx) {
             el(
               "select",
               { name: `components.${c.key}` },
-              ...options(DECLARABLE, "", { none: "Not affected" }),
+              ...statusOptions(DECLARABLE, "", { any: "Not affected" }),
             ),
           ),
         ),

@@ -4,7 +4,7 @@
 // beside their field. Secrets are never pre-filled: `GET .../pos` shows them as ********, and
 // only the settings that are not secret fill the form.
 
-import { el as node } from "./dom.js";
+import { el } from "./dom.js";
 import { clearErrors, formValues, showError } from "./forms.js";
 
 const SECRET_MARK = "********";
@@ -95,13 +95,13 @@ function fieldRow(field, current) {
   };
   let input;
   if (field.multiline) {
-    input = node("textarea", { ...attrs, rows: "4" });
+    input = el("textarea", { ...attrs, rows: "4" });
   } else if (field.secret) {
-    input = node("input", { ...attrs, type: "password" });
+    input = el("input", { ...attrs, type: "password" });
   } else if (field.number) {
-    input = node("input", { ...attrs, type: "number", step: "any", min: "0" });
+    input = el("input", { ...attrs, type: "number", step: "any", min: "0" });
   } else {
-    input = node("input", {
+    input = el("input", {
       ...attrs,
       type: "text",
       inputmode: field.name === "base_url" ? "url" : null,
@@ -116,50 +116,50 @@ function fieldRow(field, current) {
   ) {
     if (current[field.name] !== SECRET_MARK) input.value = String(current[field.name]);
   }
-  const label = node("label", { for: id, text: field.label + (field.secret ? " (secret)" : "") });
-  return node(
+  const label = el("label", { for: id, text: field.label + (field.secret ? " (secret)" : "") });
+  return el(
     "div",
-    { className: "row", "data-field": field.name },
+    { class: "row", "data-field": field.name },
     label,
     input,
-    hint ? node("p", { className: "muted hint", id: hintId, text: hint }) : null,
+    hint ? el("p", { class: "muted hint", id: hintId, text: hint }) : null,
   );
 }
 
 // The form, and a function that refills it from a fresh `GET .../pos` answer.
 // onSaved(answer data) is called after a successful PUT.
 export function credentialsForm({ api, storeId, pos, onSaved }) {
-  const form = node("form", {
+  const form = el("form", {
     id: "pos-credentials",
     novalidate: true,
     "aria-labelledby": "pos-credentials-title",
   });
-  const title = node("h3", { id: "pos-credentials-title", text: "Update the POS credentials" });
-  const note = node("p", {
-    className: "muted",
+  const title = el("h3", { id: "pos-credentials-title", text: "Update the POS credentials" });
+  const note = el("p", {
+    class: "muted",
     text: "Enter every secret again: stored secrets are never shown. Saving starts a recovery run at once.",
   });
-  const region = node("p", { className: "form-error", "data-form-error": true, role: "alert" });
+  const region = el("p", { class: "form-error", "data-form-error": true, role: "alert" });
   const providerId = "pos-provider";
-  const select = node("select", { id: providerId, name: "provider" });
+  const select = el("select", { id: providerId, name: "provider" });
   for (const [name, spec] of Object.entries(PROVIDERS)) {
-    select.append(node("option", { value: name, text: spec.label }));
+    select.append(el("option", { value: name, text: spec.label }));
   }
-  const fields = node("div", { className: "pos-fields" });
-  const status = node("p", {
-    className: "step-result",
+  const fields = el("div", { class: "pos-fields" });
+  const status = el("p", {
+    class: "step-result",
     role: "status",
     "data-result": "credentials",
   });
-  const submit = node("button", { type: "submit", text: "Save credentials" });
+  const submit = el("button", { type: "submit", text: "Save credentials" });
   form.append(
     title,
     note,
     region,
-    node(
+    el(
       "div",
-      { className: "row" },
-      node("label", { for: providerId, text: "POS provider" }),
+      { class: "row" },
+      el("label", { for: providerId, text: "POS provider" }),
       select,
     ),
     fields,

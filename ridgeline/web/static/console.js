@@ -23,6 +23,7 @@ const ROUTES = [
   [/^#\/alerts\/rules\/?$/, "rules", () => ({})],
   [/^#\/operators\/?$/, "operators", () => ({})],
   [/^#\/status-page\/?$/, "statuspage", () => ({})],
+  [/^#\/system\/?$/, "system", () => ({})],
   [/^#\/stores\/([0-9a-f-]{36})\/?$/, "store", (m) => ({ store_id: m[1] })],
   [/^#\/stores\/([0-9a-f-]{36})\/catalog\/?$/, "catalog", (m) => ({ store_id: m[1] })],
   [/^#\/stores\/([0-9a-f-]{36})\/kiosks\/?$/, "kiosks", (m) => ({ store_id: m[1] })],

@@ -1,5 +1,6 @@
 // Forms that show the API's own error messages: next to the field at fault (from
-// `details.fields[].loc`), or in the form's alert region when no field is named.
+// `details.fields[].loc`), or in the form's alert region when no field is named; the console's
+// form parts (labelled fields, checkboxes, a form card, a two-click Delete) and how a form is sent.
 
 import { el } from "./dom.js";
 
@@ -94,6 +95,47 @@ export function field(id, text, input, hint) {
     input.setAttribute("aria-describedby", hintId);
   }
   return row;
+}
+
+// A checkbox (given `id`) inside its label, the label's text after it.
+export function checkboxField(id, text, input) {
+  input.id = id;
+  return el("div", { class: "row" }, el("label", { for: id }, input, ` ${text}`));
+}
+
+// A form card (`id`) with its h3 title and the region for errors no field is named in;
+// `form.result` is a status line the caller places (see succeeded()).
+export function formCard(id, title) {
+  const form = el(
+    "form",
+    { id, class: "card console-form", novalidate: true, "aria-labelledby": `${id}-title` },
+    el("h3", { id: `${id}-title`, text: title }),
+    el("p", { class: "form-error", "data-form-error": "", role: "alert" }),
+  );
+  form.result = el("p", { class: "step-result", role: "status" });
+  return form;
+}
+
+// Says in `form.result` that the form did its work.
+export function succeeded(form, text) {
+  form.result.textContent = text;
+  form.result.className = "step-result ok";
+}
+
+// Sends a form: its errors cleared, its submit button disabled until `send()` is done, and a
+// failure shown on the form (beside the field at fault), or given to `onError` instead.
+export async function submitting(form, send, { onError } = {}) {
+  clearErrors(form);
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    await send();
+  } catch (error) {
+    if (onError) onError(error);
+    else showError(form, error);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // A Date as a datetime-local input's value, in the reader's zone.

@@ -95,6 +95,10 @@ def database_url(
 UNREACHED_API_RATE_LIMITS: dict[str, str] = {
     f"api_rate_limit_{name}": "1000000/60s burst 100000" for name in BUDGET_NAMES
 }
+# The same for a server the suite starts as a process (its environment).
+UNREACHED_API_RATE_LIMITS_ENV: dict[str, str] = {
+    f"RIDGELINE_{name.upper()}": value for name, value in UNREACHED_API_RATE_LIMITS.items()
+}
 
 
 @pytest.fixture

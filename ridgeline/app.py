@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ridgeline import __version__
 from ridgeline.alerts.channel_endpoints import router as alert_channels_router
@@ -18,7 +18,9 @@ from ridgeline.api.middleware import (
     DatabaseSessionMiddleware,
     RequestContextMiddleware,
 )
+from ridgeline.api.rate_limits import RateLimitHeadersMiddleware, document_rate_limits
 from ridgeline.api.schemas import ErrorEnvelope
+from ridgeline.auth.dependencies import limit_public_routes
 from ridgeline.auth.endpoints import router as auth_router
 from ridgeline.catalog.endpoints import router as catalog_router
 from ridgeline.clock import Clock
@@ -94,6 +96,8 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
         responses=_ERROR_RESPONSES,
+        # Public routes' rate limits; routes with a caller are counted when it is authenticated.
+        dependencies=[Depends(limit_public_routes)],
     )
     app.state.services = services  # read only by `app_services` and the API's dependencies
 
@@ -119,8 +123,10 @@ def create_app(
     app.include_router(kiosk_page_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)
+    document_rate_limits(app)
 
     # Added innermost first.
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(DatabaseSessionMiddleware, database=services.database)
     # A POS may label its JSON webhook bodies otherwise: any media type, still size-limited.
     app.add_middleware(

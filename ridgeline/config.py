@@ -6,11 +6,12 @@ to whatever needs it.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Development defaults. They let `make demo` run with no set-up and are refused in production.
@@ -33,6 +34,22 @@ class LogFormat(StrEnum):
     JSON = "json"
     CONSOLE = "console"
     AUTO = "auto"  # console on a TTY, JSON otherwise
+
+
+# An API rate limit: "<limit>/<window>s burst <n>", e.g. "600/60s burst 60" (at most 600 requests
+# in any 60 s, at most 60 back to back; docs/security.md#api-rate-limits).
+API_RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s+burst\s+(\d+)\s*$")
+
+
+def parse_api_rate_limit(text: str) -> tuple[int, float, int]:
+    """(limit, window_s, burst) of an API rate limit setting; ValueError when it is not one."""
+    match = API_RATE_LIMIT_PATTERN.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not '<limit>/<window>s burst <n>' (e.g. '600/60s burst 60')")
+    limit, window_s, burst = int(match[1]), float(match[2]), int(match[3])
+    if window_s <= 0 or not 1 <= burst < limit:
+        raise ValueError(f"{text!r}: need a window above 0 and 1 <= burst < limit")
+    return limit, window_s, burst
 
 
 class Settings(BaseSettings):
@@ -109,6 +126,20 @@ class Settings(BaseSettings):
     # (embedded) it scales this process's POS rate limits.
     pos_rate_limit_share: float = Field(default=1.0, gt=0, le=1)
 
+    # Rate limits of our own API (docs/security.md#api-rate-limits), each "<limit>/<window>s
+    # burst <n>": per kiosk key, per operator, and per client address for anonymous callers
+    # (and callers whose credentials failed); reads are GET/HEAD, writes the other methods,
+    # orders placing or cancelling one; POS webhooks have their own budget per address.
+    api_rate_limits_enabled: bool = True
+    api_rate_limit_kiosk_read: str = "600/60s burst 60"
+    api_rate_limit_kiosk_write: str = "120/60s burst 20"
+    api_rate_limit_kiosk_order: str = "30/60s burst 10"
+    api_rate_limit_operator_read: str = "1200/60s burst 120"
+    api_rate_limit_operator_write: str = "300/60s burst 30"
+    api_rate_limit_anonymous_read: str = "300/60s burst 60"
+    api_rate_limit_anonymous_write: str = "120/60s burst 30"
+    api_rate_limit_webhook: str = "3000/60s burst 300"
+
     # Real-time `/cable`. Browser origins allowed to connect ("*": any); a kiosk app that sends
     # no Origin header is let in by its key alone.
     cable_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
@@ -143,6 +174,21 @@ class Settings(BaseSettings):
             if isinstance(items, str):
                 values[name] = [k.strip() for k in items.split(",") if k.strip()]
         return values
+
+    @field_validator(
+        "api_rate_limit_kiosk_read",
+        "api_rate_limit_kiosk_write",
+        "api_rate_limit_kiosk_order",
+        "api_rate_limit_operator_read",
+        "api_rate_limit_operator_write",
+        "api_rate_limit_anonymous_read",
+        "api_rate_limit_anonymous_write",
+        "api_rate_limit_webhook",
+    )
+    @classmethod
+    def _check_api_rate_limit(cls, value: str) -> str:
+        parse_api_rate_limit(value)
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Self:

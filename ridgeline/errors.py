@@ -297,10 +297,17 @@ class RateLimited(RidgelineError):
     code = "RATE_LIMITED"
     default_message = "Too many requests; slow down."
 
-    def __init__(self, retry_after_s: int, message: str | None = None) -> None:
+    def __init__(
+        self,
+        retry_after_s: int,
+        message: str | None = None,
+        *,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`details` adds to `retry_after_s` (an API rate limit names its `policy` and `limit`)."""
         super().__init__(
             message,
-            details={"retry_after_s": retry_after_s},
+            details={**(details or {}), "retry_after_s": retry_after_s},
             headers={"Retry-After": str(retry_after_s)},
         )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from ridgeline.api.rate_limits import ApiRateLimits
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.catalog.listing import CatalogIndexCache
@@ -41,6 +42,7 @@ class Services:
     kiosk_key_usage: KioskKeyUsage
     kiosk_activity: KioskActivity
     sign_in_throttle: SignInThrottle
+    api_rate_limits: ApiRateLimits
     catalog_indexes: CatalogIndexCache
     metrics: MetricsExposition
 
@@ -80,6 +82,7 @@ class Services:
                 if settings.redis_url
                 else SignInThrottle()
             ),
+            api_rate_limits=ApiRateLimits.from_settings(settings, clock),
             catalog_indexes=CatalogIndexCache(),
             metrics=MetricsExposition(database, clock, token=settings.metrics_token),
         )
@@ -88,14 +91,16 @@ class Services:
     async def running(self) -> AsyncIterator[None]:
         """The hub, the batch flushers and (with `metrics_port`) the metrics listener run inside
         the block; on the way out each is stopped, what is batched is written, and the POS client,
-        the sign-in throttle's Redis client and the database are closed (in the reverse order of
-        starting: the hub stops before the kiosk activity's last flush)."""
+        the Redis clients of the sign-in throttle and the API rate limits, and the database are
+        closed (in the reverse order of starting: the hub stops before the kiosk activity's last
+        flush)."""
         flush_key_usage = functools.partial(self.kiosk_key_usage.flush, self.database)
         flush_activity = functools.partial(self.kiosk_activity.flush, self.database)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.database.dispose)
             stack.push_async_callback(self.pos_connector.aclose)
             stack.push_async_callback(self.sign_in_throttle.aclose)
+            stack.push_async_callback(self.api_rate_limits.aclose)
             stack.push_async_callback(flush_key_usage)
             stack.enter_context(_every(FLUSH_INTERVAL_S, flush_key_usage))
             await self.hub.start()

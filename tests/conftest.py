@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from ridgeline.api.rate_limits import BUDGET_NAMES
 from ridgeline.app import app_services, create_app
 from ridgeline.auth import passwords
 from ridgeline.auth import service as auth_service
@@ -87,6 +88,19 @@ def database_url(
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Every test's requests come from one address and one key, on a fake clock that only moves when
+# the test moves it: with the default budgets a route walk (hundreds of requests) would be
+# refused. The limits stay on, so every request goes through them and carries their headers,
+# with budgets no test reaches; tests/api/test_rate_limits.py tests the defaults.
+UNREACHED_API_RATE_LIMITS: dict[str, str] = {
+    f"api_rate_limit_{name}": "1000000/60s burst 100000" for name in BUDGET_NAMES
+}
+# The same for a server the suite starts as a process (its environment).
+UNREACHED_API_RATE_LIMITS_ENV: dict[str, str] = {
+    f"RIDGELINE_{name.upper()}": value for name, value in UNREACHED_API_RATE_LIMITS.items()
+}
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
@@ -95,7 +109,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         run_worker_in_process=False,
         log_format=LogFormat.JSON,
         job_poll_interval_s=0.05,
-    )
+    ).model_copy(update=UNREACHED_API_RATE_LIMITS)
 
 
 async def empty_all_tables(database: Database) -> None:

@@ -14,6 +14,7 @@ from fastapi.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.middleware import RequestSession
+from ridgeline.api.rate_limits import ApiRateLimits
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.catalog.listing import CatalogIndexCache
@@ -72,6 +73,7 @@ HubDep = Annotated[Hub, Depends(_service("hub"))]
 KioskKeyUsageDep = Annotated[KioskKeyUsage, Depends(_service("kiosk_key_usage"))]
 KioskActivityDep = Annotated[KioskActivity, Depends(_service("kiosk_activity"))]
 SignInThrottleDep = Annotated[SignInThrottle, Depends(_service("sign_in_throttle"))]
+ApiRateLimitsDep = Annotated[ApiRateLimits, Depends(_service("api_rate_limits"))]
 CatalogIndexesDep = Annotated[CatalogIndexCache, Depends(_service("catalog_indexes"))]
 MetricsDep = Annotated[MetricsExposition, Depends(_service("metrics"))]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -5,6 +5,11 @@
     async def catalog(kiosk: KioskDep, ...)                        # a kiosk API key
 
 Endpoints with none of these must be declared public with `PUBLIC` (a test walks every route).
+
+Both paths count the API rate limits (`ridgeline.api.rate_limits`): `authenticate_caller` draws
+from the authenticated caller's budget (or, when the credentials fail, from the client
+address's, so guessing keys is limited like any anonymous traffic), and `limit_public_routes`,
+an app-wide dependency, from the client address's on public routes.
 """
 
 from __future__ import annotations
@@ -12,16 +17,27 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends
+from fastapi.requests import HTTPConnection
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, KioskKeyUsageDep, SettingsDep
+from ridgeline.api.dependencies import (
+    ApiRateLimitsDep,
+    ClockDep,
+    DatabaseDep,
+    KioskKeyUsageDep,
+    SettingsDep,
+)
+from ridgeline.api.rate_limits import UNLIMITED_PATHS, route_path
 from ridgeline.auth import service
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
-from ridgeline.errors import AuthenticationRequired, Forbidden
+from ridgeline.errors import AuthenticationRequired, Forbidden, RidgelineError
 from ridgeline.models.operator import Role
 
 # Marks a route that anyone may call: `@router.get(..., openapi_extra=PUBLIC)`.
-PUBLIC: dict[str, Any] = {"x-ridgeline-public": True}
+PUBLIC_MARK = "x-ridgeline-public"
+PUBLIC: dict[str, Any] = {PUBLIC_MARK: True}
+# POS webhook deliveries (`ridgeline.webhooks`) have their own budget per address.
+WEBHOOK_ROUTE_PREFIX = "/api/v1/pos-webhooks/"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -30,21 +46,49 @@ _bearer = HTTPBearer(
 
 
 async def authenticate_caller(
+    connection: HTTPConnection,
     database: DatabaseDep,
     usage: KioskKeyUsageDep,
     settings: SettingsDep,
     clock: ClockDep,
+    rate_limits: ApiRateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or not credentials.credentials:
-        raise AuthenticationRequired()
-    # Its own short read-only transaction, not the request's session: on SQLite a write
-    # request's session holds the write lock from its first query, and authentication must not
-    # take it (an endpoint that calls a POS keeps it free for the breaker and call log).
-    async with database.transaction(write=False) as session:
-        return await service.authenticate(
-            session, credentials.credentials, settings=settings, now=clock.now(), key_usage=usage
-        )
+    try:
+        if credentials is None or not credentials.credentials:
+            raise AuthenticationRequired()
+        # Its own short read-only transaction, not the request's session: on SQLite a write
+        # request's session holds the write lock from its first query, and authentication must
+        # not take it (an endpoint that calls a POS keeps it free for the breaker and call log).
+        async with database.transaction(write=False) as session:
+            caller = await service.authenticate(
+                session,
+                credentials.credentials,
+                settings=settings,
+                now=clock.now(),
+                key_usage=usage,
+            )
+    except RidgelineError:
+        # A key that failed is nobody's: the attempt counts against the client address (429
+        # instead of 401 once that is spent).
+        await rate_limits.admit(connection, None)
+        raise
+    await rate_limits.admit(connection, caller)
+    return caller
+
+
+async def limit_public_routes(connection: HTTPConnection, rate_limits: ApiRateLimitsDep) -> None:
+    """App-wide: a public route (`PUBLIC`) draws from the client address's budget, POS
+    webhooks from their own; routes with callers are counted by `authenticate_caller`, health
+    checks, metrics and static pages not at all (`UNLIMITED_PATHS`)."""
+    if connection.scope["type"] != "http":
+        return
+    route = connection.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    path = route_path(connection)
+    if not extra.get(PUBLIC_MARK) or path in UNLIMITED_PATHS:
+        return
+    await rate_limits.admit(connection, None, webhook=path.startswith(WEBHOOK_ROUTE_PREFIX))
 
 
 CallerDep = Annotated[Principal, Depends(authenticate_caller)]

@@ -35,6 +35,7 @@ class LimitKind(StrEnum):
     POS_RATE_LIMIT = "pos_rate_limit"
     RETRY_BUDGET = "retry_budget"
     SIGN_IN_THROTTLE = "sign_in_throttle"
+    API_RATE_LIMIT = "api_rate_limit"
 
 
 SHARED_LIMITS_FALLBACK = Counter(

@@ -46,6 +46,9 @@ DEMO_ENV = {
     "RIDGELINE_LOG_FORMAT": "json",
     "RIDGELINE_STATUS_EVALUATE_INTERVAL_S": "1",
     "RIDGELINE_JOB_POLL_INTERVAL_S": "0.2",
+    # The fleet test sets up 496 stores through the API at full speed; every other budget keeps
+    # its default, so the console is driven under the limits a deployment has.
+    "RIDGELINE_API_RATE_LIMIT_OPERATOR_WRITE": "100000/60s burst 10000",
 }
 
 

@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from ridgeline.db.engine import Database
 from ridgeline.realtime.backplane import RedisBackplane, announcing_commits
 from ridgeline.realtime.streams import append, store_stream
+from tests.conftest import UNREACHED_API_RATE_LIMITS_ENV
 from tests.factories import Tenant, make_tenant, sign_in
 from tests.net import free_port
 from tests.realtime.cable_client import CableClient, identifier
@@ -94,6 +95,8 @@ def server_env(database_url: str, redis_url: str, poll_interval_s: float) -> dic
             "RIDGELINE_LOG_FORMAT": "json",
             "RIDGELINE_CABLE_PING_INTERVAL_S": "1",
             "RIDGELINE_CABLE_POLL_INTERVAL_S": str(poll_interval_s),
+            # These tests publish as fast as they can; the API's limits have tests of their own.
+            **UNREACHED_API_RATE_LIMITS_ENV,
         }
     )
     return env

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from ridgeline.clock import Clock
-from ridgeline.resilience.rate_limit import IDLE_GRACE_S, RateLimit, TokenBucket
+from ridgeline.resilience.rate_limit import IDLE_GRACE_S, REFILL_BUCKET, RateLimit, TokenBucket
 from ridgeline.resilience.shared import KEY_PREFIX, SharedLimitsLink, micros
 
 _EPSILON = 1e-9
@@ -26,17 +26,9 @@ _EPSILON = 1e-9
 # counted), but never in debt: take a token if one is there. ARGV: now (microseconds since the
 # epoch), burst, refill per second, idle grace (s). Answers {1 if taken else 0, tokens left}.
 # A refusal writes nothing: the refill it computed is computed again by the next call.
-DRAW_QUOTA = """
-local now = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local rate = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-if now > at then
-  tokens = math.min(burst, tokens + (now - at) / 1e6 * rate)
-  at = now
-end
+DRAW_QUOTA = (
+    REFILL_BUCKET
+    + """
 if tokens < 1 - 1e-9 then
   return {0, string.format('%.17g', tokens)}
 end
@@ -46,6 +38,7 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
 redis.call('PEXPIRE', KEYS[1], math.ceil(((burst - tokens) / rate + tonumber(ARGV[4])) * 1000))
 return {1, string.format('%.17g', tokens)}
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,7 +137,10 @@ class TokenBucket:
 # else answer -1), and how long an idle bucket is kept beyond the time it takes to fill up again
 # (a missing bucket is a full one, so it may go once full). Numbers go back as strings: Lua
 # numbers become integers in a Redis reply.
-DRAW_FROM_BUCKET = """
+# The start of every bucket script: the bucket in KEYS[1] refilled up to now. ARGV[1..3]: now
+# (microseconds since the epoch), burst, refill per second; sets `now`, `burst`, `rate`,
+# `tokens` and `at`.
+REFILL_BUCKET = """
 local now = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
@@ -148,6 +151,10 @@ if now > at then
   tokens = math.min(burst, tokens + (now - at) / 1e6 * rate)
   at = now
 end
+"""
+DRAW_FROM_BUCKET = (
+    REFILL_BUCKET
+    + """
 local wait = 0
 if ARGV[4] == 'try' then
   if tokens < 1 - 1e-9 then
@@ -165,6 +172,7 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
 redis.call('PEXPIRE', KEYS[1], math.ceil(((burst - tokens) / rate + tonumber(ARGV[5])) * 1000))
 return string.format('%.17g', wait)
 """
+)
 # A bucket nobody drew from for this long past being full again is dropped.
 IDLE_GRACE_S = 60.0
 

@@ -347,8 +347,9 @@ def test_a_kiosk_disconnected_from_the_store_view_reconnects(demo: Demo, page: P
     shop_live = shop.locator("#kiosk-live")
     expect(shop_live).to_have_text("Live updates: on", timeout=STATE_TIMEOUT_MS)
     assert len(cables) == 1
-    # The store view hears of it live (kiosk.presence on OpsChannel).
-    expect(row).to_have_attribute("data-connected", "true")
+    # The store view hears of it live (kiosk.presence on OpsChannel; on a loaded machine the
+    # presence event can take longer than expect's default 5 s).
+    expect(row).to_have_attribute("data-connected", "true", timeout=STATE_TIMEOUT_MS)
     expect(row.locator(".badge")).to_have_attribute("data-state", "connected")
 
     disconnect = row.get_by_role("button", name=f"Disconnect {kiosk['name']}")
@@ -361,6 +362,6 @@ def test_a_kiosk_disconnected_from_the_store_view_reconnects(demo: Demo, page: P
     assert cables[0].is_closed()
     expect(shop_live).to_have_text("Live updates: on")
     # Re-drawn from the kiosks' presence: connected again, with a Disconnect button again.
-    expect(row).to_have_attribute("data-connected", "true")
+    expect(row).to_have_attribute("data-connected", "true", timeout=STATE_TIMEOUT_MS)
     expect(row.get_by_role("button", name=f"Disconnect {kiosk['name']}")).to_be_enabled()
     assert shop_errors == []

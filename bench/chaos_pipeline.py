@@ -35,6 +35,7 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ridgeline.cli.children import stop_process
 from ridgeline.cli.load_balancer import TEMPLATE, NginxFiles, render_site, require_nginx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -148,15 +149,9 @@ class Process:
 
     async def stop(self, *, kill: bool = False, signum: int = signal.SIGTERM) -> None:
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGKILL if kill else signum)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+        if process is not None:
+            signum = signal.SIGKILL if kill else signum
+            await stop_process(process, signum=signum, timeout_s=STOP_TIMEOUT_S)
 
 
 class RedisChild:

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ridgeline.cli import children
 from ridgeline.realtime.backplane import CHANNEL
 from tests.net import free_port
 
@@ -32,14 +33,8 @@ async def within(timeout_s: float, check: Callable[[], Awaitable[bool]], what: s
 
 
 async def stop_process(process: asyncio.subprocess.Process, *, kill: bool = False) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-    await process.wait()
+    signum = signal.SIGKILL if kill else signal.SIGTERM
+    await children.stop_process(process, signum=signum, timeout_s=STOP_TIMEOUT_S)
 
 
 class PrivateRedis:

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from ridgeline.cli.children import stop_process
 from ridgeline.cli.demo import (
     connect_demo_stores,
     seed_demo,
@@ -144,16 +145,9 @@ async def wait_ready(child: Child, url: str) -> None:
 
 
 async def stop_child(child: Child) -> None:
-    process = child.process
-    if process.returncode is None:
-        # nginx stops gracefully on SIGQUIT (SIGTERM is its fast stop); ours on SIGTERM.
-        process.send_signal(signal.SIGQUIT if child.name == "nginx" else signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-    await process.wait()
+    # nginx stops gracefully on SIGQUIT (SIGTERM is its fast stop); ours on SIGTERM.
+    signum = signal.SIGQUIT if child.name == "nginx" else signal.SIGTERM
+    await stop_process(child.process, signum=signum, timeout_s=STOP_TIMEOUT_S)
 
 
 @contextlib.asynccontextmanager

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from ridgeline.db.base import Base
 from ridgeline.pos.registry import adapter_class, adapter_names
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ridgeline"
@@ -263,11 +264,14 @@ def test_the_app_state_checker(source: str, found: list[int]) -> None:
 #
 # Inside a domain, `repository.py` builds the queries; endpoints and services call its named
 # functions. A module builds a query when it uses SQLAlchemy's statement constructors (`select`,
-# `update`, `delete`, `insert`, the dialects' `insert`, `text`) or a mapped table's own
-# (`Model.__table__.insert()`). Names are resolved from the module's imports, so `dict.update`,
-# `session.delete(row)`, `@router.delete` and a function named `delete_store` are not queries.
+# `update`, `delete`, `insert`, the dialects' `insert`, `text`), a mapped table's own
+# (`Model.__table__.insert()`), or reads a row by primary key (`session.get(Model, id)`, a model
+# imported from `ridgeline.models`). Names are resolved from the module's imports, so
+# `dict.update`, `session.delete(row)`, `@router.delete`, `headers.get("x")` and a function
+# named `delete_store` are not queries.
 
 QUERY_BUILDERS = frozenset({"select", "update", "delete", "insert", "text"})
+PRIMARY_KEY_READS = frozenset({"get", "get_one"})
 
 # Module (or folder, ending in "/") outside a repository.py that may build queries, and why.
 QUERIES_ALLOWED: dict[str, str] = {
@@ -350,6 +354,19 @@ def _is_query_builder(path: str) -> bool:
     return False
 
 
+@functools.cache
+def _is_mapped_model(path: str) -> bool:
+    """Whether `path` (as imported) is one of our mapped models, not an enum or a value."""
+    module, _, name = path.rpartition(".")
+    if not module.startswith("ridgeline.models"):
+        return False
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(found, type) and issubclass(found, Base)
+
+
 def query_builds(source: str) -> list[tuple[int, str]]:
     """(line, what) for each query a module's source builds."""
     tree = ast.parse(source)
@@ -368,6 +385,14 @@ def query_builds(source: str) -> list[tuple[int, str]]:
             and node.func.value.attr == "__table__"
         ):
             found.append((node.lineno, f"__table__.{node.func.attr}"))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in PRIMARY_KEY_READS
+            and node.args
+            and any(_is_mapped_model(path) for path in _dotted(node.args[0], names))
+        ):
+            found.append((node.lineno, f"{node.func.attr}(model)"))
     return sorted(found)
 
 
@@ -435,6 +460,18 @@ def test_the_query_allow_list_has_no_stale_entries() -> None:
         ),
         ("q = Job.__table__.delete()", "__table__.delete"),
         (
+            "from ridgeline.models.job import Job\nrow = await session.get(Job, job_id)",
+            "get(model)",
+        ),
+        (
+            "from ridgeline.models import Store\nrow = await session.get_one(Store, store_id)",
+            "get_one(model)",
+        ),
+        (
+            "from ridgeline.models.store import Store\ns.scalar(x) or await s.get(Store, i)",
+            "get(model)",
+        ),
+        (
             "from sqlalchemy.dialects import postgresql, sqlite\n"
             "dialect = postgresql if pg else sqlite\n"
             "q = dialect.insert(Job).on_conflict_do_nothing()",
@@ -461,6 +498,9 @@ def test_the_query_checker_catches(source: str, what: str) -> None:
         "text = 'plain'\nprint(text.upper())",
         "from ridgeline.pos import select\nchoice = select(options)",
         "from sqlalchemy import select\nrows = statement.select()",
+        "value = headers.get('x-request-id')",
+        "from ridgeline.models.job import Job\nkind = KINDS.get(kind_name, Job)",
+        "from ridgeline.models.status import ComponentStatus\nx = S.get(ComponentStatus.OK, 0)",
     ],
 )
 def test_the_query_checker_passes_what_is_not_a_query(source: str) -> None:

@@ -148,6 +148,11 @@ async def kiosk_key(
     return await session.scalar(statement)
 
 
+async def kiosk(session: AsyncSession, scope: TenantScope, kiosk_id: uuid.UUID) -> Kiosk | None:
+    statement = scoped(select(Kiosk), Kiosk, scope).where(Kiosk.id == kiosk_id)
+    return await session.scalar(statement)
+
+
 async def record_key_usage(
     session: AsyncSession, used: Mapping[uuid.UUID, tuple[uuid.UUID | None, datetime]]
 ) -> None:

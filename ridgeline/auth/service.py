@@ -27,7 +27,7 @@ from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principa
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.config import Settings
 from ridgeline.errors import InvalidCredentials, InvalidToken, TokenExpired, TokenRevoked
-from ridgeline.models.kiosk import Kiosk, KioskStatus
+from ridgeline.models.kiosk import KioskStatus
 from ridgeline.models.operator import RefreshToken, Role, TokenFamily
 
 
@@ -201,7 +201,7 @@ async def still_valid(session: AsyncSession, principal: Principal, *, now: datet
             return False
         if key.expires_at is not None and now >= key.expires_at:
             return False
-        kiosk = await session.get(Kiosk, principal.kiosk_id)
+        kiosk = await repository.kiosk(session, principal.scope, principal.kiosk_id)
         return kiosk is not None and kiosk.status is KioskStatus.ACTIVE
     found = await repository.operator_with_family(
         session, principal.operator_id, principal.family_id

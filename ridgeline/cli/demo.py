@@ -31,7 +31,7 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound
-from ridgeline.models import Organization, Role, Store
+from ridgeline.models import Organization, Role
 from ridgeline.models.sync import SyncKind
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import Registration
@@ -46,6 +46,7 @@ from ridgeline.stores import repository as stores_repository
 from ridgeline.stores import service as stores_service
 from ridgeline.stores.schemas import KioskCreate, OrganizationCreate, StoreCreate
 from ridgeline.sync.command import run_sync_command
+from ridgeline.sync.repository import store_for_system
 from ridgeline.webhooks import registration
 from ridgeline.webhooks.service import webhook_url
 
@@ -178,7 +179,7 @@ async def check_connections(settings: Settings, info: dict[str, Any]) -> None:
     try:
         for entry in info["stores"]:
             async with database.transaction(write=False) as session:
-                store = await session.get(Store, uuid.UUID(entry["id"]))
+                store = await store_for_system(session, uuid.UUID(entry["id"]))
             assert store is not None
             result = await run_connection_test(connector.adapter_for(store))
             entry["pos_connection"] = result.diagnosis

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
-from sqlalchemy import Select, false
+from sqlalchemy import Delete, Select, Update, false
 
 
 class TenantOwned(Protocol):
@@ -40,19 +40,17 @@ class TenantScope:
         )
 
 
-S = TypeVar("S", bound=Select[Any])
+# A select, or an update or delete (they narrow with `where` the same way).
+S = TypeVar("S", bound=Select[Any] | Update | Delete)
 
 
 def scoped(statement: S, model: type[TenantOwned], scope: TenantScope) -> S:
     """`statement` narrowed to the rows of `model` that `scope` may see."""
+    conditions = []
     if scope.organization_id is not None:
-        org_column = getattr(model, model.tenant_org_column)
-        statement = statement.where(org_column == scope.organization_id)
+        conditions.append(getattr(model, model.tenant_org_column) == scope.organization_id)
     if scope.store_ids is not None and model.tenant_store_column is not None:
         store_column = getattr(model, model.tenant_store_column)
-        statement = (
-            statement.where(store_column.in_(scope.store_ids))
-            if scope.store_ids
-            else statement.where(false())
-        )
-    return statement
+        conditions.append(store_column.in_(scope.store_ids) if scope.store_ids else false())
+    # `where` returns the statement's own type; the stubs say so for each type, not for S.
+    return cast(S, statement.where(*conditions)) if conditions else statement

@@ -4,6 +4,7 @@ Jobs belong to the system, not to a tenant: nothing is scoped."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -23,6 +24,10 @@ async def recent_jobs(
     if kind is not None:
         statement = statement.where(Job.kind == kind)
     return (await session.scalars(statement.limit(limit))).all()
+
+
+async def job(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
+    return await session.get(Job, job_id)
 
 
 async def job_counts_by_status(session: AsyncSession) -> dict[JobStatus, int]:

@@ -53,7 +53,7 @@ async def count_jobs_by_status(session: AsyncSession) -> dict[JobStatus, int]:
 
 
 async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
-    job = await session.get(Job, job_id)
+    job = await repository.job(session, job_id)
     if job is None:
         raise NotFound("job", job_id)
     return job

@@ -244,7 +244,7 @@ class CircuitBreaker:
 
     async def _read(self) -> CircuitBreakerState | None:
         async with self.database.transaction(write=False) as session:
-            return await session.get(CircuitBreakerState, self.store_id)
+            return await repository.breaker_state(session, self.store_id)
 
     async def _update(
         self,

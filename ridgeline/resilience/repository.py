@@ -43,3 +43,7 @@ async def create_breaker(session: AsyncSession, row: CircuitBreakerState) -> Cir
         .on_conflict_do_nothing(index_elements=["store_id"])
     )
     return (await session.scalars(_locked_row(row.store_id))).one()
+
+
+async def breaker_state(session: AsyncSession, store_id: uuid.UUID) -> CircuitBreakerState | None:
+    return await session.get(CircuitBreakerState, store_id)

@@ -230,7 +230,7 @@ async def _record(
     now: datetime,
     began: float,
 ) -> SyncRun:
-    run = await session.get(SyncRun, started.run_id)
+    run = await repository.sync_run(session, store_scope(started.store), started.run_id)
     assert run is not None
     for name, value in counts.as_fields().items():
         setattr(run, name, value)

@@ -346,7 +346,7 @@ async def _commit_batch(
     in the batch's transaction."""
     if not counts.resync:
         await append_many(session, store_stream(started.store.id), events, at=now)
-    run = await session.get(SyncRun, started.run_id)
+    run = await repository.sync_run(session, store_scope(started.store), started.run_id)
     assert run is not None
     run.heartbeat_at = now
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from ridgeline.api.dependencies import (
+    AfterCommitDep,
     ClockDep,
     DatabaseDep,
+    HubDep,
     SessionDep,
     SettingsDep,
     SignInThrottleDep,
@@ -215,7 +218,11 @@ async def revoke_kiosk_key(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    hub: HubDep,
+    after_commit: AfterCommitDep,
 ) -> Envelope[KioskKeyOut]:
-    """Revoke a key at once; requests with it answer 401 `TOKEN_REVOKED`."""
+    """Revoke a key at once: requests with it answer 401 `TOKEN_REVOKED`, and the `/cable`
+    connections it opened close on every process (without reconnecting) once committed."""
     key = await kiosk_keys.revoke_key(session, caller.scope, kiosk_id, key_id, now=clock.now())
+    after_commit(functools.partial(hub.disconnect_kiosk, kiosk_id, reconnect=False, key_id=key.id))
     return envelope(KioskKeyOut.model_validate(key))

@@ -45,6 +45,7 @@ class StreamAdvanced:
 class KioskDisconnect:
     kiosk_id: str
     reconnect: bool
+    key_id: str | None = None  # only the connections this key opened (a revoked key's)
 
 
 Notice = StreamAdvanced | KioskDisconnect
@@ -58,7 +59,10 @@ def encode_notices(notices: Sequence[Notice]) -> str:
         if isinstance(notice, StreamAdvanced):
             items.append({"t": "s", "s": notice.stream_id, "o": notice.offset})
         else:
-            items.append({"t": "d", "k": notice.kiosk_id, "r": notice.reconnect})
+            item: dict[str, Any] = {"t": "d", "k": notice.kiosk_id, "r": notice.reconnect}
+            if notice.key_id is not None:
+                item["y"] = notice.key_id
+            items.append(item)
     return json.dumps(items, separators=(",", ":"))
 
 
@@ -80,7 +84,14 @@ def decode_notices(text: str | bytes) -> list[Notice]:
         ):
             notices.append(StreamAdvanced(item["s"], item["o"]))
         elif item.get("t") == "d" and isinstance(item.get("k"), str):
-            notices.append(KioskDisconnect(item["k"], bool(item.get("r", True))))
+            key_id = item.get("y")
+            notices.append(
+                KioskDisconnect(
+                    item["k"],
+                    bool(item.get("r", True)),
+                    key_id if isinstance(key_id, str) else None,
+                )
+            )
     return notices
 
 

@@ -77,6 +77,12 @@ class Connection:
         return principal.kiosk_id if isinstance(principal, KioskPrincipal) else None
 
     @property
+    def key_id(self) -> uuid.UUID | None:
+        """The API key that opened this connection (None for an operator)."""
+        principal = self.principal
+        return principal.key_id if isinstance(principal, KioskPrincipal) else None
+
+    @property
     def kiosk_id(self) -> uuid.UUID | None:
         return self.kiosk.kiosk_id if self.kiosk is not None else None
 

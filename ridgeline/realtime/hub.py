@@ -359,7 +359,9 @@ class Hub:
         if isinstance(notice, StreamAdvanced):
             self.advance(notice.stream_id, notice.offset)
         elif isinstance(notice, KioskDisconnect):
-            self._disconnect_kiosk_locally(notice.kiosk_id, reconnect=notice.reconnect)
+            self._disconnect_kiosk_locally(
+                notice.kiosk_id, reconnect=notice.reconnect, key_id=notice.key_id
+            )
 
     def advance(self, stream_id: str, offset: int) -> None:
         feed = self._feeds.get(stream_id)
@@ -503,12 +505,20 @@ class Hub:
 
     # --- remote operations ---------------------------------------------------------------------
 
-    async def disconnect_kiosk(self, kiosk_id: uuid.UUID, *, reconnect: bool) -> None:
-        """Closes the kiosk's connections on every process."""
-        await self.backplane_publish([KioskDisconnect(str(kiosk_id), reconnect)])
+    async def disconnect_kiosk(
+        self, kiosk_id: uuid.UUID, *, reconnect: bool, key_id: uuid.UUID | None = None
+    ) -> None:
+        """Closes the kiosk's connections on every process; with `key_id`, only those that
+        key opened."""
+        notice = KioskDisconnect(str(kiosk_id), reconnect, None if key_id is None else str(key_id))
+        await self.backplane_publish([notice])
 
-    def _disconnect_kiosk_locally(self, kiosk_id: str, *, reconnect: bool) -> None:
+    def _disconnect_kiosk_locally(
+        self, kiosk_id: str, *, reconnect: bool, key_id: str | None = None
+    ) -> None:
         for connection in list(self.connections.values()):
-            if str(connection.key_of_kiosk) == kiosk_id:
+            if str(connection.key_of_kiosk) == kiosk_id and (
+                key_id is None or str(connection.key_id) == key_id
+            ):
                 log.info("cable_kiosk_disconnected_remotely", kiosk_id=kiosk_id)
                 connection.disconnect(DisconnectReason.REMOTE, reconnect=reconnect)

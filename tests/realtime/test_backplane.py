@@ -18,12 +18,15 @@ from ridgeline.realtime import streams
 from ridgeline.realtime.backplane import (
     CHANNEL,
     Backplane,
+    KioskDisconnect,
     Notice,
     NoticeHandler,
     Reconnected,
     RedisBackplane,
     StreamAdvanced,
     announcing_commits,
+    decode_notices,
+    encode_notices,
 )
 from tests.redis_server import running_redis
 
@@ -92,3 +95,17 @@ async def test_a_publish_that_absorbs_cancellation_does_not_hang_the_exit(
                 await streams.append(session, "test:absorb:2", "x", {}, at=datetime.now(UTC))
     announced = {n.stream_id for n in plane.published if isinstance(n, StreamAdvanced)}
     assert announced == {"test:absorb:1", "test:absorb:2"}
+
+
+def test_notices_survive_the_wire_and_malformed_ones_are_skipped() -> None:
+    notices: list[Notice] = [
+        StreamAdvanced("store:1", 7),
+        KioskDisconnect("k-1", reconnect=True),
+        KioskDisconnect("k-2", reconnect=False, key_id="key-9"),
+    ]
+    assert decode_notices(encode_notices(notices)) == notices
+    mixed = json.dumps(
+        [{"t": "d", "k": "k-3", "r": False, "y": 5}, {"t": "d"}, "x", {"t": "s", "s": "a"}]
+    )
+    assert decode_notices(mixed) == [KioskDisconnect("k-3", reconnect=False)]
+    assert decode_notices("not json") == []

@@ -538,6 +538,29 @@ async def test_disabling_a_kiosk_closes_its_connections_once_committed(
     await told_to_go_for_good(client)
 
 
+async def test_revoking_a_key_closes_the_connections_it_opened_and_no_others(
+    live: LiveServer, database: Database
+) -> None:
+    """A stolen key revoked stops at once, also on a socket it already holds; the kiosk's new
+    key (a roll in progress) keeps its connection."""
+    tenant = await make_tenant(database)
+    old = await kiosk_client(live, tenant)
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        headers = await sign_in(http, tenant.admin)
+        issued = await http.post(f"/api/v1/kiosks/{tenant.kiosk.id}/keys", json={}, headers=headers)
+        assert issued.status_code == 201, issued.text
+        new = await CableClient.connect(live.base_url, token=issued.json()["data"]["key"])
+        await new.welcome()
+        revoked = await http.delete(
+            f"/api/v1/kiosks/{tenant.kiosk.id}/keys/{tenant.kiosk_key_id}", headers=headers
+        )
+    assert revoked.status_code == 200, revoked.text
+    await told_to_go_for_good(old)
+    ident = identifier("KioskChannel")
+    assert (await new.subscribe(ident))["type"] == "confirm_subscription"
+    await new.close()
+
+
 async def test_heartbeat_and_presence_show_on_the_store_kiosk_list(
     live: LiveServer, database: Database, clock: FakeClock
 ) -> None:

@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 JS := tests/js
 JS_STAMP := $(JS)/node_modules/.installed-stamp
 PYTEST_ARGS ?=
+# Each pass runs on this many pytest-xdist workers (0: in one process). Much of the suite waits on
+# sockets, subprocesses and timers, so two workers halve a pass even on two cores. Whole files go
+# to one worker (`loadfile`): the browser tests of a file share one demo and run in order.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install install-js install-browser install-nginx demo scaled-demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
 
@@ -73,7 +78,7 @@ typecheck: install
 
 # --durations: each run lists its slowest tests, to keep the suite's time in view.
 pytest-sqlite: install install-js install-browser
-	$(BIN)/pytest --db sqlite --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest --db sqlite $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 # Runs when PostgreSQL answers; CI sets RIDGELINE_REQUIRE_POSTGRES=1 so that it never skips.
 # The browser tests (tests/browser) drive the pages against the demo in the SQLite pass only:
@@ -81,7 +86,7 @@ pytest-sqlite: install install-js install-browser
 PG_PYTEST_ARGS ?= --ignore=tests/browser
 pytest-postgresql: install install-js install-nginx
 	@if $(BIN)/python -m tests.pg_available; then \
-		$(BIN)/pytest --db postgresql --durations=15 $(PG_PYTEST_ARGS) $(PYTEST_ARGS); \
+		$(BIN)/pytest --db postgresql $(XDIST) --durations=15 $(PG_PYTEST_ARGS) $(PYTEST_ARGS); \
 	elif [ "$${RIDGELINE_REQUIRE_POSTGRES:-0}" = "1" ]; then \
 		echo "PostgreSQL is required (RIDGELINE_REQUIRE_POSTGRES=1) but not reachable" >&2; exit 1; \
 	else \

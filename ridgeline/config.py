@@ -6,6 +6,7 @@ to whatever needs it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
     # Where a POS reaches us (the webhook URLs we hand out); None: http://HOST:PORT.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", max_length=500)
     secret_key: str = DEFAULT_SECRET_KEY
+    # Addresses operators point us at (POS base URLs, alert channels, SMTP hosts) must be
+    # public (ridgeline/outbound.py): private ones are allowed when this is true, and by default
+    # (None) outside production. Networks listed (CIDRs, comma-separated) are allowed always.
+    outbound_private_allowed: bool | None = None
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [DEFAULT_ENCRYPTION_KEY]
     )
@@ -169,7 +175,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
-        for name in ("encryption_keys", "cable_allowed_origins"):
+        for name in ("encryption_keys", "cable_allowed_origins", "outbound_allowed_networks"):
             items = values.get(name)
             if isinstance(items, str):
                 values[name] = [k.strip() for k in items.split(",") if k.strip()]
@@ -189,6 +195,16 @@ class Settings(BaseSettings):
     def _check_api_rate_limit(cls, value: str) -> str:
         parse_api_rate_limit(value)
         return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _check_networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a network (CIDR) or an address") from None
+        return values
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Self:

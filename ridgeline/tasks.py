@@ -6,13 +6,20 @@ its payload model) and its schedules beside them; this module only lists them.
 
 from __future__ import annotations
 
-from ridgeline.alerts.tasks import CHANNEL_CIPHER, alert_schedules, alert_tasks, channel_cipher
+from ridgeline.alerts.tasks import (
+    CHANNEL_CIPHER,
+    OUTBOUND_POLICY,
+    alert_schedules,
+    alert_tasks,
+    channel_cipher,
+)
 from ridgeline.config import Settings
 from ridgeline.health.tasks import health_schedules, health_tasks
 from ridgeline.jobs import JobRegistry, JobServices, Schedule
 from ridgeline.jobs.tasks import job_schedules as job_table_schedules
 from ridgeline.jobs.tasks import job_tasks
 from ridgeline.orders.tasks import order_schedules, order_tasks
+from ridgeline.outbound import OutboundPolicy
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.tasks import POS_CONNECTOR, pos_schedules, pos_tasks
 from ridgeline.realtime.tasks import realtime_schedules, realtime_tasks
@@ -27,6 +34,7 @@ def job_services(connector: PosConnector) -> JobServices:
     services = JobServices()
     services.provide(POS_CONNECTOR, connector)
     services.provide(CHANNEL_CIPHER, channel_cipher(connector.settings))
+    services.provide(OUTBOUND_POLICY, OutboundPolicy.from_settings(connector.settings))
     return services
 
 

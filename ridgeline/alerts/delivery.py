@@ -55,6 +55,7 @@ from ridgeline.models.alert_channel import (
     ChannelKind,
     DeliveryStatus,
 )
+from ridgeline.outbound import GuardedTransport, OutboundPolicy
 from ridgeline.realtime import streams
 
 log = structlog.get_logger(__name__)
@@ -209,6 +210,7 @@ async def attempt_delivery(
     attempt: int,
     last_attempt: bool,
     clock: Clock,
+    policy: OutboundPolicy,
 ) -> None:
     """One attempt, recorded. Returns when sent (or already finished); raises `DeliveryFailed`
     after recording a failure, for the job system to retry (on the last attempt the delivery is
@@ -246,7 +248,9 @@ async def attempt_delivery(
             outcome = Outcome(True, None, None, _elapsed_ms(started))
             await _save(session, payload, channel.kind, attempt, outcome, dead=False, clock=clock)
         return
-    outcome = await send(channel.kind, config, notification, delivery_id=delivery_id, clock=clock)
+    outcome = await send(
+        channel.kind, config, notification, delivery_id=delivery_id, clock=clock, policy=policy
+    )
     await _record(database, payload, channel.kind, attempt, outcome, dead=last_attempt, clock=clock)
     if not outcome.ok:
         log.warning(
@@ -268,9 +272,10 @@ async def send(
     *,
     delivery_id: uuid.UUID,
     clock: Clock,
+    policy: OutboundPolicy,
 ) -> Outcome:
-    """One call to the receiver, bounded by the channel's `timeout_s`; secrets are scrubbed
-    from whatever error it reports."""
+    """One call to the receiver, bounded by the channel's `timeout_s`, to an address `policy`
+    allows; secrets are scrubbed from whatever error it reports."""
     timeout_s = getattr(config, "timeout_s", 10.0)
     started = time.perf_counter()
     status_code: int | None = None
@@ -280,17 +285,17 @@ async def send(
                 body = webhook_body(notification, delivery_id=str(delivery_id))
                 timestamp = str(int(clock.now().timestamp()))
                 headers = webhook_headers(config.secret.get_secret_value(), timestamp, body)
-                status_code, error = await _post(config.url, body, headers, timeout_s)
+                status_code, error = await _post(config.url, body, headers, timeout_s, policy)
             elif isinstance(config, SlackConfig):
                 status_code, error = await _post_json(
-                    config.url.get_secret_value(), slack_body(notification), timeout_s
+                    config.url.get_secret_value(), slack_body(notification), timeout_s, policy
                 )
             elif isinstance(config, PagerDutyConfig):
                 status_code, error = await _post_json(
-                    config.url, pagerduty_body(notification, config), timeout_s
+                    config.url, pagerduty_body(notification, config), timeout_s, policy
                 )
             elif isinstance(config, EmailConfig):
-                status_code = await asyncio.to_thread(_send_mail, config, notification)
+                status_code = await asyncio.to_thread(_send_mail, config, notification, policy)
                 error = None
             else:
                 raise TypeError(f"no sender for channel kind {kind}")
@@ -306,25 +311,31 @@ async def send(
     return Outcome(False, status_code, config.scrub(error)[:ERROR_MAX], duration_ms)
 
 
-async def _post_json(url: str, document: object, timeout_s: float) -> tuple[int, str | None]:
+async def _post_json(
+    url: str, document: object, timeout_s: float, policy: OutboundPolicy
+) -> tuple[int, str | None]:
     body = httpx.Request("POST", url, json=document).content
-    return await _post(url, body, {"Content-Type": "application/json"}, timeout_s)
+    return await _post(url, body, {"Content-Type": "application/json"}, timeout_s, policy)
 
 
 async def _post(
-    url: str, body: bytes, headers: dict[str, str], timeout_s: float
+    url: str, body: bytes, headers: dict[str, str], timeout_s: float, policy: OutboundPolicy
 ) -> tuple[int, str | None]:
     """The receiver's status, and an error unless it is 2xx (with the start of its answer)."""
     headers = {**headers, "User-Agent": "Ridgeline-Alerts/1"}
-    async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
+    transport = GuardedTransport(policy, httpx.AsyncHTTPTransport())
+    async with httpx.AsyncClient(
+        timeout=timeout_s, follow_redirects=False, transport=transport
+    ) as client:
         response = await client.post(url, content=body, headers=headers)
     if 200 <= response.status_code < 300:
         return response.status_code, None
     return response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"
 
 
-def _send_mail(config: EmailConfig, notification: Notification) -> int:
+def _send_mail(config: EmailConfig, notification: Notification, policy: OutboundPolicy) -> int:
     """Sends the message (blocking: run in a thread); the server's 250 on success."""
+    policy.check_blocking(config.host)
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if config.security == "tls":

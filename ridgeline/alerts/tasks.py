@@ -14,8 +14,11 @@ from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import JobContext, JobRegistry, NoPayload, Schedule, ServiceKey
+from ridgeline.outbound import OutboundPolicy
 
 CHANNEL_CIPHER: ServiceKey[ChannelCipher] = ServiceKey("alert_channel_cipher")
+# Where channels may send (ridgeline/outbound.py), from the process's settings.
+OUTBOUND_POLICY: ServiceKey[OutboundPolicy] = ServiceKey("outbound_policy")
 # Covers a channel's longest attempt (`timeout_s` at most 30 s) and the recording around it.
 DELIVER_TIMEOUT_S = 90.0
 NOTIFY_JOB = "alerts.notify"
@@ -45,10 +48,16 @@ async def deliver_notification(ctx: JobContext, payload: DeliverPayload) -> None
         if CHANNEL_CIPHER in ctx.services
         else channel_cipher(Settings())
     )
+    policy = (
+        ctx.services.get(OUTBOUND_POLICY)
+        if OUTBOUND_POLICY in ctx.services
+        else OutboundPolicy.from_settings(Settings())
+    )
     await attempt_delivery(
         ctx.database,
         cipher,
         payload,
+        policy=policy,
         attempt=ctx.attempt,
         last_attempt=ctx.is_last_attempt,
         clock=ctx.clock,

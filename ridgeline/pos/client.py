@@ -31,6 +31,7 @@ from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
 from ridgeline.monitoring import tracing
 from ridgeline.monitoring.statsd import timed_operation
+from ridgeline.outbound import OutboundPolicy
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import EndpointClass, Headers, PosResponse
 from ridgeline.pos.capabilities import PosAdapter
@@ -292,7 +293,7 @@ class PosConnector:
         self.database = database
         self.clock = clock
         self.cipher = CredentialCipher(settings.encryption_keys)
-        self.pools = HttpPools(transport)
+        self.pools = HttpPools(transport, policy=OutboundPolicy.from_settings(settings))
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.policy = policy or RetryPolicy()
         # Scaled mode: every process draws from the same limits in Redis; while Redis does not

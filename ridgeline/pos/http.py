@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from ridgeline.outbound import DestinationRefused, GuardedTransport, OutboundPolicy
 from ridgeline.pos.base import EndpointClass, Headers, PosResponse, resolve_headers
 from ridgeline.pos.errors import PosAuthFailed, PosRateLimited, PosUnavailable
 
@@ -54,11 +55,14 @@ class HttpPools:
         transport: httpx.AsyncBaseTransport | None = None,
         *,
         client: httpx.AsyncClient | None = None,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         # A transport given here (tests: the simulator in-process) serves every origin; a
-        # client given here serves every request, and is never dropped or closed by us.
+        # client given here serves every request, and is never dropped or closed by us. Our own
+        # pools check each host against `policy` (ridgeline/outbound.py) before connecting.
         self.transport = transport
         self.client = client
+        self.policy = policy
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._retired: list[tuple[float, httpx.AsyncClient]] = []
 
@@ -68,7 +72,12 @@ class HttpPools:
         origin = origin_of(url)
         client = self._clients.get(origin)
         if client is None:
-            client = httpx.AsyncClient(limits=POOL_LIMITS, transport=self.transport)
+            transport = self.transport
+            if transport is None and self.policy is not None:
+                transport = GuardedTransport(
+                    self.policy, httpx.AsyncHTTPTransport(limits=POOL_LIMITS)
+                )
+            client = httpx.AsyncClient(limits=POOL_LIMITS, transport=transport)
             self._clients[origin] = client
         return client
 
@@ -125,6 +134,8 @@ class HttpxTransport:
                 json=json_body,
                 timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
+        except DestinationRefused as exc:
+            raise PosConnectionFailed(str(exc), endpoint=endpoint) from exc
         except httpx.TimeoutException as exc:
             raise PosTimeout(f"timed out: {type(exc).__name__}", endpoint=endpoint) from exc
         except httpx.TransportError as exc:

@@ -53,6 +53,29 @@ def parse_api_rate_limit(text: str) -> tuple[int, float, int]:
     return limit, window_s, burst
 
 
+# A signing key's id (the JWT header's `kid`): letters, digits, `.`, `_`, `-`.
+SIGNING_KID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+# The kid of `secret_key` when no signing keys are set, and of tokens signed without a kid.
+DEFAULT_SIGNING_KID = "default"
+
+
+def parse_signing_keys(entries: list[str]) -> list[tuple[str, str]]:
+    """(kid, secret) of each "<kid>:<secret>" entry; ValueError on a malformed or repeated kid
+    or an empty secret."""
+    keys: list[tuple[str, str]] = []
+    for entry in entries:
+        kid, colon, secret = entry.partition(":")
+        if not colon or not SIGNING_KID_PATTERN.match(kid) or not secret:
+            raise ValueError(
+                "RIDGELINE_SIGNING_KEYS entries are '<kid>:<secret>', the kid of letters, "
+                "digits, '.', '_' or '-' (at most 40)"
+            )
+        if any(kid == seen for seen, _ in keys):
+            raise ValueError(f"RIDGELINE_SIGNING_KEYS names the kid {kid!r} twice")
+        keys.append((kid, secret))
+    return keys
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RIDGELINE_", extra="ignore")
 
@@ -67,12 +90,17 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field(default="127.0.0.1", min_length=1, max_length=2000)
     # Where a POS reaches us (the webhook URLs we hand out); None: http://HOST:PORT.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", max_length=500)
+    # Signs operator access tokens when `signing_keys` is unset (as the key `default`), and
+    # derives the legacy webhook token of every store whose token was never rotated.
     secret_key: str = DEFAULT_SECRET_KEY
     # Addresses operators point us at (POS base URLs, alert channels, SMTP hosts) must be
     # public (ridgeline/outbound.py): private ones are allowed when this is true, and by default
     # (None) outside production. Networks listed (CIDRs, comma-separated) are allowed always.
     outbound_private_allowed: bool | None = None
     outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Access token signing keys, "<kid>:<secret>" comma-separated: the first signs, every one
+    # verifies (docs/operations.md#signing-keys). Unset: `secret_key` as the key `default`.
+    signing_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [DEFAULT_ENCRYPTION_KEY]
     )
@@ -103,6 +131,8 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(default=900, ge=30)
     refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
     refresh_reuse_grace_s: int = Field(default=10, ge=0)
+    # How long a store's previous webhook token is still accepted after a rotation.
+    webhook_token_grace_s: float = Field(default=24 * 3600.0, ge=0, le=30 * 24 * 3600)
 
     # HTTP guards.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -175,7 +205,12 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
-        for name in ("encryption_keys", "cable_allowed_origins", "outbound_allowed_networks"):
+        for name in (
+            "encryption_keys",
+            "signing_keys",
+            "cable_allowed_origins",
+            "outbound_allowed_networks",
+        ):
             items = values.get(name)
             if isinstance(items, str):
                 values[name] = [k.strip() for k in items.split(",") if k.strip()]
@@ -206,6 +241,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value!r} is not a network (CIDR) or an address") from None
         return values
 
+    @field_validator("signing_keys")
+    @classmethod
+    def _check_signing_keys(cls, entries: list[str]) -> list[str]:
+        parse_signing_keys(entries)
+        return entries
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Self:
         if self.env is Environment.PRODUCTION:
@@ -214,6 +255,12 @@ class Settings(BaseSettings):
                     "RIDGELINE_SECRET_KEY must be set to a random value of 32+ characters "
                     "in production"
                 )
+            for kid, secret in parse_signing_keys(self.signing_keys):
+                if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+                    raise ValueError(
+                        f"RIDGELINE_SIGNING_KEYS: the key {kid!r} must be a random value of "
+                        "32+ characters in production"
+                    )
             if DEFAULT_ENCRYPTION_KEY in self.encryption_keys:
                 raise ValueError("RIDGELINE_ENCRYPTION_KEYS must not use the development key")
             if self.metrics_open_beyond_loopback:
@@ -224,6 +271,13 @@ class Settings(BaseSettings):
         if not self.encryption_keys:
             raise ValueError("RIDGELINE_ENCRYPTION_KEYS needs at least one key")
         return self
+
+    @property
+    def signing_key_ring(self) -> list[tuple[str, str]]:
+        """(kid, secret) of every access token signing key, the signing one first."""
+        if not self.signing_keys:
+            return [(DEFAULT_SIGNING_KID, self.secret_key)]
+        return parse_signing_keys(self.signing_keys)
 
     @property
     def metrics_open_beyond_loopback(self) -> bool:

@@ -231,6 +231,7 @@ async def test_pos_credentials_rotate_to_the_newest_key(
         assert loaded is not None
         loaded.pos_provider = "dutchie"
         loaded.pos_config_encrypted = CredentialCipher([old_key]).encrypt(config)
+        loaded.webhook_token_encrypted = CredentialCipher([old_key]).seal_secret("wh-token-1")
 
     monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", f"{new_key},{old_key}")
     result = await asyncio.to_thread(runner.invoke, app, ["pos", "rotate-credentials"])
@@ -244,6 +245,10 @@ async def test_pos_credentials_rotate_to_the_newest_key(
         # Readable with the new key alone: the old one can go.
         again = CredentialCipher([new_key]).decrypt(rotated.pos_config_encrypted, DutchieConfig)
         assert again == config
+        # The store's webhook token is resealed with them.
+        assert rotated.webhook_token_encrypted is not None
+        token = CredentialCipher([new_key]).open_secret(rotated.webhook_token_encrypted)
+        assert token == "wh-token-1"
 
     monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     lost = await asyncio.to_thread(runner.invoke, app, ["pos", "rotate-credentials"])

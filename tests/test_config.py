@@ -48,3 +48,38 @@ def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", ROTATED_KEYS)
     settings = Settings(env=Environment.PRODUCTION, secret_key=STRONG_SECRET)
     assert settings.env is Environment.PRODUCTION
+
+
+def test_signing_keys_are_read_as_kid_secret_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIDGELINE_SIGNING_KEYS", f"k2:{'b' * 40}, k1:{'a' * 40}")
+    assert Settings().signing_key_ring == [("k2", "b" * 40), ("k1", "a" * 40)]
+
+
+def test_without_signing_keys_the_secret_key_signs_as_default() -> None:
+    settings = Settings(secret_key=STRONG_SECRET)
+    assert settings.signing_key_ring == [("default", STRONG_SECRET)]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        f"k1:{'a' * 40},k1:{'b' * 40}",  # a kid twice
+        f"{'a' * 40}",  # no kid
+        f"bad kid:{'a' * 40}",
+        f"{'k' * 41}:{'a' * 40}",
+        "k1:",  # no secret
+    ],
+)
+def test_malformed_signing_keys_are_refused(monkeypatch: pytest.MonkeyPatch, keys: str) -> None:
+    monkeypatch.setenv("RIDGELINE_SIGNING_KEYS", keys)
+    with pytest.raises(ValidationError, match="RIDGELINE_SIGNING_KEYS"):
+        Settings()
+
+
+def test_production_refuses_short_signing_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIDGELINE_ENCRYPTION_KEYS", ROTATED_KEYS)
+    monkeypatch.setenv("RIDGELINE_SIGNING_KEYS", f"k2:short,k1:{'a' * 40}")
+    with pytest.raises(ValidationError, match="'k2' must be a random value"):
+        Settings(env=Environment.PRODUCTION, secret_key=STRONG_SECRET)
+    monkeypatch.setenv("RIDGELINE_SIGNING_KEYS", f"k2:{'b' * 40},k1:{'a' * 40}")
+    assert len(Settings(env=Environment.PRODUCTION, secret_key=STRONG_SECRET).signing_keys) == 2

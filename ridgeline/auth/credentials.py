@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 
+from ridgeline.config import DEFAULT_SIGNING_KID
 from ridgeline.errors import InvalidToken, TokenExpired
 
 KIOSK_KEY_PREFIX = "rk_live_"
@@ -46,8 +47,16 @@ class AccessClaims:
 
 
 def issue_access_token(
-    *, secret_key: str, operator_id: uuid.UUID, family_id: uuid.UUID, now: datetime, ttl_s: int
+    *,
+    secret_key: str,
+    operator_id: uuid.UUID,
+    family_id: uuid.UUID,
+    now: datetime,
+    ttl_s: int,
+    kid: str = DEFAULT_SIGNING_KID,
 ) -> tuple[str, datetime]:
+    """A token signed with `secret_key`, whose id `kid` goes in the header so that the token is
+    verified with that key for as long as the key is listed."""
     expires_at = now + timedelta(seconds=ttl_s)
     claims = {
         "sub": str(operator_id),
@@ -58,15 +67,31 @@ def issue_access_token(
         "exp": int(expires_at.timestamp()),
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, secret_key, algorithm=_ALGORITHM), expires_at
+    token = jwt.encode(claims, secret_key, algorithm=_ALGORITHM, headers={"kid": kid})
+    return token, expires_at
 
 
-def read_access_token(token: str, *, secret_key: str, now: datetime) -> AccessClaims:
-    """Verify the signature and expiry (against our clock, not the library's)."""
+def _verifying_secret(token: str, keys: list[tuple[str, str]]) -> str:
+    """The secret of the key the token names; one without a kid (signed before keys had ids)
+    is the `default` key's. `InvalidToken` for a kid no longer (or never) listed."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid", DEFAULT_SIGNING_KID)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken() from exc
+    for listed, secret in keys:
+        if listed == kid:
+            return secret
+    raise InvalidToken()
+
+
+def read_access_token(token: str, *, keys: list[tuple[str, str]], now: datetime) -> AccessClaims:
+    """Verify the signature, with the listed key (kid, secret) the token names, and the expiry
+    (against our clock, not the library's)."""
+    secret = _verifying_secret(token, keys)
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            secret_key,
+            secret,
             algorithms=[_ALGORITHM],
             audience=_AUDIENCE,
             # Time is checked below against our clock. The library would also refuse an `iat`

@@ -28,13 +28,14 @@ from ridgeline.auth.schemas import (
     OperatorCreate,
     OperatorOut,
     OperatorUpdate,
+    PasswordChange,
     RefreshRequest,
     SignIn,
     TokenPairOut,
 )
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.clock import Clock
-from ridgeline.errors import InvalidCredentials, TokenRevoked
+from ridgeline.errors import InvalidCredentials, TokenRevoked, ValidationFailed
 
 router = APIRouter(prefix="/api/v1")
 
@@ -121,6 +122,32 @@ async def me(caller: ViewerDep, session: SessionDep) -> Envelope[OperatorOut]:
     """The signed-in operator."""
     operator = await operators.get_operator(session, caller.scope, caller.operator_id)
     return envelope(await operators.present(session, operator))
+
+
+@router.post("/auth/password", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    caller: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    throttle: SignInThrottleDep,
+) -> Response:
+    """Change your own password, given your current one (wrong: 422 on `current_password`,
+    counted like a failed sign-in). Every sign-in of yours is revoked, this one included: sign
+    in again with the new password. An admin sets another operator's with `PATCH
+    /operators/{id}`."""
+    now = clock.now()
+    operator = await operators.get_operator(session, caller.scope, caller.operator_id)
+    client = request.client.host if request.client else "unknown"
+    keys = SignInThrottle.keys(operator.email, client)
+    await throttle.check(keys, now)
+    try:
+        await operators.change_own_password(session, caller, body, now=now)
+    except ValidationFailed:
+        await throttle.record_failure(keys, now)
+        raise
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # Operators

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest, PageResult, paginate
 from ridgeline.auth import repository
-from ridgeline.auth.passwords import hash_password
+from ridgeline.auth.passwords import hash_password, verify_password
 from ridgeline.auth.principal import OperatorPrincipal
-from ridgeline.auth.schemas import OperatorCreate, OperatorOut, OperatorUpdate
+from ridgeline.auth.schemas import OperatorCreate, OperatorOut, OperatorUpdate, PasswordChange
 from ridgeline.auth.service import revoke_operator_sessions
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed
@@ -107,6 +107,19 @@ async def create_operator(
     await session.flush()
     await _set_store_access(session, operator, caller.scope, body.store_ids)
     await session.flush()
+    return operator
+
+
+async def change_own_password(
+    session: AsyncSession, caller: OperatorPrincipal, body: PasswordChange, *, now: datetime
+) -> Operator:
+    """The caller's new password, given their current one; every sign-in of theirs, this one
+    included, is revoked (whoever knew the old password may hold one of them)."""
+    operator = await get_operator(session, caller.scope, caller.operator_id)
+    if not verify_password(operator.password_hash, body.current_password.get_secret_value()):
+        raise _field_error("current_password", "This is not your current password.")
+    operator.password_hash = hash_password(body.new_password.get_secret_value())
+    await revoke_operator_sessions(session, operator.id, reason="password_changed", now=now)
     return operator
 
 

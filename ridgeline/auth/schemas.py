@@ -68,6 +68,11 @@ class OperatorUpdate(PatchBody):
     store_ids: Annotated[list[uuid.UUID], Field(max_length=1000)] | None = None
 
 
+class PasswordChange(RequestBody):
+    current_password: Annotated[SecretStr, Field(min_length=1, max_length=256)]
+    new_password: Password
+
+
 class KioskKeyCreate(RequestBody):
     expires_in_s: Annotated[int, Field(ge=60, le=10 * 365 * 24 * 3600)] | None = Field(
         default=None, description="Lifetime of the new key; none: until revoked."

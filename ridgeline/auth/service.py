@@ -60,8 +60,10 @@ async def _issue_pair(
             expires_at=refresh_expires,
         )
     )
+    kid, secret = settings.signing_key_ring[0]
     access, access_expires = issue_access_token(
-        secret_key=settings.secret_key,
+        secret_key=secret,
+        kid=kid,
         operator_id=family.operator_id,
         family_id=family.id,
         now=now,
@@ -143,7 +145,7 @@ async def authenticate(
 async def _authenticate_operator(
     session: AsyncSession, token: str, *, settings: Settings, now: datetime
 ) -> OperatorPrincipal:
-    claims = read_access_token(token, secret_key=settings.secret_key, now=now)
+    claims = read_access_token(token, keys=settings.signing_key_ring, now=now)
     found = await repository.operator_with_family(session, claims.operator_id, claims.family_id)
     if found is None:
         raise InvalidToken()

@@ -129,15 +129,19 @@ async def create_kiosk_key(
 
 
 async def rotate_pos_credentials(settings: Settings) -> dict[str, Any]:
-    """Re-encrypt every store's POS credentials with the first (newest) encryption key, so the
-    older keys can be dropped. Stores whose credentials no key can read are listed, unchanged."""
+    """Re-encrypt every store's POS credentials (and webhook token) with the first (newest)
+    encryption key, so the older keys can be dropped. Stores with something no key can read are
+    listed, unchanged."""
     cipher = CredentialCipher(settings.encryption_keys)
     rotated, unreadable = 0, []
     async with _transaction(settings) as session:
         for store in await stores_repository.stores_with_pos(session, SYSTEM.scope):
             assert store.pos_config_encrypted is not None
             try:
-                store.pos_config_encrypted = cipher.rotate(store.pos_config_encrypted)
+                config = cipher.rotate(store.pos_config_encrypted)
+                token = store.webhook_token_encrypted
+                store.webhook_token_encrypted = None if token is None else cipher.rotate(token)
+                store.pos_config_encrypted = config
                 rotated += 1
             except CredentialsUnreadable:
                 unreadable.append(str(store.id))

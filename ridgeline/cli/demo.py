@@ -213,10 +213,14 @@ async def register_webhooks(settings: Settings, info: dict[str, Any]) -> None:
                         clock=clock,
                     )
                 elif how is Registration.VENDOR_PORTAL:
+                    async with database.transaction(write=False) as session:
+                        store = await stores_service.get_store(
+                            session, TenantScope.everything(), store_id
+                        )
                     # The simulator's control API plays the vendor's portal.
                     response = await control.post(
                         f"{control_url}/{entry['simulator_store_id']}/webhooks",
-                        json={"url": webhook_url(settings, store_id)},
+                        json={"url": webhook_url(settings, store, connector.cipher)},
                     )
                     response.raise_for_status()
                 else:

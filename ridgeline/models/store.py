@@ -33,3 +33,9 @@ class Store(EntityMixin, Base):
     # Moved by `POST .../pos/reset`: every process builds the store's adapter afresh (new
     # tokens, new parsed keys) at its next call.
     pos_connection_reset_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The token of the store's webhook URL, sealed like the credentials; None until its first
+    # rotation, when the token derived from RIDGELINE_SECRET_KEY is the store's (webhooks/
+    # service.py). The one it replaced is accepted, by its SHA-256, until the grace period ends.
+    webhook_token_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    webhook_previous_token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    webhook_previous_token_until: Mapped[datetime | None] = mapped_column(default=None)

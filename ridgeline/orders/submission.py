@@ -145,7 +145,7 @@ async def attempt(
             if claimed.submit_attempts > 1 and isinstance(adapter, OrderLookup):
                 receipt = await adapter.find_order(claimed.reference)
             if receipt is None:
-                request = pos_request(claimed, items, postback_url=postback_url(connector, claimed))
+                request = pos_request(claimed, items, postback_url=postback_url(connector, store))
                 receipt = await adapter.submit_order(request)
     except (PosRejected, PosNotFound) as exc:
         await _reject(database, order_id, f"the POS refused the order: {exc.message}", clock=clock)
@@ -180,10 +180,10 @@ def submission_adapter(connector: PosConnector, store: Store) -> PosAdapter[Any]
     return connector.adapter_for(store)
 
 
-def postback_url(connector: PosConnector, order: Order) -> str:
+def postback_url(connector: PosConnector, store: Store) -> str:
     """Where a POS that calls back per order (Flowhub's `postbackUrl`) posts its status
     changes: the store's webhook URL, which order tracking reads (see orders/tracking.py)."""
-    return webhook_url(connector.settings, order.store_id)
+    return webhook_url(connector.settings, store, connector.cipher)
 
 
 def pos_request(
@@ -416,7 +416,7 @@ async def _cancel_stray(
                 # An `OrderDedupe`, without lookup by reference: the same key returns the order
                 # if the POS has it (and creates it if not, which the cancel below takes back).
                 receipt = await adapter.submit_order(
-                    pos_request(order, items, postback_url=postback_url(connector, order))
+                    pos_request(order, items, postback_url=postback_url(connector, store))
                 )
             if receipt is None:
                 return

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from ridgeline.pos.base import PosConfig
 from ridgeline.secretbox import SecretBox, Unsealable
@@ -39,6 +39,10 @@ class CredentialsRefused(CredentialsUnusable):
         self.refused_at = refused_at
 
 
+class _StoreSecret(BaseModel):
+    value: SecretStr
+
+
 class CredentialCipher:
     """A store's POS config, secrets included, sealed in one token (ridgeline/secretbox.py)."""
 
@@ -55,6 +59,17 @@ class CredentialCipher:
             raise CredentialsUnreadable(
                 "stored POS credentials cannot be read with the configured keys"
             ) from exc
+
+    def seal_secret(self, secret: str) -> str:
+        """Another secret of the store's (its webhook token), sealed like its credentials so
+        that `rotate` reseals it too."""
+        return self._box.seal(_StoreSecret(value=SecretStr(secret)))
+
+    def open_secret(self, token: str) -> str:
+        try:
+            return _StoreSecret.model_validate(self._box.open(token)).value.get_secret_value()
+        except (Unsealable, ValidationError) as exc:
+            raise CredentialsUnreadable("a stored secret cannot be read with the keys") from exc
 
     def rotate(self, token: str) -> str:
         """The same credentials, encrypted with the first (newest) key."""

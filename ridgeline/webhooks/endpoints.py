@@ -19,7 +19,12 @@ from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
 from ridgeline.auth.dependencies import PUBLIC, OrgAdminDep, ViewerDep
 from ridgeline.webhooks import registration, service
-from ridgeline.webhooks.schemas import PosEventOut, PosEventReceived, PosWebhookSetup
+from ridgeline.webhooks.schemas import (
+    PosEventOut,
+    PosEventReceived,
+    PosWebhookSetup,
+    PosWebhookTokenRotated,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["pos webhooks"])
 
@@ -99,3 +104,22 @@ async def register_pos_webhooks(
         database, connector, caller.scope, store_id, settings=settings, clock=clock
     )
     return envelope(setup)
+
+
+@router.post("/stores/{store_id}/pos/webhook-token/rotate")
+async def rotate_pos_webhook_token(
+    store_id: uuid.UUID,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    connector: PosConnectorDep,
+    clock: ClockDep,
+) -> Envelope[PosWebhookTokenRotated]:
+    """A new token for the store's webhook URL, which this returns. The previous URL keeps
+    working until `previous_token_valid_until` (RIDGELINE_WEBHOOK_TOKEN_GRACE_S); give the POS
+    the new one before then: `POST .../pos/webhooks` where `registration` is `api`, the vendor's
+    portal otherwise (docs/operations.md#webhook-tokens)."""
+    rotated = await registration.rotate(
+        session, caller.scope, store_id, settings=settings, cipher=connector.cipher, clock=clock
+    )
+    return envelope(rotated)

@@ -27,8 +27,8 @@ from ridgeline.pos.credentials import (
 from ridgeline.pos.errors import PosError
 from ridgeline.resilience.breaker import CircuitOpen
 from ridgeline.stores.service import get_store
-from ridgeline.webhooks.schemas import PosWebhookSetup
-from ridgeline.webhooks.service import webhook_source_of, webhook_url
+from ridgeline.webhooks.schemas import PosWebhookSetup, PosWebhookTokenRotated
+from ridgeline.webhooks.service import rotate_token, webhook_source_of, webhook_url
 
 log = structlog.get_logger(__name__)
 
@@ -42,11 +42,15 @@ def _shop_id(store: Store, source: type[WebhookSource], cipher: CredentialCipher
 
 
 def _setup(
-    store: Store, source: type[WebhookSource], settings: Settings, shop_id: str | None
+    store: Store,
+    source: type[WebhookSource],
+    settings: Settings,
+    cipher: CredentialCipher,
+    shop_id: str | None,
 ) -> PosWebhookSetup:
     return PosWebhookSetup(
         provider=source.name,
-        url=webhook_url(settings, store.id),
+        url=webhook_url(settings, store, cipher),
         events=list(source.webhook_events),
         registration=source.webhook_registration,
         instructions=source.webhook_instructions,
@@ -64,7 +68,28 @@ async def describe(
 ) -> PosWebhookSetup:
     store = await get_store(session, scope, store_id)
     source = webhook_source_of(store)
-    return _setup(store, source, settings, _shop_id(store, source, cipher))
+    return _setup(store, source, settings, cipher, _shop_id(store, source, cipher))
+
+
+async def rotate(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    *,
+    settings: Settings,
+    cipher: CredentialCipher,
+    clock: Clock,
+) -> PosWebhookTokenRotated:
+    """A new token for the store's URL, and the URL to give the POS before the previous token's
+    grace period ends (registered by `register` where the POS has an API for it)."""
+    store = await rotate_token(
+        session, scope, store_id, settings=settings, cipher=cipher, clock=clock
+    )
+    source = webhook_source_of(store)
+    setup = _setup(store, source, settings, cipher, _shop_id(store, source, cipher))
+    return PosWebhookTokenRotated(
+        **setup.model_dump(), previous_token_valid_until=store.webhook_previous_token_until
+    )
 
 
 async def register(
@@ -82,7 +107,8 @@ async def register(
     async with database.transaction(write=False) as session:
         store = await get_store(session, scope, store_id)
     source = webhook_source_of(store)
-    setup = _setup(store, source, settings, _shop_id(store, source, connector.cipher))
+    cipher = connector.cipher
+    setup = _setup(store, source, settings, cipher, _shop_id(store, source, cipher))
     if not issubclass(source, WebhookRegistrar):
         return setup
     try:

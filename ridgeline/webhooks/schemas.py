@@ -67,3 +67,11 @@ class PosWebhookSetup(BaseModel):
     shop_id: str | None = Field(
         default=None, description="The POS shop the events come from, when known (BLAZE)."
     )
+
+
+class PosWebhookTokenRotated(PosWebhookSetup):
+    previous_token_valid_until: datetime | None = Field(
+        description="Until when the replaced token is still accepted: give the POS the new URL "
+        "before then (POST /pos/webhooks where registration is api). None: the replaced token "
+        "could not be read and is no longer accepted."
+    )

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import uuid
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest
+from ridgeline.auth.credentials import digest
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.tenancy import TenantScope
@@ -41,15 +44,24 @@ WEBHOOK_PATH = "/api/v1/pos-webhooks"
 
 
 def webhook_token(secret_key: str, store_id: uuid.UUID) -> str:
-    """The store's webhook token: derived, so nothing is stored and every process agrees."""
+    """The legacy webhook token, derived from RIDGELINE_SECRET_KEY: a store's until its first
+    rotation (stores made before tokens were stored keep their registered URLs)."""
     message = f"pos-webhook:{store_id}".encode()
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def webhook_url(settings: Settings, store_id: uuid.UUID) -> str:
+def current_webhook_token(store: Store, settings: Settings, cipher: CredentialCipher) -> str:
+    """The token of the store's URL: its own once rotated, the derived one before that.
+    `CredentialsUnreadable` when no configured encryption key opens it."""
+    if store.webhook_token_encrypted is None:
+        return webhook_token(settings.secret_key, store.id)
+    return cipher.open_secret(store.webhook_token_encrypted)
+
+
+def webhook_url(settings: Settings, store: Store, cipher: CredentialCipher) -> str:
     """The URL a POS posts the store's events to (also Flowhub's `postbackUrl` for orders)."""
-    token = webhook_token(settings.secret_key, store_id)
-    return f"{settings.public_base_url}{WEBHOOK_PATH}/{store_id}?token={quote(token)}"
+    token = current_webhook_token(store, settings, cipher)
+    return f"{settings.public_base_url}{WEBHOOK_PATH}/{store.id}?token={quote(token)}"
 
 
 def webhook_source_of(store: Store) -> type[WebhookSource]:
@@ -63,9 +75,54 @@ def webhook_source_of(store: Store) -> type[WebhookSource]:
     return source
 
 
-def _token_matches(secret_key: str, store_id: uuid.UUID, token: str | None) -> bool:
-    expected = webhook_token(secret_key, store_id)
-    return hmac.compare_digest(expected.encode(), (token or "").encode())
+def _token_accepted(
+    store: Store, token: str | None, *, settings: Settings, cipher: CredentialCipher, now: datetime
+) -> bool:
+    """The store's current token, or the one it replaced while its grace period lasts."""
+    presented = token or ""
+    try:
+        current = current_webhook_token(store, settings, cipher)
+    except CredentialsUnreadable:
+        log.warning("pos_webhook_token_unreadable", store_id=str(store.id))
+    else:
+        if hmac.compare_digest(current.encode(), presented.encode()):
+            return True
+    previous, until = store.webhook_previous_token_hash, store.webhook_previous_token_until
+    if previous is None or until is None or now >= until:
+        return False
+    return hmac.compare_digest(previous.encode(), digest(presented).encode())
+
+
+async def rotate_token(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    *,
+    settings: Settings,
+    cipher: CredentialCipher,
+    clock: Clock,
+) -> Store:
+    """Gives the store a new random webhook token; the one it replaces is still accepted for
+    `webhook_token_grace_s` (a token no key opens any more is simply dropped)."""
+    store = await get_store(session, scope, store_id)
+    webhook_source_of(store)
+    now = clock.now()
+    try:
+        previous: str | None = current_webhook_token(store, settings, cipher)
+    except CredentialsUnreadable:
+        previous = None
+    store.webhook_previous_token_hash = None if previous is None else digest(previous)
+    store.webhook_previous_token_until = (
+        None if previous is None else now + timedelta(seconds=settings.webhook_token_grace_s)
+    )
+    store.webhook_token_encrypted = cipher.seal_secret(secrets.token_urlsafe(32))
+    await session.flush()
+    log.info(
+        "pos_webhook_token_rotated",
+        store_id=str(store.id),
+        previous_valid_until=store.webhook_previous_token_until,
+    )
+    return store
 
 
 async def receive_event(
@@ -82,17 +139,17 @@ async def receive_event(
 
     A wrong token and an unknown store are the same `InvalidWebhookToken`; a body that is not
     an event of the store's dialect stores nothing (`PosEventInvalid`)."""
-    if not _token_matches(settings.secret_key, store_id, token):
-        raise InvalidWebhookToken()
+    now = clock.now()
     store = await store_for_system(session, store_id)
-    if store is None:
+    if store is None or not _token_accepted(
+        store, token, settings=settings, cipher=cipher, now=now
+    ):
         raise InvalidWebhookToken()
     webhooks = webhook_source_of(store)
     event, document = webhooks.parse_event(body)
     _check_location(store, webhooks, event, cipher)
     source = webhooks.name
     external_id = f"{store.id}:{event.event_id}"
-    now = clock.now()
     stored_id = await repository.insert_event(
         session,
         store,

@@ -27,6 +27,7 @@ TOKEN = "/api/v1/auth/token"
 REFRESH = "/api/v1/auth/refresh"
 REVOKE = "/api/v1/auth/revoke"
 ME = "/api/v1/auth/me"
+PASSWORD_CHANGE = "/api/v1/auth/password"
 
 
 async def request_token(
@@ -366,6 +367,52 @@ async def test_a_new_password_signs_the_operator_out_everywhere(
     assert (await request_token(client, viewer.email, new_password)).status_code == 200
     assert (await me(client, admin["access_token"])).status_code == 200
     assert await family_revocations(database, viewer) == {"password_changed": 2, None: 1}
+
+
+async def test_an_operator_changes_their_own_password_and_is_signed_out_everywhere(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    tenant = await make_tenant(database)
+    viewer = await make_operator(database, Role.VIEWER, tenant.organization)
+    sessions = [await token_pair(client, viewer) for _ in range(2)]
+    headers = bearer(sessions[0]["access_token"])
+    new_password = "a brand new passphrase"
+
+    wrong = await client.post(
+        PASSWORD_CHANGE,
+        json={"current_password": "not the password", "new_password": new_password},
+        headers=headers,
+    )
+    body = assert_error(wrong, 422, "VALIDATION_ERROR")
+    assert "current_password" in str(body["error"]["details"])
+    assert await family_revocations(database, viewer) == {None: 2}
+
+    changed = await client.post(
+        PASSWORD_CHANGE,
+        json={"current_password": PASSWORD, "new_password": new_password},
+        headers=headers,
+    )
+    assert changed.status_code == 204, changed.text
+    for pair in sessions:
+        assert_error(await me(client, pair["access_token"]), 401, "TOKEN_REVOKED")
+        assert_error(await refresh(client, pair["refresh_token"]), 401, "TOKEN_REVOKED")
+    assert_error(await request_token(client, viewer.email), 401, "INVALID_CREDENTIALS")
+    assert (await request_token(client, viewer.email, new_password)).status_code == 200
+    assert await family_revocations(database, viewer) == {"password_changed": 2, None: 1}
+
+
+async def test_guessing_the_current_password_is_throttled_like_sign_in(
+    app: FastAPI, operator: Operator
+) -> None:
+    async with client_at(app, "10.0.3.1") as http:
+        headers = bearer((await token_pair(http, operator))["access_token"])
+        guess = {"current_password": "not the password", "new_password": "x" * 20}
+        for _ in range(10):
+            response = await http.post(PASSWORD_CHANGE, json=guess, headers=headers)
+            assert_error(response, 422, "VALIDATION_ERROR")
+        right = {"current_password": PASSWORD, "new_password": "x" * 20}
+        response = await http.post(PASSWORD_CHANGE, json=right, headers=headers)
+        assert_error(response, 429, "RATE_LIMITED")
 
 
 async def test_deactivating_an_operator_signs_them_out(

@@ -37,7 +37,6 @@ from ridgeline.pos.client import PosConnector
 from ridgeline.pos.schemas import StorePosUpdate
 from ridgeline.sync.service import run_sync
 from ridgeline.webhooks.processing import process_event
-from ridgeline.webhooks.service import webhook_url
 from tests.assertions import data_of
 from tests.orders.conftest import (
     KioskClient,
@@ -51,7 +50,7 @@ from tests.orders.conftest import (
 )
 from tests.orders.test_submission import FIRST_STATUS, make_jobs_due, placed_order, read
 from tests.simulated_pos import Harness
-from tests.webhooks.conftest import hook
+from tests.webhooks.conftest import hook, legacy_webhook_url
 
 # What each dialect's order goes through at the POS after it was taken, and our status after each.
 PATHS: dict[str, list[tuple[str, str]]] = {
@@ -241,7 +240,7 @@ async def pushing_shop(
     if dialect == "blaze":  # BLAZE pushes to a registered URL (here through its control API)
         response = await harness.control.post(
             f"/_sim/stores/{summary['id']}/webhooks",
-            json={"url": webhook_url(settings, tenant.store.id)},
+            json={"url": legacy_webhook_url(settings, tenant.store.id)},
         )
         assert response.status_code == 201, response.text
     return PushingShop(tenant.store.id, summary["id"], KioskClient(tenant.kiosk, tenant.kiosk_key))
@@ -375,7 +374,7 @@ async def test_a_flowhub_postback_moves_the_order(
     sim_order = (
         await harness.control.get(f"/_sim/stores/{shop.sim_id}/orders/{order.pos_order_id}")
     ).json()
-    assert sim_order["postback_url"] == webhook_url(settings, shop.store_id)
+    assert sim_order["postback_url"] == legacy_webhook_url(settings, shop.store_id)
     for status, ours in [("ready", OrderStatus.READY), ("sold", OrderStatus.COMPLETED)]:
         clock.advance(1)
         await move_at_pos(harness, shop, order, status)

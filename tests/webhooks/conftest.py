@@ -21,7 +21,7 @@ from ridgeline.models import Job
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.schemas import StorePosUpdate
 from ridgeline.sync.repository import SYNC_JOB
-from ridgeline.webhooks.service import PROCESS_EVENT_JOB, webhook_token
+from ridgeline.webhooks.service import PROCESS_EVENT_JOB, WEBHOOK_PATH, webhook_token
 from ridgeline.webhooks.tasks import webhook_tasks
 from tests.sync.conftest import SyncTenant, make_sync_tenant
 
@@ -62,6 +62,13 @@ async def configure(
 def hook(settings: Settings, store_id: uuid.UUID, token: str | None = None) -> str:
     token = webhook_token(settings.secret_key, store_id) if token is None else token
     return f"/api/v1/pos-webhooks/{store_id}?token={token}"
+
+
+def legacy_webhook_url(settings: Settings, store_id: uuid.UUID) -> str:
+    """The URL of a store whose webhook token was never rotated: its token derived from
+    RIDGELINE_SECRET_KEY."""
+    token = webhook_token(settings.secret_key, store_id)
+    return f"{settings.public_base_url}{WEBHOOK_PATH}/{store_id}?token={token}"
 
 
 def blaze_event(event_id: str = "evt-1", **changes: Any) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from ridgeline.models.sync import SyncTrigger
 from ridgeline.realtime.streams import store_stream
 from ridgeline.sync.service import run_sync
 from ridgeline.tasks import job_registry, job_services
-from ridgeline.webhooks.service import webhook_url
 from tests.assertions import data_of
 from tests.factories import sign_in
 from tests.net import free_port
@@ -30,6 +29,7 @@ from tests.sync.conftest import SyncTenant
 from tests.webhooks.conftest import (
     configure,
     count,
+    legacy_webhook_url,
     sync_jobs,
 )
 
@@ -185,12 +185,12 @@ async def test_the_demo_has_blaze_and_treez_push_to_it(
         for store in simulator.simulator.stores.values()
     }
     blaze, treez = by_provider["blaze"], by_provider["treez"]
-    blaze_url = webhook_url(settings, uuid.UUID(blaze["id"]))
+    blaze_url = legacy_webhook_url(settings, uuid.UUID(blaze["id"]))
     assert targets[blaze["simulator_store_id"]] == [
         (blaze_url, ["NEW_CONSUMER_ORDER"]),
         (blaze_url, ["UPDATE_CONSUMER_ORDER"]),
         (blaze_url, ["UPDATE_PRODUCT"]),
     ]
     assert targets[treez["simulator_store_id"]] == [
-        (webhook_url(settings, uuid.UUID(treez["id"])), ["*"])
+        (legacy_webhook_url(settings, uuid.UUID(treez["id"])), ["*"])
     ]

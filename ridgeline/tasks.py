@@ -7,6 +7,7 @@ its payload model) and its schedules beside them; this module only lists them.
 from __future__ import annotations
 
 from ridgeline.alerts.tasks import CHANNEL_CIPHER, alert_schedules, alert_tasks, channel_cipher
+from ridgeline.audit.tasks import audit_schedules, audit_tasks
 from ridgeline.config import Settings
 from ridgeline.health.tasks import health_schedules, health_tasks
 from ridgeline.jobs import JobRegistry, JobServices, Schedule
@@ -42,6 +43,7 @@ def job_registry() -> JobRegistry:
         health_tasks,
         alert_tasks,
         status_tasks,
+        audit_tasks,
     )
     for domain in domains:
         registry.include(domain)
@@ -58,4 +60,5 @@ def job_schedules(settings: Settings) -> list[Schedule]:
         *health_schedules(),
         *alert_schedules(),
         *status_schedules(settings),
+        *audit_schedules(settings),
     ]

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from ridgeline.api.dependencies import (
+    AuditDep,
     ClockDep,
     DatabaseDep,
     PosConnectorDep,
@@ -91,11 +92,19 @@ async def register_pos_webhooks(
     settings: SettingsDep,
     connector: PosConnectorDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[PosWebhookSetup]:
     """Register the store's URL with its POS where it has an API for that (BLAZE: every event
     type, and the shop it names is pinned). Treez and Flowhub answer `registered: false` with
     what to do instead. 502 `POS_WEBHOOK_REGISTRATION_FAILED` when the POS refuses or fails."""
     setup = await registration.register(
         database, connector, caller.scope, store_id, settings=settings, clock=clock
+    )
+    # Not the URL: its token authenticates the store's POS.
+    await audit.record(
+        caller,
+        "pos.webhooks.register",
+        store_id=store_id,
+        after=setup.model_dump(exclude={"url", "instructions"}),
     )
     return envelope(setup)

@@ -20,6 +20,7 @@ from ridgeline.api.middleware import (
 )
 from ridgeline.api.rate_limits import RateLimitHeadersMiddleware, document_rate_limits
 from ridgeline.api.schemas import ErrorEnvelope
+from ridgeline.audit.endpoints import router as audit_router
 from ridgeline.auth.dependencies import limit_public_routes
 from ridgeline.auth.endpoints import router as auth_router
 from ridgeline.catalog.endpoints import router as catalog_router
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(kiosk_page_router)
     app.add_api_websocket_route("/cable", cable_endpoint)
     app.include_router(webhooks_router)
+    app.include_router(audit_router)
     document_rate_limits(app)
 
     # Added innermost first.

@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     performance_monitor: bool = True
     # How often the status page's components are judged again (docs/status-page.md#rules).
     status_evaluate_interval_s: float = Field(default=15.0, gt=0, le=300)
+    # How long audit events are kept (docs/security.md#audit-trail): 13 months covers a yearly
+    # review with a month to spare; the purge runs hourly.
+    audit_retention_days: int = Field(default=400, ge=1, le=3650)
     # The status page's name and the address it is published at (its feeds link there).
     status_page_name: str = Field(default="Ridgeline", min_length=1, max_length=100)
     status_page_url: str | None = None

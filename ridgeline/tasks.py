@@ -13,6 +13,7 @@ from ridgeline.alerts.tasks import (
     alert_tasks,
     channel_cipher,
 )
+from ridgeline.audit.tasks import audit_schedules, audit_tasks
 from ridgeline.config import Settings
 from ridgeline.health.tasks import health_schedules, health_tasks
 from ridgeline.jobs import JobRegistry, JobServices, Schedule
@@ -50,6 +51,7 @@ def job_registry() -> JobRegistry:
         health_tasks,
         alert_tasks,
         status_tasks,
+        audit_tasks,
     )
     for domain in domains:
         registry.include(domain)
@@ -66,4 +68,5 @@ def job_schedules(settings: Settings) -> list[Schedule]:
         *health_schedules(),
         *alert_schedules(),
         *status_schedules(settings),
+        *audit_schedules(settings),
     ]

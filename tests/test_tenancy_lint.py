@@ -51,6 +51,7 @@ UNSCOPED_ALLOWED = {
         "activity of kiosks connected to this process, by their ids"
     ),
     ("sync/repository.py", "set_stock"): "a sync's own write to a variant it resolved, by id",
+    ("audit/repository.py", "delete_events_before"): "the retention purge, across every tenant",
 }
 
 TENANT_STATEMENTS = frozenset({"select", "update", "delete"})

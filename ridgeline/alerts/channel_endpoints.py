@@ -16,10 +16,12 @@ from ridgeline.alerts.channel_schemas import (
     QueuedTest,
 )
 from ridgeline.alerts.tasks import channel_cipher
-from ridgeline.api.dependencies import ClockDep, SessionDep, SettingsDep
+from ridgeline.api.dependencies import AuditDep, ClockDep, SessionDep, SettingsDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
+from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.dependencies import OrgAdminDep, ViewerDep
+from ridgeline.auth.principal import OperatorPrincipal
 
 router = APIRouter(prefix="/api/v1", tags=["alert channels"])
 
@@ -42,13 +44,16 @@ async def create_alert_channel(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[ChannelOut]:
     """Add a channel: `webhook` (signed JSON), `slack` (incoming webhook), `pagerduty` (Events
     API v2), `email` (SMTP) or `ops` (the ops stream). The config is validated against the
     kind's model (docs/alerting.md), stored encrypted and never answered back in clear."""
     cipher = channel_cipher(settings)
     row = await channels.create_channel(session, caller, body, cipher=cipher, now=clock.now())
-    return envelope(channels.describe(row, cipher))
+    after = channels.describe(row, cipher)
+    await _record_channel(audit, caller, "alert_channel.create", after, after=after)
+    return envelope(after)
 
 
 @router.get("/alert-channels/{channel_id}")
@@ -68,33 +73,79 @@ async def update_alert_channel(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[ChannelOut]:
     """Replace the channel's name, config and `enabled` (its kind stays). A secret sent back
     as `********` keeps the stored one. A disabled channel gets no new notifications, and its
     queued deliveries end `dead` instead of being sent."""
     cipher = channel_cipher(settings)
+    before = channels.describe(
+        await channels.get_channel(session, caller.scope, channel_id), cipher
+    )
     row = await channels.update_channel(
         session, caller.scope, channel_id, body, cipher=cipher, now=clock.now()
     )
-    return envelope(channels.describe(row, cipher))
+    after = channels.describe(row, cipher)
+    await _record_channel(audit, caller, "alert_channel.update", after, before=before, after=after)
+    return envelope(after)
 
 
 @router.delete("/alert-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_alert_channel(
-    channel_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep
+    channel_id: uuid.UUID,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    audit: AuditDep,
 ) -> Response:
     """Delete the channel and its delivery log; deliveries still queued are dropped."""
+    row = await channels.get_channel(session, caller.scope, channel_id)
+    before = channels.describe(row, channel_cipher(settings))
     await channels.delete_channel(session, caller.scope, channel_id)
+    await _record_channel(audit, caller, "alert_channel.delete", before, before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/alert-channels/{channel_id}/test", status_code=status.HTTP_202_ACCEPTED)
 async def test_alert_channel(
-    channel_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep, clock: ClockDep
+    channel_id: uuid.UUID,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[QueuedTest]:
     """Queue a test notification to the channel (even a disabled one). Follow it in
     `GET /api/v1/alert-channels/{id}/deliveries` by the `delivery_id` answered."""
-    return envelope(await delivery.send_test(session, caller.scope, channel_id, clock=clock))
+    queued = await delivery.send_test(session, caller.scope, channel_id, clock=clock)
+    row = await channels.get_channel(session, caller.scope, channel_id)
+    await audit.record(
+        caller,
+        "alert_channel.test",
+        organization_id=row.organization_id,
+        target=channel_id,
+        after=queued,
+    )
+    return envelope(queued)
+
+
+async def _record_channel(
+    audit: AuditTrail,
+    caller: OperatorPrincipal,
+    action: str,
+    channel: ChannelOut,
+    *,
+    before: ChannelOut | None = None,
+    after: ChannelOut | None = None,
+) -> None:
+    """A channel's event: its config as operators see it, secrets already masked."""
+    await audit.record(
+        caller,
+        action,
+        organization_id=channel.organization_id,
+        target=channel.id,
+        before=before,
+        after=after,
+    )
 
 
 @router.get("/alert-channels/{channel_id}/deliveries")

@@ -19,10 +19,12 @@ from ridgeline.alerts.config_schemas import (
     SilenceState,
 )
 from ridgeline.alerts.rules import RuleOverride
-from ridgeline.api.dependencies import ClockDep, SessionDep
+from ridgeline.api.dependencies import AuditDep, ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
+from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.dependencies import OrgAdminDep, StoreManagerDep, ViewerDep
+from ridgeline.auth.principal import OperatorPrincipal
 
 router = APIRouter(prefix="/api/v1", tags=["alert configuration"])
 
@@ -57,13 +59,28 @@ async def list_alert_rules(
 
 @router.put("/alert-rules/{rule}")
 async def set_alert_rule_override(
-    rule: RulePath, body: RuleOverride, caller: OrgAdminDep, session: SessionDep, clock: ClockDep
+    rule: RulePath,
+    body: RuleOverride,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[RuleOut]:
     """Set the organization's settings of the rule: the whole override is replaced by the
     settings given; those left out are inherited from the defaults."""
-    return envelope(
-        await service.set_organization_override(session, caller, rule, body, clock.now())
+    before = await service.get_rule(
+        session, caller, rule, organization_id=body.organization_id, where="body"
     )
+    after = await service.set_organization_override(session, caller, rule, body, clock.now())
+    await audit.record(
+        caller,
+        "alert_rule.set",
+        organization_id=body.organization_id,
+        target=rule,
+        before=_rule_state(before),
+        after=_rule_state(after),
+    )
+    return envelope(after)
 
 
 @router.delete("/alert-rules/{rule}", status_code=status.HTTP_204_NO_CONTENT)
@@ -71,11 +88,21 @@ async def delete_alert_rule_override(
     rule: RulePath,
     caller: OrgAdminDep,
     session: SessionDep,
+    audit: AuditDep,
     organization_id: OrganizationQuery = None,
 ) -> Response:
     """Remove the organization's override: the rule's defaults apply again (stores keep
     theirs)."""
+    before = await service.get_rule(session, caller, rule, organization_id=organization_id)
     await service.remove_organization_override(session, caller, rule, organization_id)
+    await audit.record(
+        caller,
+        "alert_rule.remove",
+        organization_id=organization_id,
+        target=rule,
+        before=_rule_state(before),
+        after={"organization_override": None},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -87,20 +114,44 @@ async def set_store_alert_rule_override(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[RuleOut]:
     """Set the store's settings of the rule (`enabled`, `severity`, `threshold`, `for_s`;
     grouping settings are the organization's only), replacing the store's whole override."""
-    return envelope(
-        await service.set_store_override(session, caller, store_id, rule, body, clock.now())
+    before = await service.get_rule(
+        session, caller, rule, organization_id=body.organization_id, store_id=store_id
     )
+    after = await service.set_store_override(session, caller, store_id, rule, body, clock.now())
+    await audit.record(
+        caller,
+        "alert_rule.store.set",
+        store_id=store_id,
+        target=rule,
+        before=_rule_state(before),
+        after=_rule_state(after),
+    )
+    return envelope(after)
 
 
 @router.delete("/stores/{store_id}/alert-rules/{rule}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_store_alert_rule_override(
-    store_id: uuid.UUID, rule: RulePath, caller: StoreManagerDep, session: SessionDep
+    store_id: uuid.UUID,
+    rule: RulePath,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    audit: AuditDep,
 ) -> Response:
     """Remove the store's override: the organization's settings apply to it again."""
+    before = await service.get_rule(session, caller, rule, organization_id=None, store_id=store_id)
     await service.remove_store_override(session, caller, store_id, rule)
+    await audit.record(
+        caller,
+        "alert_rule.store.remove",
+        store_id=store_id,
+        target=rule,
+        before=_rule_state(before),
+        after={"store_override": None},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -109,12 +160,24 @@ async def delete_store_alert_rule_override(
 
 @router.post("/alert-silences", status_code=status.HTTP_201_CREATED)
 async def create_alert_silence(
-    body: SilenceCreate, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+    body: SilenceCreate,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[SilenceOut]:
     """Mute the alerts all its matchers select, from `starts_at` (default now) to `ends_at`:
     they still move through their states, but no notification mentions them. A store manager's
     silence must carry a `store_id =` matcher naming one of their stores."""
-    return envelope(await service.create_silence(session, caller, body, clock.now()))
+    after = await service.create_silence(session, caller, body, clock.now())
+    await audit.record(
+        caller,
+        "alert_silence.create",
+        organization_id=after.organization_id,
+        target=after.id,
+        after=after,
+    )
+    return envelope(after)
 
 
 @router.get("/alert-silences")
@@ -144,11 +207,25 @@ async def get_alert_silence(
 
 @router.delete("/alert-silences/{silence_id}")
 async def end_alert_silence(
-    silence_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+    silence_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[SilenceOut]:
     """End the silence now (it stays listed, `expired`); ending an expired one changes
     nothing."""
-    return envelope(await service.end_silence(session, caller, silence_id, clock.now()))
+    before = await service.get_silence(session, caller.scope, silence_id, clock.now())
+    after = await service.end_silence(session, caller, silence_id, clock.now())
+    await audit.record(
+        caller,
+        "alert_silence.end",
+        organization_id=after.organization_id,
+        target=after.id,
+        before=before,
+        after=after,
+    )
+    return envelope(after)
 
 
 # Escalation policies.
@@ -156,12 +233,18 @@ async def end_alert_silence(
 
 @router.post("/escalation-policies", status_code=status.HTTP_201_CREATED)
 async def create_escalation_policy(
-    body: PolicyCreate, caller: OrgAdminDep, session: SessionDep, clock: ClockDep
+    body: PolicyCreate,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[PolicyOut]:
     """Add a policy: level 0's channels hear of a group's alerts first, each next level
     `delay_s` after the one before, until someone acknowledges. With no `rules` it is the
     organization's default policy."""
-    return envelope(await service.create_policy(session, caller, body, clock.now()))
+    after = await service.create_policy(session, caller, body, clock.now())
+    await _record_policy(audit, caller, "escalation_policy.create", after, after=after)
+    return envelope(after)
 
 
 @router.get("/escalation-policies")
@@ -188,17 +271,47 @@ async def update_escalation_policy(
     caller: OrgAdminDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[PolicyOut]:
     """Replace the policy's name, levels and rules (validated as on creation)."""
-    return envelope(
-        await service.update_policy(session, caller.scope, policy_id, body, clock.now())
+    before = await service.get_policy(session, caller.scope, policy_id)
+    after = await service.update_policy(session, caller.scope, policy_id, body, clock.now())
+    await _record_policy(
+        audit, caller, "escalation_policy.update", after, before=before, after=after
     )
+    return envelope(after)
 
 
 @router.delete("/escalation-policies/{policy_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_escalation_policy(
-    policy_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep
+    policy_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep, audit: AuditDep
 ) -> Response:
     """Delete the policy; the alert groups it was escalating are detached from it."""
+    before = await service.get_policy(session, caller.scope, policy_id)
     await service.delete_policy(session, caller.scope, policy_id)
+    await _record_policy(audit, caller, "escalation_policy.delete", before, before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _rule_state(rule: RuleOut) -> dict[str, object]:
+    """What an override changes: the overrides and the settings that result."""
+    return rule.model_dump(include={"organization_override", "store_override", "effective"})
+
+
+async def _record_policy(
+    audit: AuditTrail,
+    caller: OperatorPrincipal,
+    action: str,
+    policy: PolicyOut,
+    *,
+    before: PolicyOut | None = None,
+    after: PolicyOut | None = None,
+) -> None:
+    await audit.record(
+        caller,
+        action,
+        organization_id=policy.organization_id,
+        target=policy.id,
+        before=before,
+        after=after,
+    )

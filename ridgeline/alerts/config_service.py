@@ -184,6 +184,25 @@ async def _remove_override(
         await repository.remove(session, row)
 
 
+async def get_rule(
+    session: AsyncSession,
+    caller: OperatorPrincipal,
+    name: str,
+    *,
+    organization_id: uuid.UUID | None,
+    store_id: uuid.UUID | None = None,
+    where: str = "query",
+) -> RuleOut:
+    """One rule as `list_rules` shows it: what an override is about to replace (`where` the
+    organization was named, for the error when it must be and is not)."""
+    rule = rule_named(name)
+    if store_id is not None:
+        store = await _store(session, caller, store_id, organization_id)
+        return (await _rule_views(session, store.organization_id, store.id, [rule]))[0]
+    organization = await _organization_id(session, caller, organization_id, where=where)
+    return (await _rule_views(session, organization, None, [rule]))[0]
+
+
 async def set_organization_override(
     session: AsyncSession, caller: OperatorPrincipal, name: str, body: RuleOverride, now: datetime
 ) -> RuleOut:

@@ -12,10 +12,12 @@ from ridgeline.alerts import service
 from ridgeline.alerts.lifecycle import AlertState
 from ridgeline.alerts.rules import Severity
 from ridgeline.alerts.schemas import AlertDetail, AlertGroupOut, AlertOut
-from ridgeline.api.dependencies import ClockDep, SessionDep
+from ridgeline.api.dependencies import AuditDep, ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
+from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.dependencies import StoreManagerDep, ViewerDep
+from ridgeline.auth.principal import OperatorPrincipal
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -55,14 +57,19 @@ async def list_alerts(
 
 @router.post("/alerts/{alert_id}/acknowledge")
 async def acknowledge_alert(
-    alert_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+    alert_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[AlertOut]:
     """Marks the alert seen (`state` becomes `acknowledged`); again changes nothing."""
-    return envelope(
-        await service.acknowledge(
-            session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
-        )
+    before = await service.get_alert(session, caller.scope, alert_id)
+    after = await service.acknowledge(
+        session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
     )
+    await _record_alert(audit, caller, "alert.acknowledge", before, after)
+    return envelope(after)
 
 
 @router.get("/alerts/{alert_id}")
@@ -76,16 +83,21 @@ async def get_alert(
 
 @router.post("/alerts/{alert_id}/resolve")
 async def resolve_alert(
-    alert_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+    alert_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[AlertOut]:
     """Marks the alert resolved (an operator dealt with its cause); again changes nothing. A
     condition seen again within the flap window fires it again; later, as a new alert. Alerts
     about a store's health and failed syncs resolve by themselves when their cause goes."""
-    return envelope(
-        await service.resolve(
-            session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
-        )
+    before = await service.get_alert(session, caller.scope, alert_id)
+    after = await service.resolve(
+        session, caller.scope, alert_id, operator_id=caller.operator_id, at=clock.now()
     )
+    await _record_alert(audit, caller, "alert.resolve", before, after)
+    return envelope(after)
 
 
 @router.get("/alert-groups")
@@ -113,12 +125,34 @@ async def get_alert_group(
 
 @router.post("/alert-groups/{group_id}/acknowledge")
 async def acknowledge_alert_group(
-    group_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+    group_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[AlertGroupOut]:
     """Acknowledges every firing alert of the group the caller may see (a regional outage in
     one call); escalation stops at the next flush. Again changes nothing."""
-    return envelope(
-        await service.acknowledge_group(
-            session, caller.scope, group_id, operator_id=caller.operator_id, at=clock.now()
-        )
+    before = await service.get_group(session, caller.scope, group_id)
+    after = await service.acknowledge_group(
+        session, caller.scope, group_id, operator_id=caller.operator_id, at=clock.now()
+    )
+    await audit.record(
+        caller, "alert_group.acknowledge", target=group_id, before=before, after=after
+    )
+    return envelope(after)
+
+
+async def _record_alert(
+    audit: AuditTrail, caller: OperatorPrincipal, action: str, before: AlertOut, after: AlertOut
+) -> None:
+    """The alert's event: its fields, not its timeline (`before` is the detailed view)."""
+    fields = set(AlertOut.model_fields)
+    await audit.record(
+        caller,
+        action,
+        store_id=after.store_id,
+        target=after.id,
+        before=before.model_dump(include=fields),
+        after=after.model_dump(include=fields),
     )

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.middleware import RequestSession
 from ridgeline.api.rate_limits import ApiRateLimits
+from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.catalog.listing import CatalogIndexCache
 from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.monitoring.context import current_request_id
 from ridgeline.monitoring.exposition import MetricsExposition
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime.activity import KioskActivity
@@ -65,6 +67,18 @@ def get_after_commit(connection: HTTPConnection) -> AfterCommit:
     return _request_session(connection).after_commit
 
 
+def get_audit_trail(connection: HTTPConnection, services: ServicesDep) -> AuditTrail:
+    """The audit trail of this request: its session, and where the request came from. The
+    client address is kept as is (uvicorn takes it from `X-Forwarded-For` only behind a
+    trusted proxy): knowing where an action came from is what the trail is for."""
+    return AuditTrail(
+        session=get_session(connection),
+        clock=services.clock,
+        request_id=current_request_id(),
+        client_address=connection.client.host if connection.client else None,
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(_service("settings"))]
 DatabaseDep = Annotated[Database, Depends(_service("database"))]
 ClockDep = Annotated[Clock, Depends(_service("clock"))]
@@ -78,3 +92,4 @@ CatalogIndexesDep = Annotated[CatalogIndexCache, Depends(_service("catalog_index
 MetricsDep = Annotated[MetricsExposition, Depends(_service("metrics"))]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 AfterCommitDep = Annotated[AfterCommit, Depends(get_after_commit)]
+AuditDep = Annotated[AuditTrail, Depends(get_audit_trail)]

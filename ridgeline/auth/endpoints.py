@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from ridgeline.api.dependencies import (
     AfterCommitDep,
+    AuditDep,
     ClockDep,
     DatabaseDep,
     HubDep,
@@ -19,8 +21,10 @@ from ridgeline.api.dependencies import (
 )
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, PageMeta, envelope
+from ridgeline.audit.service import AuditTrail
 from ridgeline.auth import kiosk_keys, operators, service
 from ridgeline.auth.dependencies import PUBLIC, OrgAdminDep, StoreManagerDep, ViewerDep
+from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.auth.schemas import (
     KioskKeyCreate,
     KioskKeyCreated,
@@ -36,6 +40,7 @@ from ridgeline.auth.schemas import (
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.clock import Clock
 from ridgeline.errors import InvalidCredentials, TokenRevoked, ValidationFailed
+from ridgeline.stores.service import get_kiosk
 
 router = APIRouter(prefix="/api/v1")
 
@@ -132,6 +137,7 @@ async def change_password(
     session: SessionDep,
     clock: ClockDep,
     throttle: SignInThrottleDep,
+    audit: AuditDep,
 ) -> Response:
     """Change your own password, given your current one (wrong: 422 on `current_password`,
     counted like a failed sign-in). Every sign-in of yours is revoked, this one included: sign
@@ -147,6 +153,12 @@ async def change_password(
     except ValidationFailed:
         await throttle.record_failure(keys, now)
         raise
+    await audit.record(
+        caller,
+        "operator.password.change",
+        target=caller.operator_id,
+        after={"password": "changed"},  # shown as [redacted], like any password
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -171,12 +183,21 @@ async def list_operators(
 
 @router.post("/operators", status_code=status.HTTP_201_CREATED, tags=["operators"])
 async def create_operator(
-    body: OperatorCreate, caller: OrgAdminDep, session: SessionDep
+    body: OperatorCreate, caller: OrgAdminDep, session: SessionDep, audit: AuditDep
 ) -> Envelope[OperatorOut]:
     """Create an operator account. Org admins create accounts in their organization; only
     platform admins create platform admins."""
-    operator = await operators.create_operator(session, caller, body)
-    return envelope(await operators.present(session, operator))
+    operator = await operators.present(
+        session, await operators.create_operator(session, caller, body)
+    )
+    await audit.record(
+        caller,
+        "operator.create",
+        organization_id=operator.organization_id,
+        target=operator.id,
+        after={**operator.model_dump(), "password": body.password},
+    )
+    return envelope(operator)
 
 
 @router.get("/operators/{operator_id}", tags=["operators"])
@@ -194,20 +215,45 @@ async def update_operator(
     caller: OrgAdminDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[OperatorOut]:
     """Change an operator's name, role, stores or password, or deactivate them. A new password
     or deactivation signs them out everywhere at once."""
+    before = await operators.present(
+        session, await operators.get_operator(session, caller.scope, operator_id)
+    )
     operator = await operators.update_operator(session, caller, operator_id, body, now=clock.now())
-    return envelope(await operators.present(session, operator))
+    after = await operators.present(session, operator)
+    # A new password shows as changed, never its value.
+    password = {"password": body.password} if body.password is not None else {}
+    await audit.record(
+        caller,
+        "operator.update",
+        organization_id=after.organization_id,
+        target=after.id,
+        before=before,
+        after={**after.model_dump(), **password},
+    )
+    return envelope(after)
 
 
 @router.delete(
     "/operators/{operator_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["operators"]
 )
 async def delete_operator(
-    operator_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep
+    operator_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep, audit: AuditDep
 ) -> Response:
+    before = await operators.present(
+        session, await operators.get_operator(session, caller.scope, operator_id)
+    )
     await operators.delete_operator(session, caller, operator_id)
+    await audit.record(
+        caller,
+        "operator.delete",
+        organization_id=before.organization_id,
+        target=before.id,
+        before=before,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -221,10 +267,19 @@ async def create_kiosk_key(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[KioskKeyCreated]:
     """Issue the kiosk a new API key (returned once, stored only as a hash). To roll keys, set
     `expire_existing_in_s`: the old keys keep working that long, then answer 401."""
     created = await kiosk_keys.issue_key(session, caller.scope, kiosk_id, body, now=clock.now())
+    await _record_key(
+        audit,
+        caller,
+        "kiosk_key.issue",
+        created,
+        # The key itself never: its prefix identifies it.
+        after={**KioskKeyOut.model_validate(created).model_dump(), **body.model_dump()},
+    )
     return envelope(created)
 
 
@@ -247,9 +302,37 @@ async def revoke_kiosk_key(
     clock: ClockDep,
     hub: HubDep,
     after_commit: AfterCommitDep,
+    audit: AuditDep,
 ) -> Envelope[KioskKeyOut]:
     """Revoke a key at once: requests with it answer 401 `TOKEN_REVOKED`, and the `/cable`
     connections it opened close on every process (without reconnecting) once committed."""
-    key = await kiosk_keys.revoke_key(session, caller.scope, kiosk_id, key_id, now=clock.now())
+    key = KioskKeyOut.model_validate(
+        await kiosk_keys.revoke_key(session, caller.scope, kiosk_id, key_id, now=clock.now())
+    )
+    await _record_key(
+        audit, caller, "kiosk_key.revoke", key, before={"revoked_at": None}, after=key
+    )
     after_commit(functools.partial(hub.disconnect_kiosk, kiosk_id, reconnect=False, key_id=key.id))
-    return envelope(KioskKeyOut.model_validate(key))
+    return envelope(key)
+
+
+async def _record_key(
+    audit: AuditTrail,
+    caller: OperatorPrincipal,
+    action: str,
+    key: KioskKeyOut,
+    *,
+    before: Mapping[str, object] | None = None,
+    after: KioskKeyOut | Mapping[str, object],
+) -> None:
+    """A key's event, in its kiosk's store."""
+    kiosk = await get_kiosk(audit.session, caller.scope, key.kiosk_id)
+    await audit.record(
+        caller,
+        action,
+        organization_id=kiosk.organization_id,
+        store_id=kiosk.store_id,
+        target=key.id,
+        before=before,
+        after=after,
+    )

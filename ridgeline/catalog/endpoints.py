@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
-from ridgeline.api.dependencies import CatalogIndexesDep, ClockDep, SessionDep
+from ridgeline.api.dependencies import AuditDep, CatalogIndexesDep, ClockDep, SessionDep
 from ridgeline.api.pagination import PageDep
 from ridgeline.api.schemas import Envelope, Page, envelope
 from ridgeline.auth.dependencies import KioskDep, StoreManagerDep, ViewerDep
@@ -191,11 +191,22 @@ async def update_product_enrichment(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[OperatorProduct]:
     """Change what operators add to a product (description, images, tags, hidden, featured,
     sort_order); POS syncs never overwrite it. Kiosks hear of it at once on the store stream."""
+    before = await enrichment.get_product(session, caller.scope, store_id, product_id)
     product = await enrichment.update_enrichment(
         session, caller.scope, store_id, product_id, body, now=clock.now()
+    )
+    await audit.record(
+        caller,
+        "product.enrichment.update",
+        store_id=store_id,
+        target=product_id,
+        # Only the enrichment: the rest of the product is the POS's, and unchanged.
+        before=before.enrichment,
+        after=product.enrichment,
     )
     return envelope(product)
 
@@ -222,20 +233,35 @@ async def put_rfid_tag(
     caller: StoreManagerDep,
     session: SessionDep,
     response: Response,
+    audit: AuditDep,
 ) -> Envelope[RfidTagOut]:
     """Point a tag at a product of the store (201 when the tag is new, 200 when re-pointed)."""
+    existing = await rfid_tags.find_rfid_tag(session, caller.scope, store_id, tag)
+    before = None if existing is None else RfidTagOut.model_validate(existing)
     found, created = await rfid_tags.put_rfid_tag(
         session, caller.scope, store_id, tag, body.product_id
     )
+    after = RfidTagOut.model_validate(found)
+    await audit.record(
+        caller, "rfid_tag.put", store_id=after.store_id, target=tag, before=before, after=after
+    )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return envelope(RfidTagOut.model_validate(found))
+    return envelope(after)
 
 
 @router.delete(
     "/stores/{store_id}/rfid-tags/{tag}", status_code=status.HTTP_204_NO_CONTENT, tags=["catalog"]
 )
 async def delete_rfid_tag(
-    store_id: uuid.UUID, tag: TagPath, caller: StoreManagerDep, session: SessionDep
+    store_id: uuid.UUID, tag: TagPath, caller: StoreManagerDep, session: SessionDep, audit: AuditDep
 ) -> Response:
+    existing = await rfid_tags.find_rfid_tag(session, caller.scope, store_id, tag)
     await rfid_tags.delete_rfid_tag(session, caller.scope, store_id, tag)
+    await audit.record(
+        caller,
+        "rfid_tag.delete",
+        store_id=store_id,
+        target=tag,
+        before=None if existing is None else RfidTagOut.model_validate(existing),
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

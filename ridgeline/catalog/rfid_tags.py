@@ -59,6 +59,14 @@ async def put_rfid_tag(
     return found, created
 
 
+async def find_rfid_tag(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, tag: str
+) -> RfidTag | None:
+    """The tag's mapping in a store the caller may see, or None if the tag is not mapped."""
+    store = await stores_service.get_store(session, scope, store_id)
+    return await repository.rfid_tag(session, scope, store.id, tag)
+
+
 async def delete_rfid_tag(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, tag: str
 ) -> None:

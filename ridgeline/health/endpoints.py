@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ridgeline import __version__
 from ridgeline.api.dependencies import (
+    AuditDep,
     ClockDep,
     DatabaseDep,
     HubDep,
@@ -206,14 +207,18 @@ async def update_health_thresholds(
     caller: OrgAdminDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[HealthThresholds]:
     """Overrides the store's health thresholds (names as in the answer of
     `GET .../health`; `null` restores a default); the store is judged again at once."""
-    return envelope(
-        await reports.update_thresholds(
-            session, caller.scope, store_id, body.thresholds, now=clock.now()
-        )
+    before = await reports.thresholds(session, caller.scope, store_id, now=clock.now())
+    after = await reports.update_thresholds(
+        session, caller.scope, store_id, body.thresholds, now=clock.now()
     )
+    await audit.record(
+        caller, "store.health_thresholds.update", store_id=store_id, before=before, after=after
+    )
+    return envelope(after)
 
 
 @router.post("/api/v1/stores/{store_id}/pause", tags=["health"])
@@ -223,38 +228,51 @@ async def pause_store(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[StoreStatus]:
     """Pauses the store's POS integration: no sync, order or recovery call goes to its POS,
     kiosks keep browsing and take no new orders (409 `STORE_PAUSED`), until it is resumed."""
-    return envelope(
-        await reports.set_paused(
-            session,
-            caller.scope,
-            store_id,
-            paused=True,
-            actor=f"operator:{caller.operator_id}",
-            reason=body.reason,
-            now=clock.now(),
-        )
+    before = await reports.store_status(session, caller.scope, store_id, now=clock.now())
+    after = await reports.set_paused(
+        session,
+        caller.scope,
+        store_id,
+        paused=True,
+        actor=f"operator:{caller.operator_id}",
+        reason=body.reason,
+        now=clock.now(),
     )
+    await audit.record(
+        caller,
+        "store.pause",
+        store_id=store_id,
+        before=before,
+        after={**after.model_dump(), "reason": body.reason},
+    )
+    return envelope(after)
 
 
 @router.post("/api/v1/stores/{store_id}/resume", tags=["health"])
 async def resume_store(
-    store_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+    store_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[StoreStatus]:
     """Ends a pause: the store is judged again and automatic work resumes."""
-    return envelope(
-        await reports.set_paused(
-            session,
-            caller.scope,
-            store_id,
-            paused=False,
-            actor=f"operator:{caller.operator_id}",
-            reason=None,
-            now=clock.now(),
-        )
+    before = await reports.store_status(session, caller.scope, store_id, now=clock.now())
+    after = await reports.set_paused(
+        session,
+        caller.scope,
+        store_id,
+        paused=False,
+        actor=f"operator:{caller.operator_id}",
+        reason=None,
+        now=clock.now(),
     )
+    await audit.record(caller, "store.resume", store_id=store_id, before=before, after=after)
+    return envelope(after)
 
 
 @router.get("/api/v1/stores/{store_id}/recovery", tags=["health"])
@@ -272,7 +290,11 @@ async def get_recovery_procedure(
     "/api/v1/stores/{store_id}/recovery", tags=["health"], status_code=status.HTTP_202_ACCEPTED
 )
 async def run_recovery(
-    store_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, clock: ClockDep
+    store_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[RecoveryRunOut]:
     """Starts a recovery run now (reset the connection, verify credentials, test the
     connection, sync, drain the order queue) and answers with it; follow its steps in
@@ -286,7 +308,16 @@ async def run_recovery(
         clock=clock,
         actor=f"operator:{caller.operator_id}",
     )
-    return envelope(reports.run_view(run))
+    view = reports.run_view(run)
+    await audit.record(
+        caller,
+        "recovery.run",
+        organization_id=store.organization_id,
+        store_id=store.id,
+        target=view.id,
+        after=view,
+    )
+    return envelope(view)
 
 
 @router.get("/api/v1/stores/{store_id}/recovery-runs", tags=["health"])

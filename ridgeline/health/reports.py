@@ -174,6 +174,15 @@ async def store_health(
     )
 
 
+async def thresholds(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, *, now: datetime
+) -> HealthThresholds:
+    """The store's thresholds as they are now, defaults included."""
+    store = await get_store(session, scope, store_id)
+    row = await ensure_health(session, store, now)
+    return HealthThresholds.model_validate(row.thresholds)
+
+
 async def update_thresholds(
     session: AsyncSession,
     scope: TenantScope,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ridgeline.api.dependencies import ClockDep, SessionDep
+from ridgeline.api.dependencies import AuditDep, ClockDep, SessionDep
 from ridgeline.api.schemas import Envelope, envelope
 from ridgeline.auth.dependencies import PlatformAdminDep
 from ridgeline.jobs import service
@@ -50,8 +50,15 @@ async def get_job(
 
 @router.post("/jobs/{job_id}/retry")
 async def retry_job(
-    job_id: uuid.UUID, caller: PlatformAdminDep, session: SessionDep, clock: ClockDep
+    job_id: uuid.UUID,
+    caller: PlatformAdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[JobOut]:
     """Queue a dead job again now, with all its attempts back (409 `CONFLICT` if not dead)."""
-    job = await service.retry_dead(session, job_id, clock=clock)
-    return envelope(JobOut.model_validate(job))
+    before = JobOut.model_validate(await service.get_job(session, job_id))
+    after = JobOut.model_validate(await service.retry_dead(session, job_id, clock=clock))
+    # A job belongs to the platform, not to a tenant: the event has no organization.
+    await audit.record(caller, "job.retry", target=job_id, before=before, after=after)
+    return envelope(after)

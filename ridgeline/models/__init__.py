@@ -1,6 +1,7 @@
 """Every ORM model, imported here so that `Base.metadata` knows all tables (Alembic reads it)."""
 
 from ridgeline.models.alert_channel import AlertChannel, AlertDelivery, AlertDeliveryAttempt
+from ridgeline.models.audit import AuditEvent
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant, RfidTag
 from ridgeline.models.circuit_breaker import CircuitBreakerState, CircuitState
 from ridgeline.models.health import (
@@ -73,6 +74,7 @@ __all__ = [
     "AlertGroup",
     "AlertRuleOverride",
     "AlertSilence",
+    "AuditEvent",
     "CircuitBreakerState",
     "CircuitState",
     "ComponentStatus",

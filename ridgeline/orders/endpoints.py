@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse
 
 from ridgeline.api.dependencies import (
+    AuditDep,
     ClockDep,
     DatabaseDep,
     PosConnectorDep,
@@ -187,11 +188,13 @@ async def retry_store_order(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
+    audit: AuditDep,
 ) -> Envelope[OperatorOrderDetail]:
     """Submit a `failed` order again: it goes back to `queued`, with a new deadline, and a new
     submission job is queued. The POS is asked for the order by its reference first, so a retry
     never makes a second POS order. 409 `ORDER_NOT_RETRYABLE` for any other status (`rejected`
     included)."""
+    before = await operators.order_detail(session, caller.scope, store_id, order_id)
     detail = await operators.retry_order(
         session,
         caller,
@@ -200,4 +203,19 @@ async def retry_store_order(
         clock=clock,
         deadline_s=settings.order_submit_deadline_s,
     )
+    await audit.record(
+        caller,
+        "order.retry",
+        store_id=store_id,
+        target=order_id,
+        before=_order_state(before),
+        after=_order_state(detail),
+    )
     return envelope(detail)
+
+
+def _order_state(detail: OperatorOrderDetail) -> dict[str, object]:
+    """What a retry changes: the status and the deadline, not the items or the history."""
+    return detail.model_dump(
+        include={"status", "submit_deadline_at", "failure_reason", "submit_attempts"}
+    )

@@ -6,8 +6,15 @@ import uuid
 
 from fastapi import APIRouter
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, PosConnectorDep, SessionDep
+from ridgeline.api.dependencies import (
+    AuditDep,
+    ClockDep,
+    DatabaseDep,
+    PosConnectorDep,
+    SessionDep,
+)
 from ridgeline.api.schemas import Envelope, envelope
+from ridgeline.audit.service import REDACTED
 from ridgeline.auth.dependencies import OrgAdminDep, StoreManagerDep, ViewerDep
 from ridgeline.errors import RecoveryInProgress
 from ridgeline.health import service as health
@@ -37,11 +44,13 @@ async def configure_store_pos(
     session: SessionDep,
     connector: PosConnectorDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[StorePosOut]:
     """Set the store's POS provider and credentials. They are validated against the provider's
     model, stored encrypted, and never returned: the answer shows secrets as `********`.
     Saving them ends a refusal of the old ones and starts a recovery run at once
     (`recovery_run_id`: test, sync, drain the order queue)."""
+    before = service.describe(await get_store(session, caller.scope, store_id), connector.cipher)
     store, _ = await service.configure(
         session, caller.scope, store_id, body, cipher=connector.cipher, now=clock.now()
     )
@@ -58,8 +67,23 @@ async def configure_store_pos(
         view.recovery_run_id = run.id
     except RecoveryInProgress as exc:
         # The running one reads the store afresh at each step: it uses these credentials.
-        view.recovery_run_id = exc.details.get("recovery_run_id")
+        running = exc.details.get("recovery_run_id")  # the error's details are JSON: a str
+        view.recovery_run_id = uuid.UUID(str(running)) if running else None
+    await audit.record(
+        caller,
+        "pos.configure",
+        organization_id=store.organization_id,
+        store_id=store.id,
+        before=_configuration(before),
+        # Secrets are masked on both sides, so a change of secrets alone would not show: the
+        # event says credentials were saved, never what they are.
+        after={**_configuration(view), "credentials_saved": REDACTED},
+    )
     return envelope(view)
+
+
+def _configuration(view: StorePosOut) -> dict[str, object]:
+    return view.model_dump(include={"provider", "config", "credentials_refused_at"})
 
 
 @router.get("/stores/{store_id}/pos")
@@ -82,12 +106,14 @@ async def command_store_breaker(
     caller: OrgAdminDep,
     database: DatabaseDep,
     connector: PosConnectorDep,
+    audit: AuditDep,
 ) -> Envelope[BreakerView]:
     """Force the store's circuit breaker open (stop every POS call), disable it (let every call
     through), or reset it to closed. Forced and disabled states stay until reset."""
     async with database.transaction(write=False) as session:
         store = await get_store(session, caller.scope, store_id)
     breaker = connector.breakers.for_store(store.id)
+    before = await connector.breaker_view(store.id)
     actor = f"operator:{caller.operator_id}"
     if body.action == "force_open":
         await breaker.force_open(actor=actor)
@@ -95,12 +121,26 @@ async def command_store_breaker(
         await breaker.disable(actor=actor)
     else:
         await breaker.reset(actor=actor)
-    return envelope(await connector.breaker_view(store.id))
+    after = await connector.breaker_view(store.id)
+    # The breaker commits its own state; the event follows in the request's transaction.
+    await audit.record(
+        caller,
+        f"pos.breaker.{body.action}",
+        organization_id=store.organization_id,
+        store_id=store.id,
+        before=before,
+        after=after,
+    )
+    return envelope(after)
 
 
 @router.post("/stores/{store_id}/pos/test")
 async def test_store_pos(
-    store_id: uuid.UUID, caller: StoreManagerDep, database: DatabaseDep, connector: PosConnectorDep
+    store_id: uuid.UUID,
+    caller: StoreManagerDep,
+    database: DatabaseDep,
+    connector: PosConnectorDep,
+    audit: AuditDep,
 ) -> Envelope[PosTestResult]:
     """Check the credentials and that the POS answers, through the same resilient client as
     every other call. A failed check is a normal answer with `ok: false` and a `diagnosis`:
@@ -114,8 +154,17 @@ async def test_store_pos(
         # An operator may test credentials the POS refused (access restored at the POS).
         adapter = connector.adapter_for(store, refused_ok=True)
     except CredentialsUnreadable:
-        return envelope(service.unreadable_credentials_result())
-    return envelope(await service.run_connection_test(adapter))
+        result = service.unreadable_credentials_result()
+    else:
+        result = await service.run_connection_test(adapter)
+    await audit.record(
+        caller,
+        "pos.test",
+        organization_id=store.organization_id,
+        store_id=store.id,
+        after=result,
+    )
+    return envelope(result)
 
 
 @router.post("/stores/{store_id}/pos/reset")
@@ -125,6 +174,7 @@ async def reset_store_pos(
     database: DatabaseDep,
     connector: PosConnectorDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[PosReset]:
     """Reset the store's POS connection: drop its pooled connections, its cached adapter and
     the tokens it holds, in this process at once and in every other at its next call. The
@@ -134,10 +184,14 @@ async def reset_store_pos(
         now = clock.now()
         await mark_connection_reset(session, store.id, now)
     outcome = await connector.reset(store)
-    return envelope(
-        PosReset(
-            reset_at=now,
-            adapters_dropped=outcome.adapters_dropped,
-            pool_dropped=outcome.pool_dropped,
-        )
+    reset = PosReset(
+        reset_at=now, adapters_dropped=outcome.adapters_dropped, pool_dropped=outcome.pool_dropped
     )
+    await audit.record(
+        caller,
+        "pos.reset",
+        organization_id=store.organization_id,
+        store_id=store.id,
+        after=reset,
+    )
+    return envelope(reset)

@@ -11,9 +11,11 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from ridgeline.api.dependencies import ClockDep, HubDep, SessionDep, SettingsDep
+from ridgeline.api.dependencies import AuditDep, ClockDep, HubDep, SessionDep, SettingsDep
 from ridgeline.api.schemas import Envelope, envelope
+from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.dependencies import PlatformAdminDep, StoreManagerDep
+from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.realtime import service
 from ridgeline.realtime.schemas import (
     CableStatusOut,
@@ -22,6 +24,7 @@ from ridgeline.realtime.schemas import (
     KioskCommandIn,
     KioskCommandOut,
 )
+from ridgeline.stores.service import get_kiosk
 
 router = APIRouter(prefix="/api/v1", tags=["kiosks"])
 
@@ -34,12 +37,15 @@ async def send_kiosk_command(
     session: SessionDep,
     clock: ClockDep,
     hub: HubDep,
+    audit: AuditDep,
 ) -> Envelope[KioskCommandOut]:
     """Reload the kiosk app, show a message on it, or push it new configuration. Delivered on
     `KioskChannel` now if the kiosk is connected, else when it reconnects."""
-    return envelope(
-        await service.send_kiosk_command(session, caller, hub, kiosk_id, body, clock=clock)
+    sent = await service.send_kiosk_command(session, caller, hub, kiosk_id, body, clock=clock)
+    await _record_kiosk_action(
+        audit, caller, "kiosk.command", kiosk_id, {**body.model_dump(), **sent.model_dump()}
     )
+    return envelope(sent)
 
 
 @router.post("/kiosks/{kiosk_id}/disconnect", status_code=status.HTTP_202_ACCEPTED)
@@ -49,10 +55,29 @@ async def disconnect_kiosk(
     caller: StoreManagerDep,
     session: SessionDep,
     hub: HubDep,
+    audit: AuditDep,
 ) -> Envelope[DisconnectOut]:
     """Close the kiosk's `/cable` connections on every server process (reason `remote`)."""
-    return envelope(
-        await service.disconnect_kiosk(session, caller, hub, kiosk_id, reconnect=body.reconnect)
+    done = await service.disconnect_kiosk(session, caller, hub, kiosk_id, reconnect=body.reconnect)
+    await _record_kiosk_action(audit, caller, "kiosk.disconnect", kiosk_id, done.model_dump())
+    return envelope(done)
+
+
+async def _record_kiosk_action(
+    audit: AuditTrail,
+    caller: OperatorPrincipal,
+    action: str,
+    kiosk_id: uuid.UUID,
+    after: dict[str, object],
+) -> None:
+    kiosk = await get_kiosk(audit.session, caller.scope, kiosk_id)
+    await audit.record(
+        caller,
+        action,
+        organization_id=kiosk.organization_id,
+        store_id=kiosk.store_id,
+        target=kiosk.id,
+        after=after,
     )
 
 

@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from ridgeline.api.dependencies import AfterCommitDep, HubDep, SessionDep
+from ridgeline.api.dependencies import AfterCommitDep, AuditDep, HubDep, SessionDep
 from ridgeline.api.pagination import PageDep, page_of
 from ridgeline.api.schemas import Envelope, Page, envelope
+from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.dependencies import (
     KioskDep,
     OrgAdminDep,
@@ -18,6 +19,7 @@ from ridgeline.auth.dependencies import (
     StoreManagerDep,
     ViewerDep,
 )
+from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.models.kiosk import KioskStatus
 from ridgeline.realtime.presence import annotate_presence, with_presence
 from ridgeline.stores import service
@@ -50,11 +52,18 @@ async def list_organizations(
 
 @router.post("/organizations", status_code=status.HTTP_201_CREATED, tags=["organizations"])
 async def create_organization(
-    body: OrganizationCreate, caller: PlatformAdminDep, session: SessionDep
+    body: OrganizationCreate, caller: PlatformAdminDep, session: SessionDep, audit: AuditDep
 ) -> Envelope[OrganizationOut]:
     """Create an organization (a retailer). Platform admins only."""
-    organization = await service.create_organization(session, body)
-    return envelope(OrganizationOut.model_validate(organization))
+    organization = OrganizationOut.model_validate(await service.create_organization(session, body))
+    await audit.record(
+        caller,
+        "organization.create",
+        organization_id=organization.id,
+        target=organization.id,
+        after=organization,
+    )
+    return envelope(organization)
 
 
 @router.get("/organizations/{organization_id}", tags=["organizations"])
@@ -67,11 +76,27 @@ async def get_organization(
 
 @router.patch("/organizations/{organization_id}", tags=["organizations"])
 async def update_organization(
-    organization_id: uuid.UUID, body: OrganizationUpdate, caller: OrgAdminDep, session: SessionDep
+    organization_id: uuid.UUID,
+    body: OrganizationUpdate,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    audit: AuditDep,
 ) -> Envelope[OrganizationOut]:
     """Rename an organization (its slug never changes)."""
+    before = OrganizationOut.model_validate(
+        await service.get_organization(session, caller.scope, organization_id)
+    )
     organization = await service.update_organization(session, caller.scope, organization_id, body)
-    return envelope(OrganizationOut.model_validate(organization))
+    after = OrganizationOut.model_validate(organization)
+    await audit.record(
+        caller,
+        "organization.update",
+        organization_id=after.id,
+        target=after.id,
+        before=before,
+        after=after,
+    )
+    return envelope(after)
 
 
 @router.delete(
@@ -80,10 +105,20 @@ async def update_organization(
     tags=["organizations"],
 )
 async def delete_organization(
-    organization_id: uuid.UUID, caller: PlatformAdminDep, session: SessionDep
+    organization_id: uuid.UUID, caller: PlatformAdminDep, session: SessionDep, audit: AuditDep
 ) -> Response:
     """Delete an organization that has no stores left (its operators go with it)."""
+    before = OrganizationOut.model_validate(
+        await service.get_organization(session, caller.scope, organization_id)
+    )
     await service.delete_organization(session, caller.scope, organization_id)
+    await audit.record(
+        caller,
+        "organization.delete",
+        organization_id=before.id,
+        target=before.id,
+        before=before,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -104,10 +139,18 @@ async def list_stores(
 
 @router.post("/stores", status_code=status.HTTP_201_CREATED, tags=["stores"])
 async def create_store(
-    body: StoreCreate, caller: OrgAdminDep, session: SessionDep
+    body: StoreCreate, caller: OrgAdminDep, session: SessionDep, audit: AuditDep
 ) -> Envelope[StoreOut]:
-    store = await service.create_store(session, caller, body)
-    return envelope(StoreOut.model_validate(store))
+    store = StoreOut.model_validate(await service.create_store(session, caller, body))
+    await audit.record(
+        caller,
+        "store.create",
+        organization_id=store.organization_id,
+        store_id=store.id,
+        target=store.id,
+        after=store,
+    )
+    return envelope(store)
 
 
 @router.get("/stores/{store_id}", tags=["stores"])
@@ -120,16 +163,43 @@ async def get_store(
 
 @router.patch("/stores/{store_id}", tags=["stores"])
 async def update_store(
-    store_id: uuid.UUID, body: StoreUpdate, caller: OrgAdminDep, session: SessionDep
+    store_id: uuid.UUID,
+    body: StoreUpdate,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    audit: AuditDep,
 ) -> Envelope[StoreOut]:
-    store = await service.update_store(session, caller.scope, store_id, body)
-    return envelope(StoreOut.model_validate(store))
+    before = StoreOut.model_validate(await service.get_store(session, caller.scope, store_id))
+    after = StoreOut.model_validate(
+        await service.update_store(session, caller.scope, store_id, body)
+    )
+    await audit.record(
+        caller,
+        "store.update",
+        organization_id=after.organization_id,
+        store_id=after.id,
+        target=after.id,
+        before=before,
+        after=after,
+    )
+    return envelope(after)
 
 
 @router.delete("/stores/{store_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["stores"])
-async def delete_store(store_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep) -> Response:
+async def delete_store(
+    store_id: uuid.UUID, caller: OrgAdminDep, session: SessionDep, audit: AuditDep
+) -> Response:
     """Delete a store that has no kiosks left."""
+    before = StoreOut.model_validate(await service.get_store(session, caller.scope, store_id))
     await service.delete_store(session, caller.scope, store_id)
+    await audit.record(
+        caller,
+        "store.delete",
+        organization_id=before.organization_id,
+        store_id=before.id,
+        target=before.id,
+        before=before,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -160,11 +230,12 @@ async def list_kiosks(
 
 @router.post("/kiosks", status_code=status.HTTP_201_CREATED, tags=["kiosks"])
 async def create_kiosk(
-    body: KioskCreate, caller: StoreManagerDep, session: SessionDep
+    body: KioskCreate, caller: StoreManagerDep, session: SessionDep, audit: AuditDep
 ) -> Envelope[KioskOut]:
     """Register a kiosk in a store; then issue it an API key with `POST /kiosks/{id}/keys`."""
-    kiosk = await service.create_kiosk(session, caller.scope, body)
-    return envelope(KioskOut.model_validate(kiosk))
+    kiosk = KioskOut.model_validate(await service.create_kiosk(session, caller.scope, body))
+    await _record_kiosk(audit, caller, "kiosk.create", kiosk, after=kiosk)
+    return envelope(kiosk)
 
 
 @router.get("/kiosks/me", tags=["kiosks"])
@@ -191,20 +262,46 @@ async def update_kiosk(
     session: SessionDep,
     hub: HubDep,
     after_commit: AfterCommitDep,
+    audit: AuditDep,
 ) -> Envelope[KioskOut]:
     """Rename a kiosk, or disable it (its API keys stop working at once) and enable it again."""
+    before = KioskOut.model_validate(await service.get_kiosk(session, caller.scope, kiosk_id))
     kiosk = await service.update_kiosk(session, caller.scope, kiosk_id, body)
+    after = KioskOut.model_validate(kiosk)
+    await _record_kiosk(audit, caller, "kiosk.update", after, before=before, after=after)
     if kiosk.status is KioskStatus.DISABLED:
         # Its keys no longer work; its open connections close too (no reconnect), once the
         # change is committed: a kiosk told to go must not find itself enabled after a rollback.
         after_commit(functools.partial(hub.disconnect_kiosk, kiosk.id, reconnect=False))
-    return envelope(KioskOut.model_validate(kiosk))
+    return envelope(after)
 
 
 @router.delete("/kiosks/{kiosk_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["kiosks"])
 async def delete_kiosk(
-    kiosk_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep
+    kiosk_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, audit: AuditDep
 ) -> Response:
     """Delete a kiosk and its API keys."""
+    before = KioskOut.model_validate(await service.get_kiosk(session, caller.scope, kiosk_id))
     await service.delete_kiosk(session, caller.scope, kiosk_id)
+    await _record_kiosk(audit, caller, "kiosk.delete", before, before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _record_kiosk(
+    audit: AuditTrail,
+    caller: OperatorPrincipal,
+    action: str,
+    kiosk: KioskOut,
+    *,
+    before: KioskOut | None = None,
+    after: KioskOut | None = None,
+) -> None:
+    await audit.record(
+        caller,
+        action,
+        organization_id=kiosk.organization_id,
+        store_id=kiosk.store_id,
+        target=kiosk.id,
+        before=before,
+        after=after,
+    )

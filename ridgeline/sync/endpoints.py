@@ -8,7 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from ridgeline.api.dependencies import ClockDep, DatabaseDep, PosConnectorDep, SessionDep
+from ridgeline.api.dependencies import (
+    AuditDep,
+    ClockDep,
+    DatabaseDep,
+    PosConnectorDep,
+    SessionDep,
+)
 from ridgeline.api.pagination import PageDep, page_of
 from ridgeline.api.schemas import Envelope, Page, envelope
 from ridgeline.auth.dependencies import OrgAdminDep, StoreManagerDep, ViewerDep
@@ -35,10 +41,14 @@ async def request_store_sync(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[SyncQueued]:
     """Queue a sync of the store's catalog (`full` or `incremental`) or stock (`inventory`).
     202 with the job's id; 409 `SYNC_IN_PROGRESS` when one of that kind runs or waits already."""
     queued = await runs.request_sync(session, caller.scope, store_id, body.kind, clock=clock)
+    await audit.record(
+        caller, "sync.request", store_id=queued.store_id, target=queued.job_id, after=queued
+    )
     return envelope(queued)
 
 
@@ -88,11 +98,16 @@ async def update_sync_state(
     caller: OrgAdminDep,
     session: SessionDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[SyncStateOut]:
     """Change sync intervals, the staleness threshold or the field mapping
     (`{"category": {"<POS category>": "<canonical category>"}, "brand": {"<from>": "<to>"}}`).
     Absent fields are left alone."""
+    before = await runs.get_state(session, caller.scope, store_id, now=clock.now())
     state = await runs.update_state(session, caller.scope, store_id, body, now=clock.now())
+    await audit.record(
+        caller, "sync.settings.update", store_id=store_id, before=before, after=state
+    )
     return envelope(state)
 
 

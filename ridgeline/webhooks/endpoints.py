@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from ridgeline.api.dependencies import (
+    AuditDep,
     ClockDep,
     DatabaseDep,
     PosConnectorDep,
@@ -96,12 +97,20 @@ async def register_pos_webhooks(
     settings: SettingsDep,
     connector: PosConnectorDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[PosWebhookSetup]:
     """Register the store's URL with its POS where it has an API for that (BLAZE: every event
     type, and the shop it names is pinned). Treez and Flowhub answer `registered: false` with
     what to do instead. 502 `POS_WEBHOOK_REGISTRATION_FAILED` when the POS refuses or fails."""
     setup = await registration.register(
         database, connector, caller.scope, store_id, settings=settings, clock=clock
+    )
+    # Not the URL: its token authenticates the store's POS.
+    await audit.record(
+        caller,
+        "pos.webhooks.register",
+        store_id=store_id,
+        after=setup.model_dump(exclude={"url", "instructions"}),
     )
     return envelope(setup)
 
@@ -114,6 +123,7 @@ async def rotate_pos_webhook_token(
     settings: SettingsDep,
     connector: PosConnectorDep,
     clock: ClockDep,
+    audit: AuditDep,
 ) -> Envelope[PosWebhookTokenRotated]:
     """A new token for the store's webhook URL, which this returns. The previous URL keeps
     working until `previous_token_valid_until` (RIDGELINE_WEBHOOK_TOKEN_GRACE_S); give the POS
@@ -121,5 +131,12 @@ async def rotate_pos_webhook_token(
     portal otherwise (docs/operations.md#webhook-tokens)."""
     rotated = await registration.rotate(
         session, caller.scope, store_id, settings=settings, cipher=connector.cipher, clock=clock
+    )
+    # Neither token: the new one is in the URL answered, the old one still opens the store.
+    await audit.record(
+        caller,
+        "pos.webhook_token.rotate",
+        store_id=store_id,
+        after={"previous_token_valid_until": rotated.previous_token_valid_until},
     )
     return envelope(rotated)

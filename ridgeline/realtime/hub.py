@@ -25,6 +25,8 @@ from typing import Any
 
 import structlog
 
+from ridgeline.auth import service as auth_service
+from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.realtime import protocol
@@ -60,6 +62,9 @@ from ridgeline.realtime.subscription import (
     Subscription,
     SubscriptionState,
 )
+
+# How often live operator connections are checked against their sign-in (seconds).
+OPERATOR_RECHECK_S = 15.0
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +125,7 @@ class Hub:
             asyncio.create_task(self._ping_loop(), name="cable-ping"),
             asyncio.create_task(self._poll_loop(), name="cable-poll"),
             asyncio.create_task(self._presence_loop(), name="cable-presence"),
+            asyncio.create_task(self._operator_check_loop(), name="cable-operator-check"),
         ]
         self._publisher = asyncio.create_task(
             publish_queued(self._publish_queue, self.backplane), name="cable-publish"
@@ -490,6 +496,39 @@ class Hub:
                 await self.state.refresh(entries)
             except Exception:
                 log.exception("cable_presence_refresh_failed")
+
+    async def _operator_check_loop(self) -> None:
+        while True:
+            await asyncio.sleep(OPERATOR_RECHECK_S)
+            try:
+                await self.close_revoked_operators()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cable_operator_check_failed")
+
+    async def close_revoked_operators(self) -> None:
+        """Closes the connections of operators whose sign-in has ended since they connected
+        (signed out, password changed, deactivated, deleted): `unauthorized`, no reconnect.
+        A kiosk's revoked key is closed by its notice at once; operators' connections are few,
+        so they are checked here instead of at each place that ends a sign-in."""
+        operators = [
+            connection
+            for connection in self.connections.values()
+            if isinstance(connection.principal, OperatorPrincipal)
+        ]
+        if not operators:
+            return
+        now = self.clock.now()
+        async with self.database.transaction(write=False) as session:
+            ended = [
+                connection
+                for connection in operators
+                if not await auth_service.still_valid(session, connection.principal, now=now)
+            ]
+        for connection in ended:
+            log.info("cable_operator_sign_in_ended", connection_id=connection.id)
+            connection.disconnect(DisconnectReason.UNAUTHORIZED, reconnect=False)
 
     def presence_entry(self, connection: Connection, now: float) -> PresenceEntry:
         return PresenceEntry(

@@ -30,7 +30,7 @@ from ridgeline.realtime.streams import (
     prune,
     store_stream,
 )
-from tests.factories import Tenant, make_kiosk, make_operator, make_tenant, sign_in
+from tests.factories import PASSWORD, Tenant, make_kiosk, make_operator, make_tenant, sign_in
 from tests.realtime.cable_client import PLAIN_PROTOCOLS, CableClient, identifier
 from tests.realtime.conftest import LiveServer, start_server
 
@@ -559,6 +559,42 @@ async def test_revoking_a_key_closes_the_connections_it_opened_and_no_others(
     ident = identifier("KioskChannel")
     assert (await new.subscribe(ident))["type"] == "confirm_subscription"
     await new.close()
+
+
+async def test_an_operator_signed_out_is_disconnected_and_one_still_signed_in_is_not(
+    live: LiveServer, database: Database
+) -> None:
+    tenant = await make_tenant(database)
+    colleague = await make_operator(database, Role.ORG_ADMIN, tenant.organization)
+    ops = identifier("OpsChannel", organization_id=str(tenant.organization.id))
+    clients = []
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        tokens = []
+        for operator in (tenant.admin, colleague):
+            answer = await http.post(
+                "/api/v1/auth/token", json={"email": operator.email, "password": PASSWORD}
+            )
+            tokens.append(answer.json()["data"])
+        for token in tokens:
+            client = await CableClient.connect(live.base_url, token=token["access_token"])
+            await client.welcome()
+            assert (await client.subscribe(ops))["type"] == "confirm_subscription"
+            clients.append(client)
+        await app_services(live.app).hub.close_revoked_operators()  # both still signed in
+        signed_out = await http.post(
+            "/api/v1/auth/revoke", json={"refresh_token": tokens[0]["refresh_token"]}
+        )
+        assert signed_out.status_code == 204, signed_out.text
+    await app_services(live.app).hub.close_revoked_operators()
+    gone, stays = clients
+    assert await gone.receive() == {
+        "type": "disconnect",
+        "reason": "unauthorized",
+        "reconnect": False,
+    }
+    await stays.nothing_for(0.2)
+    await stays.close()
+    await gone.close()
 
 
 async def test_heartbeat_and_presence_show_on_the_store_kiosk_list(

@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: install install-js install-browser install-nginx demo scaled-demo test lint typecheck pytest-sqlite pytest-postgresql serve worker migrate bench clean
+.PHONY: install install-js install-browser install-nginx demo scaled-demo test lint typecheck pytest-sqlite pytest-postgresql audit-deps serve worker migrate bench clean
 
 # A venv is trusted only if this checkout's `make` built it with this interpreter and it still runs;
 # otherwise it is rebuilt (scripts/ensure_venv.py says why). Cheap when nothing changed.
@@ -92,6 +92,12 @@ pytest-postgresql: install install-js install-nginx
 	else \
 		echo "*** PostgreSQL not reachable at RIDGELINE_TEST_PG_URL: the PostgreSQL run did NOT happen ***" >&2; \
 	fi
+
+## Known vulnerabilities in the packages installed in .venv (what `make install` resolved), from
+## PyPI's advisory data; not part of `make test`, as it needs the network. CI runs it after the tests.
+## --strict: a package that cannot be looked up fails the audit instead of being skipped.
+audit-deps: install
+	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off
 
 ## Benchmarks (not part of `make test`; figures in docs/benchmarks.md).
 # The `bench` extra (python-socketio, the fan-out benchmark's peer) is installed here only.

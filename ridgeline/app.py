@@ -13,6 +13,12 @@ from ridgeline import __version__
 from ridgeline.alerts.channel_endpoints import router as alert_channels_router
 from ridgeline.alerts.config_endpoints import router as alert_config_router
 from ridgeline.alerts.endpoints import router as alerts_router
+from ridgeline.api.error_docs import document_errors
+from ridgeline.api.hygiene import (
+    AllowedHostsMiddleware,
+    CorsMiddleware,
+    SecurityHeadersMiddleware,
+)
 from ridgeline.api.middleware import (
     BodyGuardMiddleware,
     DatabaseSessionMiddleware,
@@ -126,6 +132,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(audit_router)
     document_rate_limits(app)
+    document_errors(app)
 
     # Added innermost first.
     app.add_middleware(RateLimitHeadersMiddleware)
@@ -136,9 +143,15 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         raw_body_prefixes=(WEBHOOK_PATH + "/",),
     )
+    if settings.cors_allowed_origins:
+        app.add_middleware(CorsMiddleware, origins=settings.cors_allowed_origins)
+    if "*" not in settings.allowed_hosts:
+        app.add_middleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(
         RequestContextMiddleware, monitor=monitor if settings.performance_monitor else None
     )
+    # Outermost: every answer gets the headers, the last-resort 500 included.
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

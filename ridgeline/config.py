@@ -42,6 +42,10 @@ class LogFormat(StrEnum):
 API_RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s+burst\s+(\d+)\s*$")
 
 
+# A browser origin as a browser sends it: scheme, host, optional port; no path, no slash.
+_ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+
+
 def parse_api_rate_limit(text: str) -> tuple[int, float, int]:
     """(limit, window_s, burst) of an API rate limit setting; ValueError when it is not one."""
     match = API_RATE_LIMIT_PATTERN.match(text)
@@ -88,6 +92,13 @@ class Settings(BaseSettings):
     # `forwarded_allow_ips`): the load balancer's addresses, comma-separated, or "*". From any
     # other peer those headers are ignored and the peer's own address is the client's.
     forwarded_allow_ips: str = Field(default="127.0.0.1", min_length=1, max_length=2000)
+    # The names this server answers for (the `Host` header; docs/security.md#cors-and-hosts):
+    # exact names, or "*.example.com" for its subdomains; "*" answers for any name. Any other
+    # `Host` gets 400 INVALID_HOST. Set it in production.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    # Browser origins (`https://console.example.com`) allowed to call the API from another
+    # origin. Empty: no CORS headers at all, the console and pages call it from its own origin.
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Where a POS reaches us (the webhook URLs we hand out); None: http://HOST:PORT.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", max_length=500)
     # Signs operator access tokens when `signing_keys` is unset (as the key `default`), and
@@ -213,11 +224,21 @@ class Settings(BaseSettings):
             "signing_keys",
             "cable_allowed_origins",
             "outbound_allowed_networks",
+            "allowed_hosts",
+            "cors_allowed_origins",
         ):
             items = values.get(name)
             if isinstance(items, str):
                 values[name] = [k.strip() for k in items.split(",") if k.strip()]
         return values
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _ORIGIN_PATTERN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like 'https://console.example.com'")
+        return value
 
     @field_validator(
         "api_rate_limit_kiosk_read",

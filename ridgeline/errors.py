@@ -56,6 +56,12 @@ class BadRequest(RidgelineError):
     default_message = "The request could not be understood."
 
 
+class InvalidHost(RidgelineError):
+    status_code = 400
+    code = "INVALID_HOST"
+    default_message = "The Host header names no host this server answers for."
+
+
 class PosEventInvalid(RidgelineError):
     status_code = 400
     code = "POS_EVENT_INVALID"

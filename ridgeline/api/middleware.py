@@ -3,6 +3,8 @@
 Outermost first: `RequestContextMiddleware` (request id, access log, metrics, last-resort 500),
 `BodyGuardMiddleware` (413 / 415 / unreadable bodies before any route runs), and
 `DatabaseSessionMiddleware` (one session per request, committed before the response starts).
+api/hygiene.py adds security headers around them all, and the `Host` check and CORS just inside
+the first.
 """
 
 from __future__ import annotations

@@ -43,6 +43,15 @@ class RequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: object) -> object:
+        # PostgreSQL cannot store NUL in text: refused here with the field's name (422), not
+        # as a 500 from the database (the schema fuzz found it: docs/security.md#schema-fuzzing).
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class PatchBody(RequestBody):
     """Base of partial updates: absent fields are left alone, and `null` is refused for

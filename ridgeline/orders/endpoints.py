@@ -34,11 +34,23 @@ _ORDER_ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
+# Required; printable ASCII without surrounding spaces, at most 255 characters
+# (orders/idempotency.py).
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "A new random value (a UUID) per order, the same on retries.",
+    "schema": {"type": "string", "pattern": "^[!-~]([ -~]{0,253}[!-~])?$"},
+}
+
+
 @router.post(
     "/orders",
     status_code=status.HTTP_201_CREATED,
     response_model=Envelope[OrderOut],
     responses=_ORDER_ERRORS,
+    openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )
 async def create_order(
     body: OrderCreate,
@@ -48,10 +60,9 @@ async def create_order(
     settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Required: a new random value (a UUID) per order, the same on retries.",
-        ),
+        # Optional to FastAPI, so that a missing key is our 400 IDEMPOTENCY_KEY_MISSING rather
+        # than a 422; the schema says what a client must send (_IDEMPOTENCY_KEY_PARAMETER).
+        Header(alias="Idempotency-Key", include_in_schema=False),
     ] = None,
 ) -> JSONResponse:
     """Place an order at the kiosk's store. Prices come from our catalog at this moment; an item

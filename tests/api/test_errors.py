@@ -15,7 +15,7 @@ from ridgeline.db.engine import Database
 from ridgeline.errors import Conflict
 from ridgeline.models import Organization, Role
 from tests.assertions import assert_error, field_locs
-from tests.factories import make_operator, sign_in
+from tests.factories import make_operator, make_organization, sign_in
 
 
 async def admin_headers(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
@@ -174,3 +174,17 @@ async def test_request_id_is_echoed_when_sane(client: httpx.AsyncClient) -> None
 async def test_success_envelope(client: httpx.AsyncClient) -> None:
     body = (await client.get("/healthz")).json()
     assert body == {"status": "success", "data": {"state": "alive", "version": "0.1.0"}}
+
+
+async def test_nul_in_a_body_string_is_422_not_a_database_error(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    # PostgreSQL cannot store NUL in text; the schema fuzz found it reaching the database.
+    admin = await make_operator(database, Role.ORG_ADMIN, await make_organization(database))
+    response = await client.post(
+        "/api/v1/alert-channels",
+        json={"kind": "ops", "name": "on\x00call"},
+        headers=await sign_in(client, admin),
+    )
+    body = assert_error(response, 422, "VALIDATION_ERROR")
+    assert field_locs(body) == [["body", "name"]]

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, organization_column
+from ridgeline.db.base import Base, EntityMixin, JSONDocument, organization_column
 
 
 class Store(EntityMixin, Base):
@@ -33,3 +33,7 @@ class Store(EntityMixin, Base):
     # Moved by `POST .../pos/reset`: every process builds the store's adapter afresh (new
     # tokens, new parsed keys) at its next call.
     pos_connection_reset_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The jurisdiction profile its orders are checked against (ridgeline/compliance/profiles.py),
+    # None for none, and the store's own figures over it (docs/compliance.md#overrides).
+    compliance_profile: Mapped[str | None] = mapped_column(String(32), default=None)
+    compliance_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)

@@ -31,6 +31,7 @@ from ridgeline.auth.dependencies import limit_public_routes
 from ridgeline.auth.endpoints import router as auth_router
 from ridgeline.catalog.endpoints import router as catalog_router
 from ridgeline.clock import Clock
+from ridgeline.compliance.endpoints import router as compliance_router
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.errors import install_error_handlers
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(sync_router)
     app.include_router(catalog_router)
     app.include_router(orders_router)
+    app.include_router(compliance_router)
     app.include_router(alerts_router)
     app.include_router(alert_channels_router)
     app.include_router(alert_config_router)

@@ -291,6 +291,24 @@ class OrderLimitExceeded(RidgelineError):
     default_message = "The order is over a per-order limit."
 
 
+class PurchaseLimitExceeded(RidgelineError):
+    status_code = 422
+    code = "PURCHASE_LIMIT_EXCEEDED"
+    default_message = (
+        "The order is over a purchase limit of the store's jurisdiction; `details.categories` "
+        "says which, and by how much."
+    )
+
+
+class ComplianceDataMissing(RidgelineError):
+    status_code = 422
+    code = "COMPLIANCE_DATA_MISSING"
+    default_message = (
+        "A product has no weight or potency in the catalog, which the store's purchase limits "
+        "need; it cannot be ordered until the POS provides it."
+    )
+
+
 class MedicalOrderRequired(RidgelineError):
     status_code = 422
     code = "MEDICAL_ORDER_REQUIRED"

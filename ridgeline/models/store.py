@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, EntityMixin, organization_column
+from ridgeline.db.base import Base, EntityMixin, JSONDocument, organization_column
 
 
 class Store(EntityMixin, Base):
@@ -39,3 +39,7 @@ class Store(EntityMixin, Base):
     webhook_token_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     webhook_previous_token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     webhook_previous_token_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The jurisdiction profile its orders are checked against (ridgeline/compliance/profiles.py),
+    # None for none, and the store's own figures over it (docs/compliance.md#overrides).
+    compliance_profile: Mapped[str | None] = mapped_column(String(32), default=None)
+    compliance_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)

@@ -39,6 +39,13 @@ class SyncStatus(StrEnum):
     FAILED = "failed"
 
 
+class SyncIssueKind(StrEnum):
+    INVALID_RECORD = "invalid_record"  # quarantined: the product was not taken
+    # Taken, but without the weight or potency its store's purchase limits count
+    # (docs/compliance.md#missing-weight-or-potency).
+    COMPLIANCE_DATA_MISSING = "compliance_data_missing"
+
+
 class StoreSyncState(Base):
     """A store's sync schedule, cursor and field-mapping overrides (one row per store)."""
 
@@ -116,5 +123,10 @@ class SyncIssue(EntityMixin, Base):
         ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True
     )
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    kind: Mapped[SyncIssueKind] = mapped_column(
+        StrEnumType(SyncIssueKind, 32),
+        default=SyncIssueKind.INVALID_RECORD,
+        server_default=SyncIssueKind.INVALID_RECORD.value,
+    )
     reason: Mapped[str] = mapped_column(Text)
     raw_record: Mapped[Any] = mapped_column(JSONDocument, default=None)

@@ -25,7 +25,14 @@ from ridgeline.auth.dependencies import KioskDep, StoreManagerDep, ViewerDep
 from ridgeline.errors import ValidationFailed
 from ridgeline.models.order import OrderStatus
 from ridgeline.orders import cancellation, operators, service
-from ridgeline.orders.schemas import OperatorOrderDetail, OperatorOrderOut, OrderCreate, OrderOut
+from ridgeline.orders.schemas import (
+    CartCheckIn,
+    CartCheckOut,
+    OperatorOrderDetail,
+    OperatorOrderOut,
+    OrderCreate,
+    OrderOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -81,6 +88,17 @@ async def create_order(
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+@router.post("/cart/check")
+async def check_cart(
+    body: CartCheckIn, kiosk: KioskDep, session: SessionDep
+) -> Envelope[CartCheckOut]:
+    """Judge a cart as `POST /orders` would, without ordering: the lines at current prices,
+    what it uses of each purchase limit of the store's jurisdiction profile, the subtotal, and
+    every problem (the error `POST /orders` would answer for it, all of them). Nothing is
+    created; an order placed next is still checked again."""
+    return envelope(await service.check_cart(session, kiosk, body))
 
 
 @router.get("/orders/{order_id}")

@@ -30,13 +30,16 @@ class OrderItemIn(RequestBody):
     )
 
 
-class OrderCreate(RequestBody):
+class CartCheckIn(RequestBody):
+    """A cart as a kiosk would order it: `POST /cart/check` reads it, and `POST /orders` reads
+    it with the customer's details."""
+
     items: list[OrderItemIn] = Field(min_length=1, max_length=_MAX_LINES_ACCEPTED)
-    customer_name: str | None = Field(default=None, min_length=1, max_length=100)
-    customer_phone: str | None = Field(
-        default=None, max_length=32, pattern=r"^\+?[0-9][0-9 ().-]{5,30}$"
+    is_medical: bool = Field(
+        default=False,
+        description="A medical patient's order: the medical purchase limits apply, and "
+        "medical-only products may be ordered.",
     )
-    is_medical: bool = False
 
     @model_validator(mode="after")
     def _one_line_per_variant(self) -> Self:
@@ -44,6 +47,60 @@ class OrderCreate(RequestBody):
         if len(set(variants)) != len(variants):
             raise ValueError("each variant may appear on one line only; add up the quantities")
         return self
+
+
+class OrderCreate(CartCheckIn):
+    customer_name: str | None = Field(default=None, min_length=1, max_length=100)
+    customer_phone: str | None = Field(
+        default=None, max_length=32, pattern=r"^\+?[0-9][0-9 ().-]{5,30}$"
+    )
+
+
+class CartLineOut(BaseModel):
+    index: int
+    product_id: uuid.UUID
+    variant_id: uuid.UUID
+    name: str
+    variant_label: str
+    quantity: int
+    unit_price_cents: int = Field(description="The current price in our catalog.")
+    line_total_cents: int
+    quantity_available: int
+
+
+class LimitUsageOut(BaseModel):
+    category: str
+    unit: str
+    period: str
+    used: float
+    limit: float
+    remaining: float
+    over_by: float
+
+
+class CartProblemOut(BaseModel):
+    """What `POST /orders` would answer for this cart, as its error's code, message and details."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | None
+
+
+class CartTotalsOut(BaseModel):
+    """Taxes come in a later version as more fields; `subtotal_cents` keeps its meaning."""
+
+    subtotal_cents: int
+    currency: str
+
+
+class CartCheckOut(BaseModel):
+    orderable: bool = Field(description="No problem: `POST /orders` would take this cart now.")
+    profile: str | None = Field(description="The store's jurisdiction profile; null: no limits.")
+    customer_type: str = Field(description="adult_use, or medical for `is_medical` carts.")
+    lines: list[CartLineOut] = Field(description="The lines found in the catalog.")
+    limits: list[LimitUsageOut]
+    totals: CartTotalsOut
+    problems: list[CartProblemOut]
 
 
 class OrderItemOut(BaseModel):

@@ -2,7 +2,9 @@
 outbox job in one transaction, behind the request's idempotency key.
 
 Limits per order (docs/orders.md#limits): at most `MAX_LINES` lines, `MAX_QUANTITY_PER_LINE` of
-one variant, and `MAX_TOTAL_CENTS` in total.
+one variant, and `cart.MAX_TOTAL_CENTS` in total; the catalog, price and purchase-limit checks
+are the cart check's (orders/cart.py), so an order is refused exactly when its cart has a
+problem.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,27 +22,34 @@ from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import (
-    MedicalOrderRequired,
     NotFound,
     OrderLimitExceeded,
-    OutOfStock,
-    PriceChanged,
-    ProductUnavailable,
     RidgelineError,
     StorePaused,
     error_body,
 )
 from ridgeline.jobs import enqueue
-from ridgeline.models.catalog import Product, ProductVariant
 from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSource
+from ridgeline.models.store import Store
 from ridgeline.orders import idempotency, repository
+from ridgeline.orders.cart import CartEvaluation, evaluate_cart
 from ridgeline.orders.idempotency import StoredResponse
-from ridgeline.orders.schemas import OrderCreate, OrderItemOut, OrderOut, OrderTransitionOut
+from ridgeline.orders.schemas import (
+    CartCheckIn,
+    CartCheckOut,
+    CartLineOut,
+    CartProblemOut,
+    CartTotalsOut,
+    LimitUsageOut,
+    OrderCreate,
+    OrderItemOut,
+    OrderOut,
+    OrderTransitionOut,
+)
 from ridgeline.orders.status import transition
 
 MAX_LINES = 50
 MAX_QUANTITY_PER_LINE = 20
-MAX_TOTAL_CENTS = 500_000
 
 SUBMIT_JOB = "orders.submit"
 # Unexpected failures (a bug, the database away) are retried this often with the queue's
@@ -120,25 +127,13 @@ async def create_order(
     It is submitted until `deadline_s` from now, and fails after."""
     _check_shape(body)
     scope = kiosk.scope
-    store = await repository.store(session, scope, kiosk.store_id)
-    if store is None:
-        raise NotFound("store", kiosk.store_id)
+    store = await _kiosk_store(session, kiosk)
     if await repository.store_paused(session, scope, kiosk.store_id):
         raise StorePaused()
-    products, variants, hidden = await repository.catalog_rows(
-        session,
-        scope,
-        kiosk.store_id,
-        {item.product_id for item in body.items},
-        {item.variant_id for item in body.items},
-    )
-    lines = _priced_lines(body, products, variants, hidden)
-    subtotal = sum(variant.price_cents * item.quantity for item, _, variant in lines)
-    if subtotal > MAX_TOTAL_CENTS:
-        raise OrderLimitExceeded(
-            f"The order total is over {MAX_TOTAL_CENTS} cents.",
-            details={"limit": "total_cents", "max": MAX_TOTAL_CENTS, "actual": subtotal},
-        )
+    evaluation = await evaluate_cart(session, scope, store, body)
+    if evaluation.problems:
+        raise evaluation.problems[0]
+    subtotal = evaluation.subtotal_cents
     now = clock.now()
     order_id = uuid.uuid4()
     order = Order(
@@ -161,7 +156,8 @@ async def create_order(
         updated_at=now,
     )
     session.add(order)
-    for position, (item, product, variant) in enumerate(lines):
+    for position, line in enumerate(evaluation.lines):
+        item, product, variant = line.item, line.product, line.variant
         session.add(
             OrderItem(
                 organization_id=kiosk.organization_id,
@@ -195,6 +191,69 @@ async def create_order(
     return order
 
 
+async def check_cart(
+    session: AsyncSession, kiosk: KioskPrincipal, body: CartCheckIn
+) -> CartCheckOut:
+    """The cart as `POST /orders` would judge it now, with every problem rather than the
+    first; nothing is written."""
+    _check_shape(body)
+    store = await _kiosk_store(session, kiosk)
+    evaluation = await evaluate_cart(session, kiosk.scope, store, body)
+    problems: list[RidgelineError] = list(evaluation.problems)
+    if await repository.store_paused(session, kiosk.scope, kiosk.store_id):
+        problems.insert(0, StorePaused())
+    return _cart_view(store, evaluation, problems)
+
+
+async def _kiosk_store(session: AsyncSession, kiosk: KioskPrincipal) -> Store:
+    store = await repository.store(session, kiosk.scope, kiosk.store_id)
+    if store is None:
+        raise NotFound("store", kiosk.store_id)
+    return store
+
+
+def _cart_view(
+    store: Store, evaluation: CartEvaluation, problems: list[RidgelineError]
+) -> CartCheckOut:
+    usage = evaluation.usage
+    return CartCheckOut(
+        orderable=not problems,
+        profile=None if evaluation.profile is None else evaluation.profile.key,
+        customer_type=evaluation.customer.value,
+        lines=[
+            CartLineOut(
+                index=line.index,
+                product_id=line.product.id,
+                variant_id=line.variant.id,
+                name=line.product.name,
+                variant_label=line.variant.label,
+                quantity=line.item.quantity,
+                unit_price_cents=line.variant.price_cents,
+                line_total_cents=line.variant.price_cents * line.item.quantity,
+                quantity_available=max(line.variant.quantity_available, 0),
+            )
+            for line in evaluation.lines
+        ],
+        limits=[
+            LimitUsageOut(
+                category=limit.category,
+                unit=limit.unit.value,
+                period=limit.period.value,
+                used=float(limit.used),
+                limit=float(limit.limit),
+                remaining=float(limit.remaining),
+                over_by=float(limit.over_by),
+            )
+            for limit in (usage.limits if usage is not None else [])
+        ],
+        totals=CartTotalsOut(subtotal_cents=evaluation.subtotal_cents, currency=store.currency),
+        problems=[
+            CartProblemOut(code=problem.code, message=problem.message, details=problem.details)
+            for problem in problems
+        ],
+    )
+
+
 async def kiosk_order(
     session: AsyncSession, kiosk: KioskPrincipal, order_id: uuid.UUID
 ) -> OrderOut:
@@ -215,7 +274,7 @@ async def order_view(session: AsyncSession, scope: TenantScope, order: Order) ->
     )
 
 
-def _check_shape(body: OrderCreate) -> None:
+def _check_shape(body: CartCheckIn) -> None:
     if len(body.items) > MAX_LINES:
         raise OrderLimitExceeded(
             f"An order has at most {MAX_LINES} lines.",
@@ -232,69 +291,3 @@ def _check_shape(body: OrderCreate) -> None:
                     "index": index,
                 },
             )
-
-
-Line = tuple[Any, Product, ProductVariant]
-
-
-def _priced_lines(
-    body: OrderCreate,
-    products: Mapping[uuid.UUID, Product],
-    variants: Mapping[uuid.UUID, ProductVariant],
-    hidden: set[uuid.UUID],
-) -> list[Line]:
-    lines: list[Line] = []
-    for index, item in enumerate(body.items):
-        where = {
-            "index": index,
-            "product_id": str(item.product_id),
-            "variant_id": str(item.variant_id),
-        }
-        product = products.get(item.product_id)
-        variant = variants.get(item.variant_id)
-        reason = None
-        if product is None:
-            reason = "not_found"
-        elif variant is None or variant.product_id != product.id:
-            reason = "variant_not_found"
-        elif not product.is_active:
-            reason = "inactive"
-        elif product.id in hidden:
-            reason = "hidden"
-        if reason is not None or product is None or variant is None:
-            raise ProductUnavailable(details={**where, "reason": reason})
-        if product.is_medical_only and not body.is_medical:
-            raise MedicalOrderRequired(details=where)
-        if variant.quantity_available < item.quantity:
-            raise OutOfStock(
-                details={
-                    **where,
-                    "requested": item.quantity,
-                    "available": max(variant.quantity_available, 0),
-                }
-            )
-        lines.append((item, product, variant))
-    changed = [
-        item.expected_unit_price_cents is not None
-        and item.expected_unit_price_cents != variant.price_cents
-        for item, _, variant in lines
-    ]
-    if any(changed):
-        raise PriceChanged(
-            details={
-                "items": [
-                    {
-                        "index": index,
-                        "product_id": str(product.id),
-                        "variant_id": str(variant.id),
-                        "expected_unit_price_cents": item.expected_unit_price_cents,
-                        "unit_price_cents": variant.price_cents,
-                        "changed": was_changed,
-                    }
-                    for index, ((item, product, variant), was_changed) in enumerate(
-                        zip(lines, changed, strict=True)
-                    )
-                ]
-            }
-        )
-    return lines

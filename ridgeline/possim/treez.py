@@ -26,6 +26,7 @@ from ridgeline.possim.model import (
     Category,
     Dialect,
     Order,
+    OrderLine,
     PotencyUnit,
     Product,
     epoch_ms,
@@ -48,6 +49,15 @@ CATEGORY_TYPES: dict[Category, str] = {
     Category.CAPSULE: "PILL",
     Category.ACCESSORY: "MERCH",
     Category.OTHER: "PLANT",
+}
+# Treez enforces its dispensary's state purchase limits on each ticket; the simulated stores
+# are Californian (4 CCR § 15409, adult use): grams per ticket, by limit group.
+PURCHASE_LIMITS_GRAMS: dict[str, float] = {"non_concentrated": 28.5, "concentrate": 8.0}
+PURCHASE_LIMIT_GROUPS: dict[Category, str] = {
+    Category.FLOWER: "non_concentrated",
+    Category.PRE_ROLL: "non_concentrated",
+    Category.CONCENTRATE: "concentrate",
+    Category.VAPE: "concentrate",
 }
 MAX_PAGE_SIZE = 500
 JWT_WINDOW_MS = 30_000
@@ -198,6 +208,7 @@ def _ticket_request(call: Call) -> Order:
     if ticket_type not in ("PICKUP", "DELIVERY", "IN_STORE"):
         raise DialectError(400, f"Unknown ticket type {ticket_type}")
     lines = price_lines(store.products, parse_items(body.get("items"), id_key="product_id"))
+    _check_purchase_limits(store.products, lines)
     customer = body.get("customer") if isinstance(body.get("customer"), dict) else None
     now = call.now
     return Order(
@@ -214,6 +225,26 @@ def _ticket_request(call: Call) -> Order:
         order_type=ticket_type,
         history=[("AWAITING_PROCESSING", now)],
     )
+
+
+def _check_purchase_limits(products: dict[str, Product], lines: list[OrderLine]) -> None:
+    """Refuse a ticket over a purchase limit the way the ticket's other refusals read: 400, FAIL,
+    and a `resultReason` naming each group over its limit."""
+    used = dict.fromkeys(PURCHASE_LIMITS_GRAMS, 0.0)
+    for line in lines:
+        product = products[line.product_id]
+        group = PURCHASE_LIMIT_GROUPS.get(product.category)
+        variant = product.variant(line.variant_id) if line.variant_id else product.primary
+        if group is not None and variant is not None and variant.grams is not None:
+            used[group] += variant.grams * line.quantity
+    over = [
+        f"{group} {round(used[group], 3):g} g over {limit:g} g"
+        for group, limit in PURCHASE_LIMITS_GRAMS.items()
+        if round(used[group], 3) > limit
+    ]
+    if over:
+        reason = "PURCHASE_LIMIT: " + "; ".join(over)
+        raise DialectError(400, reason, reason=reason)
 
 
 async def preview_ticket(call: Call) -> SimResponse:

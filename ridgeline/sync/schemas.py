@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ridgeline.api.schemas import PatchBody, RequestBody
-from ridgeline.models.sync import SyncKind, SyncStatus, SyncTrigger
+from ridgeline.models.sync import SyncIssueKind, SyncKind, SyncStatus, SyncTrigger
 
 
 class SyncRequest(RequestBody):
@@ -51,6 +51,10 @@ class SyncIssueOut(BaseModel):
     id: uuid.UUID
     sync_run_id: uuid.UUID
     external_id: str | None
+    kind: SyncIssueKind = Field(
+        description="invalid_record: quarantined, not taken; compliance_data_missing: taken "
+        "without the weight or potency its store's purchase limits count."
+    )
     reason: str
     raw_record: Any
     created_at: datetime

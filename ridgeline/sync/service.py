@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,17 +21,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.clock import Clock
+from ridgeline.compliance.service import missing_measures, store_profile
 from ridgeline.db.engine import Database
 from ridgeline.errors import NotFound, PosNotConfigured, SyncInProgress
 from ridgeline.models.store import Store
 from ridgeline.models.sync import (
     SyncIssue,
+    SyncIssueKind,
     SyncKind,
     SyncRun,
     SyncStatus,
     SyncTrigger,
 )
 from ridgeline.monitoring import tracing
+from ridgeline.pos.canonical import CanonicalProduct
 from ridgeline.pos.capabilities import CatalogSource
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.credentials import CredentialsUnusable
@@ -279,9 +282,10 @@ async def _sync_catalog(
             continue
         valid.setdefault(product.external_id, product)  # a repeated record counts once
     counts.invalid = len(issues)
-    if issues:
+    flagged = _missing_compliance_data(store, started.run_id, valid.values(), clock.now())
+    if issues or flagged:
         async with database.transaction() as session:
-            session.add_all(issues)
+            session.add_all([*issues, *flagged])
 
     async with database.transaction(write=False) as session:
         known = await repository.known_products(session, scope, store.id)
@@ -385,3 +389,31 @@ async def _sync_inventory(
         counts.updated += len(batch)
         if progress is not None:
             progress(len(changes), counts.updated)
+
+
+def _missing_compliance_data(
+    store: Store, run_id: uuid.UUID, products: Iterable[CanonicalProduct], now: datetime
+) -> list[SyncIssue]:
+    """Products taken without the weight or potency the store's purchase limits count: flagged
+    for the operator to fix at the POS (kiosks count them as the profile says meanwhile)."""
+    profile = store_profile(store)
+    if profile is None:
+        return []
+    flagged: list[SyncIssue] = []
+    for product in products:
+        missing = missing_measures(profile, product)
+        if missing:
+            flagged.append(
+                SyncIssue(
+                    organization_id=store.organization_id,
+                    store_id=store.id,
+                    sync_run_id=run_id,
+                    external_id=product.external_id[:200],
+                    kind=SyncIssueKind.COMPLIANCE_DATA_MISSING,
+                    reason=f"{product.category.value}: {'; '.join(missing)}"[:4000],
+                    raw_record=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    return flagged

@@ -115,6 +115,9 @@ async def add_product(
     hidden: bool = False,
     medical_only: bool = False,
     name: str = "Blue Dream 3.5g",
+    category: str = "flower",
+    weight_grams: float | None = None,
+    thc: dict[str, Any] | None = None,
 ) -> Item:
     async with database.transaction() as session:
         product = Product(
@@ -122,7 +125,8 @@ async def add_product(
             store_id=store.id,
             external_id=f"ext-{uuid.uuid4().hex[:10]}",
             name=name,
-            category="flower",
+            category=category,
+            thc=thc,
             is_active=is_active,
             is_medical_only=medical_only,
             content_hash="0" * 64,
@@ -135,6 +139,7 @@ async def add_product(
             product_id=product.id,
             external_id=f"{product.external_id}-v",
             label="3.5 g",
+            weight_grams=weight_grams,
             price_cents=price_cents,
             quantity_available=quantity,
         )

@@ -10,10 +10,10 @@ import pytest
 
 from ridgeline.db.engine import Database
 from ridgeline.models import Job, Order, OrderItem, OrderTransition
+from ridgeline.orders.cart import MAX_TOTAL_CENTS
 from ridgeline.orders.service import (
     MAX_LINES,
     MAX_QUANTITY_PER_LINE,
-    MAX_TOTAL_CENTS,
     SUBMIT_JOB,
     submit_dedupe_key,
 )

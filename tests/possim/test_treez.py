@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ridgeline.clock import FakeClock
 from ridgeline.possim import Simulator
-from ridgeline.possim.model import epoch_ms, iso_ms
+from ridgeline.possim.model import Category, epoch_ms, iso_ms
 from tests.possim.conftest import PRODUCTS
 from tests.possim.dialect_calls import treez_call, treez_token, treez_url
 
@@ -282,3 +282,36 @@ async def test_fifty_requests_a_second(
     assert limited.headers["retry-after"] == "1"
     clock.advance(1)
     assert (await treez_call(sim_client, config, clock, "GET", "/config/store")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/ticket/previewticket", "/ticket/detailticket"])
+async def test_a_ticket_over_a_purchase_limit_is_refused(
+    sim_client: httpx.AsyncClient, stores: Stores, clock: FakeClock, sim: Simulator, path: str
+) -> None:
+    """California's 28.5 g of flower a ticket: at it is sold, a gram over is refused with a
+    reason naming the limit group; nothing is created."""
+    store = sim.stores["treez-2"]
+    product = next(
+        p
+        for p in store.products.values()
+        if p.category is Category.FLOWER and p.active and p.primary.grams
+    )
+    product.quantity = 1_000
+    grams = product.primary.grams
+    assert grams is not None
+    at_limit = int(28.5 // grams)
+    body = _ticket(product.product_id)
+    body["items"][0]["quantity"] = at_limit
+    taken = await treez_call(sim_client, _config(stores), clock, "POST", path, body)
+    assert taken.status_code == 200, taken.text
+
+    body["items"][0]["quantity"] = at_limit + 1
+    before = len(store.orders)
+    refused = await treez_call(sim_client, _config(stores), clock, "POST", path, body)
+    assert refused.status_code == 400
+    used = round(grams * (at_limit + 1), 3)
+    assert refused.json() == {
+        "resultCode": "FAIL",
+        "resultReason": f"PURCHASE_LIMIT: non_concentrated {used:g} g over 28.5 g",
+    }
+    assert len(store.orders) == before

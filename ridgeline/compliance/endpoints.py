@@ -1,0 +1,41 @@
+"""HTTP surface of compliance for operators: the shipped jurisdiction profiles, and a store's
+profile with its overrides (docs/compliance.md). Kiosks check a cart at `POST /cart/check`."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from ridgeline.api.dependencies import SessionDep
+from ridgeline.api.schemas import Envelope, ErrorEnvelope, envelope
+from ridgeline.auth.dependencies import OrgAdminDep, ViewerDep
+from ridgeline.compliance import service
+from ridgeline.compliance.schemas import ComplianceSettingsIn, ComplianceSettingsOut, ProfileOut
+
+router = APIRouter(prefix="/api/v1", tags=["compliance"])
+
+
+@router.get("/compliance/profiles")
+async def list_profiles(caller: ViewerDep) -> Envelope[list[ProfileOut]]:
+    """The jurisdiction profiles Ridgeline ships, with every limit, its unit and period, and how
+    each product category counts toward them."""
+    return envelope(service.shipped_profiles())
+
+
+@router.get("/stores/{store_id}/compliance")
+async def get_store_compliance(
+    store_id: uuid.UUID, caller: ViewerDep, session: SessionDep
+) -> Envelope[ComplianceSettingsOut]:
+    """The store's profile, its overrides, and the figures its orders are checked by."""
+    return envelope(await service.settings(session, caller.scope, store_id))
+
+
+@router.put("/stores/{store_id}/compliance", responses={422: {"model": ErrorEnvelope}})
+async def put_store_compliance(
+    store_id: uuid.UUID, body: ComplianceSettingsIn, caller: OrgAdminDep, session: SessionDep
+) -> Envelope[ComplianceSettingsOut]:
+    """Set the store's profile (null: no purchase limits) and its overrides, replacing both.
+    An override names a limit category of the profile in its unit; 422 `VALIDATION` with the
+    field otherwise."""
+    return envelope(await service.update_settings(session, caller.scope, store_id, body))

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ridgeline.api.middleware import _header, _send_error
+from ridgeline.api.middleware import header_value, send_error
 from ridgeline.errors import InvalidHost
 
 # What our own HTML pages load: scripts, styles and images from this server, the API and `/cable`
@@ -118,12 +118,12 @@ class CorsMiddleware:
         self.origins = frozenset(origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = _header(scope, b"origin") if scope["type"] == "http" else None
+        origin = header_value(scope, b"origin") if scope["type"] == "http" else None
         if origin is None or origin not in self.origins:
             await self.app(scope, receive, send)
             return
         allowed = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
-        preflight = scope["method"] == "OPTIONS" and _header(
+        preflight = scope["method"] == "OPTIONS" and header_value(
             scope, b"access-control-request-method"
         )
         if preflight:
@@ -168,9 +168,9 @@ class AllowedHostsMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await _send_error(send, InvalidHost())
+        await send_error(send, InvalidHost())
 
     def _allowed(self, scope: Scope) -> bool:
-        host = (_header(scope, b"host") or "").lower()
+        host = (header_value(scope, b"host") or "").lower()
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         return name in self.exact or (bool(self.suffixes) and name.endswith(self.suffixes))

@@ -42,7 +42,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def _send_error(send: Send, error: RidgelineError) -> None:
+async def send_error(send: Send, error: RidgelineError) -> None:
     body = json.dumps(error_body(error.code, error.message, error.details)).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -53,7 +53,7 @@ async def _send_error(send: Send, error: RidgelineError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
             return str(value.decode("latin-1"))
@@ -82,15 +82,15 @@ class RequestContextMiddleware:
         with tracing.start_span(
             scope["method"],
             "server",
-            traceparent=_header(scope, b"traceparent"),
-            tracestate=_header(scope, b"tracestate"),
+            traceparent=header_value(scope, b"traceparent"),
+            tracestate=header_value(scope, b"tracestate"),
         ) as span:
             await self._handle(scope, receive, send, span)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, span: tracing.Span | None
     ) -> None:
-        offered = _header(scope, b"x-request-id")
+        offered = header_value(scope, b"x-request-id")
         request_id = offered if offered and _REQUEST_ID_PATTERN.match(offered) else uuid.uuid4().hex
         token = set_request_id(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -117,12 +117,12 @@ class RequestContextMiddleware:
                 # Overload, not a bug: the transaction rolled back whole; the caller retries.
                 log.warning("http_request_database_busy", method=scope["method"], error=str(exc))
                 if not started:
-                    await _send_error(send_with_id, DatabaseBusy())
+                    await send_error(send_with_id, DatabaseBusy())
                 tracing.mark_failed(span, exc)
             else:
                 log.exception("http_request_crashed", method=scope["method"], path=scope["path"])
                 if not started:
-                    await _send_error(send_with_id, InternalError())
+                    await send_error(send_with_id, InternalError())
                 tracing.mark_failed(span, exc)
         finally:
             elapsed = time.perf_counter() - began
@@ -185,14 +185,14 @@ class BodyGuardMiddleware:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header_value(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             error: RidgelineError = (
                 PayloadTooLarge(details={"max_bytes": self.max_body_bytes})
                 if declared.isdigit()
                 else MalformedJSON("The Content-Length header is not a number.")
             )
-            await _send_error(send, error)
+            await send_error(send, error)
             return
         chunks: list[bytes] = []
         size = 0
@@ -204,21 +204,21 @@ class BodyGuardMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await _send_error(send, PayloadTooLarge(details={"max_bytes": self.max_body_bytes}))
+                await send_error(send, PayloadTooLarge(details={"max_bytes": self.max_body_bytes}))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
         problem = self._check_body(scope, body)
         if problem is not None:
-            await _send_error(send, problem)
+            await send_error(send, problem)
             return
         await self.app(scope, _replay(body), send)
 
     def _check_body(self, scope: Scope, body: bytes) -> RidgelineError | None:
         if not body or scope["path"].startswith(self.raw_body_prefixes):
             return None
-        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        content_type = (header_value(scope, b"content-type") or "").split(";")[0].strip().lower()
         if not (content_type == "application/json" or content_type.endswith("+json")):
             return UnsupportedMediaType(details={"content_type": content_type or None})
         try:

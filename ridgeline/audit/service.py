@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr
 from pydantic_core import to_jsonable_python
@@ -83,6 +83,37 @@ class AuditTrail:
         )
         self.session.add(event)
         return event
+
+    async def record_kiosk(
+        self,
+        caller: OperatorPrincipal,
+        action: str,
+        kiosk: KioskLike,
+        *,
+        before: Snapshot = None,
+        after: Snapshot = None,
+    ) -> AuditEvent:
+        """`record` for an action on a kiosk: in its store and organization, naming it."""
+        return await self.record(
+            caller,
+            action,
+            organization_id=kiosk.organization_id,
+            store_id=kiosk.store_id,
+            target=kiosk.id,
+            before=before,
+            after=after,
+        )
+
+
+class KioskLike(Protocol):
+    """A kiosk row or its API view: what an event on it is filed under."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+    @property
+    def store_id(self) -> uuid.UUID: ...
 
 
 def snapshot(value: Snapshot) -> dict[str, Any]:

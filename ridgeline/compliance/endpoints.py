@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from ridgeline.api.dependencies import SessionDep
+from ridgeline.api.dependencies import AuditDep, SessionDep
 from ridgeline.api.schemas import Envelope, ErrorEnvelope, envelope
 from ridgeline.auth.dependencies import OrgAdminDep, ViewerDep
 from ridgeline.compliance import service
@@ -33,9 +33,23 @@ async def get_store_compliance(
 
 @router.put("/stores/{store_id}/compliance", responses={422: {"model": ErrorEnvelope}})
 async def put_store_compliance(
-    store_id: uuid.UUID, body: ComplianceSettingsIn, caller: OrgAdminDep, session: SessionDep
+    store_id: uuid.UUID,
+    body: ComplianceSettingsIn,
+    caller: OrgAdminDep,
+    session: SessionDep,
+    audit: AuditDep,
 ) -> Envelope[ComplianceSettingsOut]:
     """Set the store's profile (null: no purchase limits) and its overrides, replacing both.
     An override names a limit category of the profile in its unit; 422 `VALIDATION` with the
     field otherwise."""
-    return envelope(await service.update_settings(session, caller.scope, store_id, body))
+    before = await service.settings(session, caller.scope, store_id)
+    after = await service.update_settings(session, caller.scope, store_id, body)
+    # The profile and overrides set; `effective` follows from them.
+    await audit.record(
+        caller,
+        "store.compliance.update",
+        store_id=store_id,
+        before=before.model_dump(include={"profile", "overrides"}),
+        after=after.model_dump(include={"profile", "overrides"}),
+    )
+    return envelope(after)

@@ -13,9 +13,7 @@ from fastapi import APIRouter, status
 
 from ridgeline.api.dependencies import AuditDep, ClockDep, HubDep, SessionDep, SettingsDep
 from ridgeline.api.schemas import Envelope, envelope
-from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.dependencies import PlatformAdminDep, StoreManagerDep
-from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.realtime import service
 from ridgeline.realtime.schemas import (
     CableStatusOut,
@@ -42,9 +40,9 @@ async def send_kiosk_command(
     """Reload the kiosk app, show a message on it, or push it new configuration. Delivered on
     `KioskChannel` now if the kiosk is connected, else when it reconnects."""
     sent = await service.send_kiosk_command(session, caller, hub, kiosk_id, body, clock=clock)
-    await _record_kiosk_action(
-        audit, caller, "kiosk.command", kiosk_id, {**body.model_dump(), **sent.model_dump()}
-    )
+    kiosk = await get_kiosk(session, caller.scope, kiosk_id)
+    after = {**body.model_dump(), **sent.model_dump()}
+    await audit.record_kiosk(caller, "kiosk.command", kiosk, after=after)
     return envelope(sent)
 
 
@@ -59,26 +57,9 @@ async def disconnect_kiosk(
 ) -> Envelope[DisconnectOut]:
     """Close the kiosk's `/cable` connections on every server process (reason `remote`)."""
     done = await service.disconnect_kiosk(session, caller, hub, kiosk_id, reconnect=body.reconnect)
-    await _record_kiosk_action(audit, caller, "kiosk.disconnect", kiosk_id, done.model_dump())
+    kiosk = await get_kiosk(session, caller.scope, kiosk_id)
+    await audit.record_kiosk(caller, "kiosk.disconnect", kiosk, after=done.model_dump())
     return envelope(done)
-
-
-async def _record_kiosk_action(
-    audit: AuditTrail,
-    caller: OperatorPrincipal,
-    action: str,
-    kiosk_id: uuid.UUID,
-    after: dict[str, object],
-) -> None:
-    kiosk = await get_kiosk(audit.session, caller.scope, kiosk_id)
-    await audit.record(
-        caller,
-        action,
-        organization_id=kiosk.organization_id,
-        store_id=kiosk.store_id,
-        target=kiosk.id,
-        after=after,
-    )
 
 
 @router.get("/realtime/status", tags=["realtime"])

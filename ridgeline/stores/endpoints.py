@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, Response, status
 from ridgeline.api.dependencies import AfterCommitDep, AuditDep, HubDep, SessionDep
 from ridgeline.api.pagination import PageDep, page_of
 from ridgeline.api.schemas import Envelope, Page, envelope
-from ridgeline.audit.service import AuditTrail
 from ridgeline.auth.dependencies import (
     KioskDep,
     OrgAdminDep,
@@ -19,7 +18,6 @@ from ridgeline.auth.dependencies import (
     StoreManagerDep,
     ViewerDep,
 )
-from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.models.kiosk import KioskStatus
 from ridgeline.realtime.presence import annotate_presence, with_presence
 from ridgeline.stores import service
@@ -234,7 +232,7 @@ async def create_kiosk(
 ) -> Envelope[KioskOut]:
     """Register a kiosk in a store; then issue it an API key with `POST /kiosks/{id}/keys`."""
     kiosk = KioskOut.model_validate(await service.create_kiosk(session, caller.scope, body))
-    await _record_kiosk(audit, caller, "kiosk.create", kiosk, after=kiosk)
+    await audit.record_kiosk(caller, "kiosk.create", kiosk, after=kiosk)
     return envelope(kiosk)
 
 
@@ -268,7 +266,7 @@ async def update_kiosk(
     before = KioskOut.model_validate(await service.get_kiosk(session, caller.scope, kiosk_id))
     kiosk = await service.update_kiosk(session, caller.scope, kiosk_id, body)
     after = KioskOut.model_validate(kiosk)
-    await _record_kiosk(audit, caller, "kiosk.update", after, before=before, after=after)
+    await audit.record_kiosk(caller, "kiosk.update", after, before=before, after=after)
     if kiosk.status is KioskStatus.DISABLED:
         # Its keys no longer work; its open connections close too (no reconnect), once the
         # change is committed: a kiosk told to go must not find itself enabled after a rollback.
@@ -283,25 +281,5 @@ async def delete_kiosk(
     """Delete a kiosk and its API keys."""
     before = KioskOut.model_validate(await service.get_kiosk(session, caller.scope, kiosk_id))
     await service.delete_kiosk(session, caller.scope, kiosk_id)
-    await _record_kiosk(audit, caller, "kiosk.delete", before, before=before)
+    await audit.record_kiosk(caller, "kiosk.delete", before, before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-async def _record_kiosk(
-    audit: AuditTrail,
-    caller: OperatorPrincipal,
-    action: str,
-    kiosk: KioskOut,
-    *,
-    before: KioskOut | None = None,
-    after: KioskOut | None = None,
-) -> None:
-    await audit.record(
-        caller,
-        action,
-        organization_id=kiosk.organization_id,
-        store_id=kiosk.store_id,
-        target=kiosk.id,
-        before=before,
-        after=after,
-    )

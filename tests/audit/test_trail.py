@@ -241,6 +241,13 @@ CASES: list[Case] = [
     ),
     Case("POST", STORE + "/pos/webhooks", "pos.webhooks.register", changed={"provider"}),
     Case(
+        "PUT",
+        STORE + "/compliance",
+        "store.compliance.update",
+        {"profile": "colorado", "overrides": {}},
+        changed={"profile"},
+    ),
+    Case(
         "POST",
         STORE + "/pos/webhook-token/rotate",
         "pos.webhook_token.rotate",

@@ -71,27 +71,26 @@ class OutboundPolicy:
     async def check(self, host: str) -> None:
         """Returns when every address `host` stands for may be called; `DestinationRefused`
         otherwise. A name that does not resolve is left to the connection to fail on."""
-        if self.private_allowed:
-            return
-        for address in await _addresses(host):
-            if not self.allows(address):
-                raise DestinationRefused(_refusal(host, address))
+        if not self.private_allowed:
+            literal = _literal(host)  # no thread for an address given as such
+            self._judge(
+                host, [literal] if literal is not None else await asyncio.to_thread(_resolve, host)
+            )
 
     def check_blocking(self, host: str) -> None:
         """`check` for code running in a thread (the SMTP client)."""
-        if self.private_allowed:
-            return
-        for address in _resolve(host):
+        if not self.private_allowed:
+            self._judge(host, _resolve(host))
+
+    def _judge(self, host: str, addresses: list[Address]) -> None:
+        for address in addresses:
             if not self.allows(address):
-                raise DestinationRefused(_refusal(host, address))
-
-
-def _refusal(host: str, address: Address) -> str:
-    shown = host if host == str(address) else f"{host} ({address})"
-    return (
-        f"{shown} is not a public address: refused (RIDGELINE_OUTBOUND_ALLOWED_NETWORKS "
-        "lists private networks that may be called)"
-    )
+                shown = host if host == str(address) else f"{host} ({address})"
+                raise DestinationRefused(
+                    f"{shown} is not a public address: refused "
+                    "(RIDGELINE_OUTBOUND_ALLOWED_NETWORKS lists private networks that may be "
+                    "called)"
+                )
 
 
 def _literal(host: str) -> Address | None:
@@ -99,13 +98,6 @@ def _literal(host: str) -> Address | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
-
-
-async def _addresses(host: str) -> list[Address]:
-    literal = _literal(host)
-    if literal is not None:
-        return [literal]
-    return await asyncio.to_thread(_resolve, host)
 
 
 def _resolve(host: str) -> list[Address]:

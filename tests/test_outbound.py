@@ -12,12 +12,13 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from ridgeline.alerts.channels import (
+    ChannelConfig,
     EmailConfig,
     Notification,
     NotificationState,
     WebhookConfig,
 )
-from ridgeline.alerts.delivery import send
+from ridgeline.alerts.delivery import Outcome, send
 from ridgeline.clock import FakeClock
 from ridgeline.config import Environment, Settings
 from ridgeline.models.alert_channel import ChannelKind
@@ -115,8 +116,10 @@ async def test_a_pos_on_a_private_address_is_never_called() -> None:
             assert len(receiver.requests) == (1 if reached else 0)
 
 
-def _notification(clock: FakeClock) -> Notification:
-    return Notification(
+async def _send(
+    kind: ChannelKind, config: ChannelConfig, clock: FakeClock, policy: OutboundPolicy
+) -> Outcome:
+    notification = Notification(
         title="POS offline at Main St",
         message="The POS has not answered for 5 minutes.",
         severity="critical",
@@ -124,32 +127,24 @@ def _notification(clock: FakeClock) -> Notification:
         dedup_key="store_health:main:offline",
         at=clock.now(),
     )
+    return await send(
+        kind, config, notification, delivery_id=uuid.uuid4(), clock=clock, policy=policy
+    )
+
+
+def _assert_refused(outcome: Outcome) -> None:
+    assert not outcome.ok
+    assert outcome.error is not None
+    assert "not a public address" in outcome.error
 
 
 async def test_alert_channels_to_private_addresses_fail_with_the_reason(clock: FakeClock) -> None:
     receiver = HttpReceiver(200)
     async with running(receiver, http="h11") as url:
         config = WebhookConfig(url=f"{url}/hook", secret=SecretStr("s" * 20))
-        refused = await send(
-            ChannelKind.WEBHOOK,
-            config,
-            _notification(clock),
-            delivery_id=uuid.uuid4(),
-            clock=clock,
-            policy=STRICT,
-        )
-        assert not refused.ok
-        assert refused.error is not None
-        assert "not a public address" in refused.error
+        _assert_refused(await _send(ChannelKind.WEBHOOK, config, clock, STRICT))
         assert receiver.requests == []
-        sent = await send(
-            ChannelKind.WEBHOOK,
-            config,
-            _notification(clock),
-            delivery_id=uuid.uuid4(),
-            clock=clock,
-            policy=LOOPBACK_LISTED,
-        )
+        sent = await _send(ChannelKind.WEBHOOK, config, clock, LOOPBACK_LISTED)
         assert sent.ok, sent.error
         assert len(receiver.requests) == 1
 
@@ -163,15 +158,5 @@ async def test_alert_channels_to_private_addresses_fail_with_the_reason(clock: F
             from_address="alerts@example.com",
             to_addresses=["ops@example.com"],
         )
-        refused = await send(
-            ChannelKind.EMAIL,
-            mail,
-            _notification(clock),
-            delivery_id=uuid.uuid4(),
-            clock=clock,
-            policy=STRICT,
-        )
-        assert not refused.ok
-        assert refused.error is not None
-        assert "not a public address" in refused.error
+        _assert_refused(await _send(ChannelKind.EMAIL, mail, clock, STRICT))
         assert recorder.messages == []

@@ -90,16 +90,18 @@ class AuditTrail:
         action: str,
         kiosk: KioskLike,
         *,
+        target: uuid.UUID | None = None,
         before: Snapshot = None,
         after: Snapshot = None,
     ) -> AuditEvent:
-        """`record` for an action on a kiosk: in its store and organization, naming it."""
+        """`record` for an action on a kiosk or one of its parts (`target`, e.g. its key): in
+        the kiosk's store and organization."""
         return await self.record(
             caller,
             action,
             organization_id=kiosk.organization_id,
             store_id=kiosk.store_id,
-            target=kiosk.id,
+            target=kiosk.id if target is None else target,
             before=before,
             after=after,
         )

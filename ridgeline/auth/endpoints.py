@@ -327,12 +327,4 @@ async def _record_key(
 ) -> None:
     """A key's event, in its kiosk's store."""
     kiosk = await get_kiosk(audit.session, caller.scope, key.kiosk_id)
-    await audit.record(
-        caller,
-        action,
-        organization_id=kiosk.organization_id,
-        store_id=kiosk.store_id,
-        target=key.id,
-        before=before,
-        after=after,
-    )
+    await audit.record_kiosk(caller, action, kiosk, target=key.id, before=before, after=after)

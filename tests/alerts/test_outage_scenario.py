@@ -1,12 +1,16 @@
-"""The regional outage of docs/alerting.md, end to end: 50 stores on one POS vendor (the
+"""The regional outage of docs/alerting.md, end to end: a fleet of stores on one POS vendor (the
 simulator, over its HTTP API) go offline together. Each channel, a real local receiver, gets a
-handful of grouped notifications, not 50: level 0 of the escalation policy first, level 1 when
-nobody acknowledges, then the acknowledgement, and the resolution once every store is back.
+handful of grouped notifications, not one per store: level 0 of the escalation policy first,
+level 1 when nobody acknowledges, then the acknowledgement, and the resolution once every store
+is back.
 
-Run with `-s` to print what each channel received (the table in docs/alerting.md)."""
+The suite plays it with 20 stores (a minute of the suite's time); the table in
+docs/alerting.md is the 50-store run: `RIDGELINE_OUTAGE_STORES=50 pytest
+tests/alerts/test_outage_scenario.py -s` prints what each channel received."""
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import uuid
@@ -43,7 +47,7 @@ from tests.factories import make_store, make_tenant, sign_in
 from tests.possim.servers import running
 from tests.simulated_pos import Harness
 
-STORES = 50
+STORES = int(os.environ.get("RIDGELINE_OUTAGE_STORES", "20"))
 SMTP_PASSWORD = "smtp-pass-outage"
 
 
@@ -94,7 +98,7 @@ async def told(database: Database, channel_id: str) -> list[dict[str, Any]]:
     ]
 
 
-async def test_fifty_stores_offline_make_a_handful_of_notifications_per_channel(
+async def test_a_fleet_offline_makes_a_handful_of_notifications_per_channel(
     database: Database,
     harness: Harness,
     clock: FakeClock,

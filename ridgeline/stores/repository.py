@@ -37,8 +37,15 @@ async def organization(
     return await session.scalar(organizations(scope).where(Organization.id == organization_id))
 
 
-async def store(session: AsyncSession, scope: TenantScope, store_id: uuid.UUID) -> Store | None:
-    return await session.scalar(stores(scope).where(Store.id == store_id))
+async def store(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, *, for_update: bool = False
+) -> Store | None:
+    """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite's writers are
+    serialised already) and reloads it, for a read-modify-write that must not interleave."""
+    statement = stores(scope).where(Store.id == store_id)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(statement)
 
 
 async def kiosk(session: AsyncSession, scope: TenantScope, kiosk_id: uuid.UUID) -> Kiosk | None:

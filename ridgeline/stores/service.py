@@ -86,8 +86,10 @@ async def list_stores(
     return await paginate(session, statement, Store, page)
 
 
-async def get_store(session: AsyncSession, scope: TenantScope, store_id: uuid.UUID) -> Store:
-    found = await repository.store(session, scope, store_id)
+async def get_store(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, *, for_update: bool = False
+) -> Store:
+    found = await repository.store(session, scope, store_id, for_update=for_update)
     if found is None:
         raise NotFound("store", store_id)
     return found

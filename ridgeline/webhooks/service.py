@@ -103,8 +103,10 @@ async def rotate_token(
     clock: Clock,
 ) -> Store:
     """Gives the store a new random webhook token; the one it replaces is still accepted for
-    `webhook_token_grace_s` (a token no key opens any more is simply dropped)."""
-    store = await get_store(session, scope, store_id)
+    `webhook_token_grace_s` (a token no key opens any more is simply dropped). The store's
+    row is locked first: two rotations at once take turns, so the second keeps the first's
+    token as the previous one rather than both keeping the same older one."""
+    store = await get_store(session, scope, store_id, for_update=True)
     webhook_source_of(store)
     now = clock.now()
     try:

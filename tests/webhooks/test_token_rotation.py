@@ -4,6 +4,7 @@ store's organization may rotate it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -11,12 +12,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.app import app_services
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
+from ridgeline.db.tenancy import TenantScope
 from ridgeline.models import Role
 from ridgeline.models.pos_event import PosEvent
+from ridgeline.webhooks import service as webhooks
 from tests.assertions import assert_error, data_of
 from tests.factories import make_operator, sign_in
 from tests.simulated_pos import Harness
@@ -177,3 +182,46 @@ async def test_only_an_admin_of_the_stores_organization_rotates_its_token(
     # None of those changed the token: the store's URL is still the one it had.
     response = await client.post(hook(settings, tenant.store.id), json=blaze_event())
     assert response.status_code == 200, response.text
+
+
+async def test_two_rotations_at_once_take_turns(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    database: Database,
+    settings: Settings,
+    clock: FakeClock,
+) -> None:
+    """The second of two racing rotations waits for the first and keeps its token as the
+    previous one: whichever URL the first caller gave the POS keeps working through the grace
+    period. (Without the row lock both would keep the same older token as the previous one.)"""
+    tenant = await configure(database, app, "blaze")
+    cipher = app_services(app).pos_connector.cipher
+
+    async def rotation(session: AsyncSession) -> str:
+        store = await webhooks.rotate_token(
+            session,
+            TenantScope.everything(),
+            tenant.store.id,
+            settings=settings,
+            cipher=cipher,
+            clock=clock,
+        )
+        return webhooks.current_webhook_token(store, settings, cipher)
+
+    async def second_rotation() -> str:
+        async with database.transaction() as session:
+            return await rotation(session)
+
+    async with database.transaction() as session:
+        first = await rotation(session)
+        racing = asyncio.create_task(second_rotation())
+        # It cannot get past the first's lock (PostgreSQL) or write transaction (SQLite).
+        done, _ = await asyncio.wait({racing}, timeout=0.5)
+        assert not done
+    second = await racing
+    assert second != first
+    for token, event_id in [(second, "evt-1"), (first, "evt-2")]:
+        response = await client.post(
+            hook(settings, tenant.store.id, token), json=blaze_event(event_id)
+        )
+        assert response.status_code == 200, response.text

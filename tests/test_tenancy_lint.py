@@ -52,6 +52,9 @@ UNSCOPED_ALLOWED = {
     ),
     ("sync/repository.py", "set_stock"): "a sync's own write to a variant it resolved, by id",
     ("audit/repository.py", "delete_events_before"): "the retention purge, across every tenant",
+    ("audit/repository.py", "operator_emails"): (
+        "the actors of audit events the caller may read, by their ids"
+    ),
 }
 
 TENANT_STATEMENTS = frozenset({"select", "update", "delete"})

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ridgeline.api.dependencies import SessionDep
-from ridgeline.api.pagination import PageDep, page_of
-from ridgeline.api.schemas import Page
+from ridgeline.api.pagination import PageDep
+from ridgeline.api.schemas import Page, PageMeta
 from ridgeline.audit import service
 from ridgeline.audit.repository import AuditFilter
 from ridgeline.audit.schemas import AuditEventOut
@@ -43,5 +43,13 @@ async def list_audit_events(
     filters = AuditFilter(
         store_id=store_id, actor_id=actor_id, action=action, since=since, until=until
     )
-    result = await service.list_events(session, caller.scope, page, filters)
-    return page_of(result, AuditEventOut)
+    result, emails = await service.list_events(session, caller.scope, page, filters)
+    events = [
+        AuditEventOut.model_validate(event).model_copy(
+            update={"actor_email": emails.get(event.actor_id)}
+        )
+        for event in result.items
+    ]
+    return Page[AuditEventOut](
+        data=events, meta=PageMeta(next_cursor=result.next_cursor, count=len(events))
+    )

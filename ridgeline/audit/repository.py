@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.api.pagination import PageRequest, PageResult, paginate
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.audit import AuditEvent
+from ridgeline.models.operator import Operator
 from ridgeline.models.store import Store
 
 
@@ -47,6 +48,20 @@ async def list_events(
     if filters.until is not None:
         statement = statement.where(AuditEvent.created_at < filters.until)
     return await paginate(session, statement, AuditEvent, page, newest_first=True)
+
+
+async def operator_emails(
+    session: AsyncSession, operator_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The current email of each of these operators that still exists. Unscoped on purpose:
+    the ids come from events the caller may already read, and an event's actor (a platform
+    admin acting on a store, say) is part of what the caller is shown."""
+    if not operator_ids:
+        return {}
+    rows = await session.execute(
+        select(Operator.id, Operator.email).where(Operator.id.in_(operator_ids))
+    )
+    return dict(rows.all())
 
 
 async def store_organization(

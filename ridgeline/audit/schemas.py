@@ -15,6 +15,10 @@ class AuditEventOut(BaseModel):
     organization_id: uuid.UUID | None
     store_id: uuid.UUID | None
     actor_id: uuid.UUID = Field(description="The operator who acted.")
+    actor_email: str | None = Field(
+        default=None,
+        description="The actor's email today; none once the operator has been deleted.",
+    )
     actor_role: str
     action: str = Field(description="What was done, e.g. `store.update` (docs/security.md).")
     target_id: str | None = Field(description="The object acted on, where there is one.")

@@ -159,8 +159,11 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
 
 async def list_events(
     session: AsyncSession, scope: TenantScope, page: PageRequest, filters: AuditFilter
-) -> PageResult[AuditEvent]:
-    return await repository.list_events(session, scope, page, filters)
+) -> tuple[PageResult[AuditEvent], dict[uuid.UUID, str]]:
+    """One page of events, and the current email of each of their actors still on file."""
+    result = await repository.list_events(session, scope, page, filters)
+    emails = await repository.operator_emails(session, {event.actor_id for event in result.items})
+    return result, emails
 
 
 async def purge_events(session: AsyncSession, before: datetime) -> int:

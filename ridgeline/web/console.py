@@ -20,6 +20,7 @@ VIEWS = (
     "alerts",
     "rules",
     "operators",
+    "audit",
     "statuspage",
     "system",
 )

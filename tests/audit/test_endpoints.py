@@ -169,3 +169,28 @@ async def test_an_event_outlives_what_it_names(
     assert event["changes"]["before"]["name"] == "Closing St"
     assert event["changes"]["after"] == {}
     assert datetime.fromisoformat(event["created_at"]).tzinfo == UTC
+
+
+async def test_each_event_names_its_actor_by_email_while_the_operator_exists(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    tenant = await make_tenant(database)
+    colleague = await make_operator(database, Role.ORG_ADMIN, tenant.organization)
+    admin = await sign_in(client, tenant.admin)
+    await _rename_store(client, admin, tenant.store.id, "By the admin")
+    clock.advance(60)
+    await _rename_store(client, await sign_in(client, colleague), tenant.store.id, "By a colleague")
+
+    events = data_of(await client.get(EVENTS, headers=admin))
+    assert [(event["actor_email"], event["actor_id"]) for event in events] == [
+        (colleague.email, str(colleague.id)),
+        (tenant.admin.email, str(tenant.admin.id)),
+    ]
+    # Deleted, the operator keeps their events; only their email is no longer on file.
+    deleted = await client.delete(f"/api/v1/operators/{colleague.id}", headers=admin)
+    assert deleted.status_code == 204, deleted.text
+    events = data_of(await client.get(EVENTS, headers=admin, params={"action": "store.update"}))
+    assert [(event["actor_email"], event["actor_id"]) for event in events] == [
+        (None, str(colleague.id)),
+        (tenant.admin.email, str(tenant.admin.id)),
+    ]

@@ -22,6 +22,7 @@ const ROUTES = [
   [/^#\/alerts\/?$/, "alerts", () => ({})],
   [/^#\/alerts\/rules\/?$/, "rules", () => ({})],
   [/^#\/operators\/?$/, "operators", () => ({})],
+  [/^#\/audit\/?$/, "audit", () => ({})],
   [/^#\/status-page\/?$/, "statuspage", () => ({})],
   [/^#\/system\/?$/, "system", () => ({})],
   [/^#\/stores\/([0-9a-f-]{36})\/?$/, "store", (m) => ({ store_id: m[1] })],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
@@ -53,9 +53,32 @@ class RequestBody(BaseModel):
         return value
 
 
+def _null_only_where_accepted(schema: dict[str, Any], model: type[Any]) -> None:
+    """A partial update's fields are optional (`X | None = None`, absent meaning unchanged),
+    which the generated schema shows as nullable; `null` itself is refused for every field
+    outside `nullable_fields`, so the schema says so: those fields lose their null branch."""
+    nullable: frozenset[str] = getattr(model, "nullable_fields", frozenset())
+    for name, prop in schema.get("properties", {}).items():
+        choices = prop.get("anyOf")
+        if name in nullable or not isinstance(choices, list):
+            continue
+        kept = [choice for choice in choices if choice != {"type": "null"}]
+        if len(kept) == len(choices):
+            continue
+        del prop["anyOf"]
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+        if prop.get("default", ...) is None:
+            del prop["default"]
+
+
 class PatchBody(RequestBody):
     """Base of partial updates: absent fields are left alone, and `null` is refused for
     fields that cannot be empty (instead of reaching the database as a NOT NULL violation)."""
+
+    model_config = ConfigDict(json_schema_extra=_null_only_where_accepted)
 
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
 

@@ -9,9 +9,21 @@ from pydantic import BaseModel, Field
 from ridgeline.api.schemas import RequestBody
 
 
+def _provider_names(schema: dict[str, Any]) -> None:
+    """The installed adapters as the schema's enum, read when the schema is generated (the
+    registry imports the adapters, which import this module). Validation stays the service's
+    own, so an unknown name is answered with the list in words."""
+    from ridgeline.pos.registry import adapter_names
+
+    schema["enum"] = adapter_names()
+
+
 class StorePosUpdate(RequestBody):
     provider: str = Field(
-        min_length=1, max_length=32, description="dutchie, treez, blaze or flowhub."
+        min_length=1,
+        max_length=32,
+        description="The POS dialect: dutchie, treez, blaze or flowhub.",
+        json_schema_extra=_provider_names,
     )
     config: dict[str, Any] = Field(
         description="The adapter's credentials and settings (see docs/pos/<provider>.md)."

@@ -85,7 +85,8 @@ async def browse_catalog(
     merged. `q` searches name, brand and tags (case-insensitive); the price filters keep
     products with any variant in range. `meta.catalog` says how fresh the catalog is and the
     stream position to pass to `/catalog/changes`. Send `If-None-Match` with the last `ETag`
-    to get a 304 when nothing changed."""
+    to get a 304 when nothing changed (the ETag follows the catalog's version: see
+    docs/catalog.md, "ETags")."""
     filters = CatalogFilters(
         category=category.value if category else None,
         brand=brand,
@@ -96,16 +97,25 @@ async def browse_catalog(
         q=q,
         sort=sort,
     )
+    freshness = await service.catalog_status(session, kiosk.scope, kiosk.store_id, now=clock.now())
+    version = await service.catalog_version(session, kiosk.scope, kiosk.store_id, freshness)
+    etag = service.catalog_etag(freshness, version, filters, page)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     result = await service.catalog_page(
         session,
         kiosk.scope,
         kiosk.store_id,
         filters,
         page,
-        now=clock.now(),
+        status=freshness,
+        version=version,
         indexes=indexes,
     )
-    return _etag_response(request, result)
+    return Response(
+        content=result.model_dump_json().encode(), media_type="application/json", headers=headers
+    )
 
 
 @router.get("/catalog/changes", tags=["catalog"], response_model=ChangesPage)

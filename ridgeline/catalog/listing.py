@@ -2,8 +2,9 @@
 makes them cheap.
 
 A store can carry 20,000 products. Its `CatalogIndex` holds one small `ListingEntry` per visible
-product (what filters and sorts read, precomputed) and each sort's order, built once per catalog
-version and kept by `CatalogIndexCache`; `service.catalog_page` walks it and builds kiosk views
+product (what filters and sorts read, precomputed) and each sort's order, built once and then
+brought on from the products each catalog change names (`CatalogIndex.replaced`, a binary search
+per sort), kept by `CatalogIndexCache`; `service.catalog_page` walks it and builds kiosk views
 for the page only. Filtering and sorting stay in Python, over the same values the kiosk view
 shows, so search covers the *merged* tags (POS and enrichment) and every sort order is identical
 on SQLite and PostgreSQL. See docs/catalog.md ("How a list is served").
@@ -24,7 +25,7 @@ import sys
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -209,21 +210,58 @@ def decode_cursor(cursor: str, sort: CatalogSort) -> tuple[SortKey, str]:
 
 class CatalogIndex:
     """The filterable, sortable entries of a store's visible catalog at one version, each sort
-    order built on first use (only the entries in order: keys are recomputed where needed)."""
+    order built on first use (only the entries in order: keys are recomputed where needed).
 
-    def __init__(self, entries: Sequence[ListingEntry]) -> None:
-        self.entries = list(entries)
+    An index is never changed once a request may be walking it: `replaced` returns a new index
+    (copy on write), so a request that awaits between two batches of a page keeps a consistent
+    order while another request moves the store's index on."""
+
+    def __init__(self, entries: Iterable[ListingEntry]) -> None:
+        self._by_id: dict[uuid.UUID, ListingEntry] = {entry.id: entry for entry in entries}
         self._orders: dict[CatalogSort, list[ListingEntry]] = {}
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._by_id)
+
+    @property
+    def entries(self) -> list[ListingEntry]:
+        return list(self._by_id.values())
 
     def _order(self, sort: CatalogSort) -> list[ListingEntry]:
         order = self._orders.get(sort)
         if order is None:
-            order = sorted(self.entries, key=lambda entry: order_key(entry, sort))
+            order = sorted(self._by_id.values(), key=lambda entry: order_key(entry, sort))
             self._orders[sort] = order
         return order
+
+    def replaced(
+        self, product_ids: Collection[uuid.UUID], entries: Iterable[ListingEntry]
+    ) -> CatalogIndex:
+        """A new index where the products `product_ids` are what `entries` says now: an entry
+        for each of them that is visible, none for the others (hidden, inactive, deleted). Each
+        sort order already built is kept in order by binary search (remove the old entry, insert
+        the new one), never sorted again; this index is left as it was."""
+        fresh = {entry.id: entry for entry in entries}
+        by_id = dict(self._by_id)
+        dropped = [by_id.pop(product_id) for product_id in product_ids if product_id in by_id]
+        by_id.update(fresh)
+        updated = CatalogIndex(())
+        updated._by_id = by_id
+        for sort, order in self._orders.items():
+            changed = list(order)
+            for entry in dropped:
+                at = bisect.bisect_left(
+                    changed, order_key(entry, sort), key=lambda e: order_key(e, sort)
+                )
+                # The order holds this very entry (same key, unique id): it sits at `at`.
+                if at < len(changed) and changed[at] is entry:
+                    del changed[at]
+                else:  # pragma: no cover - only if an entry's key could change in place
+                    changed.remove(entry)
+            for entry in fresh.values():
+                bisect.insort(changed, entry, key=lambda e: order_key(e, sort))
+            updated._orders[sort] = changed
+        return updated
 
     def after(
         self, sort: CatalogSort, cursor: str | None
@@ -238,9 +276,32 @@ class CatalogIndex:
         return ((order_key(entries[i], sort), entries[i]) for i in range(start, len(entries)))
 
 
-# What the index of a store is built from: the store stream's epoch and offset, and the
-# heartbeats of the store's running sync runs (see `service._running_syncs`).
-CatalogVersion = tuple[str, int, tuple[str, ...]]
+@dataclass(frozen=True, slots=True)
+class RunningSync:
+    """A running sync run of the store, as a catalog version sees it."""
+
+    kind: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogVersion:
+    """What a store's index is up to date with: the store stream's epoch and offset (every
+    catalog event up to `offset` is in it), and the store's running sync runs (a run's batches
+    that commit without events move its heartbeat; see `service.catalog_page`)."""
+
+    epoch: str
+    offset: int
+    syncs: frozenset[RunningSync] = frozenset()
+
+
+# Given the version a store's index is at, the index, and the version a request read: the index
+# at (at least) the request's version and the version to keep it under, or None to rebuild.
+Advance = Callable[
+    [CatalogVersion, CatalogIndex, CatalogVersion],
+    Awaitable[tuple[CatalogVersion, CatalogIndex] | None],
+]
 
 
 @dataclass(slots=True)
@@ -250,11 +311,11 @@ class _Cached:
 
 
 class CatalogIndexCache:
-    """Each store's `CatalogIndex` at a `CatalogVersion`, least recently used stores dropped
-    beyond `max_products` entries in all. Every write that changes what kiosks see moves the
-    version in its own transaction (an event on the store stream, or a sync batch's heartbeat),
-    so an index built at a version is the catalog at that version in any process: a new version
-    simply misses. Keyed by what the database says, never by what this process saw."""
+    """Each store's latest `CatalogIndex` and its `CatalogVersion`, least recently used stores
+    dropped beyond `max_products` entries in all. A request that reads a version the index is not
+    at asks `advance` to bring the index there (the catalog events since, applied in place), and
+    builds it afresh only when that cannot be done. Versions are what the database says, never
+    what this process saw, so any process's index is right for the version it is kept under."""
 
     def __init__(self, max_products: int = 100_000) -> None:
         self.max_products = max_products
@@ -263,7 +324,8 @@ class CatalogIndexCache:
             weakref.WeakValueDictionary()
         )
         self.hits = 0
-        self.misses = 0
+        self.misses = 0  # full builds
+        self.advances = 0  # brought to a newer version without a build
 
     def __len__(self) -> int:
         return len(self._stores)
@@ -281,9 +343,6 @@ class CatalogIndexCache:
         return cached.index
 
     def _put(self, store_id: uuid.UUID, version: CatalogVersion, index: CatalogIndex) -> None:
-        held = self._stores.get(store_id)
-        if held is not None and held.version[0] == version[0] and held.version[1] > version[1]:
-            return  # a slower request built an older position: keep the newer one
         self._stores[store_id] = _Cached(version, index)
         self._stores.move_to_end(store_id)
         total = self.size
@@ -296,9 +355,11 @@ class CatalogIndexCache:
         store_id: uuid.UUID,
         version: CatalogVersion,
         build: Callable[[], Awaitable[CatalogIndex]],
+        advance: Advance | None = None,
     ) -> CatalogIndex:
-        """The store's index at `version`, built by `build` on a miss; concurrent misses of a
-        store wait for one build instead of each loading the catalog."""
+        """The store's index at `version` (or newer), brought there by `advance` from the index
+        held or built by `build`; concurrent requests of a store wait for one of them instead of
+        each reading the catalog."""
         found = self._get(store_id, version)
         if found is not None:
             self.hits += 1
@@ -307,11 +368,22 @@ class CatalogIndexCache:
         if lock is None:
             lock = self._building[store_id] = asyncio.Lock()
         async with lock:
-            found = self._get(store_id, version)
-            if found is not None:
+            held = self._stores.get(store_id)
+            if held is not None and held.version == version:
                 self.hits += 1
-                return found
+                self._stores.move_to_end(store_id)
+                return held.index
+            if held is not None and advance is not None:
+                moved = await advance(held.version, held.index, version)
+                if moved is not None:
+                    if moved[1] is held.index:
+                        self.hits += 1
+                    else:
+                        self.advances += 1
+                    self._put(store_id, *moved)
+                    return moved[1]
             self.misses += 1
+            # Read after `version` was: at least as new as it, and newer than what was held.
             index = await build()
             self._put(store_id, version, index)
             return index

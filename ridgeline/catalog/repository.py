@@ -183,21 +183,24 @@ async def rfid_tag(
 
 async def running_sync_heartbeats(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
-) -> Sequence[Row[SyncKind, datetime]]:
-    """The kind and heartbeat of each of the store's running sync runs."""
+) -> Sequence[Row[SyncKind, datetime, datetime]]:
+    """The kind, start and heartbeat of each of the store's running sync runs."""
     statement = (
         scoped(select(SyncRun), SyncRun, scope)
         .where(SyncRun.store_id == store_id, text("sync_runs.status = 'running'"))
-        .with_only_columns(SyncRun.kind, SyncRun.heartbeat_at)
+        .with_only_columns(SyncRun.kind, SyncRun.started_at, SyncRun.heartbeat_at)
     )
     return (await session.execute(statement)).all()
 
 
 async def index_products(
-    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    product_ids: Collection[uuid.UUID] | None = None,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
-    """The store's active products: `id`, `raw_id`, `name`, `brand`, `category`, `strain_type`,
-    `tags`, `created_at`."""
+    """The store's active products (all, or those among `product_ids`): `id`, `raw_id`, `name`,
+    `brand`, `category`, `strain_type`, `tags`, `created_at`."""
     raw_id = type_coerce(Product.id, String).label("raw_id")
     statement = products(scope, store_id, active_only=True).with_only_columns(
         Product.id,
@@ -209,13 +212,19 @@ async def index_products(
         Product.tags,
         Product.created_at,
     )
+    if product_ids is not None:
+        statement = statement.where(Product.id.in_(list(product_ids)))
     return (await session.execute(statement)).all()
 
 
 async def index_variants(
-    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    product_ids: Collection[uuid.UUID] | None = None,
 ) -> Sequence[Row[str, int, int]]:
-    """Every variant of the store as (raw product id, `price_cents`, `quantity_available`)."""
+    """Every variant of the store (or of the products `product_ids`) as (raw product id,
+    `price_cents`, `quantity_available`)."""
     statement = (
         scoped(select(ProductVariant), ProductVariant, scope)
         .where(ProductVariant.store_id == store_id)
@@ -225,14 +234,19 @@ async def index_variants(
             ProductVariant.quantity_available,
         )
     )
+    if product_ids is not None:
+        statement = statement.where(ProductVariant.product_id.in_(list(product_ids)))
     return (await session.execute(statement)).all()
 
 
 async def index_enrichments(
-    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    product_ids: Collection[uuid.UUID] | None = None,
 ) -> Sequence[Row[str, bool, bool, int, list[str]]]:
-    """Every enrichment of the store: `raw_id` (its product's), `hidden`, `featured`,
-    `sort_order`, `tags`."""
+    """Every enrichment of the store (or of the products `product_ids`): `raw_id` (its
+    product's), `hidden`, `featured`, `sort_order`, `tags`."""
     statement = (
         scoped(select(ProductEnrichment), ProductEnrichment, scope)
         .where(ProductEnrichment.store_id == store_id)
@@ -244,4 +258,6 @@ async def index_enrichments(
             ProductEnrichment.tags,
         )
     )
+    if product_ids is not None:
+        statement = statement.where(ProductEnrichment.product_id.in_(list(product_ids)))
     return (await session.execute(statement)).all()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import itertools
 import json
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,8 +22,10 @@ from ridgeline.catalog.listing import (
     CatalogFilters,
     CatalogIndex,
     CatalogIndexCache,
+    CatalogVersion,
     ListingEntry,
     OrderKey,
+    RunningSync,
     encode_cursor,
     entry_of_view,
     matches,
@@ -52,6 +56,12 @@ CATALOG_EVENT_TYPES = frozenset(
     }
 )
 MAX_CHANGES = 1000
+# How far an index is brought on from the events since its version; beyond, it is rebuilt.
+MAX_APPLIED_EVENTS = 2000
+MAX_APPLIED_PRODUCTS = 500
+_CATALOG_EVENT_PREFIXES = frozenset({"product", "inventory", "catalog"})
+# Changed whenever what a page holds for the same version changes (a new field, a new rule).
+_ETAG_FORMAT = "catalog-page/2"
 
 
 # Kiosk catalog
@@ -83,6 +93,43 @@ async def catalog_status(
     )
 
 
+async def catalog_version(
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, status: CatalogStatus
+) -> CatalogVersion:
+    """The catalog's version as a request reads it: the store stream position of `status` (read
+    first) and the store's running sync runs (see `_running_syncs`)."""
+    return CatalogVersion(
+        status.position.epoch,
+        status.position.offset,
+        await _running_syncs(session, scope, store_id),
+    )
+
+
+def catalog_etag(
+    status: CatalogStatus, version: CatalogVersion, filters: CatalogFilters, page: PageRequest
+) -> str:
+    """The strong ETag of a catalog page, from what the page is a function of (the catalog's
+    version and freshness, the filters, the cursor and the limit) rather than from its bytes: a
+    revalidation is answered 304 without the index or a page. Every write kiosks would notice
+    moves the version (see docs/catalog.md, "Why the version is right")."""
+    syncs = sorted(
+        (run.kind, run.started_at.isoformat(), run.heartbeat_at.isoformat())
+        for run in version.syncs
+    )
+    raw = json.dumps(
+        [
+            _ETAG_FORMAT,
+            status.model_dump(mode="json"),
+            syncs,
+            [getattr(filters, field) for field in filters.__slots__],
+            [page.limit, page.cursor],
+        ],
+        separators=(",", ":"),
+        default=str,
+    )
+    return f'"{hashlib.sha256(raw.encode()).hexdigest()[:32]}"'
+
+
 async def catalog_page(
     session: AsyncSession,
     scope: TenantScope,
@@ -90,20 +137,23 @@ async def catalog_page(
     filters: CatalogFilters,
     page: PageRequest,
     *,
-    now: datetime,
+    status: CatalogStatus,
+    version: CatalogVersion,
     indexes: CatalogIndexCache,
 ) -> CatalogPage:
-    """One page of the kiosk catalog. Which products, in what order, comes from the store's
-    `CatalogIndex` at the catalog's current version (the store stream position and the running
-    syncs' heartbeats; built once per version, see `listing.CatalogIndexCache`); the page's own
-    products are read fresh, so what a kiosk is shown is never older than the database."""
-    status = await catalog_status(session, scope, store_id, now=now)
-    version = (
-        status.position.epoch,
-        status.position.offset,
-        await _running_syncs(session, scope, store_id),
+    """One page of the kiosk catalog, at `version` (read with `status` by `catalog_version`).
+    Which products, in what order, comes from the store's `CatalogIndex`, brought to that version
+    from the changed products only (`_advance`) or built once (see `listing.CatalogIndexCache`);
+    the page's own products are read fresh, so what a kiosk is shown is never older than the
+    database."""
+    index = await indexes.index(
+        store_id,
+        version,
+        lambda: _build_index(session, scope, store_id),
+        lambda held, held_index, target: _advance(
+            session, scope, store_id, held, held_index, target
+        ),
     )
-    index = await indexes.index(store_id, version, lambda: _build_index(session, scope, store_id))
     # The brand filter stays SQL's own `lower(brand) = lower(?)`: Python's lower() is not
     # SQLite's (ASCII only) nor PostgreSQL's (the database's locale).
     brand_ids = await _brand_ids(session, scope, store_id, filters.brand)
@@ -132,30 +182,46 @@ async def catalog_page(
 
 async def _running_syncs(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
-) -> tuple[str, ...]:
-    """The heartbeats of the store's running sync runs. A run of more than `RESYNC_THRESHOLD`
-    changes writes its batches without events (one `catalog.resync` ends it), but every batch
-    moves its run's heartbeat in the same transaction: part of the index's version, this makes
-    each batch show up in the next list even before the run ends (or if it never does)."""
+) -> frozenset[RunningSync]:
+    """The store's running sync runs. A run of more than `RESYNC_THRESHOLD` changes writes its
+    batches without events (one `catalog.resync` ends it), but every batch moves its run's
+    heartbeat in the same transaction: part of the index's version, this makes each batch show
+    up in the next list even before the run ends (or if it never does)."""
     rows = await repository.running_sync_heartbeats(session, scope, store_id)
-    return tuple(sorted(f"{kind}@{heartbeat.isoformat()}" for kind, heartbeat in rows))
+    return frozenset(
+        RunningSync(str(kind), _utc(started), _utc(heartbeat)) for kind, started, heartbeat in rows
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def _build_index(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
 ) -> CatalogIndex:
-    """The store's visible catalog as listing entries, from the columns filters and sorts use
-    (no ORM objects, no kiosk views). Variants and enrichment find their product by the id as
-    the driver returns it: a UUID object per variant row is a third of a build on SQLite."""
-    products = await repository.index_products(session, scope, store_id)
-    variants = await repository.index_variants(session, scope, store_id)
+    return CatalogIndex(await _entries(session, scope, store_id))
+
+
+async def _entries(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    product_ids: Collection[uuid.UUID] | None = None,
+) -> list[ListingEntry]:
+    """The listing entries of the store's visible products (all, or those among `product_ids`),
+    from the columns filters and sorts use (no ORM objects, no kiosk views). Variants and
+    enrichment find their product by the id as the driver returns it: a UUID object per variant
+    row is a third of a build on SQLite."""
+    products = await repository.index_products(session, scope, store_id, product_ids)
+    variants = await repository.index_variants(session, scope, store_id, product_ids)
     prices: dict[object, list[int]] = defaultdict(list)
     in_stock: set[object] = set()
     for product_id, price_cents, quantity in variants:
         prices[product_id].append(price_cents)
         if quantity > 0:
             in_stock.add(product_id)
-    enrichments = await repository.index_enrichments(session, scope, store_id)
+    enrichments = await repository.index_enrichments(session, scope, store_id, product_ids)
     added = {row.raw_id: row for row in enrichments}
     entries = []
     for row in products:
@@ -177,7 +243,83 @@ async def _build_index(
                 created_at=row.created_at,
             )
         )
-    return CatalogIndex(entries)
+    return entries
+
+
+async def _advance(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    held: CatalogVersion,
+    index: CatalogIndex,
+    target: CatalogVersion,
+) -> tuple[CatalogVersion, CatalogIndex] | None:
+    """The store's `index` at `held`, brought to `target` from the catalog events in between
+    (the products they name are read again and their entries replaced), or None when only a
+    build will do: another epoch, history pruned, `catalog.resync`, more than
+    `MAX_APPLIED_EVENTS` events or `MAX_APPLIED_PRODUCTS` products, or a running sync whose
+    heartbeat moved without a catalog event of the same commit (a batch written without
+    events). Other events (`order.status`, `store.status`, ...) change nothing."""
+    if held.epoch != target.epoch:
+        return None
+    if held.syncs - target.syncs:
+        # A run ended after this request read the stream position: what it ended with (maybe
+        # `catalog.resync`) is after that position, so only a stream that has not moved since
+        # says there is nothing to add.
+        now = await streams.position(session, streams.store_stream(store_id))
+        if (now.epoch, now.offset) != (target.epoch, target.offset):
+            return None
+    if target.offset <= held.offset:
+        # The index is at least as new as what this request read (a slower request).
+        if not _syncs_explained(held.syncs, target.syncs, frozenset()):
+            return None
+        return (held if target.offset < held.offset else target), index
+    if target.offset - held.offset > MAX_APPLIED_EVENTS:
+        return None
+    try:
+        entries = await streams.read_since(
+            session,
+            streams.store_stream(store_id),
+            epoch=held.epoch,
+            offset=held.offset,
+            limit=target.offset - held.offset,
+        )
+    except HistoryUnavailable:
+        return None
+    changed: set[uuid.UUID] = set()
+    stamps: set[datetime] = set()
+    for entry in entries:
+        message_type = str(entry.message.get("type"))
+        if message_type not in CATALOG_EVENT_TYPES:
+            if message_type.split(".", 1)[0] in _CATALOG_EVENT_PREFIXES:
+                return None  # a catalog event type this code does not know: be safe
+            continue
+        product_id = _product_id_of(message_type, dict(entry.message.get("data") or {}))
+        try:
+            changed.add(uuid.UUID(product_id or ""))
+            stamps.add(_utc(datetime.fromisoformat(str(entry.message.get("at")))))
+        except ValueError:
+            return None  # catalog.resync, or an event we cannot place: rebuild
+    if len(changed) > MAX_APPLIED_PRODUCTS:
+        return None
+    if not _syncs_explained(held.syncs, target.syncs, frozenset(stamps)):
+        return None
+    if not changed:
+        return target, index
+    return target, index.replaced(changed, await _entries(session, scope, store_id, changed))
+
+
+def _syncs_explained(
+    held: frozenset[RunningSync], now: frozenset[RunningSync], stamps: frozenset[datetime]
+) -> bool:
+    """Whether every running sync whose heartbeat moved since `held` wrote nothing the events
+    applied do not cover: a run not seen before that has not written a batch yet (its heartbeat
+    is its start), or a heartbeat the time of one of those events (a batch with events commits
+    both at the same `now`). A run that ended needs nothing: its changes were events, or it ended
+    with `catalog.resync`."""
+    return all(
+        run.heartbeat_at == run.started_at or run.heartbeat_at in stamps for run in now - held
+    )
 
 
 async def _brand_ids(

@@ -73,8 +73,19 @@ def upgrade(url: str, revision: str = "head") -> None:
                 config = _alembic_config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
+                if connection.dialect.name == "sqlite":
+                    _refresh_sqlite_statistics(connection)
     finally:
         engine.dispose()
+
+
+def _refresh_sqlite_statistics(connection: Connection) -> None:
+    """SQLite has no autovacuum: without `ANALYZE` its planner guesses, and it guesses a
+    store's index over the primary key for a page of products by id (docs/benchmarks.md,
+    "Catalog list"). Each upgrade (every deploy) refreshes the statistics, sampling at most
+    1,000 rows per index so that it stays quick on a large database."""
+    connection.execute(text("PRAGMA analysis_limit = 1000"))
+    connection.execute(text("ANALYZE"))
 
 
 def _wait_for_advisory_lock(connection: Connection) -> None:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from ridgeline.catalog.views import kiosk_event_data
 from ridgeline.db.engine import Database
 from ridgeline.models import (
     Operator,
@@ -23,6 +24,7 @@ from ridgeline.models import (
     Store,
     StoreSyncState,
 )
+from ridgeline.realtime import streams
 from tests.factories import make_kiosk, make_operator, make_organization, make_store
 
 
@@ -121,12 +123,28 @@ async def enrich(database: Database, product: Product, **fields: Any) -> None:
 
 
 async def set_price(database: Database, product: Product, price_cents: int) -> None:
-    """Every variant of the product at this price (what a sync would write)."""
+    """Every variant of the product at this price, and its `product.updated` event on the store
+    stream in the same transaction (what a sync writes)."""
     async with database.transaction() as session:
         await session.execute(
             update(ProductVariant)
             .where(ProductVariant.product_id == product.id)
             .values(price_cents=price_cents)
+        )
+        current = await session.get(Product, product.id)
+        assert current is not None
+        variants = (
+            await session.scalars(
+                select(ProductVariant).where(ProductVariant.product_id == product.id)
+            )
+        ).all()
+        enrichment = await session.get(ProductEnrichment, product.id)
+        await streams.append(
+            session,
+            streams.store_stream(product.store_id),
+            "product.updated",
+            kiosk_event_data(current, variants, enrichment),
+            at=datetime.now(UTC),
         )
 
 

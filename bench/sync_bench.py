@@ -4,14 +4,18 @@ raw fetch of the same data plus a bulk insert (no mapping overrides, hashing, ch
 events or bookkeeping).
 
     .venv/bin/python -m bench.sync_bench [--products 10000] [--dialect dutchie] [--database URL]
+                                         [--rounds 3]
 
-Absolute times on a shared 2-core machine are noisy: read the ratios.
+Each round syncs the catalog into a new store and then runs the floor into another; the table
+gives the median of the rounds and full / floor the median of the rounds' ratios. Absolute times
+on a shared 2-core machine are noisy: read the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import threading
 import time
@@ -117,27 +121,30 @@ async def raw_fetch_and_insert(
     return len(products), time.perf_counter() - began
 
 
-async def bench(products: int, dialect: str, database_url: str) -> None:
+async def bench(products: int, dialect: str, database_url: str, rounds: int) -> None:
     settings = Settings(env=Environment.TEST, database_url=database_url, log_format=LogFormat.JSON)
     migrate.upgrade(database_url)
     root, sim, server = start_simulator(products, dialect)
     database = Database(database_url)
     connector = PosConnector(settings, database, SystemClock())
+    full_times: list[float] = []
+    floor_times: list[float] = []
     try:
-        synced = await make_store(database, connector, sim)
-        floor = await make_store(database, connector, sim)
-
-        began = time.perf_counter()
-        full = await run_sync(
-            database,
-            connector,
-            synced.id,
-            SyncKind.FULL,
-            SyncTrigger.OPERATOR,
-            clock=connector.clock,
-        )
-        full_s = time.perf_counter() - began
-        raw_count, raw_s = await raw_fetch_and_insert(database, connector, floor)
+        for _ in range(rounds):
+            synced = await make_store(database, connector, sim)
+            floor = await make_store(database, connector, sim)
+            began = time.perf_counter()
+            full = await run_sync(
+                database,
+                connector,
+                synced.id,
+                SyncKind.FULL,
+                SyncTrigger.OPERATOR,
+                clock=connector.clock,
+            )
+            full_times.append(time.perf_counter() - began)
+            raw_count, raw_s = await raw_fetch_and_insert(database, connector, floor)
+            floor_times.append(raw_s)
 
         async with httpx.AsyncClient(base_url=root) as control:
             listed = await control.get(f"/_sim/stores/{sim['id']}/products", params={"limit": 10})
@@ -162,7 +169,12 @@ async def bench(products: int, dialect: str, database_url: str) -> None:
         await database.dispose()
         server.should_exit = True
 
-    print(f"dialect={dialect} products={products} database={database_url.split(':')[0]}")
+    full_s, raw_s = statistics.median(full_times), statistics.median(floor_times)
+    ratios = [f / r for f, r in zip(full_times, floor_times, strict=True)]
+    print(
+        f"dialect={dialect} products={products} database={database_url.split(':')[0]} "
+        f"rounds={rounds} (medians)"
+    )
     print(f"{'case':<34}{'seconds':>9}{'products/s':>12}{'written':>9}")
     rows = [
         ("full sync (ridgeline)", full_s, full.fetched / full_s, full.created),
@@ -174,7 +186,8 @@ async def bench(products: int, dialect: str, database_url: str) -> None:
         f"{'incremental sync, 10 changes':<34}{incremental_s:>9.2f}{'':>12}{incremental.updated:>9}"
     )
     print(
-        f"full sync / floor: {full_s / raw_s:.2f}x   "
+        f"full sync / floor: {statistics.median(ratios):.2f}x "
+        f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})   "
         f"incremental fetched {incremental.fetched}, updated {incremental.updated}, "
         f"unchanged {incremental.unchanged}"
     )
@@ -185,10 +198,11 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--dialect", default="dutchie")
     parser.add_argument("--database", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     configure_logging(Settings(env=Environment.TEST, log_level="WARNING"))
     url = args.database or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
-    asyncio.run(bench(args.products, args.dialect, url))
+    asyncio.run(bench(args.products, args.dialect, url, args.rounds))
 
 
 if __name__ == "__main__":

@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     # does not answer, each process keeps to this share of them on its own. Without Redis
     # (embedded) it scales this process's POS rate limits.
     pos_rate_limit_share: float = Field(default=1.0, gt=0, le=1)
+    # The POS call log (`pos_calls`) of a sync's fetch is written in batches: a call waits at
+    # most this long, and at most this many wait, before they are written together (0 ms: each
+    # call in its own transaction). A crash loses what was waiting; a clean stop writes it.
+    pos_call_log_flush_ms: int = Field(default=1000, ge=0, le=60_000)
+    pos_call_log_max_rows: int = Field(default=200, ge=1, le=10_000)
 
     # Rate limits of our own API (docs/security.md#api-rate-limits), each "<limit>/<window>s
     # burst <n>": per kiosk key, per operator, and per client address for anonymous callers

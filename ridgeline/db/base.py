@@ -7,7 +7,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, MetaData, String, TypeDecorator, Uuid
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
@@ -86,6 +96,14 @@ class Base(DeclarativeBase):
         uuid.UUID: Uuid(),
         dict[str, Any]: JSONDocument,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, for Core statements (bulk inserts of plain column values skip
+    the ORM's per-row bookkeeping)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def organization_column() -> MappedColumn[Any]:

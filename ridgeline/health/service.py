@@ -14,6 +14,7 @@ time alone changes (the offline threshold, a window ageing out, a catalog turnin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,6 +78,17 @@ class HealthChange:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ObservedCall:
+    """What the state needs of one recorded POS attempt."""
+
+    outcome: str
+    status: int | None
+    at: datetime
+    # The stored credentials the call was made with (None: not known).
+    credentials: str | None
+
+
 async def observe_call(
     session: AsyncSession,
     *,
@@ -88,22 +100,35 @@ async def observe_call(
 ) -> HealthChange | None:
     """One recorded POS attempt: whether it reached the POS, whether the POS refused the
     credentials (then no automatic call uses them again), and what that does to the state."""
+    return await observe_calls(session, store_id, [ObservedCall(outcome, status, at, credentials)])
+
+
+async def observe_calls(
+    session: AsyncSession, store_id: uuid.UUID, calls: Sequence[ObservedCall]
+) -> HealthChange | None:
+    """Recorded POS attempts of one store, oldest first (a batch of the call log, whose rows
+    the caller wrote in this transaction): each moves the marks as it would alone (reached,
+    unreachable since, credentials refused); the store is then judged once, at the last call."""
+    if not calls:
+        return None
     # Stores row before the health row, in every path, so two transactions never wait for each
     # other in opposite orders.
-    refused = outcome == "POS_AUTH_FAILED" and credentials is not None
-    if refused and await repository.mark_credentials_refused(
-        session, store_id, credentials or "", at
-    ):
-        log.warning("pos_credentials_refused", store_id=str(store_id), status=status)
-    row = await _health_row(session, store_id, at)
+    for call in calls:
+        refused = call.outcome == "POS_AUTH_FAILED" and call.credentials is not None
+        if refused and await repository.mark_credentials_refused(
+            session, store_id, call.credentials or "", call.at
+        ):
+            log.warning("pos_credentials_refused", store_id=str(store_id), status=call.status)
+    row = await _health_row(session, store_id, calls[0].at)
     if row is None:
         return None
-    if status is not None:
-        row.last_reached_at = at
-        row.unreachable_since = None
-    elif outcome in UNANSWERED_OUTCOMES and row.unreachable_since is None:
-        row.unreachable_since = at
-    return await evaluate(session, store_id, now=at, trigger=Trigger.POS_CALL, row=row)
+    for call in calls:
+        if call.status is not None:
+            row.last_reached_at = call.at
+            row.unreachable_since = None
+        elif call.outcome in UNANSWERED_OUTCOMES and row.unreachable_since is None:
+            row.unreachable_since = call.at
+    return await evaluate(session, store_id, now=calls[-1].at, trigger=Trigger.POS_CALL, row=row)
 
 
 async def on_breaker_transition(session: AsyncSession, change: BreakerTransition) -> None:

@@ -27,13 +27,13 @@ from ridgeline.clock import Clock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.health import service as health
-from ridgeline.models.pos_call import PosCall
 from ridgeline.models.store import Store
 from ridgeline.monitoring import tracing
 from ridgeline.monitoring.statsd import timed_operation
 from ridgeline.outbound import OutboundPolicy
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import EndpointClass, Headers, PosResponse
+from ridgeline.pos.call_log import CallRecord, PosCallLog
 from ridgeline.pos.capabilities import PosAdapter
 from ridgeline.pos.credentials import CredentialCipher, CredentialsRefused, CredentialsUnreadable
 from ridgeline.pos.errors import PosAuthFailed, PosError, PosRateLimited
@@ -108,14 +108,14 @@ class ResilientTransport:
         inner: HttpxTransport,
         guard: StoreGuard,
         total_timeout_s: float,
-        database: Database,
+        call_log: PosCallLog,
         clock: Clock,
     ) -> None:
         self.store = store
         self.inner = inner
         self.guard = guard
         self.total_timeout_s = total_timeout_s
-        self.database = database
+        self.call_log = call_log
         self.clock = clock
 
     async def request(
@@ -227,6 +227,7 @@ class ResilientTransport:
         POS_REQUEST_DURATION.labels(
             store_id, self.store.vendor, endpoint.value, str(status or outcome)
         ).observe(duration_s)
+        duration_ms = round(duration_s * 1000, 1)
         fields = {
             "store_id": store_id,
             "vendor": self.store.vendor,
@@ -234,43 +235,29 @@ class ResilientTransport:
             "method": method,
             "status": status,
             "outcome": outcome,
-            "duration_ms": round(duration_s * 1000, 1),
+            "duration_ms": duration_ms,
             "attempt": attempt,
         }
         if error is None:
             log.info("pos_call_finished", **fields)
         else:
             log.warning("pos_call_failed", error=str(error), **fields)
-        try:
-            async with self.database.transaction() as session:
-                at = self.clock.now()
-                session.add(
-                    PosCall(
-                        organization_id=self.store.organization_id,
-                        store_id=self.store.id,
-                        vendor=self.store.vendor,
-                        endpoint=endpoint.value,
-                        method=method,
-                        status=status,
-                        outcome=outcome,
-                        error=None if error is None else str(error)[:2000],
-                        duration_ms=fields["duration_ms"],
-                        attempt=attempt,
-                        at=at,
-                    )
-                )
-                # The store's connection state follows its calls, in the same transaction.
-                await health.observe_call(
-                    session,
-                    store_id=self.store.id,
-                    outcome=outcome,
-                    status=status,
-                    at=at,
-                    credentials=self.store.credentials,
-                )
-        except Exception:
-            # The call log is for people; a failure to write it must not change the call's outcome.
-            log.exception("pos_call_log_failed", store_id=store_id)
+        await self.call_log.record(
+            CallRecord(
+                organization_id=self.store.organization_id,
+                store_id=self.store.id,
+                vendor=self.store.vendor,
+                endpoint=endpoint.value,
+                method=method,
+                status=status,
+                outcome=outcome,
+                error=None if error is None else str(error)[:2000],
+                duration_ms=duration_ms,
+                attempt=attempt,
+                at=self.clock.now(),
+                credentials=self.store.credentials,
+            )
+        )
 
 
 class PosConnector:
@@ -308,6 +295,12 @@ class PosConnector:
         self.budgets = RetryBudgets(clock, shared=budget_link, fallback_share=share)
         # A breaker transition and the store state it leads to commit together (health/).
         self.breakers = CircuitBreakers(database, clock, journal=health.on_breaker_transition)
+        # Every attempt's `pos_calls` row, written in batches (call_log.py).
+        self.call_log = PosCallLog(
+            database,
+            flush_after_s=settings.pos_call_log_flush_ms / 1000,
+            max_rows=settings.pos_call_log_max_rows,
+        )
         self._adapters: OrderedDict[AdapterKey, PosAdapter[Any]] = OrderedDict()
 
     def adapter_for(self, store: Store, *, refused_ok: bool = False) -> PosAdapter[Any]:
@@ -360,7 +353,7 @@ class PosConnector:
             inner=HttpxTransport(self.pools, timeout=timeout),
             guard=guard,
             total_timeout_s=config.timeout_s,
-            database=self.database,
+            call_log=self.call_log,
             clock=self.clock,
         )
         return adapter_class(config, transport, self.clock)
@@ -396,6 +389,7 @@ class PosConnector:
         return ResetOutcome(adapters_dropped=len(dropped), pool_dropped=pool_dropped)
 
     async def aclose(self) -> None:
+        await self.call_log.aclose()
         await self.pools.aclose()
         if self._limits_redis is not None:
             await self._limits_redis.aclose()

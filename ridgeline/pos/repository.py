@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.db.base import table_of
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.pos_call import PosCall
 
@@ -29,3 +31,9 @@ async def latest_calls(
 async def delete_calls_before(session: AsyncSession, before: datetime) -> None:
     """Deletes every store's POS calls made before `before` (the log's retention)."""
     await session.execute(delete(PosCall).where(PosCall.at < before))
+
+
+async def insert_calls(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Adds call log rows (column name to value, ids included, every row the same columns) in
+    one executemany."""
+    await session.execute(insert(table_of(PosCall)), rows)

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.db.base import table_of
 from ridgeline.db.tenancy import TenantScope, scoped
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant
 from ridgeline.models.health import StoreHealth
@@ -133,9 +134,27 @@ async def insert_products(
     variants: Sequence[Mapping[str, Any]],
 ) -> None:
     """Inserts new products and then their variants (column name to value, ids included), one
-    statement per table for the whole batch."""
-    await session.execute(insert(Product), products)
-    await session.execute(insert(ProductVariant), variants)
+    executemany per table for the whole batch.
+
+    Core inserts on the tables, every row with the same columns: the ORM's bulk insert leaves
+    out each row's None values, splitting a batch into one statement per pattern of missing
+    fields (hundreds for a real catalog). The stored values are the same either way."""
+    await session.execute(insert(table_of(Product)), products)
+    await session.execute(insert(table_of(ProductVariant)), variants)
+
+
+async def deactivate_products(
+    session: AsyncSession, scope: TenantScope, product_ids: Sequence[uuid.UUID], *, at: datetime
+) -> None:
+    """Hides these products in one statement (a sync's deactivation batch without events)."""
+    if not product_ids:
+        return
+    await session.execute(
+        scoped(update(Product), Product, scope)
+        .where(Product.id.in_(list(product_ids)))
+        .values(is_active=False, synced_at=at, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def set_stock(
@@ -195,6 +214,19 @@ async def sync_run(
 ) -> SyncRun | None:
     statement = scoped(select(SyncRun), SyncRun, scope).where(SyncRun.id == sync_run_id)
     return (await session.scalars(statement)).one_or_none()
+
+
+async def touch_run(
+    session: AsyncSession, scope: TenantScope, sync_run_id: uuid.UUID, *, at: datetime
+) -> None:
+    """Moves a running run's heartbeat, without loading it (a batch does this in its own
+    transaction: part of the catalog index's version, see catalog/service.py)."""
+    await session.execute(
+        scoped(update(SyncRun), SyncRun, scope)
+        .where(SyncRun.id == sync_run_id)
+        .values(heartbeat_at=at, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def sync_issues(

@@ -34,6 +34,7 @@ from ridgeline.models.sync import (
     SyncTrigger,
 )
 from ridgeline.monitoring import tracing
+from ridgeline.pos.call_log import PosCallLog
 from ridgeline.pos.canonical import CanonicalProduct
 from ridgeline.pos.capabilities import CatalogSource
 from ridgeline.pos.client import PosConnector
@@ -122,12 +123,13 @@ async def _run_sync(
     fields = {"store_id": str(store.id), "kind": kind.value, "trigger": trigger.value}
     log.info("sync_run_started", sync_run_id=str(started.run_id), **fields)
     counts = RunCounts()
+    calls = connector.call_log
     try:
         adapter = connector.adapter_for(store)
         if kind is SyncKind.INVENTORY:
-            await _sync_inventory(database, adapter, started, counts, clock, progress)
+            await _sync_inventory(database, adapter, calls, started, counts, clock, progress)
         else:
-            await _sync_catalog(database, adapter, started, kind, counts, clock, progress)
+            await _sync_catalog(database, adapter, calls, started, kind, counts, clock, progress)
     except _RUN_FAILURES as exc:
         return await finish_failed(database, started, kind, counts, exc, clock, began)
     except BaseException as exc:
@@ -243,6 +245,7 @@ def _record_id(record: object) -> str | None:
 async def _sync_catalog(
     database: Database,
     adapter: CatalogSource,
+    calls: PosCallLog,
     started: StartedRun,
     kind: SyncKind,
     counts: RunCounts,
@@ -255,7 +258,8 @@ async def _sync_catalog(
     except ValidationError as exc:
         raise SyncAborted(f"the store's field_mapping is not valid: {exc}") from None
     since = started.state.catalog_cursor if kind is SyncKind.INCREMENTAL else None
-    fetch = await adapter.fetch_products(since=since)  # no transaction open
+    async with calls.batched():  # the fetch's `pos_calls` rows (a page each), written together
+        fetch = await adapter.fetch_products(since=since)  # no transaction open
     counts.fetched = len(fetch.records)
     counts.cursor_after = fetch.cursor
     counts.full_fetch = fetch.full
@@ -320,7 +324,9 @@ async def _sync_catalog(
     for batch in _chunks(changes, BATCH_SIZE):
         async with database.transaction() as session:
             now = clock.now()
-            created, updated, events = await write_products(session, scope, store, batch, now=now)
+            created, updated, events = await write_products(
+                session, scope, store, batch, now=now, with_events=not counts.resync
+            )
             await _commit_batch(session, started, events, counts, now)
         counts.created += created
         counts.updated += updated
@@ -331,7 +337,9 @@ async def _sync_catalog(
     for id_batch in _chunks(missing, BATCH_SIZE):
         async with database.transaction() as session:
             now = clock.now()
-            events = await write_deactivations(session, scope, id_batch, now=now)
+            events = await write_deactivations(
+                session, scope, id_batch, now=now, with_events=not counts.resync
+            )
             await _commit_batch(session, started, events, counts, now)
         counts.deactivated += len(id_batch)
         done += len(id_batch)
@@ -350,21 +358,21 @@ async def _commit_batch(
     in the batch's transaction."""
     if not counts.resync:
         await append_many(session, store_stream(started.store.id), events, at=now)
-    run = await repository.sync_run(session, store_scope(started.store), started.run_id)
-    assert run is not None
-    run.heartbeat_at = now
+    await repository.touch_run(session, store_scope(started.store), started.run_id, at=now)
 
 
 async def _sync_inventory(
     database: Database,
     adapter: CatalogSource,
+    calls: PosCallLog,
     started: StartedRun,
     counts: RunCounts,
     clock: Clock,
     progress: ProgressCallback | None,
 ) -> None:
     store, scope = started.store, store_scope(started.store)
-    levels = await adapter.fetch_inventory()  # no transaction open
+    async with calls.batched():
+        levels = await adapter.fetch_inventory()  # no transaction open
     counts.fetched = len(levels)
     by_product = stock_by_product(levels)
     async with database.transaction(write=False) as session:

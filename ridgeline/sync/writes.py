@@ -86,56 +86,45 @@ async def write_products(
     changes: Sequence[ProductChange],
     *,
     now: datetime,
+    with_events: bool = True,
 ) -> tuple[int, int, list[Event]]:
-    """Creates and updates one batch; returns (created, updated, events)."""
+    """Creates and updates one batch; returns (created, updated, events).
+
+    Without `with_events` (a run that ends in one `catalog.resync`) no event is built: new rows
+    go to the database as plain column values, never through ORM instances, and enrichment is
+    not read (it only feeds the events' kiosk view)."""
     events: list[Event] = []
     created_rows: list[dict[str, Any]] = []
     created_variants: list[dict[str, Any]] = []
-    created_events: list[Event] = []
     for change in changes:
         if change.known is not None:
             continue
-        product_id = uuid.uuid4()
-        columns = _product_columns(change.product, change.content_hash, now)
-        created_rows.append(
-            {
-                **columns,
-                "id": product_id,
-                "organization_id": store.organization_id,
-                "store_id": store.id,
-                "external_id": change.product.external_id,
-                "created_at": now,
-            }
+        row = _product_columns(change.product, change.content_hash, now)
+        row.update(
+            id=uuid.uuid4(),
+            organization_id=store.organization_id,
+            store_id=store.id,
+            external_id=change.product.external_id,
+            created_at=now,
         )
-        product = Product(**created_rows[-1])
-        variants = []
-        for position, variant in enumerate(change.product.variants):
-            row = {
-                "id": uuid.uuid4(),
-                "organization_id": store.organization_id,
-                "store_id": store.id,
-                "product_id": product_id,
-                "external_id": variant.external_id,
-                "label": variant.label,
-                "weight_grams": variant.weight_grams,
-                "price_cents": variant.price_cents,
-                "quantity_available": variant.quantity_available or 0,
-                "position": position,
-                "inventory_updated_at": now if variant.quantity_available is not None else None,
-            }
-            created_variants.append(row)
-            variants.append(ProductVariant(**row))
-        created_events.append(product_event(product, variants, None, created=True))
+        created_rows.append(row)
+        variant_rows = _variant_rows(store, row["id"], change.product, now)
+        created_variants.extend(variant_rows)
+        if with_events:
+            product = Product(**row)
+            variants = [ProductVariant(**variant) for variant in variant_rows]
+            events.append(product_event(product, variants, None, created=True))
     if created_rows:
         await repository.insert_products(session, created_rows, created_variants)
-        events.extend(created_events)
 
     updates = [change for change in changes if change.known is not None]
+    if not updates:
+        return len(created_rows), 0, events
     stored = await repository.products_by_id(
         session, scope, (c.known.id for c in updates if c.known is not None)
     )
     stored_variants = await repository.variants_of(session, scope, stored)
-    enrichments = await repository.enrichments_of(session, scope, stored)
+    enrichments = await repository.enrichments_of(session, scope, stored) if with_events else {}
     for change in updates:
         assert change.known is not None
         product = stored[change.known.id]
@@ -144,9 +133,32 @@ async def write_products(
         variants = await _merge_variants(
             session, store, product, stored_variants[product.id], change.product, now
         )
-        events.append(product_event(product, variants, enrichments.get(product.id)))
+        if with_events:
+            events.append(product_event(product, variants, enrichments.get(product.id)))
     await session.flush()
     return len(created_rows), len(updates), events
+
+
+def _variant_rows(
+    store: Store, product_id: uuid.UUID, product: CanonicalProduct, now: datetime
+) -> list[dict[str, Any]]:
+    """The column values of a new product's variants, in the POS's order."""
+    return [
+        {
+            "id": uuid.uuid4(),
+            "organization_id": store.organization_id,
+            "store_id": store.id,
+            "product_id": product_id,
+            "external_id": variant.external_id,
+            "label": variant.label,
+            "weight_grams": variant.weight_grams,
+            "price_cents": variant.price_cents,
+            "quantity_available": variant.quantity_available or 0,
+            "position": position,
+            "inventory_updated_at": now if variant.quantity_available is not None else None,
+        }
+        for position, variant in enumerate(product.variants)
+    ]
 
 
 async def _merge_variants(
@@ -192,9 +204,13 @@ async def deactivate_products(
     product_ids: Sequence[uuid.UUID],
     *,
     now: datetime,
+    with_events: bool = True,
 ) -> list[Event]:
     """Hides products the POS no longer lists; they stay (with enrichment and RFID tags) in case
-    the POS lists them again."""
+    the POS lists them again. Without `with_events`, one UPDATE and nothing read."""
+    if not with_events:
+        await repository.deactivate_products(session, scope, product_ids, at=now)
+        return []
     stored = await repository.products_by_id(session, scope, product_ids)
     variants = await repository.variants_of(session, scope, stored)
     enrichments = await repository.enrichments_of(session, scope, stored)

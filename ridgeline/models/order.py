@@ -72,11 +72,21 @@ class Order(EntityMixin, Base):
     customer_name: Mapped[str | None] = mapped_column(String(100), default=None)
     customer_phone: Mapped[str | None] = mapped_column(String(32), default=None)
     subtotal_cents: Mapped[int]
+    # The taxes and total the shopper was shown, computed once when the order was taken and
+    # never changed (None on orders taken before taxes were computed), and how: the schedule,
+    # each tax and each line's taxes (orders/figures.py).
+    tax_cents: Mapped[int | None] = mapped_column(default=None)
+    total_cents: Mapped[int | None] = mapped_column(default=None)
+    tax_details: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    # What the order used of each purchase limit of its store's profile when it was taken.
+    limit_details: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
     currency: Mapped[str] = mapped_column(String(3))
     # Sent to POSes that dedupe submissions on a key (Dutchie): the same for every attempt.
     pos_idempotency_key: Mapped[str] = mapped_column(String(64))
     pos_order_id: Mapped[str | None] = mapped_column(String(200), default=None)
     pos_vendor_status: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The total the POS computed for it, where its answer to the submission carries one.
+    pos_total_cents: Mapped[int | None] = mapped_column(default=None)
     # Why the order is queued, rejected or failed (the last reason given).
     failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
     # Raised, in its own committed transaction, before each call that may create the POS order:

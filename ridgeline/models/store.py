@@ -43,3 +43,6 @@ class Store(EntityMixin, Base):
     # None for none, and the store's own figures over it (docs/compliance.md#overrides).
     compliance_profile: Mapped[str | None] = mapped_column(String(32), default=None)
     compliance_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    # Its tax schedules as validated (compliance/schemas.py TaxSettingsIn); None, or schedules
+    # null: the state taxes of its profile (docs/compliance.md#taxes).
+    tax_settings: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)

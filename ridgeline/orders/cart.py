@@ -4,20 +4,25 @@ problem, before anything is written) run.
 
 Problems come in a fixed order, which is the order `POST /orders` answers them in: per line
 (`PRODUCT_UNAVAILABLE`, `MEDICAL_ORDER_REQUIRED`, `OUT_OF_STOCK`) in line order, then
-`PRICE_CHANGED`, `ORDER_LIMIT_EXCEEDED` (the total), `COMPLIANCE_DATA_MISSING`, and
-`PURCHASE_LIMIT_EXCEEDED`.
+`PRICE_CHANGED`, `ORDER_LIMIT_EXCEEDED` (the total), `COMPLIANCE_DATA_MISSING` (for the
+limits, then for a weight-based tax), and `PURCHASE_LIMIT_EXCEEDED`.
+
+The cart's taxes are computed here too, by the store's tax schedule in effect on the day of
+`now` (compliance/taxes.py): the figures the check shows are the ones an order keeps.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.compliance.limits import CartUsage, CountedLine, cart_usage
 from ridgeline.compliance.profiles import CustomerType, Profile
-from ridgeline.compliance.service import store_profile
+from ridgeline.compliance.service import store_profile, store_tax_schedule
+from ridgeline.compliance.taxes import CartTaxes, TaxedLine, cart_taxes
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import (
     ComplianceDataMissing,
@@ -33,6 +38,7 @@ from ridgeline.models.catalog import Product, ProductVariant
 from ridgeline.models.store import Store
 from ridgeline.orders import repository
 from ridgeline.orders.schemas import CartCheckIn, OrderItemIn
+from ridgeline.pos.canonical import Category
 
 MAX_TOTAL_CENTS = 500_000
 
@@ -52,6 +58,8 @@ class CartEvaluation:
     lines: list[PricedLine] = field(default_factory=list)
     problems: list[RidgelineError] = field(default_factory=list)
     usage: CartUsage | None = None
+    taxes: CartTaxes | None = None
+    tax_source: str = "none"
 
     @property
     def subtotal_cents(self) -> int:
@@ -59,7 +67,7 @@ class CartEvaluation:
 
 
 async def evaluate_cart(
-    session: AsyncSession, scope: TenantScope, store: Store, body: CartCheckIn
+    session: AsyncSession, scope: TenantScope, store: Store, body: CartCheckIn, now: datetime
 ) -> CartEvaluation:
     products, variants, hidden = await repository.catalog_rows(
         session,
@@ -83,6 +91,8 @@ async def evaluate_cart(
     _check_prices(evaluation)
     _check_total(evaluation)
     _check_limits(evaluation)
+    _compute_taxes(evaluation, store, now)
+    _check_limits_exceeded(evaluation)
     return evaluation
 
 
@@ -186,6 +196,48 @@ def _check_limits(evaluation: CartEvaluation) -> None:
                 details={**_where(line.index, line.item), "missing": missing.measure.value}
             )
         )
+
+
+def _compute_taxes(evaluation: CartEvaluation, store: Store, now: datetime) -> None:
+    schedule, evaluation.tax_source = store_tax_schedule(store, now)
+    taxes = cart_taxes(
+        schedule,
+        evaluation.customer,
+        [
+            TaxedLine(
+                index=line.index,
+                category=_category(line.product.category),
+                quantity=line.item.quantity,
+                unit_price_cents=line.variant.price_cents,
+                weight_grams=line.variant.weight_grams,
+            )
+            for line in evaluation.lines
+        ],
+    )
+    evaluation.taxes = taxes
+    by_index = {line.index: line for line in evaluation.lines}
+    for missing in taxes.missing:
+        line = by_index[missing.index]
+        evaluation.problems.append(
+            ComplianceDataMissing(
+                "A product has no weight in the catalog, which a tax of the store needs; it "
+                "cannot be ordered until the POS provides it.",
+                details={**_where(line.index, line.item), "missing": "weight", "tax": missing.key},
+            )
+        )
+
+
+def _category(value: str) -> Category:
+    try:
+        return Category(value)
+    except ValueError:
+        return Category.OTHER
+
+
+def _check_limits_exceeded(evaluation: CartEvaluation) -> None:
+    profile, usage = evaluation.profile, evaluation.usage
+    if profile is None or usage is None:
+        return
     if usage.exceeded:
         evaluation.problems.append(
             PurchaseLimitExceeded(

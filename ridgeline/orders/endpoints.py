@@ -92,13 +92,14 @@ async def create_order(
 
 @router.post("/cart/check")
 async def check_cart(
-    body: CartCheckIn, kiosk: KioskDep, session: SessionDep
+    body: CartCheckIn, kiosk: KioskDep, session: SessionDep, clock: ClockDep
 ) -> Envelope[CartCheckOut]:
-    """Judge a cart as `POST /orders` would, without ordering: the lines at current prices,
-    what it uses of each purchase limit of the store's jurisdiction profile, the subtotal, and
-    every problem (the error `POST /orders` would answer for it, all of them). Nothing is
-    created; an order placed next is still checked again."""
-    return envelope(await service.check_cart(session, kiosk, body))
+    """Judge a cart as `POST /orders` would, without ordering: the lines at current prices
+    with their taxes, what it uses of each purchase limit of the store's jurisdiction profile,
+    the subtotal, the taxes and the total, and every problem (the error `POST /orders` would
+    answer for it, all of them). Nothing is created; an order placed next is still checked
+    again, and keeps the tax figures computed then."""
+    return envelope(await service.check_cart(session, kiosk, body, clock=clock))
 
 
 @router.get("/orders/{order_id}")

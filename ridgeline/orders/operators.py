@@ -17,7 +17,7 @@ from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound, OrderNotRetryable
 from ridgeline.jobs import enqueue
 from ridgeline.models.order import Order, OrderStatus, TransitionSource
-from ridgeline.orders import repository
+from ridgeline.orders import figures, repository
 from ridgeline.orders.schemas import (
     OperatorOrderDetail,
     OperatorOrderOut,
@@ -92,6 +92,7 @@ async def list_orders(
                 status=row.status,
                 kiosk_id=row.kiosk_id,
                 subtotal_cents=row.subtotal_cents,
+                total_cents=row.total_cents,
                 currency=row.currency,
                 item_count=counts.get(row.id, 0),
                 pos_order_id=row.pos_order_id,
@@ -147,6 +148,8 @@ async def _detail(session: AsyncSession, scope: TenantScope, order: Order) -> Op
     calls, truncated = await _pos_calls(session, scope, order.store_id, order.created_at, end)
     return OperatorOrderDetail.of(
         order,
+        taxes=figures.order_taxes(order),
+        **figures.operator_figures(order),
         items=[OrderItemOut.model_validate(item) for item in items],
         transitions=[OrderTransitionOut.model_validate(row) for row in transitions],
         pos_calls=calls,

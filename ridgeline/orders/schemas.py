@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -56,6 +56,23 @@ class OrderCreate(CartCheckIn):
     )
 
 
+class LineTaxOut(BaseModel):
+    key: str = Field(description="The tax's key in the schedule (`totals.taxes`).")
+    amount_cents: int
+
+
+class TaxAmountOut(BaseModel):
+    """One tax of the schedule and what the cart (or order) pays of it."""
+
+    key: str
+    name: str
+    kind: str = Field(description="sales or excise.")
+    basis: str = Field(description="price or weight.")
+    rate: str = Field(description="A percent (price basis) or cents per `unit` (weight basis).")
+    unit: str | None
+    amount_cents: int
+
+
 class CartLineOut(BaseModel):
     index: int
     product_id: uuid.UUID
@@ -64,7 +81,10 @@ class CartLineOut(BaseModel):
     variant_label: str
     quantity: int
     unit_price_cents: int = Field(description="The current price in our catalog.")
-    line_total_cents: int
+    line_total_cents: int = Field(description="Price times quantity, before taxes.")
+    taxes: list[LineTaxOut] = Field(description="The taxes that fall on the line.")
+    tax_cents: int
+    total_cents: int = Field(description="The line with its taxes.")
     quantity_available: int
 
 
@@ -87,10 +107,18 @@ class CartProblemOut(BaseModel):
 
 
 class CartTotalsOut(BaseModel):
-    """Taxes come in a later version as more fields; `subtotal_cents` keeps its meaning."""
+    """What the shopper pays: the lines' prices, their taxes, and the sum of both."""
 
     subtotal_cents: int
+    tax_cents: int
+    total_cents: int = Field(description="subtotal_cents + tax_cents: what the shopper pays.")
     currency: str
+    taxes: list[TaxAmountOut] = Field(description="Per tax of the schedule in effect.")
+    tax_effective_from: date | None = Field(
+        description="The first day of the schedule in effect; null: no taxes are computed."
+    )
+    tax_source: str = Field(description="store, profile (its state taxes) or none.")
+    rounding: str = Field(description="line_half_up: each tax of each line, half up to a cent.")
 
 
 class CartCheckOut(BaseModel):
@@ -136,6 +164,11 @@ class OrderOut(BaseModel):
     customer_name: str | None
     customer_phone: str | None
     subtotal_cents: int
+    tax_cents: int | None = Field(
+        description="The taxes the shopper was shown; null: before taxes."
+    )
+    total_cents: int | None = Field(description="What the shopper was shown to pay.")
+    taxes: list[TaxAmountOut] = Field(description="Per tax, as computed when it was taken.")
     currency: str
     pos_order_id: str | None
     failure_reason: str | None
@@ -167,6 +200,7 @@ class OperatorOrderOut(BaseModel):
     status: OrderStatus
     kiosk_id: uuid.UUID | None
     subtotal_cents: int
+    total_cents: int | None = Field(description="With taxes, as shown; null: before taxes.")
     currency: str
     item_count: int = Field(description="The number of units ordered (the sum of the quantities).")
     pos_order_id: str | None
@@ -204,3 +238,30 @@ class OperatorOrderDetail(OrderOut):
     submit_lease_until: datetime | None
     pos_calls: list[OrderPosCallOut]
     pos_calls_truncated: bool = Field(description="More calls fell in the window than are shown.")
+    tax_lines: list[OrderLineTaxesOut] = Field(description="Each line's taxes, by position.")
+    tax_effective_from: date | None = Field(description="The schedule the order was taxed by.")
+    tax_source: str | None = Field(description="store, profile or none; null: before taxes.")
+    limits: OrderLimitsOut | None = Field(
+        description="What it used of each purchase limit when taken; null: no profile then."
+    )
+    pos_total_cents: int | None = Field(
+        description="The total the POS computed, where its answer to the submission has one."
+    )
+    pos_total_difference_cents: int | None = Field(
+        description="pos_total_cents - total_cents, when both are known."
+    )
+
+
+class OrderLineTaxesOut(BaseModel):
+    position: int
+    taxes: list[LineTaxOut]
+    tax_cents: int
+
+
+class OrderLimitsOut(BaseModel):
+    profile: str
+    customer_type: str
+    categories: list[LimitUsageOut]
+
+
+OperatorOrderDetail.model_rebuild()

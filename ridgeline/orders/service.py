@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ridgeline.api.schemas import envelope
 from ridgeline.auth.principal import KioskPrincipal
 from ridgeline.clock import Clock
+from ridgeline.compliance.taxes import ROUNDING_RULE, LineTaxes
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import (
@@ -31,7 +32,7 @@ from ridgeline.errors import (
 from ridgeline.jobs import enqueue
 from ridgeline.models.order import Order, OrderItem, OrderStatus, TransitionSource
 from ridgeline.models.store import Store
-from ridgeline.orders import idempotency, repository
+from ridgeline.orders import figures, idempotency, repository
 from ridgeline.orders.cart import CartEvaluation, evaluate_cart
 from ridgeline.orders.idempotency import StoredResponse
 from ridgeline.orders.schemas import (
@@ -40,7 +41,6 @@ from ridgeline.orders.schemas import (
     CartLineOut,
     CartProblemOut,
     CartTotalsOut,
-    LimitUsageOut,
     OrderCreate,
     OrderItemOut,
     OrderOut,
@@ -130,11 +130,13 @@ async def create_order(
     store = await _kiosk_store(session, kiosk)
     if await repository.store_paused(session, scope, kiosk.store_id):
         raise StorePaused()
-    evaluation = await evaluate_cart(session, scope, store, body)
+    now = clock.now()
+    evaluation = await evaluate_cart(session, scope, store, body, now)
     if evaluation.problems:
         raise evaluation.problems[0]
     subtotal = evaluation.subtotal_cents
-    now = clock.now()
+    taxes = evaluation.taxes
+    tax_cents = 0 if taxes is None else taxes.tax_cents
     order_id = uuid.uuid4()
     order = Order(
         id=order_id,
@@ -147,6 +149,10 @@ async def create_order(
         customer_name=body.customer_name,
         customer_phone=body.customer_phone,
         subtotal_cents=subtotal,
+        tax_cents=tax_cents,
+        total_cents=subtotal + tax_cents,
+        tax_details=figures.tax_details(evaluation),
+        limit_details=figures.limit_details(evaluation),
         currency=store.currency,
         pos_idempotency_key=str(order_id),
         submit_attempts=0,
@@ -192,13 +198,13 @@ async def create_order(
 
 
 async def check_cart(
-    session: AsyncSession, kiosk: KioskPrincipal, body: CartCheckIn
+    session: AsyncSession, kiosk: KioskPrincipal, body: CartCheckIn, *, clock: Clock
 ) -> CartCheckOut:
     """The cart as `POST /orders` would judge it now, with every problem rather than the
-    first; nothing is written."""
+    first, and its taxes and total; nothing is written."""
     _check_shape(body)
     store = await _kiosk_store(session, kiosk)
-    evaluation = await evaluate_cart(session, kiosk.scope, store, body)
+    evaluation = await evaluate_cart(session, kiosk.scope, store, body, clock.now())
     problems: list[RidgelineError] = list(evaluation.problems)
     if await repository.store_paused(session, kiosk.scope, kiosk.store_id):
         problems.insert(0, StorePaused())
@@ -216,6 +222,9 @@ def _cart_view(
     store: Store, evaluation: CartEvaluation, problems: list[RidgelineError]
 ) -> CartCheckOut:
     usage = evaluation.usage
+    taxes = evaluation.taxes
+    by_index = {line.index: line for line in (taxes.lines if taxes is not None else ())}
+    tax_cents = 0 if taxes is None else taxes.tax_cents
     return CartCheckOut(
         orderable=not problems,
         profile=None if evaluation.profile is None else evaluation.profile.key,
@@ -230,28 +239,34 @@ def _cart_view(
                 quantity=line.item.quantity,
                 unit_price_cents=line.variant.price_cents,
                 line_total_cents=line.variant.price_cents * line.item.quantity,
+                taxes=figures.line_taxes(by_index.get(line.index)),
+                tax_cents=_line_tax(by_index.get(line.index)),
+                total_cents=line.variant.price_cents * line.item.quantity
+                + _line_tax(by_index.get(line.index)),
                 quantity_available=max(line.variant.quantity_available, 0),
             )
             for line in evaluation.lines
         ],
-        limits=[
-            LimitUsageOut(
-                category=limit.category,
-                unit=limit.unit.value,
-                period=limit.period.value,
-                used=float(limit.used),
-                limit=float(limit.limit),
-                remaining=float(limit.remaining),
-                over_by=float(limit.over_by),
-            )
-            for limit in (usage.limits if usage is not None else [])
-        ],
-        totals=CartTotalsOut(subtotal_cents=evaluation.subtotal_cents, currency=store.currency),
+        limits=figures.limit_usage(usage.limits if usage is not None else []),
+        totals=CartTotalsOut(
+            subtotal_cents=evaluation.subtotal_cents,
+            tax_cents=tax_cents,
+            total_cents=evaluation.subtotal_cents + tax_cents,
+            currency=store.currency,
+            taxes=figures.tax_amounts(taxes),
+            tax_effective_from=figures.effective_from(taxes),
+            tax_source=evaluation.tax_source,
+            rounding=ROUNDING_RULE,
+        ),
         problems=[
             CartProblemOut(code=problem.code, message=problem.message, details=problem.details)
             for problem in problems
         ],
     )
+
+
+def _line_tax(line: LineTaxes | None) -> int:
+    return 0 if line is None else line.tax_cents
 
 
 async def kiosk_order(
@@ -269,6 +284,7 @@ async def order_view(session: AsyncSession, scope: TenantScope, order: Order) ->
     transitions = await repository.transitions(session, scope, order.id)
     return OrderOut.of(
         order,
+        taxes=figures.order_taxes(order),
         items=[OrderItemOut.model_validate(item) for item in items],
         transitions=[OrderTransitionOut.model_validate(row) for row in transitions],
     )

@@ -362,6 +362,8 @@ async def _record_receipt(
         order = await _locked(session, order_id)
         order.pos_order_id = receipt.pos_order_id
         order.pos_vendor_status = receipt.vendor_status
+        if receipt.total_cents is not None:
+            order.pos_total_cents = receipt.total_cents
         order.submitted_at = order.submitted_at or now
         order.submit_lease_until = None
         order.updated_at = now

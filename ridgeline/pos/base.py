@@ -156,6 +156,8 @@ class PosOrderReceipt:
     status: PosOrderStatus
     vendor_status: str
     reference: str | None = None
+    # The order's total as the POS computed it (taxes included), where its answer carries one.
+    total_cents: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,7 @@ def render_cart(store: Store, order: Order) -> dict[str, Any]:
             }
             for line in order.lines
         ],
+        "taxAmount": dollars(order.tax_cents),
         "total": dollars(order.total_cents),
         "created": epoch_ms(order.created_at),
         "modified": epoch_ms(order.updated_at),
@@ -265,6 +266,7 @@ async def prepare_cart(call: Call) -> SimResponse:
     lines, memo, consumer = _cart_fields(call, body)
     now = call.now
     order = Order(
+        tax_basis_points=call.store.tax_basis_points,
         order_id=uuid.uuid4().hex[:24],
         number=call.store.next_order_number(),
         reference=reference or None,

@@ -46,6 +46,7 @@ class StoreChange(_Body):
     scopes: list[Literal["Products", "Inventory", "PreOrder"]] | None = None
     token_ttl_s: Annotated[int, Field(ge=1)] | None = None
     rate_limit_per_s: Annotated[int, Field(ge=1)] | None = None
+    tax_basis_points: Annotated[int, Field(ge=0, le=10_000)] | None = None
 
 
 class NewProducts(_Body):
@@ -208,11 +209,14 @@ class ControlApi:
             store.token_ttl_s = body.token_ttl_s
         if body.rate_limit_per_s is not None:
             store.rate_limit_per_s = body.rate_limit_per_s
+        if body.tax_basis_points is not None:
+            store.tax_basis_points = body.tax_basis_points
         summary = store.summary(self._root(request))
         summary |= {
             "scopes": sorted(store.scopes),
             "token_ttl_s": store.token_ttl_s,
             "rate_limit_per_s": store.rate_limit_per_s,
+            "tax_basis_points": store.tax_basis_points,
         }
         return _json(summary)
 

@@ -189,10 +189,22 @@ class Order:
     # Whether the order currently holds stock (taken on acceptance, given back on cancel/reject).
     holds_stock: bool = False
     history: list[tuple[str, datetime]] = field(default_factory=list)
+    # The store's tax rate when the order was made, in basis points of its subtotal.
+    tax_basis_points: int = 0
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(line.price_cents * line.quantity for line in self.lines)
+
+    @property
+    def tax_cents(self) -> int:
+        """Taxes the way many POSes compute them: once on the order's subtotal, half up to the
+        cent (not per line, as Ridgeline does: the two totals can differ by a few cents)."""
+        return (self.subtotal_cents * self.tax_basis_points + 5_000) // 10_000
 
     @property
     def total_cents(self) -> int:
-        return sum(line.price_cents * line.quantity for line in self.lines)
+        return self.subtotal_cents + self.tax_cents
 
 
 def iso_ms(moment: datetime) -> str:

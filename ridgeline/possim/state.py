@@ -139,6 +139,9 @@ class Store:
         self.scopes: set[str] = set(DUTCHIE_SCOPES)
         self.token_ttl_s = DEFAULT_TOKEN_TTL_S
         self.rate_limit_per_s = DEFAULT_RATE_LIMIT_PER_S
+        # Taxes on its orders' totals (Treez tickets, BLAZE carts carry the total): none until
+        # set through the control API.
+        self.tax_basis_points = 0
         self._order_numbers = 88_000 if spec.dialect is Dialect.DUTCHIE else 100_000
 
     def base_url(self, root: str) -> str:

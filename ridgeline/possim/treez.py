@@ -131,6 +131,7 @@ def render_ticket(order: Order, *, preview: bool = False) -> dict[str, Any]:
             }
             for line in order.lines
         ],
+        "tax": dollars(order.tax_cents),
         "total": dollars(order.total_cents),
         "notes": order.notes,
         "created_at": iso_ms(order.created_at),
@@ -212,6 +213,7 @@ def _ticket_request(call: Call) -> Order:
     customer = body.get("customer") if isinstance(body.get("customer"), dict) else None
     now = call.now
     return Order(
+        tax_basis_points=store.tax_basis_points,
         order_id=str(uuid.uuid4()),
         number=0,
         reference=reference,

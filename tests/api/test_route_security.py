@@ -40,6 +40,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/v1/stores/{store_id}/pause"): {"reason": "stocktaking"},
     ("PUT", "/api/v1/stores/{store_id}/health/thresholds"): {"thresholds": {}},
     ("PUT", "/api/v1/stores/{store_id}/compliance"): {"profile": "california"},
+    ("PUT", "/api/v1/stores/{store_id}/taxes"): {"schedules": []},
     ("POST", "/api/v1/kiosks/{kiosk_id}/commands"): {"type": "reload"},
     ("PUT", "/api/v1/alert-channels/{channel_id}"): {"name": "Ops", "config": {}},
     ("PUT", "/api/v1/stores/{store_id}/alert-rules/{rule}"): {"threshold": 5},

@@ -248,6 +248,13 @@ CASES: list[Case] = [
         changed={"profile"},
     ),
     Case(
+        "PUT",
+        STORE + "/taxes",
+        "store.taxes.update",
+        {"schedules": [{"effective_from": "2026-01-01", "taxes": []}]},
+        changed={"schedules"},
+    ),
+    Case(
         "POST",
         STORE + "/pos/webhook-token/rotate",
         "pos.webhook_token.rotate",

@@ -365,3 +365,89 @@ def test_a_kiosk_disconnected_from_the_store_view_reconnects(demo: Demo, page: P
     expect(row).to_have_attribute("data-connected", "true", timeout=STATE_TIMEOUT_MS)
     expect(row.get_by_role("button", name=f"Disconnect {kiosk['name']}")).to_be_enabled()
     assert shop_errors == []
+
+
+def test_an_org_admin_sets_the_store_s_profile_and_taxes(demo: Demo, page: Page) -> None:
+    """The Compliance and taxes section: a profile chosen shows its limits and its state taxes;
+    a rate given as a number is refused with the field's place in the body; valid schedules are
+    saved (the API agrees) and shown, a later one announced."""
+    store = demo.store("dutchie")
+    base = f"/api/v1/stores/{store['id']}"
+    open_store(page, demo, store)
+    section = page.locator("#store-compliance")
+    expect(section).to_contain_text("No profile: no purchase limit.")
+    expect(section.locator("[data-taxes-source]")).to_have_attribute("data-taxes-source", "none")
+
+    profile = page.locator("#compliance-form")
+    profile.get_by_label("Jurisdiction profile").select_option("california")
+    profile.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#compliance-form").get_by_role("status")).to_have_text("Profile saved.")
+    expect(section.locator('tr[data-limit="non_concentrated"]')).to_contain_text("28.5 g")
+    expect(section.locator("[data-taxes-source]")).to_have_attribute("data-taxes-source", "profile")
+    expect(section.locator('tr[data-tax="ca_cannabis_excise"]')).to_contain_text("15 %")
+
+    taxes = page.locator("#taxes-form")
+    taxes.get_by_label("Use the profile's state taxes").uncheck()
+    number_rate = (
+        '[{"effective_from": "2020-01-01", "taxes": '
+        '[{"key": "city", "name": "City tax", "kind": "sales", "rate": 2.5}]}]'
+    )
+    taxes.get_by_label("Schedules (JSON)").fill(number_rate)
+    taxes.get_by_role("button", name="Save taxes").click()
+    expect(taxes.locator("[data-form-error]")).to_contain_text("schedules.0.taxes.0.rate")
+
+    valid = (
+        '[{"effective_from": "2020-01-01", "taxes": '
+        '[{"key": "city", "name": "City tax", "kind": "sales", "rate": "2.5"}]},'
+        ' {"effective_from": "2099-01-01", "taxes": []}]'
+    )
+    page.locator("#taxes-form").get_by_label("Schedules (JSON)").fill(valid)
+    page.locator("#taxes-form").get_by_role("button", name="Save taxes").click()
+    expect(page.locator("#taxes-form").get_by_role("status")).to_have_text("Taxes saved.")
+    expect(section.locator('tr[data-tax="city"]')).to_contain_text("2.5 %")
+    expect(section.locator('[data-upcoming="2099-01-01"]')).to_contain_text("no taxes")
+    assert serious_violations(page) == []
+    with httpx.Client(base_url=demo.base_url, timeout=30) as api:
+        # An order taken now keeps the figures; the order's details in the view show them.
+        kiosk = next(k for k in demo.info["kiosks"] if k["store_id"] == store["id"])
+        shopper = {"Authorization": f"Bearer {kiosk['api_key']}"}
+        catalog = api.get("/api/v1/catalog?limit=200", headers=shopper)
+        assert catalog.status_code == 200, catalog.text
+        product = next(
+            p
+            for p in catalog.json()["data"]
+            if p["category"] in ("edible", "accessory", "topical", "beverage", "capsule")
+            and p["variants"][0]["quantity_available"] >= 1
+            and not p["is_medical_only"]
+        )
+        variant = product["variants"][0]
+        line = {"product_id": product["id"], "variant_id": variant["id"], "quantity": 1}
+        placed = api.post(
+            "/api/v1/orders",
+            json={"items": [line]},
+            headers={**shopper, "Idempotency-Key": "console-taxes-order"},
+        )
+        assert placed.status_code == 201, placed.text
+        order = placed.json()["data"]
+        assert order["tax_cents"] == (variant["price_cents"] * 25 + 500) // 1000
+        # Back to the fleet and into the store again: the orders are read afresh.
+        page.evaluate("() => { window.location.hash = '#/'; }")
+        expect(page.locator("#store-title")).to_have_count(0)
+        page.evaluate("(hash) => { window.location.hash = hash; }", f"#/stores/{store['id']}")
+        row = page.locator(f'#store-orders tr[data-order="{order["id"]}"]')
+        row.locator("summary").click()
+        figures = row.locator('[data-figures="taxes"]')
+        expect(figures).to_contain_text("City tax (2.5 %)")
+        expect(figures).to_contain_text("Total (shown to the shopper)")
+        expect(row.locator('[data-figures="limits"]')).to_contain_text(
+            "non concentrated: 0 of 28.5 g (day, adult use)"
+        )
+
+        headers = operator_headers(demo, api)
+        saved = api.get(f"{base}/taxes", headers=headers)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["data"]["source"] == "store"
+        assert [t["key"] for t in saved.json()["data"]["in_effect"]["taxes"]] == ["city"]
+        # Back as the demo had it, for the tests that follow.
+        api.put(f"{base}/taxes", json={"schedules": None}, headers=headers).raise_for_status()
+        api.put(f"{base}/compliance", json={"profile": None}, headers=headers).raise_for_status()

@@ -230,8 +230,15 @@ def test_a_shopper_sees_a_pos_price_change_live_orders_and_follows_it_to_accepte
     add.click()
     expect(page.locator("#cart-subtotal")).to_contain_text(money(2 * new_price))
     expect(page.locator("#cart-subtotal")).to_contain_text("2 items")
+    # The demo store has no profile and no taxes: the total the server computes is the subtotal.
+    expect(page.locator("#cart-total")).to_have_text(
+        f"Taxes: {money(0)} · Total: {money(2 * new_price)}"
+    )
     page.get_by_role("button", name=re.compile(r"^One less ")).click()
     expect(page.locator("#cart-subtotal")).to_contain_text(money(new_price))
+    expect(page.locator("#cart-total")).to_have_text(
+        f"Taxes: {money(0)} · Total: {money(new_price)}"
+    )
     page.locator("#customer-name").fill("Ana")
     page.locator("#place-order").click()
     order = page.locator("#order")

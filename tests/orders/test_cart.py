@@ -66,7 +66,28 @@ async def test_the_check_answers_every_problem_and_creates_nothing(
         (1, 4000, 36000),
         (2, 2500, 5000),
     ]
-    assert data["totals"] == {"subtotal_cents": 68000, "currency": "USD"}
+    # The profile's state taxes (no settings of the store's own): 15 % excise, then 7.25 %
+    # sales tax on the price plus the excise; 41400 x 7.25 % = 3001.5 rounds half up.
+    assert [(line["tax_cents"], line["total_cents"]) for line in data["lines"]] == [
+        (4050 + 2251, 27000 + 4050 + 2251),
+        (5400 + 3002, 36000 + 5400 + 3002),
+        (750 + 417, 5000 + 750 + 417),
+    ]
+    totals = data["totals"]
+    assert (totals["subtotal_cents"], totals["tax_cents"], totals["total_cents"]) == (
+        68000,
+        15870,
+        83870,
+    )
+    assert [(tax["key"], tax["amount_cents"]) for tax in totals["taxes"]] == [
+        ("ca_cannabis_excise", 10200),
+        ("ca_sales", 5670),
+    ]
+    assert (totals["currency"], totals["tax_source"], totals["tax_effective_from"]) == (
+        "USD",
+        "profile",
+        "2025-10-01",
+    )
     assert {limit["category"]: limit for limit in data["limits"]} == {
         "non_concentrated": {
             "category": "non_concentrated",

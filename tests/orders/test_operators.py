@@ -107,6 +107,7 @@ async def test_the_store_list_is_newest_first_filtered_and_paged(
         "status",
         "kiosk_id",
         "subtotal_cents",
+        "total_cents",
         "currency",
         "item_count",
         "pos_order_id",
@@ -115,6 +116,7 @@ async def test_the_store_list_is_newest_first_filtered_and_paged(
         "status_changed_at",
     }
     assert oldest["subtotal_cents"] == item.price_cents
+    assert oldest["total_cents"] == item.price_cents  # the store has no taxes
     assert oldest["kiosk_id"] == str(shop.kiosk.kiosk.id)
 
     # Paging: two pages of two, then none.

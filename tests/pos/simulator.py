@@ -89,6 +89,13 @@ class SimStore:
         product: dict[str, Any] = response.json()
         return product
 
+    def change(self, **change: Any) -> dict[str, Any]:
+        """The store's own settings (`PATCH /_sim/stores/{id}`: rate limit, taxes, ...)."""
+        response = self.control.patch(f"/_sim/stores/{self.id}", json=change)
+        response.raise_for_status()
+        summary: dict[str, Any] = response.json()
+        return summary
+
     def orders(self, reference: str | None = None) -> dict[str, Any]:
         params = {"reference": reference} if reference else {}
         response = self.control.get(f"/_sim/stores/{self.id}/orders", params=params)

@@ -28,6 +28,7 @@ from ridgeline.pos.adapters.responses import (
     expect_text_id,
     failure,
     next_cursor,
+    order_total_cents,
     overlap_start,
     succeeded,
     vendor_message,
@@ -470,4 +471,5 @@ def _receipt(answer: object, endpoint: EndpointClass) -> PosOrderReceipt:
         status=status,
         vendor_status=vendor_status,
         reference=reference if isinstance(reference, str) else None,
+        total_cents=order_total_cents(cart, "total", in_dollars=True),
     )

@@ -12,8 +12,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ridgeline.pos.adapters.mapping import optional_number
 from ridgeline.pos.base import EndpointClass, PosResponse
-from ridgeline.pos.errors import PosError, PosNotFound, PosProtocolError, PosRejected
+from ridgeline.pos.canonical import dollars_to_cents
+from ridgeline.pos.errors import (
+    PosError,
+    PosNotFound,
+    PosProtocolError,
+    PosRejected,
+    RecordInvalid,
+)
 
 # 4xx answers that mean "understood, and refused": the caller must not send the same again.
 _REFUSAL_STATUSES = frozenset({400, 402, 409, 410, 412, 422})
@@ -156,3 +164,17 @@ def next_cursor(seen: Iterable[datetime | None], since: datetime | None) -> date
     if since is None:
         return latest
     return since if latest is None or latest < since else latest
+
+
+def order_total_cents(record: Mapping[str, Any], key: str, *, in_dollars: bool) -> int | None:
+    """The POS's total of an order (decimal dollars or integer cents), or None when it is
+    missing or unreadable: it is shown beside ours, never relied on, so it fails nothing."""
+    try:
+        amount = optional_number(record, key)
+    except RecordInvalid:
+        return None
+    if amount is None:
+        return None
+    if in_dollars:
+        return dollars_to_cents(amount)
+    return int(amount) if amount == amount.to_integral_value() else None

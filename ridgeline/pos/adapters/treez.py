@@ -32,6 +32,7 @@ from ridgeline.pos.adapters.responses import (
     failure,
     iso_z,
     next_cursor,
+    order_total_cents,
     overlap_start,
     succeeded,
     vendor_message,
@@ -423,4 +424,5 @@ def _receipt(data: object, endpoint: EndpointClass) -> PosOrderReceipt:
         status=status,
         vendor_status=vendor_status,
         reference=reference if isinstance(reference, str) else None,
+        total_cents=order_total_cents(ticket, "total", in_dollars=True),
     )

@@ -1,8 +1,49 @@
-// The store view's orders: the latest 20 with their status and total, each one's timeline on
-// request, and Retry on a failed one (store managers and up).
+// The store view's orders: the latest 20 with their status and total, each one's details on
+// request (its figures: taxes, our total beside the POS's, the purchase limits it used; and its
+// timeline), and Retry on a failed one (store managers and up).
 
 import { el } from "./dom.js";
 import { dataTable, messageOf, money, section, stateBadge, words } from "./ui.js";
+
+// What the order was taken with (docs/compliance.md#order-figures-for-operators); nothing for
+// an order taken before taxes were computed.
+function orderFigures(detail) {
+  if (detail.total_cents === null || detail.total_cents === undefined) return [];
+  const cur = detail.currency;
+  const rows = [["Subtotal", money(detail.subtotal_cents, cur)]];
+  for (const tax of detail.taxes) {
+    const rate = tax.basis === "price" ? `${tax.rate} %` : `${tax.rate}\u00a2/${tax.unit}`;
+    rows.push([`${tax.name} (${rate})`, money(tax.amount_cents, cur)]);
+  }
+  rows.push(["Total (shown to the shopper)", money(detail.total_cents, cur)]);
+  if (detail.pos_total_cents !== null) {
+    rows.push(["POS total", money(detail.pos_total_cents, cur)]);
+    const diff = detail.pos_total_difference_cents;
+    rows.push(["Difference (POS \u2212 ours)", diff === 0 ? "none" : money(diff, cur)]);
+  }
+  const parts = [
+    el(
+      "dl",
+      { class: "figures", "data-figures": "taxes" },
+      rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]),
+    ),
+  ];
+  const limits = detail.limits;
+  if (limits) {
+    parts.push(
+      el(
+        "ul",
+        { class: "figures", "data-figures": "limits" },
+        limits.categories.map((limit) =>
+          el("li", {
+            text: `${words(limit.category)}: ${limit.used} of ${limit.limit} ${limit.unit} (${words(limit.period)}, ${words(limits.customer_type)})`,
+          }),
+        ),
+      ),
+    );
+  }
+  return parts;
+}
 
 // The section and its `refresh()`; `later(fn, ms)` runs fn after ms unless the view was left.
 export function storeOrders({ api, ctx, base, isAlive, later }) {
@@ -22,7 +63,7 @@ export function storeOrders({ api, ctx, base, isAlive, later }) {
     ordersBody.replaceChildren(
       dataTable(
         "Orders",
-        ["Placed", "Reference", "Status", "Total", "Why", "Timeline", ""],
+        ["Placed", "Reference", "Status", "Total", "Why", "Details", ""],
         orders.map((order) => {
           const timeline = el("details", {}, el("summary", { text: "Show" }));
           timeline.addEventListener("toggle", async () => {
@@ -31,6 +72,7 @@ export function storeOrders({ api, ctx, base, isAlive, later }) {
             try {
               const detail = (await api.get(`${base}/orders/${order.id}`)).data;
               timeline.append(
+                ...orderFigures(detail),
                 el(
                   "ol",
                   { class: "timeline" },
@@ -73,7 +115,7 @@ export function storeOrders({ api, ctx, base, isAlive, later }) {
             el("td", { text: fmt.time(order.created_at) }),
             el("td", { text: order.reference }),
             el("td", {}, stateBadge(order.status)),
-            el("td", { text: money(order.subtotal_cents, order.currency) }),
+            el("td", { text: money(order.total_cents ?? order.subtotal_cents, order.currency) }),
             el("td", { text: order.failure_reason || "" }),
             el("td", {}, timeline),
             retryCell,

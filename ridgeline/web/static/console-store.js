@@ -3,12 +3,13 @@
 // connection's actions and credentials (console-store-pos.js), recovery runs, sync runs and
 // their issues, and reconciliation; its kiosks (console-store-kiosks.js), orders
 // (console-store-orders.js), POS webhooks and events (console-store-webhooks.js) and settings
-// (console-store-settings.js: the store itself, its sync and health settings) are sections of
-// their own.
+// (console-store-settings.js: the store itself, its sync and health settings) and its
+// compliance profile and taxes (console-store-compliance.js) are sections of their own.
 // Live over OpsChannel: a `store.status` of this store refreshes its health and procedure, a
 // `kiosk.presence` its kiosks.
 // Never shows a secret: credentials are entered, never displayed.
 
+import { storeCompliance } from "./console-store-compliance.js";
 import { storeKiosks } from "./console-store-kiosks.js";
 import { storeOrders } from "./console-store-orders.js";
 import { credentialsForm } from "./console-store-pos.js";
@@ -71,6 +72,7 @@ export async function render(root, ctx) {
   const isAlive = () => alive;
   const kiosks = storeKiosks({ api, ctx, base, isAlive, later });
   const orders = storeOrders({ api, ctx, base, isAlive, later });
+  const compliance = storeCompliance({ api, ctx, base, isAlive });
   const webhooks = storeWebhooks({ api, ctx, base, isAlive });
   const settings = storeSettings({
     api,
@@ -122,6 +124,7 @@ export async function render(root, ctx) {
     section("store-reconciliation", "Reconciliation", reconcileBody),
     kiosks.section,
     orders.section,
+    compliance.section,
     webhooks.section,
     settings.section,
   );
@@ -760,6 +763,7 @@ export async function render(root, ctx) {
     refreshSyncs(),
     kiosks.refresh(),
     orders.refresh(),
+    compliance.refresh(),
     webhooks.refresh(),
     settings.load(),
   ]);

@@ -615,12 +615,42 @@ class KioskPage {
     subtotal.textContent = `Subtotal: ${money(this.cart.subtotal, this.currency)} (${
       this.cart.count
     } ${this.cart.count === 1 ? "item" : "items"})`;
+    this.refreshTotals();
     const ordering = this.storeStatus ? this.storeStatus.ordering : "live";
     $("order-form").hidden = empty;
     $("place-order").disabled = this.placing || ordering === "paused";
     $("place-order").textContent =
       ordering === "paused" ? "Ordering is paused" : this.placing ? "Placing…" : "Place order";
     if (announcement) this.announceCart(announcement);
+  }
+
+  // The cart's taxes and total as the server computes them (POST /api/v1/cart/check): the
+  // figures an order placed now keeps. Asked again only when the lines changed.
+  async refreshTotals() {
+    const total = $("cart-total");
+    const items = this.cart.body("").items;
+    const asked = JSON.stringify(items);
+    if (asked === this.totalsFor) return;
+    this.totalsFor = asked;
+    if (items.length === 0) {
+      total.hidden = true;
+      return;
+    }
+    let check;
+    try {
+      check = (await this.api.post("/api/v1/cart/check", { items })).data;
+    } catch {
+      // Shown again at the next change; the order still answers any problem itself.
+      if (this.totalsFor === asked) {
+        this.totalsFor = "";
+        total.hidden = true;
+      }
+      return;
+    }
+    if (this.totalsFor !== asked) return; // the cart changed while it was asked
+    const { tax_cents: tax, total_cents: sum, currency } = check.totals;
+    total.textContent = `Taxes: ${money(tax, currency)} · Total: ${money(sum, currency)}`;
+    total.hidden = false;
   }
 
   announceCart(text) {

@@ -2,8 +2,8 @@
 Ridgeline's `/cable` and, in the same run with the same scenario, on python-socketio (AsyncServer on
 uvicorn), the peer a Python team would otherwise pick.
 
-    .venv/bin/python -m bench.fanout_bench [--kiosks 1000,5000] [--changes 20] [--database URL]
-                                           [--sides ridgeline,socketio] [--profile DIR]
+    .venv/bin/python -m bench.fanout_bench [--kiosks 1000,5000,10000] [--changes 20]
+        [--database URL] [--sides ridgeline,socketio] [--profile DIR] [--server-source DIR]
 
 Three kinds of OS process: the server under test (`ridgeline serve` on a migrated database, or
 `bench.fanout_peer`), one load generator holding the N sockets (`bench.fanout_clients`), and this
@@ -11,10 +11,19 @@ driver, which makes the changes over HTTP: an operator's enrichment PATCH on Rid
 `product.updated` on the store stream, committed in the server's process), `POST /emit` on the
 peer (the same kiosk product JSON, emitted to the store's room). Two phases of M changes each:
 *one at a time* (the next change only when every kiosk has the last one) and *burst* (M changes
-back to back). Latency of a delivery = the kiosk's receive time - the start of the HTTP call that
-made the change. `--profile DIR` runs each server under cProfile and leaves DIR/{side}-{N}.prof;
-`--sides` runs one side alone (no comparison table). The server runs embedded (no Redis), so
-Ridgeline's change commits in the server's process and its hub hears of it at once.
+back to back). Then *paced*: M changes started at `PACED_PER_S` a second whatever the deliveries
+(as operators' requests come), to see whether deliveries keep up or a backlog grows; and a
+*reconnect storm*: every socket dropped at once (TCP aborted, a store's network blip) and
+reconnected at once while an HTTP probe (`/healthz` every 20 ms) measures how long the server's
+event loop keeps a trivial request waiting; Ridgeline's kiosks resubscribe with `history` and
+`STORM_CHANGES` changes are made during the storm (each must arrive exactly once; the peer has no
+replay, so it gets none then); one last change after the storm reaches every kiosk on both sides.
+Latency of a delivery = the kiosk's receive time - the start of the HTTP call that made the
+change. `--profile DIR` runs each server under cProfile and leaves DIR/{side}-{N}.prof;
+`--sides` runs one side alone (its column only); `--server-source DIR` runs the server from
+another checkout of Ridgeline (the "before" figures: `git archive COMMIT | tar -x -C DIR`). The
+server runs embedded (no Redis), so Ridgeline's change commits in the server's process and its
+hub hears of it at once.
 
 Absolute figures on a shared 2-core machine are noisy: read the ratios.
 """
@@ -57,6 +66,11 @@ PASSWORD = "fanout-bench-password"  # noqa: S105
 PAYLOAD_EVENT = "product.updated"
 WAIT_ONE_S = 60.0
 WAIT_BURST_S = 180.0
+PACED_PER_S = 20.0
+STORM_CHANGES = 5
+STORM_CHANGE_GAP_S = 0.2
+PROBE_EVERY_S = 0.02
+BUSY_RETRIES = 10
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -256,15 +270,20 @@ class Trigger:
         self.http = http
         self.headers: dict[str, str] = {}
         self.base_offset = 0
+        self.busy = 0  # changes answered 503 (SQLite busy past its timeout), each tried again
+
+    async def sign_in(self) -> None:
+        signed = await self.http.post(
+            "/api/v1/auth/token",
+            json={"email": self.scenario.operator_email, "password": PASSWORD},
+        )
+        signed.raise_for_status()
+        self.headers = {"authorization": f"Bearer {signed.json()['data']['access_token']}"}
 
     async def prepare(self) -> None:
         scenario = self.scenario
         if self.side == "ridgeline":
-            signed = await self.http.post(
-                "/api/v1/auth/token", json={"email": scenario.operator_email, "password": PASSWORD}
-            )
-            signed.raise_for_status()
-            self.headers = {"authorization": f"Bearer {signed.json()['data']['access_token']}"}
+            await self.sign_in()
             if not scenario.product_json:
                 viewed = await self.http.get(
                     f"/api/v1/catalog/products/{scenario.product_id}",
@@ -287,9 +306,17 @@ class Trigger:
                 f"/api/v1/stores/{self.scenario.store_id}/products/"
                 f"{self.scenario.product_id}/enrichment"
             )
-            done = await self.http.patch(
-                path, json={"description": description}, headers=self.headers
-            )
+            for _ in range(BUSY_RETRIES):
+                done = await self.http.patch(
+                    path, json={"description": description}, headers=self.headers
+                )
+                if done.status_code == 401:  # a long run outlives the access token
+                    await self.sign_in()
+                    continue
+                if done.status_code != 503:
+                    break
+                self.busy += 1
+                await asyncio.sleep(0.2)
         else:
             payload = {
                 "seq": index,
@@ -306,6 +333,37 @@ class Trigger:
         return key - self.base_offset - 1 if self.side == "ridgeline" else key
 
 
+class Probe:
+    """`GET /healthz` every `PROBE_EVERY_S` until stopped: how long each took. A request waits
+    for the server's event loop, so the slowest bounds how long the loop was blocked."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.durations: list[float] = []
+        self.failures = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            began = time.perf_counter()
+            try:
+                (await self.http.get("/healthz", timeout=30)).raise_for_status()
+            except httpx.HTTPError:
+                self.failures += 1
+            took = time.perf_counter() - began
+            self.durations.append(took)
+            await asyncio.sleep(max(0.0, PROBE_EVERY_S - took))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 def server_command(side: str, port: int, profile: Path | None, kiosks: int) -> list[str]:
     if side == "ridgeline":
         target = [str(Path(sys.executable).with_name("ridgeline")), "serve"]
@@ -318,10 +376,17 @@ def server_command(side: str, port: int, profile: Path | None, kiosks: int) -> l
 
 
 async def run_side(
-    side: str, kiosks: int, changes: int, scenario: Scenario, profile: Path | None
+    side: str,
+    kiosks: int,
+    changes: int,
+    scenario: Scenario,
+    profile: Path | None,
+    server_source: Path | None = None,
 ) -> SideResult:
     port = free_port()
     env = {**os.environ, "RIDGELINE_DATABASE_URL": scenario.database_url}
+    if server_source is not None and side == "ridgeline":
+        env["PYTHONPATH"] = str(server_source)  # ahead of this checkout's editable install
     env["RIDGELINE_LOG_LEVEL"] = "WARNING"
     env.pop("RIDGELINE_REDIS_URL", None)  # embedded: changes commit in the server's process
     log = scenario.workdir / f"{side}-{kiosks}.log"
@@ -362,6 +427,38 @@ async def run_side(
             burst_cpu = server.cpu_s() - cpu_before
             burst_client_cpu = burst_waited["cpu_s"] - waited["cpu_s"]
 
+            # Paced: a change every 1 / PACED_PER_S s, not waiting for the previous one.
+            paced_from = time.time()
+            calls_paced: list[asyncio.Task[tuple[float, float]]] = []
+            for step in range(changes):
+                await asyncio.sleep(max(0.0, paced_from + step / PACED_PER_S - time.time()))
+                calls_paced.append(asyncio.create_task(trigger.change(2 * changes + step)))
+            for step, call in enumerate(calls_paced):
+                sent[2 * changes + step], _ = await call
+            await clients.command(
+                {"cmd": "wait", "count": 3 * changes, "timeout_s": WAIT_BURST_S}, WAIT_BURST_S + 10
+            )
+
+            # The reconnect storm, probed; Ridgeline's kiosks replay what they miss meanwhile.
+            probe = Probe(http)
+            probe.start()
+            assert clients.process.stdin is not None
+            clients.process.stdin.write(b'{"cmd": "storm"}\n')
+            await clients.process.stdin.drain()
+            next_index = 3 * changes
+            if side == "ridgeline":
+                for _ in range(STORM_CHANGES):
+                    await asyncio.sleep(STORM_CHANGE_GAP_S)
+                    sent[next_index], _ = await trigger.change(next_index)
+                    next_index += 1
+            stormed = await clients.answer(timeout_s=600)
+            await asyncio.sleep(1.0)  # the probe also sees the storm's tail
+            await probe.stop()
+            sent[next_index], _ = await trigger.change(next_index)  # after it, on both sides
+            final = await clients.command(
+                {"cmd": "wait", "count": len(sent), "timeout_s": WAIT_BURST_S}, WAIT_BURST_S + 10
+            )
+
             dump = scenario.workdir / f"{side}-{kiosks}.json"
             await clients.command({"cmd": "dump", "path": str(dump)}, timeout_s=120)
     finally:
@@ -372,18 +469,31 @@ async def run_side(
     document = json.loads(dump.read_text())
     one: list[float] = []
     burst: list[float] = []
+    paced: list[float] = []
     last_per_change: dict[int, float] = {}
     delivered = 0
+    doubled = 0
     for records in document["records"]:
+        seen: set[int] = set()
         for key, received in records:
             index = trigger.change_index(key)
             if index not in sent:
                 continue
+            if index in seen:
+                doubled += 1
+                continue
+            seen.add(index)
             delivered += 1
             latency = received - sent[index]
-            (one if index < changes else burst).append(latency)
+            if index < changes:
+                one.append(latency)
+            elif index < 2 * changes:
+                burst.append(latency)
+            elif index < 3 * changes:
+                paced.append(latency)
             last_per_change[index] = max(last_per_change.get(index, 0.0), received)
     burst_end = max(last_per_change.get(i, 0.0) for i in range(changes, 2 * changes))
+    paced_end = max(last_per_change.get(i, 0.0) for i in range(2 * changes, 3 * changes))
     return SideResult(
         side=side,
         kiosks=kiosks,
@@ -398,8 +508,19 @@ async def run_side(
         burst_s=burst_end - sent[changes],
         burst_cpu_s=burst_cpu,
         burst_client_cpu_s=burst_client_cpu,
-        missing=kiosks * 2 * changes - delivered,
+        missing=kiosks * len(sent) - delivered,
         frame_bytes=document["frame_bytes"] / max(delivered, 1),
+        paced_latencies=paced,
+        paced_s=paced_end - sent[2 * changes],
+        paced_last_spread=last_per_change.get(3 * changes - 1, 0.0) - sent[3 * changes - 1],
+        storm_back_s=stormed["back_s"],
+        storm_failed_attempts=stormed["failed_attempts"],
+        storm_probe=probe.durations,
+        storm_probe_failures=probe.failures,
+        busy_changes=trigger.busy,
+        doubled=doubled,
+        pings=final["pings"],
+        frames=final["frames"],
     )
 
 
@@ -410,33 +531,39 @@ async def bench(
     database_url: str,
     workdir: Path,
     profile: Path | None,
+    server_source: Path | None,
 ) -> None:
     scenario = await seed(database_url, workdir, max(kiosk_counts))
     results: list[SideResult] = []
     for kiosks in kiosk_counts:
         for side in sides:
             began = time.perf_counter()
-            result = await run_side(side, kiosks, changes, scenario, profile)
+            result = await run_side(side, kiosks, changes, scenario, profile, server_source)
             print(
                 f"{side} N={kiosks}: {time.perf_counter() - began:.0f} s; one at a time p50 "
                 f"{ms(quantile(result.one_latencies, 0.5))} ms p99 "
                 f"{ms(quantile(result.one_latencies, 0.99))} ms; burst "
                 f"{result.burst_rate:,.0f} deliveries/s; "
-                f"{result.kib_per_connection:.1f} KiB/connection; missing {result.missing}",
+                f"{result.kib_per_connection:.1f} KiB/connection; "
+                f"storm {result.storm_back_s:.1f} s, slowest probe "
+                f"{ms(max(result.storm_probe, default=0.0))} ms; missing "
+                f"{result.missing}, doubled {result.doubled}; load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
             results.append(result)
-    if set(sides) == {"ridgeline", "socketio"}:
-        report(results)
+        report([r for r in results if r.kiosks == kiosks])  # each N as soon as it is done
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kiosks", default="1000,5000", help="comma-separated N values")
+    parser.add_argument("--kiosks", default="1000,5000,10000", help="comma-separated N values")
     parser.add_argument("--changes", type=int, default=20, help="M, per phase")
     parser.add_argument("--database", default=None, help="default: a temporary SQLite file")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile each server here")
     parser.add_argument("--sides", default="ridgeline,socketio", help="e.g. only one, to profile")
+    parser.add_argument(
+        "--server-source", type=Path, default=None, help="run Ridgeline's server from this tree"
+    )
     args = parser.parse_args()
     if args.changes < 1:
         parser.error("--changes must be at least 1")
@@ -451,7 +578,10 @@ def main() -> None:
     print(f"kiosks={kiosk_counts} changes={args.changes} per phase, database={url.split(':')[0]}")
     print(f"work files (server logs, receive times): {workdir}", flush=True)
     sides = args.sides.split(",")
-    asyncio.run(bench(kiosk_counts, args.changes, sides, url, workdir, args.profile))
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    asyncio.run(
+        bench(kiosk_counts, args.changes, sides, url, workdir, args.profile, args.server_source)
+    )
 
 
 if __name__ == "__main__":

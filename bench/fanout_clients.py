@@ -11,7 +11,11 @@ where the key is the stream offset (Ridgeline) or the change's `seq` (peer).
 
 The driver talks to this process over stdin/stdout, one JSON object a line:
 `{"cmd": "wait", "count": K, "timeout_s": T}` answers when every socket received K changes (or the
-timeout passed); `{"cmd": "dump", "path": P}` writes the records to P, closes the sockets and exits.
+timeout passed); `{"cmd": "storm"}` drops every socket at once (the TCP connection aborted, as in a
+store's network blip) and reconnects them all at once, a Ridgeline kiosk subscribing with `history`
+from the last message it has (so it misses nothing and gets nothing twice); it answers when all are
+back, with the time taken and the connection attempts that failed (each retried after 0.5 s);
+`{"cmd": "dump", "path": P}` writes the records to P, closes the sockets and exits.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from ridgeline.realtime.protocol import PROTOCOL_EXT
 
 CONNECT_CONCURRENCY = 100
 OPEN_TIMEOUT_S = 120.0
+STORM_RETRY_S = 0.5
+STORM_ATTEMPTS = 20
 
 
 def raise_fd_limit() -> int:
@@ -50,7 +56,11 @@ class Recorder:
 
     def __init__(self, count: int) -> None:
         self.records: list[list[tuple[int, float]]] = [[] for _ in range(count)]
+        # Per socket, where its stream is (Ridgeline): what a reconnect asks history from.
+        self.positions: list[dict[str, Any] | None] = [None] * count
         self.frame_bytes = 0
+        self.pings = 0
+        self.frames = 0
         self.total = 0
         self.goal = 0
         self.reached = asyncio.Event()
@@ -74,6 +84,8 @@ class Recorder:
             "complete": complete,
             "total": self.total,
             "cpu_s": time.process_time(),  # the load generator's own CPU, to see if it saturates
+            "pings": self.pings,
+            "frames": self.frames,
         }
 
 
@@ -92,12 +104,23 @@ async def _open(url: str, subprotocols: list[Subprotocol] | None) -> ClientConne
 # --- Ridgeline: ActionCable, reliable extension ---------------------------------------------------
 
 
-async def ridgeline_kiosk(base: str, token: str, identifier: str) -> ClientConnection:
+async def ridgeline_kiosk(
+    base: str, token: str, identifier: str, position: dict[str, Any] | None = None
+) -> ClientConnection:
+    """Connected and subscribed; with `position` (stream id, epoch, offset of the last message
+    received), subscribed with `history` from there. Frames that arrive before the
+    confirmation (a replay confirms after its messages) are left for the reader."""
     socket = await _open(f"{base}/cable?token={token}", [Subprotocol(PROTOCOL_EXT)])
     welcome = json.loads(await socket.recv())
     if welcome.get("type") != "welcome":
         raise RuntimeError(f"no welcome: {welcome}")
-    await socket.send(json.dumps({"command": "subscribe", "identifier": identifier}))
+    command: dict[str, Any] = {"command": "subscribe", "identifier": identifier}
+    if position is not None:
+        stream = {"epoch": position["epoch"], "offset": position["offset"]}
+        command["history"] = {"streams": {position["stream_id"]: stream}}
+    await socket.send(json.dumps(command))
+    if position is not None:
+        return socket  # the reader takes the replay and its confirm_history
     while True:
         frame = json.loads(await socket.recv())
         if frame.get("type") == "confirm_subscription":
@@ -110,13 +133,22 @@ async def ridgeline_reader(socket: ClientConnection, index: int, recorder: Recor
     async for text in socket:
         received = time.time()
         assert isinstance(text, str)
+        recorder.frames += 1
         if text.startswith('{"type":"ping"'):
+            recorder.pings += 1
             continue
         # A broadcast frame ends with `"offset":N}` (see ridgeline.realtime.protocol).
         at = text.rfind('"offset":')
         if at < 0:
             continue
-        recorder.record(index, int(text[at + 9 : -1]), received, len(text))
+        offset = int(text[at + 9 : -1])
+        recorder.record(index, offset, received, len(text))
+        if recorder.positions[index] is None:
+            frame = json.loads(text)
+            recorder.positions[index] = {"stream_id": frame["stream_id"], "epoch": frame["epoch"]}
+        position = recorder.positions[index]
+        assert position is not None
+        position["offset"] = offset
 
 
 # --- python-socketio: Engine.IO 4 over a websocket, Socket.IO 5 packets ---------------------------
@@ -150,7 +182,9 @@ async def socketio_reader(socket: ClientConnection, index: int, recorder: Record
     async for text in socket:
         received = time.time()
         assert isinstance(text, str)
+        recorder.frames += 1
         if text == "2":  # Engine.IO ping: a client that does not answer is dropped
+            recorder.pings += 1
             await socket.send("3")
             continue
         # An event: 42["product.updated",{"seq":N,...}]
@@ -177,6 +211,22 @@ async def run(args: argparse.Namespace) -> None:
                 return await ridgeline_kiosk(base, tokens[index], identifier)
             return await socketio_kiosk(base, args.store_id)
 
+    failed_attempts = 0
+
+    async def again(index: int) -> ClientConnection:
+        """The storm's reconnect: all at once, each retried until it is back."""
+        nonlocal failed_attempts
+        for _ in range(STORM_ATTEMPTS):
+            try:
+                if args.kind == "ridgeline":
+                    position = recorder.positions[index]
+                    return await ridgeline_kiosk(base, tokens[index], identifier, position)
+                return await socketio_kiosk(base, args.store_id)
+            except Exception:
+                failed_attempts += 1
+                await asyncio.sleep(STORM_RETRY_S)
+        raise RuntimeError(f"kiosk {index} not back after {STORM_ATTEMPTS} attempts")
+
     began = time.perf_counter()
     sockets = await asyncio.gather(*(one(i) for i in range(args.count)))
     connect_s = time.perf_counter() - began
@@ -194,6 +244,18 @@ async def run(args: argparse.Namespace) -> None:
         command = json.loads(line)
         if command["cmd"] == "wait":
             reply(await recorder.wait(command["count"], command["timeout_s"]))
+        elif command["cmd"] == "storm":
+            for task in readers:
+                task.cancel()
+            for sock in sockets:
+                sock.transport.abort()  # no close handshake: the network went away
+            await asyncio.gather(*readers, return_exceptions=True)
+            failed_attempts = 0
+            began = time.perf_counter()
+            sockets = await asyncio.gather(*(again(i) for i in range(args.count)))
+            back_s = time.perf_counter() - began
+            readers = [asyncio.create_task(reader(s, i, recorder)) for i, s in enumerate(sockets)]
+            reply({"event": "stormed", "back_s": back_s, "failed_attempts": failed_attempts})
         elif command["cmd"] == "dump":
             document = {"records": recorder.records, "frame_bytes": recorder.frame_bytes}
             await loop.run_in_executor(None, write_text, command["path"], json.dumps(document))

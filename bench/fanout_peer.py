@@ -45,7 +45,11 @@ def create_peer_app() -> Any:
         return JSONResponse({"ok": True})
 
     http = Starlette(
-        routes=[Route("/emit", emit, methods=["POST"]), Route("/readyz", readyz, methods=["GET"])]
+        routes=[
+            Route("/emit", emit, methods=["POST"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/healthz", readyz, methods=["GET"]),  # the bench's event-loop probe
+        ]
     )
     return socketio.ASGIApp(sio, other_asgi_app=http)
 

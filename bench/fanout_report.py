@@ -1,9 +1,11 @@
 """The fan-out benchmark's results: what one side measured for one N, and the side-by-side table
-(see bench/fanout_bench.py for the scenario)."""
+with each case's target (issue 19) and whether this run met it (see bench/fanout_bench.py for the
+scenario). A side run alone (`--sides`) gets its column without a ratio."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -23,6 +25,25 @@ class SideResult:
     burst_client_cpu_s: float  # the load generator's CPU during the burst phase
     missing: int
     frame_bytes: float
+    paced_latencies: list[float] = field(default_factory=list)
+    paced_s: float = 0.0  # first paced change sent -> last paced delivery
+    paced_last_spread: float = 0.0  # the last paced change: sent -> every kiosk has it
+    storm_back_s: float = 0.0  # every socket dropped -> every one back (and subscribed)
+    storm_failed_attempts: int = 0
+    storm_probe: list[float] = field(default_factory=list)  # /healthz durations in the storm
+    storm_probe_failures: int = 0
+    busy_changes: int = 0  # changes answered 503 (database busy) and made again
+    doubled: int = 0
+    pings: int = 0  # ping frames the kiosks received, whole run
+    frames: int = 0
+
+    @property
+    def paced_rate(self) -> float:
+        return len(self.paced_latencies) / self.paced_s if self.paced_s > 0 else 0.0
+
+    @property
+    def ping_share(self) -> float:
+        return self.pings / self.frames * 100 if self.frames else 0.0
 
     @property
     def kib_per_connection(self) -> float:
@@ -42,6 +63,30 @@ def quantile(values: list[float], q: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f}" if seconds >= 0.1 else f"{seconds * 1000:,.1f}"
+
+
+# A target: its text and whether (ours, peer, N) meets it.
+Target = tuple[str, Callable[[float, float, int], bool]]
+
+
+def _at_most_peer(factor: float) -> Target:
+    return f"<= {factor:g}x peer", lambda ours, peer, n: ours <= factor * peer
+
+
+P99_TARGET: Target = (
+    "<= 0.6x peer (N >= 5,000), <= 1x (below)",
+    lambda ours, peer, n: ours <= (0.6 if n >= 5000 else 1.0) * peer,
+)
+TARGETS: dict[str, Target] = {
+    "connect + subscribe all N (s)": _at_most_peer(1.5),
+    "one at a time: latency p99 (ms)": P99_TARGET,
+    "paced 20/s: deliveries/s": (">= peer", lambda ours, peer, n: ours >= peer),
+    "server memory per connection (KiB)": ("<= 30", lambda ours, peer, n: ours <= 30),
+    "storm: slowest probe (ms)": ("<= 100", lambda ours, peer, n: ours <= 0.1),
+    "storm: failed connection attempts": ("0", lambda ours, peer, n: ours == 0),
+    "deliveries missing": ("0", lambda ours, peer, n: ours == 0),
+    "deliveries doubled": ("0", lambda ours, peer, n: ours == 0),
+}
 
 
 def _metrics(ours: SideResult, peer: SideResult) -> list[tuple[str, float, float, str]]:
@@ -73,30 +118,52 @@ def _metrics(ours: SideResult, peer: SideResult) -> list[tuple[str, float, float
         ("server memory per connection (KiB)", ours.kib_per_connection,
          peer.kib_per_connection, "{:.1f}"),
         ("frame size (bytes)", ours.frame_bytes, peer.frame_bytes, "{:.0f}"),
+        ("ping frames (% of frames received)", ours.ping_share, peer.ping_share, "{:.1f}"),
+        ("paced 20/s: deliveries/s", ours.paced_rate, peer.paced_rate, "{:,.0f}"),
+        ("paced 20/s: latency p99 (ms)", quantile(ours.paced_latencies, 0.99),
+         quantile(peer.paced_latencies, 0.99), "ms"),
+        ("paced 20/s: last change, all N have it (ms)", ours.paced_last_spread,
+         peer.paced_last_spread, "ms"),
+        ("storm: all N back (s)", ours.storm_back_s, peer.storm_back_s, "{:.1f}"),
+        ("storm: failed connection attempts", ours.storm_failed_attempts,
+         peer.storm_failed_attempts, "{:.0f}"),
+        ("storm: slowest probe (ms)", max(ours.storm_probe, default=0.0),
+         max(peer.storm_probe, default=0.0), "ms"),
+        ("storm: probe p99 (ms)", quantile(ours.storm_probe, 0.99),
+         quantile(peer.storm_probe, 0.99), "ms"),
+        ("changes answered 503 busy (made again)", ours.busy_changes, peer.busy_changes,
+         "{:.0f}"),
         ("deliveries missing", ours.missing, peer.missing, "{:.0f}"),
+        ("deliveries doubled", ours.doubled, peer.doubled, "{:.0f}"),
     ]  # fmt: skip
 
 
 def report(results: list[SideResult]) -> None:
-    """A Markdown table: a row per metric; Ridgeline, the peer and their ratio for each N."""
+    """A Markdown table per N: a row per metric with Ridgeline, the peer, their ratio and the
+    target (met or not). A side that did not run shows "-"."""
     by_n: dict[int, dict[str, SideResult]] = {}
     for result in results:
         by_n.setdefault(result.kiosks, {})[result.side] = result
-    counts = sorted(by_n)
-    columns: list[list[tuple[str, str, str]]] = []
-    names: list[str] = []
-    for n in counts:
-        metrics = _metrics(by_n[n]["ridgeline"], by_n[n]["socketio"])
-        names = [name for name, *_ in metrics]
-        cells: list[tuple[str, str, str]] = []
-        for _, ours, peer, form in metrics:
-            shown = (ms(ours), ms(peer)) if form == "ms" else (form.format(ours), form.format(peer))
-            cells.append((*shown, f"{ours / peer:.2f}x" if peer else "-"))
-        columns.append(cells)
-    head = "".join(f" Ridgeline {n:,} | socketio {n:,} | ratio |" for n in counts)
-    print(f"| metric |{head}")
-    print("|---|" + "---|---|---|" * len(counts))
-    for row, name in enumerate(names):
-        print(
-            f"| {name} |" + "".join(f" {a} | {b} | {r} |" for a, b, r in (c[row] for c in columns))
-        )
+    for n in sorted(by_n):
+        sides = by_n[n]
+        ours, peer = sides.get("ridgeline"), sides.get("socketio")
+        metrics = _metrics(ours or peer, peer or ours)  # type: ignore[arg-type]
+        print(f"\nN = {n:,}\n")
+        print("| metric | Ridgeline | socketio | ratio | target | met |")
+        print("|---|---|---|---|---|---|")
+        for name, mine, theirs, form in metrics:
+
+            def shown(value: float, form: str = form) -> str:
+                return ms(value) if form == "ms" else form.format(value)
+
+            a = shown(mine) if ours is not None else "-"
+            b = shown(theirs) if peer is not None else "-"
+            both = ours is not None and peer is not None
+            ratio = f"{mine / theirs:.2f}x" if both and theirs else "-"
+            target = TARGETS.get(name)
+            met = "-"
+            if target is not None and ours is not None:
+                needs_peer = "peer" in target[0]
+                if both or not needs_peer:
+                    met = "yes" if target[1](mine, theirs, n) else "**no**"
+            print(f"| {name} | {a} | {b} | {ratio} | {target[0] if target else ''} | {met} |")

@@ -43,7 +43,7 @@ from ridgeline.monitoring.performance import PerformanceMonitor
 from ridgeline.orders.endpoints import router as orders_router
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.endpoints import router as pos_router
-from ridgeline.realtime.cable import cable_endpoint
+from ridgeline.realtime.cable import CableRoute, cable_endpoint
 from ridgeline.realtime.endpoints import router as realtime_router
 from ridgeline.services import Services
 from ridgeline.status.endpoints import router as status_router
@@ -147,6 +147,8 @@ def create_app(
     )
     if settings.cors_allowed_origins:
         app.add_middleware(CorsMiddleware, origins=settings.cors_allowed_origins)
+    # `/cable` sockets leave the stack here, after the host check (realtime/cable.py).
+    app.add_middleware(CableRoute, services=services)
     if "*" not in settings.allowed_hosts:
         app.add_middleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(

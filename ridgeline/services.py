@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from ridgeline.api.rate_limits import ApiRateLimits
+from ridgeline.auth.key_cache import KioskKeyCache
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.catalog.listing import CatalogIndexCache
@@ -72,6 +73,7 @@ class Services:
                 poll_interval_s=settings.cable_poll_interval_s,
                 queue_max=settings.cable_send_queue_max,
                 session_ttl_s=settings.cable_session_ttl_s,
+                key_cache=KioskKeyCache(settings.cable_key_cache_ttl_s),
             ),
             kiosk_key_usage=KioskKeyUsage(),
             kiosk_activity=KioskActivity(clock),

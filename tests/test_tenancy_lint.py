@@ -26,6 +26,7 @@ UNSCOPED_ALLOWED = {
     ("auth/repository.py", "operator_by_email"): "sign-in: no caller exists yet",
     ("auth/repository.py", "operator_with_family"): "authenticating the token's own operator",
     ("auth/repository.py", "kiosk_key_by_hash"): "authenticating a kiosk key",
+    ("auth/repository.py", "kiosk_keys_by_hashes"): "authenticating kiosk keys (a connect storm)",
     ("auth/repository.py", "record_key_usage"): (
         "last use of keys this process authenticated itself, by their ids"
     ),

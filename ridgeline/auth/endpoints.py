@@ -267,11 +267,16 @@ async def create_kiosk_key(
     caller: StoreManagerDep,
     session: SessionDep,
     clock: ClockDep,
+    hub: HubDep,
+    after_commit: AfterCommitDep,
     audit: AuditDep,
 ) -> Envelope[KioskKeyCreated]:
     """Issue the kiosk a new API key (returned once, stored only as a hash). To roll keys, set
     `expire_existing_in_s`: the old keys keep working that long, then answer 401."""
     created = await kiosk_keys.issue_key(session, caller.scope, kiosk_id, body, now=clock.now())
+    if body.expire_existing_in_s is not None:
+        # The old keys' expiry moved forward: processes that cached them forget them.
+        after_commit(functools.partial(hub.keys_changed, kiosk_id))
     await _record_key(
         audit,
         caller,

@@ -130,6 +130,20 @@ async def kiosk_key_by_hash(
     return (row[0], row[1]) if row else None
 
 
+async def kiosk_keys_by_hashes(
+    session: AsyncSession, key_hashes: Collection[str]
+) -> dict[str, tuple[KioskApiKey, Kiosk]]:
+    """`kiosk_key_by_hash` for many keys in one statement (a `/cable` connect storm)."""
+    if not key_hashes:
+        return {}
+    rows = await session.execute(
+        select(KioskApiKey, Kiosk)
+        .join(Kiosk, Kiosk.id == KioskApiKey.kiosk_id)
+        .where(KioskApiKey.key_hash.in_(list(key_hashes)))
+    )
+    return {key.key_hash: (key, kiosk) for key, kiosk in rows}
+
+
 async def kiosk_keys(
     session: AsyncSession, scope: TenantScope, kiosk_id: uuid.UUID
 ) -> list[KioskApiKey]:

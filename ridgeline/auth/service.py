@@ -8,6 +8,8 @@ family is revoked, so every token descended from that sign-in stops working at o
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,12 +24,14 @@ from ridgeline.auth.credentials import (
     new_refresh_token,
     read_access_token,
 )
+from ridgeline.auth.key_cache import KioskKeyCache
 from ridgeline.auth.passwords import hash_password, needs_rehash, verify_password
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.config import Settings
+from ridgeline.db.engine import Database
 from ridgeline.errors import InvalidCredentials, InvalidToken, TokenExpired, TokenRevoked
-from ridgeline.models.kiosk import KioskStatus
+from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskStatus
 from ridgeline.models.operator import RefreshToken, Role, TokenFamily
 
 
@@ -166,29 +170,121 @@ async def _authenticate_operator(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class KioskKeyRecord:
+    """What authenticating a kiosk key needs of its row and its kiosk's, read in a session and
+    usable after it."""
+
+    principal: KioskPrincipal
+    revoked: bool
+    expires_at: datetime | None
+    kiosk_active: bool
+
+    @classmethod
+    def of(cls, api_key: KioskApiKey, kiosk: Kiosk) -> KioskKeyRecord:
+        return cls(
+            KioskPrincipal(
+                kiosk_id=kiosk.id,
+                store_id=kiosk.store_id,
+                organization_id=kiosk.organization_id,
+                key_id=api_key.id,
+                purpose=api_key.purpose,
+            ),
+            api_key.revoked_at is not None,
+            api_key.expires_at,
+            kiosk.status == KioskStatus.ACTIVE,
+        )
+
+    def check(self, now: datetime) -> KioskPrincipal:
+        """The principal, or the error that refuses the key now."""
+        if self.revoked:
+            raise TokenRevoked("The kiosk API key has been revoked.")
+        if self.expires_at is not None and now >= self.expires_at:
+            raise TokenExpired("The kiosk API key has expired; issue the kiosk a new key.")
+        if not self.kiosk_active:
+            raise TokenRevoked("The kiosk is disabled.")
+        return self.principal
+
+
+def _record_use(key_usage: KioskKeyUsage, principal: KioskPrincipal, now: datetime) -> None:
+    # A diagnostic key's use is recorded on the key only: the kiosk was not seen.
+    key_usage.record(principal.key_id, None if principal.diagnostic else principal.kiosk_id, now)
+
+
 async def _authenticate_kiosk(
-    session: AsyncSession, key: str, *, now: datetime, key_usage: KioskKeyUsage
+    session: AsyncSession,
+    key: str,
+    *,
+    now: datetime,
+    key_usage: KioskKeyUsage,
 ) -> KioskPrincipal:
     found = await repository.kiosk_key_by_hash(session, digest(key))
     if found is None:
         raise InvalidToken("The kiosk API key is not valid.")
-    api_key, kiosk = found
-    if api_key.revoked_at is not None:
-        raise TokenRevoked("The kiosk API key has been revoked.")
-    if api_key.expires_at is not None and now >= api_key.expires_at:
-        raise TokenExpired("The kiosk API key has expired; issue the kiosk a new key.")
-    if kiosk.status != KioskStatus.ACTIVE:
-        raise TokenRevoked("The kiosk is disabled.")
-    principal = KioskPrincipal(
-        kiosk_id=kiosk.id,
-        store_id=kiosk.store_id,
-        organization_id=kiosk.organization_id,
-        key_id=api_key.id,
-        purpose=api_key.purpose,
-    )
-    # A diagnostic key's use is recorded on the key only: the kiosk was not seen.
-    key_usage.record(api_key.id, None if principal.diagnostic else kiosk.id, now)
+    principal = KioskKeyRecord.of(*found).check(now)
+    _record_use(key_usage, principal, now)
     return principal
+
+
+# At most this many keys in one read (SQLite binds at most 999 parameters).
+KEY_READ_BATCH = 500
+
+
+class KioskKeyReader:
+    """Authenticates kiosk keys for `/cable` as a connect storm brings them: from the cache
+    (auth/key_cache.py) when it holds the key; otherwise lookups that arrive while a read is in
+    flight wait for it and are read together in the next one (one statement for up to
+    `KEY_READ_BATCH` keys instead of a transaction per key). Every key is still checked
+    (revoked, expired, kiosk disabled) as `authenticate` does."""
+
+    def __init__(self, database: Database, cache: KioskKeyCache) -> None:
+        self.database = database
+        self.cache = cache
+        self._waiting: dict[str, list[asyncio.Future[KioskKeyRecord | None]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def authenticate(
+        self, key: str, *, now: datetime, key_usage: KioskKeyUsage
+    ) -> KioskPrincipal:
+        key_hash = digest(key)
+        principal = self.cache.get(key_hash, now=now)
+        if principal is None:
+            generation = self.cache.generation
+            record = await self._read(key_hash)
+            if record is None:
+                raise InvalidToken("The kiosk API key is not valid.")
+            principal = record.check(now)
+            self.cache.put(key_hash, principal, record.expires_at, since=generation)
+        _record_use(key_usage, principal, now)
+        return principal
+
+    def _read(self, key_hash: str) -> asyncio.Future[KioskKeyRecord | None]:
+        future: asyncio.Future[KioskKeyRecord | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key_hash, []).append(future)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_waiting(), name="kiosk-key-reader")
+        return future
+
+    async def _read_waiting(self) -> None:
+        while self._waiting:
+            hashes = list(itertools.islice(self._waiting, KEY_READ_BATCH))
+            batch = {key_hash: self._waiting.pop(key_hash) for key_hash in hashes}
+            try:
+                async with self.database.transaction(write=False) as session:
+                    found = await repository.kiosk_keys_by_hashes(session, hashes)
+                    records = {h: KioskKeyRecord.of(*row) for h, row in found.items()}
+            except BaseException as exc:
+                for futures in batch.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for key_hash, futures in batch.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(records.get(key_hash))
 
 
 async def still_valid(session: AsyncSession, principal: Principal, *, now: datetime) -> bool:

@@ -14,6 +14,9 @@ from datetime import datetime
 from ridgeline.auth import repository
 from ridgeline.db.engine import Database
 
+# Keys written per transaction by a flush.
+FLUSH_CHUNK = 500
+
 
 class KioskKeyUsage:
     def __init__(self) -> None:
@@ -29,9 +32,22 @@ class KioskKeyUsage:
         return len(self._seen)
 
     async def flush(self, database: Database) -> int:
+        """Writes the keys seen, `FLUSH_CHUNK` a transaction (a reconnect storm brings
+        thousands: one transaction for all builds every row on the event loop at once). A
+        failed chunk's keys and the rest are kept for the next flush; the error is raised."""
         if not self._seen:
             return 0
         seen, self._seen = self._seen, {}
-        async with database.transaction() as session:
-            await repository.record_key_usage(session, seen)
-        return len(seen)
+        items = list(seen.items())
+        done = 0
+        try:
+            while done < len(items):
+                chunk = dict(items[done : done + FLUSH_CHUNK])
+                async with database.transaction() as session:
+                    await repository.record_key_usage(session, chunk)
+                done += len(chunk)
+        except BaseException:
+            for key_id, use in items[done:]:
+                self._seen.setdefault(key_id, use)  # a newer use recorded meanwhile wins
+            raise
+        return done

@@ -48,7 +48,15 @@ class KioskDisconnect:
     key_id: str | None = None  # only the connections this key opened (a revoked key's)
 
 
-Notice = StreamAdvanced | KioskDisconnect
+@dataclass(frozen=True, slots=True)
+class KioskKeysChanged:
+    """The kiosk's keys changed without its connections closing (a roll brought their expiry
+    forward, the kiosk was deleted): every process forgets the keys it cached."""
+
+    kiosk_id: str
+
+
+Notice = StreamAdvanced | KioskDisconnect | KioskKeysChanged
 NoticeHandler = Callable[[Notice], None]
 Reconnected = Callable[[], Awaitable[None]]
 
@@ -58,6 +66,8 @@ def encode_notices(notices: Sequence[Notice]) -> str:
     for notice in notices:
         if isinstance(notice, StreamAdvanced):
             items.append({"t": "s", "s": notice.stream_id, "o": notice.offset})
+        elif isinstance(notice, KioskKeysChanged):
+            items.append({"t": "k", "k": notice.kiosk_id})
         else:
             item: dict[str, Any] = {"t": "d", "k": notice.kiosk_id, "r": notice.reconnect}
             if notice.key_id is not None:
@@ -92,6 +102,8 @@ def decode_notices(text: str | bytes) -> list[Notice]:
                     key_id if isinstance(key_id, str) else None,
                 )
             )
+        elif item.get("t") == "k" and isinstance(item.get("k"), str):
+            notices.append(KioskKeysChanged(item["k"]))
     return notices
 
 

@@ -15,10 +15,12 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from ridgeline.api.dependencies import ServicesDep
 from ridgeline.auth import service as auth_service
+from ridgeline.auth.credentials import KIOSK_KEY_PREFIX
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.config import Settings
@@ -43,6 +45,7 @@ from ridgeline.services import Services
 
 log = structlog.get_logger(__name__)
 
+CABLE_PATH = "/cable"
 MAX_APP_VERSION = 64
 MAX_HEALTH_BYTES = 4096
 
@@ -99,6 +102,8 @@ def _principal_from(document: dict[str, Any]) -> Principal | None:
 
 class CableSession:
     """One connection's conversation: handshake, commands, and its end."""
+
+    __slots__ = ("activity", "connection", "hub", "key_usage", "settings", "sid", "websocket")
 
     def __init__(self, websocket: WebSocket, services: Services) -> None:
         self.websocket = websocket
@@ -166,23 +171,34 @@ class CableSession:
 
     async def _until_closed(self, connection: Connection) -> str:
         """Reads commands until the client leaves, or until the server closed the connection
-        (too slow, remote, restart): a client that stopped reading must not keep it open."""
-        reader = asyncio.create_task(self._read_commands(connection))
-        closed = asyncio.create_task(connection.closed.wait())
+        (too slow, remote, restart): a client that stopped reading must not keep it open. The
+        reading is done in this task; the connection's close interrupts it (no task per
+        connection waits for the close)."""
+        task = asyncio.current_task()
+        assert task is not None
+        reading = True
+        interrupted = False
+
+        def closed_by_server() -> None:
+            nonlocal interrupted
+            if reading:
+                interrupted = True
+                task.cancel()
+
+        connection.on_closed = closed_by_server
+        if connection.closed.done():
+            return connection.closing.value if connection.closing else "connection_lost"
         try:
-            await asyncio.wait({reader, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closed.cancel()
-            if not reader.done():
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader
-        if reader.done() and not reader.cancelled():
-            error = reader.exception()
-            if error is None:
-                return reader.result()
+            return await self._read_commands(connection)
+        except asyncio.CancelledError:
+            if not interrupted or task.uncancel() > 0:
+                raise  # cancelled from outside (shutdown): not ours to absorb
+        except Exception as error:
             # A command's handler raised: the connection ends; the kiosk reconnects.
             log_unexpected(log, "cable_command_failed", error)
+        finally:
+            reading = False
+            connection.on_closed = None
         return connection.closing.value if connection.closing else "connection_lost"
 
     # --- handshake -----------------------------------------------------------------------------
@@ -193,14 +209,16 @@ class CableSession:
         )
         if not token:
             return None
+        now = self.hub.clock.now()
         try:
+            if token.startswith(KIOSK_KEY_PREFIX):
+                # Cached, or read with the other keys of a connect storm (auth/service.py).
+                return await self.hub.key_reader.authenticate(
+                    token, now=now, key_usage=self.key_usage
+                )
             async with self.hub.database.transaction(write=False) as session:
                 return await auth_service.authenticate(
-                    session,
-                    token,
-                    settings=self.settings,
-                    now=self.hub.clock.now(),
-                    key_usage=self.key_usage,
+                    session, token, settings=self.settings, now=now, key_usage=self.key_usage
                 )
         except RidgelineError as exc:
             log.info("cable_connect_refused", reason="unauthorized", code=exc.code)
@@ -465,3 +483,22 @@ class CableSession:
 
 async def cable_endpoint(websocket: WebSocket, services: ServicesDep) -> None:
     await CableSession(websocket, services).run()
+
+
+class CableRoute:
+    """ASGI middleware: a `/cable` WebSocket goes straight to its session instead of through
+    the rest of the middleware stack, the router and dependency injection. Those pass a
+    WebSocket through untouched, but each keeps a frame alive for as long as the socket is open:
+    thousands of kiosks' sockets live for hours. Added inside the allowed-hosts check, which
+    still applies (the origin check is the session's own). `cable_endpoint` is the same route
+    for FastAPI's own routing (an app built without this middleware)."""
+
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == CABLE_PATH:
+            await CableSession(WebSocket(scope, receive, send), self.services).run()
+            return
+        await self.app(scope, receive, send)

@@ -30,7 +30,28 @@ CloseSocket = Callable[[], Awaitable[None]]
 
 
 class Connection:
-    """One client socket: its principal, subscriptions and bounded send queue."""
+    """One client socket: its principal, subscriptions and bounded send queue. Thousands live
+    in one process, so it holds only what it must (slots; one writer task, no other)."""
+
+    __slots__ = (
+        "_close",
+        "_closed",
+        "_queue",
+        "_queue_max",
+        "_send",
+        "_wake",
+        "_writer",
+        "app_version",
+        "closing",
+        "connected_at",
+        "id",
+        "on_closed",
+        "principal",
+        "protocol_name",
+        "reliable",
+        "remote",
+        "subscriptions",
+    )
 
     def __init__(
         self,
@@ -54,10 +75,21 @@ class Connection:
         self._close = close
         self._queue: deque[str] = deque()
         self._queue_max = queue_max
-        self._ready = asyncio.Event()
+        # What the idle writer awaits (made only then; an Event would hold a deque each).
+        self._wake: asyncio.Future[None] | None = None
         self.closing: DisconnectReason | None = None
-        self.closed = asyncio.Event()
+        self._closed: asyncio.Future[None] | None = None
+        # Called once when the connection is done (closed by the server, or its socket failed):
+        # the `/cable` session stops reading then, without a task of its own waiting for it.
+        self.on_closed: Callable[[], None] | None = None
         self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def closed(self) -> asyncio.Future[None]:
+        """Done when the connection is over (await it shielded: a waiter must not cancel it)."""
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_future()
+        return self._closed
 
     @property
     def kiosk(self) -> KioskPrincipal | None:
@@ -116,8 +148,13 @@ class Connection:
             self.disconnect(DisconnectReason.TOO_SLOW, reconnect=True)
             return False
         self._queue.append(frame)
-        self._ready.set()
+        self._wake_writer()
         return True
+
+    def _wake_writer(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     def disconnect(self, reason: DisconnectReason, *, reconnect: bool) -> None:
         """Sends the disconnect frame ahead of anything still queued, then closes the socket."""
@@ -126,35 +163,44 @@ class Connection:
         self.closing = reason
         self._queue.clear()
         self._queue.append(protocol.disconnect(reason, reconnect=reconnect))
-        self._ready.set()
+        self._wake_writer()
         asyncio.get_running_loop().create_task(self._close_after_flush())
 
     async def _close_after_flush(self) -> None:
         # A stalled client never takes the last frame: its socket is dropped after the grace.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.closed.wait(), CLOSE_GRACE_S)
+            await asyncio.wait_for(asyncio.shield(self.closed), CLOSE_GRACE_S)
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
         # Closing waits for the socket to take the close frame; a stalled one never does.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._close(), CLOSE_GRACE_S)
-        self.closed.set()
+        self._mark_closed()
 
     async def _write_loop(self) -> None:
         try:
             while True:
                 while not self._queue:
                     if self.closing is not None:
-                        self.closed.set()
+                        self._mark_closed()
                         return
-                    self._ready.clear()
-                    await self._ready.wait()
+                    self._wake = asyncio.get_running_loop().create_future()
+                    await self._wake
+                    self._wake = None
                 await self._send(self._queue.popleft())
         except asyncio.CancelledError:
             raise
         except Exception:
             # The socket went away; the endpoint's reader sees it too and unregisters us.
-            self.closed.set()
+            self._mark_closed()
+
+    def _mark_closed(self) -> None:
+        if self.closed.done():
+            return
+        self.closed.set_result(None)
+        callback, self.on_closed = self.on_closed, None
+        if callback is not None:
+            callback()
 
     async def stop_writer(self) -> None:
         if self._writer is not None and not self._writer.done():

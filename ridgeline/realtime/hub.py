@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from typing import Any
 import structlog
 
 from ridgeline.auth import service as auth_service
+from ridgeline.auth.key_cache import KioskKeyCache
 from ridgeline.auth.principal import OperatorPrincipal
 from ridgeline.clock import Clock
 from ridgeline.db.engine import Database
@@ -33,6 +35,7 @@ from ridgeline.realtime import protocol
 from ridgeline.realtime.backplane import (
     Backplane,
     KioskDisconnect,
+    KioskKeysChanged,
     Notice,
     PublishQueue,
     StreamAdvanced,
@@ -68,9 +71,18 @@ OPERATOR_RECHECK_S = 15.0
 
 log = structlog.get_logger(__name__)
 
+# The ping round is spread over its interval in this many slices: a slice's connections get the
+# round's one pre-encoded frame together, so 5,000 sockets are never pinged at once.
+PING_SLICES = 30
+
 # A restored subscription waits this long for the client's `history` command before it resumes
 # from the offset the session recorded.
 RESTORE_HISTORY_WAIT_S = 5.0
+
+
+# A feed keeps its last messages (encoded) so that a subscription a little behind (a kiosk
+# reconnecting after a blip with `history`) catches up from memory, not with a database read each.
+RECENT_ENTRIES = 256
 
 
 @dataclass(eq=False)
@@ -82,6 +94,22 @@ class Feed:
     subscriptions: set[Subscription] = field(default_factory=set)
     pump: asyncio.Task[None] | None = None
     recheck: bool = False  # the poll saw another epoch: read again to find out
+    # The last messages offered (entry, its payload's JSON), consecutive, ending at `offset`.
+    recent: deque[tuple[StreamEntry, str]] = field(
+        default_factory=lambda: deque(maxlen=RECENT_ENTRIES)
+    )
+
+    def recent_after(self, epoch: str, offset: int) -> list[tuple[StreamEntry, str]] | None:
+        """The messages after (epoch, offset) up to the feed's offset, if all are in memory."""
+        recent = self.recent
+        if (
+            epoch != self.epoch
+            or not recent
+            or recent[-1][0].offset != self.offset
+            or recent[0][0].offset > offset + 1
+        ):
+            return None
+        return [item for item in recent if item[0].offset > offset]
 
 
 class Hub:
@@ -96,6 +124,7 @@ class Hub:
         poll_interval_s: float,
         queue_max: int,
         session_ttl_s: float,
+        key_cache: KioskKeyCache | None = None,
     ) -> None:
         self.database = database
         self.backplane = backplane
@@ -107,6 +136,10 @@ class Hub:
         self.poll_interval_s = poll_interval_s
         self.queue_max = queue_max
         self.session_ttl_s = session_ttl_s
+        # Kiosk keys that authenticated on `/cable` (auth/key_cache.py); the notices that close a
+        # kiosk's connections or change its keys empty its entries in every process.
+        self.key_cache = key_cache if key_cache is not None else KioskKeyCache(0)
+        self.key_reader = auth_service.KioskKeyReader(database, self.key_cache)
         self.connections: dict[str, Connection] = {}
         self._feeds: dict[str, Feed] = {}
         self._feed_loads: dict[str, asyncio.Future[Feed]] = {}
@@ -119,7 +152,7 @@ class Hub:
     # --- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.backplane.start(self.on_notice, self.catch_up_all)
+        await self.backplane.start(self.on_notice, self._backplane_reconnected)
         self.database.commit_listeners.append(self.on_commit)
         self._tasks = [
             asyncio.create_task(self._ping_loop(), name="cable-ping"),
@@ -139,7 +172,7 @@ class Hub:
             connection.disconnect(DisconnectReason.SERVER_RESTART, reconnect=True)
         if connections:
             await asyncio.wait(
-                [asyncio.ensure_future(c.closed.wait()) for c in connections],
+                [asyncio.shield(c.closed) for c in connections],
                 timeout=CLOSE_GRACE_S + 0.5,
             )
 
@@ -288,6 +321,15 @@ class Hub:
                 if subscription.offset >= feed.offset and subscription.epoch == feed.epoch:
                     subscription.move(LIVE)
                     return sent
+                in_memory = feed.recent_after(subscription.epoch, subscription.offset)
+                if in_memory is not None:
+                    # No await from here to the feed's offset: nothing can come in between.
+                    for entry, payload_json in in_memory:
+                        if subscription.deliver(entry, payload_json):
+                            sent += 1
+                    if subscription.connection.closing is not None:
+                        return sent
+                    continue
                 entries = await self.history.missed(
                     subscription.stream_id, subscription.epoch, subscription.offset
                 )
@@ -364,7 +406,10 @@ class Hub:
     def on_notice(self, notice: Notice) -> None:
         if isinstance(notice, StreamAdvanced):
             self.advance(notice.stream_id, notice.offset)
+        elif isinstance(notice, KioskKeysChanged):
+            self._forget_keys(notice.kiosk_id, None)
         elif isinstance(notice, KioskDisconnect):
+            self._forget_keys(notice.kiosk_id, notice.key_id)
             self._disconnect_kiosk_locally(
                 notice.kiosk_id, reconnect=notice.reconnect, key_id=notice.key_id
             )
@@ -402,6 +447,9 @@ class Hub:
         now = time.time()
         for entry in entries:
             payload_json = protocol.encode(entry.message)
+            if feed.recent and feed.recent[-1][0].offset != entry.offset - 1:
+                feed.recent.clear()  # kept consecutive
+            feed.recent.append((entry, payload_json))
             feed.offset = entry.offset
             feed.target = max(feed.target, entry.offset)
             at = entry.message.get("at")
@@ -436,9 +484,15 @@ class Hub:
             "cable_feed_reset", stream_id=feed.stream_id, reason=reason, epoch=epoch, offset=offset
         )
         feed.epoch, feed.offset, feed.target = epoch, offset, offset
+        feed.recent.clear()
         for subscription in list(feed.subscriptions):
             if subscription.epoch != epoch:
                 self._history_lost(subscription)
+
+    async def _backplane_reconnected(self) -> None:
+        # Notices published while the backplane was away are lost, key revocations among them.
+        self.key_cache.clear()
+        await self.catch_up_all()
 
     async def catch_up_all(self) -> None:
         """After the backplane was away: read every followed stream's position."""
@@ -463,9 +517,23 @@ class Hub:
 
     async def _ping_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.ping_interval_s)
-            frame = protocol.ping(int(time.time()))
-            for connection in list(self.connections.values()):
+            await self.ping_round()
+
+    async def ping_round(self) -> None:
+        """One interval of ActionCable pings: every connection open when the round begins gets
+        one frame, encoded once, within the interval. The connections are walked in
+        `PING_SLICES` slices, one every interval / PING_SLICES, so the frames are spread over the
+        interval instead of queued to every socket at once (a change frame never waits behind
+        thousands of pings)."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        step = self.ping_interval_s / PING_SLICES
+        connections = list(self.connections.values())
+        frame = protocol.ping(int(time.time()))
+        size = -(-len(connections) // PING_SLICES)  # ceiling
+        for index in range(PING_SLICES):
+            await asyncio.sleep(max(0.0, began + (index + 1) * step - loop.time()))
+            for connection in connections[index * size : (index + 1) * size]:
                 connection.push(frame)
 
     async def _poll_loop(self) -> None:
@@ -551,6 +619,20 @@ class Hub:
         key opened."""
         notice = KioskDisconnect(str(kiosk_id), reconnect, None if key_id is None else str(key_id))
         await self.backplane_publish([notice])
+
+    async def keys_changed(self, kiosk_id: uuid.UUID) -> None:
+        """Every process forgets the kiosk's cached keys (a roll, a deletion)."""
+        await self.backplane_publish([KioskKeysChanged(str(kiosk_id))])
+
+    def _forget_keys(self, kiosk_id: str, key_id: str | None) -> None:
+        try:
+            kiosk = uuid.UUID(kiosk_id)
+            key = uuid.UUID(key_id) if key_id is not None else None
+        except ValueError:
+            log.warning("cable_bad_key_notice", kiosk_id=kiosk_id[:64])
+            self.key_cache.clear()
+            return
+        self.key_cache.forget_kiosk(kiosk, key)
 
     def _disconnect_kiosk_locally(
         self, kiosk_id: str, *, reconnect: bool, key_id: str | None = None

@@ -14,6 +14,8 @@ it happened with the injected clock.
 
 from __future__ import annotations
 
+import functools
+import sys
 from datetime import datetime
 from enum import StrEnum
 
@@ -54,6 +56,11 @@ ALLOWED: dict[SubscriptionState | None, frozenset[SubscriptionState]] = {
     # A `history` command, or the feed skipped past the offset it owes its client.
     LIVE: frozenset({CATCHING_UP}),
 }
+
+
+# Thousands of kiosks of a store follow one stream with one identifier: they share its encoded
+# forms (and, interned, the identifier itself) instead of holding a copy each.
+_shared_json = functools.lru_cache(maxsize=4096)(protocol.encode)
 
 
 class IllegalTransition(RuntimeError):
@@ -97,11 +104,11 @@ class Subscription:
         if state not in ALLOWED[None]:
             raise IllegalTransition(None, state)
         self.connection = connection
-        self.identifier = identifier
-        self.identifier_json = protocol.encode(identifier)
+        self.identifier = sys.intern(identifier)
+        self.identifier_json: str = _shared_json(self.identifier)
         self.channel = grant.channel
-        self.stream_id = grant.stream_id
-        self.stream_id_json = protocol.encode(grant.stream_id)
+        self.stream_id = sys.intern(grant.stream_id)
+        self.stream_id_json: str = _shared_json(self.stream_id)
         self.epoch = epoch
         self.offset = offset  # the last offset queued to the client
         self._clock = clock

@@ -276,10 +276,17 @@ async def update_kiosk(
 
 @router.delete("/kiosks/{kiosk_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["kiosks"])
 async def delete_kiosk(
-    kiosk_id: uuid.UUID, caller: StoreManagerDep, session: SessionDep, audit: AuditDep
+    kiosk_id: uuid.UUID,
+    caller: StoreManagerDep,
+    session: SessionDep,
+    hub: HubDep,
+    after_commit: AfterCommitDep,
+    audit: AuditDep,
 ) -> Response:
     """Delete a kiosk and its API keys."""
     before = KioskOut.model_validate(await service.get_kiosk(session, caller.scope, kiosk_id))
     await service.delete_kiosk(session, caller.scope, kiosk_id)
+    # Its keys are gone: processes that cached them forget them once this is committed.
+    after_commit(functools.partial(hub.keys_changed, kiosk_id))
     await audit.record_kiosk(caller, "kiosk.delete", before, before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

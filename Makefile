@@ -109,6 +109,7 @@ bench: install
 	$(BIN)/python -m bench.fanout_bench
 	$(BIN)/python -m bench.orders_bench
 	$(BIN)/python -m bench.monitoring_bench
+	$(BIN)/python -m bench.freshness_bench
 
 ## Chaos: 1,000 orders per POS dialect through a real server process that is SIGKILLed and
 ## restarted, against the simulator injecting 30% faults; fails if any order is lost or doubled.

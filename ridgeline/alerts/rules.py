@@ -109,7 +109,10 @@ RULES: dict[str, Rule] = {
             "Sync failing",
             "The store's catalog or inventory sync failed `threshold` times in a row.",
             "event",
-            _settings(WARNING, threshold=3),
+            # 5: a store polls every 30 s and both kinds count, so with the backoff (60 s,
+            # 120 s, ...) five failures take about 5 minutes, longer than a store takes to be
+            # judged offline (whose alert then inhibits these).
+            _settings(WARNING, threshold=5),
             threshold_unit="consecutive failed runs",
             inhibited_by_store_down=True,
             runbook="failed-product-sync",

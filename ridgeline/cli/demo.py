@@ -32,7 +32,7 @@ from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound
 from ridgeline.models import Organization, Role
-from ridgeline.models.sync import SyncKind
+from ridgeline.models.sync import DEFAULT_CATALOG_INTERVAL_S, SyncKind
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.base import Registration
 from ridgeline.pos.client import PosConnector
@@ -308,9 +308,16 @@ def show_demo(info: dict[str, Any], console: Console) -> None:
             f"\nfirst sync: {synced['status']}, {synced['products']} products" if synced else ""
         )
         hooks = f"\nPOS webhooks: {store['webhooks']}" if store.get("webhooks") else ""
+        # How a change made in the simulator reaches this store's kiosks (docs/sync.md#freshness).
+        follows = (
+            "pushed by the POS (seconds)"
+            if store.get("webhooks")
+            else f"polled every {DEFAULT_CATALOG_INTERVAL_S} s (within a minute)"
+        )
         table.add_row(
             f"Store {store['name']}",
-            f"{store['id']}\nPOS connection: {connection}{sync_text}{hooks}",
+            f"{store['id']}\nPOS connection: {connection}{sync_text}{hooks}"
+            f"\nPOS changes: {follows}",
         )
     for kiosk in info["kiosks"]:
         store_name = next(s["name"] for s in info["stores"] if s["id"] == kiosk["store_id"])

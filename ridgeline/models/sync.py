@@ -46,6 +46,12 @@ class SyncIssueKind(StrEnum):
     COMPLIANCE_DATA_MISSING = "compliance_data_missing"
 
 
+# Polls a store's POS this often by default: with the scheduler's tick and a run, a change at a
+# POS without webhooks reaches kiosks within a minute (docs/sync.md, "Freshness").
+DEFAULT_CATALOG_INTERVAL_S = 30
+DEFAULT_INVENTORY_INTERVAL_S = 30
+
+
 class StoreSyncState(Base):
     """A store's sync schedule, cursor and field-mapping overrides (one row per store)."""
 
@@ -55,8 +61,8 @@ class StoreSyncState(Base):
 
     store_id: Mapped[uuid.UUID] = store_column(primary_key=True)
     organization_id: Mapped[uuid.UUID] = organization_column()
-    catalog_interval_s: Mapped[int] = mapped_column(default=900)
-    inventory_interval_s: Mapped[int] = mapped_column(default=120)
+    catalog_interval_s: Mapped[int] = mapped_column(default=DEFAULT_CATALOG_INTERVAL_S)
+    inventory_interval_s: Mapped[int] = mapped_column(default=DEFAULT_INVENTORY_INTERVAL_S)
     stale_after_s: Mapped[int] = mapped_column(default=3600)
     next_catalog_sync_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     next_inventory_sync_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

@@ -25,9 +25,12 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ridgeline.clock import Clock
 from ridgeline.resilience.shared import KEY_PREFIX, SharedLimitsLink, micros
+
+LimitScope = Literal["store", "retailer"]
 
 # Token counts are sums of float products (elapsed x rate); a token that is due must not be
 # refused for a rounding error of 1e-16.
@@ -74,6 +77,10 @@ class RateLimits:
     buckets: Mapping[str, RateLimit]
     routes: Mapping[str, str] = field(default_factory=dict)
     default_bucket: str = "default"
+    # Whose calls a vendor counts against one limit: each store's own (one key per location) or
+    # all of a retailer's stores (one credential for every location). The limiter keeps a
+    # bucket per store either way; the sync scheduler spaces a retailer's polls (sync/polling.py).
+    shared_by: LimitScope = "retailer"
 
     def __post_init__(self) -> None:
         missing = {self.default_bucket, *self.routes.values()} - set(self.buckets)

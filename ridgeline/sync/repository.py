@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -258,6 +258,48 @@ async def due_states(session: AsyncSession, now: datetime) -> Sequence[StoreSync
     return (await session.scalars(statement)).all()
 
 
+@dataclass(frozen=True, slots=True)
+class PollPeers:
+    """A store's POS provider and how many stores of its organization use that provider: the
+    stores a vendor's retailer-wide limits count together (sync/polling.py)."""
+
+    provider: str
+    retailer_stores: int
+
+
+async def poll_peers(
+    session: AsyncSession, store_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, PollPeers]:
+    """`PollPeers` of each of these stores that has a POS (system-wide, for the scheduler)."""
+    everything = TenantScope.everything()
+    wanted = list(store_ids)
+    if not wanted:
+        return {}
+    stores = (
+        await session.execute(
+            scoped(select(Store.id), Store, everything)
+            .add_columns(Store.organization_id, Store.pos_provider)
+            .where(Store.id.in_(wanted), Store.pos_provider.is_not(None))
+        )
+    ).all()
+    organizations = {row.organization_id for row in stores}
+    counts = (
+        await session.execute(
+            scoped(select(Store.organization_id), Store, everything)
+            .add_columns(Store.pos_provider, func.count())
+            .where(Store.organization_id.in_(organizations), Store.pos_provider.is_not(None))
+            .group_by(Store.organization_id, Store.pos_provider)
+        )
+    ).all()
+    per_retailer = {(row[0], row[1]): int(row[2]) for row in counts}
+    return {
+        row.id: PollPeers(
+            row.pos_provider, per_retailer.get((row.organization_id, row.pos_provider), 1)
+        )
+        for row in stores
+    }
+
+
 async def stores_without_state(session: AsyncSession) -> Sequence[Store]:
     """Stores with a POS configured that have never been scheduled (system-wide)."""
     everything = TenantScope.everything()
@@ -284,3 +326,22 @@ async def ensure_sync_state(session: AsyncSession, store: Store, *, due_at: date
     dialect = session.get_bind().dialect.name
     create = pg_insert(StoreSyncState) if dialect == "postgresql" else sqlite_insert(StoreSyncState)
     await session.execute(create.values(**values).on_conflict_do_nothing())
+
+
+async def delete_idle_runs(session: AsyncSession, *, finished_before: datetime) -> int:
+    """Deletes succeeded runs that changed nothing and left no issue, finished before
+    `finished_before`; returns how many. System-wide: the retention acts for every tenant."""
+    everything = TenantScope.everything()
+    with_issue = scoped(select(SyncIssue.id), SyncIssue, everything).where(
+        SyncIssue.sync_run_id == SyncRun.id
+    )
+    statement = scoped(delete(SyncRun), SyncRun, everything).where(
+        SyncRun.status == SyncStatus.SUCCEEDED,
+        SyncRun.finished_at < finished_before,
+        SyncRun.created == 0,
+        SyncRun.updated == 0,
+        SyncRun.deactivated == 0,
+        ~with_issue.exists(),
+    )
+    result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -14,6 +14,8 @@ from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import NotFound, PosNotConfigured, SyncInProgress
 from ridgeline.models.store import Store
 from ridgeline.models.sync import (
+    DEFAULT_CATALOG_INTERVAL_S,
+    DEFAULT_INVENTORY_INTERVAL_S,
     StoreSyncState,
     SyncIssue,
     SyncKind,
@@ -98,8 +100,8 @@ def _default_state(store: Store, now: datetime) -> StoreSyncState:
     return StoreSyncState(
         store_id=store.id,
         organization_id=store.organization_id,
-        catalog_interval_s=900,
-        inventory_interval_s=120,
+        catalog_interval_s=DEFAULT_CATALOG_INTERVAL_S,
+        inventory_interval_s=DEFAULT_INVENTORY_INTERVAL_S,
         stale_after_s=3600,
         consecutive_failures=0,
         field_mapping={},

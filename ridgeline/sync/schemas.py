@@ -82,8 +82,8 @@ class SyncStateOut(BaseModel):
 class SyncStateUpdate(PatchBody):
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
 
-    catalog_interval_s: int | None = Field(default=None, ge=60, le=86_400)
-    inventory_interval_s: int | None = Field(default=None, ge=30, le=86_400)
+    catalog_interval_s: int | None = Field(default=None, ge=15, le=86_400)
+    inventory_interval_s: int | None = Field(default=None, ge=15, le=86_400)
     stale_after_s: int | None = Field(default=None, ge=60, le=7 * 86_400)
     field_mapping: dict[str, Any] | None = Field(
         default=None,

@@ -1,6 +1,8 @@
-"""Processing a stored POS event, once: a product event asks for an incremental catalog sync
-(the POS read is authoritative, the pushed record is not trusted to write the catalog); an
-order event moves our order (`track_order_event`, see orders/tracking.py)."""
+"""Processing a stored POS event, once: a product event asks for an incremental catalog sync and
+an inventory sync (the POS read is authoritative, the pushed record is not trusted to write the
+catalog; a stock-only change need not move a product's modification time, so the incremental
+read alone could miss it); an order event moves our order (`track_order_event`, see
+orders/tracking.py)."""
 
 from __future__ import annotations
 
@@ -70,5 +72,8 @@ async def _request_catalog_sync(
         log.warning("pos_event_sync_still_running", store_id=str(store.id))
     await sync_repository.ensure_sync_state(session, store, due_at=now)
     job = await enqueue_sync(session, store.id, kind, SyncTrigger.WEBHOOK, clock=clock)
+    # Some POSes keep a product's modification time when only its stock moves: read stock too.
+    # Refused while one waits or runs; the inventory schedule (30 s) then catches up.
+    await enqueue_sync(session, store.id, SyncKind.INVENTORY, SyncTrigger.WEBHOOK, clock=clock)
     # None: a sync of the store is waiting already; it reads the POS after this change.
     return Outcome("catalog sync queued" if job else "catalog sync already waiting")

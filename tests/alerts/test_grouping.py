@@ -161,12 +161,12 @@ async def test_a_threshold_and_overrides_resolve_store_over_organization_over_de
     client: httpx.AsyncClient, database: Database, clock: FakeClock, org: Org
 ) -> None:
     store, other = org.stores[0], org.stores[1]
-    # sync_failed fires at 3 failures in a row by default.
-    assert await raise_(database, org, clock, "sync_failed", store, figure=2) is None
-    assert await raise_(database, org, clock, "sync_failed", store, figure=3) is not None
+    # sync_failed fires at 5 failures in a row by default.
+    assert await raise_(database, org, clock, "sync_failed", store, figure=4) is None
+    assert await raise_(database, org, clock, "sync_failed", store, figure=5) is not None
     response = await client.put(
         "/api/v1/alert-rules/sync_failed",
-        json={"threshold": 5, "for_s": 60},
+        json={"threshold": 7, "for_s": 60},
         headers=org.headers,
     )
     assert response.status_code == 200, response.text
@@ -176,7 +176,7 @@ async def test_a_threshold_and_overrides_resolve_store_over_organization_over_de
         headers=org.headers,
     )
     assert response.status_code == 200, response.text
-    assert await raise_(database, org, clock, "sync_failed", org.stores[2], figure=4) is None
+    assert await raise_(database, org, clock, "sync_failed", org.stores[2], figure=6) is None
     at_other = await raise_(database, org, clock, "sync_failed", other, figure=1)
     # The store's threshold, the organization's `for`.
     found = await alert(client, org, at_other)
@@ -264,9 +264,9 @@ async def test_a_store_that_is_down_inhibits_its_own_sync_and_order_alerts(
     ops = await channel(client, org, "ops")
     down, up = org.stores[0], org.stores[1]
     await raise_(database, org, clock, "store_pos_offline", down)
-    inhibited = await raise_(database, org, clock, "sync_failed", down, figure=3)
+    inhibited = await raise_(database, org, clock, "sync_failed", down, figure=5)
     await raise_(database, org, clock, "order_failed", down)
-    told_sync = await raise_(database, org, clock, "sync_failed", up, figure=3)
+    told_sync = await raise_(database, org, clock, "sync_failed", up, figure=5)
     await tick(database, clock, 30)
     assert (await alert(client, org, inhibited))["suppressed_by"] is not None
     assert (await alert(client, org, told_sync))["suppressed_by"] is None

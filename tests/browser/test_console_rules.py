@@ -79,7 +79,7 @@ def test_an_org_admin_overrides_a_rule_for_the_organization_and_for_a_store(
     row = rule_row(page, RULE)
     threshold = row.locator('td[data-field="threshold"]')
     expect(threshold).to_have_attribute("data-source", "default")
-    expect(threshold).to_contain_text("3 consecutive failed runs")
+    expect(threshold).to_contain_text("5 consecutive failed runs")
 
     row.get_by_role("button", name=f"Edit {RULE}").click()
     form = page.locator('#view form[data-level="organization"]')
@@ -91,17 +91,17 @@ def test_an_org_admin_overrides_a_rule_for_the_organization_and_for_a_store(
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(form.locator("#organization-rule-threshold-error")).to_have_text(message)
 
-    field.fill("5")
+    field.fill("4")
     form.get_by_role("button", name="Save organization override").click()
     expect(threshold).to_have_attribute("data-source", "organization")
-    expect(threshold).to_contain_text("5 consecutive failed runs")
-    expect(threshold).to_contain_text("organization override, default 3")
+    expect(threshold).to_contain_text("4 consecutive failed runs")
+    expect(threshold).to_contain_text("organization override, default 5")
     expect(row).to_have_attribute("data-overridden", "organization")
     expect(form.locator(".field-error")).to_have_count(0)
     expect(page.locator("#rule-editor [role=status]")).to_contain_text("saved")
     saved = rule_of(api, headers, RULE)
-    assert saved["organization_override"] == {"threshold": 5.0}
-    assert saved["effective"]["threshold"] == 5.0
+    assert saved["organization_override"] == {"threshold": 4.0}
+    assert saved["effective"]["threshold"] == 4.0
     assert serious_violations(page) == []
 
     form.get_by_role("button", name="Remove organization override").click()

@@ -13,6 +13,7 @@ from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.jobs import JobServices, Worker
 from ridgeline.models import Product, SyncKind, SyncRun, SyncTrigger
+from ridgeline.models.sync import DEFAULT_CATALOG_INTERVAL_S
 from ridgeline.pos.client import PosConnector
 from ridgeline.pos.tasks import POS_CONNECTOR
 from ridgeline.sync.tasks import sync_tasks
@@ -140,7 +141,7 @@ async def test_sync_state_and_field_mapping(
     state = data_of(await client.get(url(store, "sync-state"), headers=headers))
     assert state["stale"] is True
     assert state["last_success_at"] is None
-    assert state["catalog_interval_s"] == 900
+    assert state["catalog_interval_s"] == DEFAULT_CATALOG_INTERVAL_S == 30
 
     await sync(database, connector, store)
     brand = store.sim.products()[0]["brand"]

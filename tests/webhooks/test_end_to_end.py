@@ -99,7 +99,8 @@ async def price_change_reaches_the_catalog(
         rng=random.Random(6),
         services=job_services(harness.connector),
     )
-    assert await worker.run_until_idle() == 2  # the event, then the sync it asked for
+    # The event, then the syncs it asked for: incremental and inventory.
+    assert await worker.run_until_idle() == 3
     async with database.transaction(write=False) as session:
         prices = (
             await session.scalars(
@@ -114,8 +115,9 @@ async def price_change_reaches_the_catalog(
     ]
     assert len(updates) == 1
     assert 12_345 in [v["price_cents"] for v in updates[0]["data"]["variants"]]
-    assert await sync_jobs(database) == [
-        {"store_id": str(store.store_id), "kind": "incremental", "trigger": "webhook"}
+    assert sorted(await sync_jobs(database), key=lambda job: job["kind"]) == [
+        {"store_id": str(store.store_id), "kind": kind, "trigger": "webhook"}
+        for kind in ("incremental", "inventory")
     ]
     assert await count(database, PosEvent, PosEvent.processed_at.is_(None)) == 0
 

@@ -43,7 +43,7 @@ async def test_a_burst_of_product_events_asks_for_one_sync(
         assert data_of(response)["duplicate"] is False
     await webhook_worker(database, clock).run_until_idle()
     assert await count(database, PosEvent, PosEvent.processed_at.is_not(None)) == 3
-    assert len(await sync_jobs(database)) == 1
+    assert len(await sync_jobs(database)) == 2  # one incremental, one inventory
 
 
 async def test_a_job_that_runs_twice_processes_the_event_once(
@@ -83,4 +83,4 @@ async def test_a_job_that_runs_twice_processes_the_event_once(
         *(process_pos_event(job_context(database, clock), events[1]) for _ in range(3))
     )
     assert sorted(processed) == sorted(e.event_id for e in events)
-    assert len(await sync_jobs(database)) == 1
+    assert len(await sync_jobs(database)) == 2  # one incremental, one inventory

@@ -89,6 +89,7 @@ RATE_LIMITS = RateLimits(
         "order_status": "preorder",
         "order_cancel": "preorder",
     },
+    shared_by="store",  # one key = one location
 )
 
 _MESSAGE_KEYS = ("Message", "message")

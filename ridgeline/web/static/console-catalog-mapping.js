@@ -22,8 +22,8 @@ export const CATEGORIES = [
   "other",
 ];
 const SCHEDULE_FIELDS = [
-  ["catalog_interval_s", "Catalog sync interval (s)", 60, 86400],
-  ["inventory_interval_s", "Inventory sync interval (s)", 30, 86400],
+  ["catalog_interval_s", "Catalog sync interval (s)", 15, 86400],
+  ["inventory_interval_s", "Inventory sync interval (s)", 15, 86400],
   ["stale_after_s", "Catalog stale after (s)", 60, 7 * 86400],
 ];
 const MAPPINGS = {

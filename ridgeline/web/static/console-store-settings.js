@@ -9,8 +9,8 @@ import { deleteButton, formCard, formValues, showError, submitting, succeeded } 
 import { messageOf, section } from "./ui.js";
 
 const SYNC_FIELDS = [
-  ["catalog_interval_s", "Catalog sync interval (s)", 60, 86400],
-  ["inventory_interval_s", "Inventory sync interval (s)", 30, 86400],
+  ["catalog_interval_s", "Catalog sync interval (s)", 15, 86400],
+  ["inventory_interval_s", "Inventory sync interval (s)", 15, 86400],
   ["stale_after_s", "Catalog stale after (s)", 60, 7 * 86400],
 ];
 const THRESHOLD_FIELDS = [

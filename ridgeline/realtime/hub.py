@@ -83,6 +83,10 @@ RESTORE_HISTORY_WAIT_S = 5.0
 # A feed keeps its last messages (encoded) so that a subscription a little behind (a kiosk
 # reconnecting after a blip with `history`) catches up from memory, not with a database read each.
 RECENT_ENTRIES = 256
+# How long a stream with no subscriber left is still followed, its recent messages kept: a
+# store's kiosks that all drop at once (a network blip, a restart elsewhere) come back within
+# seconds, and each would otherwise catch up with its own database read.
+FEED_LINGER_S = 60.0
 
 
 @dataclass(eq=False)
@@ -94,6 +98,7 @@ class Feed:
     subscriptions: set[Subscription] = field(default_factory=set)
     pump: asyncio.Task[None] | None = None
     recheck: bool = False  # the poll saw another epoch: read again to find out
+    idle_since: float | None = None  # monotonic time its last subscription left
     # The last messages offered (entry, its payload's JSON), consecutive, ending at `offset`.
     recent: deque[tuple[StreamEntry, str]] = field(
         default_factory=lambda: deque(maxlen=RECENT_ENTRIES)
@@ -143,6 +148,10 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self._feeds: dict[str, Feed] = {}
         self._feed_loads: dict[str, asyncio.Future[Feed]] = {}
+        # Catch-up reads in flight by (stream, epoch, offset): subscriptions at one position
+        # (a store's kiosks reconnecting together) share one read.
+        self._missed_reads: dict[tuple[str, str, int], asyncio.Task[list[StreamEntry]]] = {}
+        self.feed_linger_s = FEED_LINGER_S
         self._tasks: list[asyncio.Task[None]] = []
         self._publisher: asyncio.Task[None] | None = None
         self._publish_queue: PublishQueue = asyncio.Queue()
@@ -252,6 +261,7 @@ class Hub:
         )
         connection.subscriptions[identifier] = subscription
         feed.subscriptions.add(subscription)
+        feed.idle_since = None
         SUBSCRIPTIONS.labels(grant.channel).inc()
         if restored_offset is not None:
             self._spawn(self._resume_unless_history(subscription))
@@ -271,9 +281,18 @@ class Hub:
             return
         feed.subscriptions.discard(subscription)
         if not feed.subscriptions:
+            # Still followed for `feed_linger_s` (see FEED_LINGER_S), then dropped by the poll.
+            feed.idle_since = time.monotonic()
+
+    def _drop_idle_feeds(self) -> None:
+        """Stops following the streams nobody has subscribed to for `feed_linger_s`."""
+        cutoff = time.monotonic() - self.feed_linger_s
+        for stream_id, feed in list(self._feeds.items()):
+            if feed.subscriptions or feed.idle_since is None or feed.idle_since > cutoff:
+                continue
             if feed.pump is not None and not feed.pump.done():
                 feed.pump.cancel()
-            del self._feeds[subscription.stream_id]
+            del self._feeds[stream_id]
 
     async def replay(self, subscription: Subscription, request: HistoryRequest) -> None:
         """Every message after the client's position, then `confirm_history`; or
@@ -318,10 +337,15 @@ class Hub:
                 feed = self._feeds.get(subscription.stream_id)
                 if feed is None or subscription not in feed.subscriptions:
                     return sent  # unsubscribed meanwhile
-                if subscription.offset >= feed.offset and subscription.epoch == feed.epoch:
+                # Caught up once past what the feed has read and what notices announced: while
+                # the feed's own read is in flight, the database has messages it lacks yet.
+                caught_up = max(feed.offset, feed.target)
+                if subscription.offset >= caught_up and subscription.epoch == feed.epoch:
                     subscription.move(LIVE)
                     return sent
-                in_memory = feed.recent_after(subscription.epoch, subscription.offset)
+                in_memory = None
+                if subscription.offset < feed.offset:
+                    in_memory = feed.recent_after(subscription.epoch, subscription.offset)
                 if in_memory is not None:
                     # No await from here to the feed's offset: nothing can come in between.
                     for entry, payload_json in in_memory:
@@ -330,7 +354,7 @@ class Hub:
                     if subscription.connection.closing is not None:
                         return sent
                     continue
-                entries = await self.history.missed(
+                entries = await self._missed(
                     subscription.stream_id, subscription.epoch, subscription.offset
                 )
                 if not entries:
@@ -348,6 +372,18 @@ class Hub:
         finally:
             if subscription.connection.closing is not None:
                 subscription.move(LIVE)
+
+    async def _missed(self, stream_id: str, epoch: str, offset: int) -> list[StreamEntry]:
+        """The stream's messages after (epoch, offset), read once for every subscription that
+        asks for the same position while the read is in flight."""
+        key = (stream_id, epoch, offset)
+        read = self._missed_reads.get(key)
+        if read is None:
+            read = asyncio.ensure_future(self.history.missed(stream_id, epoch, offset))
+            self._missed_reads[key] = read
+            read.add_done_callback(lambda _: self._missed_reads.pop(key, None))
+        # Shielded: one waiter cancelled (its client left) does not cancel the others' read.
+        return await asyncio.shield(read)
 
     async def _resume_unless_history(self, subscription: Subscription) -> None:
         await asyncio.sleep(RESTORE_HISTORY_WAIT_S)
@@ -499,6 +535,7 @@ class Hub:
         await self._poll_once()
 
     async def _poll_once(self) -> None:
+        self._drop_idle_feeds()
         if not self._feeds:
             return
         for current in await self.history.positions(list(self._feeds)):

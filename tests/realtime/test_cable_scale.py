@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ridgeline.app import app_services
 from ridgeline.auth import kiosk_keys
 from ridgeline.auth import usage as usage_module
 from ridgeline.auth.key_cache import KioskKeyCache
@@ -290,3 +291,110 @@ async def test_a_storms_activity_and_key_use_are_written_a_chunk_a_transaction(
         seen = [await session.get(Kiosk, kiosk.id) for kiosk in kiosks]
     assert ops.offset == 5
     assert all(kiosk is not None and kiosk.last_seen_at is not None for kiosk in seen)
+
+
+async def test_a_store_that_drops_and_comes_back_replays_from_memory_in_one_read_at_most(
+    live: LiveServer, database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's stream is still followed after its last kiosk dropped (FEED_LINGER_S), so
+    what was written meanwhile is in memory when the kiosks come back: their history is
+    replayed without a database read each. Once the linger is over the stream is let go."""
+    hub = app_services(live.app).hub
+    reads: list[tuple[str, str, int]] = []
+    missed = hub.history.missed
+
+    async def counted(stream_id: str, epoch: str, offset: int) -> list[Any]:
+        reads.append((stream_id, epoch, offset))
+        return await missed(stream_id, epoch, offset)
+
+    monkeypatch.setattr(hub.history, "missed", counted)
+    tenant = await make_tenant(database)
+    keys = [tenant.kiosk_key]
+    for n in range(5):
+        _, key, _ = await make_kiosk(database, tenant.store, f"Kiosk {n + 2}")
+        keys.append(key)
+    stream_id = store_stream(tenant.store.id)
+    ident = identifier("StoreChannel", store_id=str(tenant.store.id))
+
+    async def connect(key: str, history: dict[str, Any] | None = None) -> CableClient:
+        client = await CableClient.connect(live.base_url, token=key)
+        await client.welcome()
+        assert (await client.subscribe(ident, history=history))["type"] == "confirm_subscription"
+        return client
+
+    clients = await asyncio.gather(*(connect(key) for key in keys))
+    async with database.transaction() as session:
+        await append_many(session, stream_id, [("product.updated", {"n": "seen"})], at=clock.now())
+    seen = [(await client.messages(1))[0] for client in clients]
+    for client in clients:
+        client.socket.transport.abort()
+    async with database.transaction() as session:
+        await append_many(
+            session,
+            stream_id,
+            [("product.updated", {"n": f"missed{i}"}) for i in range(3)],
+            at=clock.now(),
+        )
+    # The feed reads what was committed as it does for live subscribers (nobody is left).
+    for _ in range(500):
+        feed = hub._feeds.get(stream_id)
+        if feed is not None and feed.offset == seen[0]["offset"] + 3 and not hub.connections:
+            break
+        await asyncio.sleep(0.01)
+    assert hub._feeds[stream_id].offset == seen[0]["offset"] + 3
+
+    histories = [
+        {"streams": {stream_id: {"epoch": frame["epoch"], "offset": frame["offset"]}}}
+        for frame in seen
+    ]
+    clients = await asyncio.gather(
+        *(connect(key, history) for key, history in zip(keys, histories, strict=True))
+    )
+    for client in clients:
+        replayed = await client.messages(3)
+        assert [m["message"]["data"]["n"] for m in replayed] == ["missed0", "missed1", "missed2"]
+        assert await client.receive() == {"identifier": ident, "type": "confirm_history"}
+    assert reads == []  # all from memory
+    for client in clients:
+        await client.close()
+    for _ in range(500):
+        if not hub.connections:
+            break
+        await asyncio.sleep(0.01)
+    assert stream_id in hub._feeds  # lingering
+    hub.feed_linger_s = 0
+    hub._drop_idle_feeds()
+    assert stream_id not in hub._feeds
+
+
+async def test_catch_ups_at_one_position_share_one_read(
+    database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = Hub(
+        database=database,
+        backplane=MemoryBackplane(),
+        state=MemoryCableState(),
+        clock=clock,
+        ping_interval_s=3,
+        poll_interval_s=2,
+        queue_max=100,
+        session_ttl_s=60,
+    )
+    release = asyncio.Event()
+    reads: list[int] = []
+
+    async def slow_read(stream_id: str, epoch: str, offset: int) -> list[Any]:
+        reads.append(offset)
+        await release.wait()
+        return [f"{stream_id}:{offset}"]
+
+    monkeypatch.setattr(hub.history, "missed", slow_read)
+    same = [asyncio.create_task(hub._missed("s", "e", 7)) for _ in range(20)]
+    other = asyncio.create_task(hub._missed("s", "e", 9))
+    same[0].cancel()  # one client leaving does not cancel the others' read
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*same[1:], other)
+    assert reads == [7, 9]
+    assert results == [["s:7"]] * 19 + [["s:9"]]  # type: ignore[comparison-overlap]
+    assert hub._missed_reads == {}

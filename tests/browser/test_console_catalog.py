@@ -170,7 +170,7 @@ def test_an_org_admin_enriches_a_product_tags_it_and_maps_fields(
     interval = schedule.get_by_label("Catalog sync interval (s)")
     interval.fill("10")
     schedule.get_by_role("button", name="Save schedule").click()
-    expect(page.locator("#schedule-catalog-interval-s-error")).to_contain_text("60")
+    expect(page.locator("#schedule-catalog-interval-s-error")).to_contain_text("15")
     interval.fill("1800")
     schedule.get_by_role("button", name="Save schedule").click()
     expect(schedule.get_by_role("status")).to_have_text("Sync schedule saved.")

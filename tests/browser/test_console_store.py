@@ -280,7 +280,7 @@ def test_an_org_admin_changes_the_store_s_settings_and_forces_its_breaker_open(
     expect(interval).not_to_have_value("")
     interval.fill("10")
     sync_form.get_by_role("button", name="Save sync intervals").click()
-    expect(page.locator("#sync-catalog-interval-s-error")).to_contain_text("60")
+    expect(page.locator("#sync-catalog-interval-s-error")).to_contain_text("15")
     expect(interval).to_have_attribute("aria-invalid", "true")
     expect(interval).to_be_focused()
     interval.fill("3600")

@@ -158,3 +158,35 @@ async def test_sigterm_tells_cable_clients_to_reconnect_elsewhere(
         frame = await client.receive(wait_s=15)
         assert frame == {"type": "disconnect", "reason": "server_restart", "reconnect": True}
         assert await asyncio.to_thread(server.wait, 15) in (0, -signal.SIGTERM)
+
+
+def test_a_websocket_whose_client_closed_first_does_not_break_the_shutdown() -> None:
+    """uvicorn's shutdown sends close 1012 on each WebSocket; on one the client was already
+    closing it raises InvalidState, which ended the process with status 1 (seen in the rolling
+    restart behind nginx). Such a connection has its transport closed instead."""
+    from websockets.exceptions import InvalidState
+
+    from ridgeline.cli.server import _tolerate_crossed_close
+
+    class Transport:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    class CrossedConnection:
+        def __init__(self) -> None:
+            self.transport = Transport()
+
+        def shutdown(self) -> None:
+            raise InvalidState("connection is closing")
+
+    class OpenConnection(CrossedConnection):
+        def shutdown(self) -> None:
+            self.transport.close()
+
+    crossed, open_ = CrossedConnection(), OpenConnection()
+    for connection in (crossed, open_):
+        _tolerate_crossed_close(connection)
+        connection.shutdown()
+        assert connection.transport.closed

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import signal
 import socket
+from typing import Any
 
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from websockets.exceptions import InvalidState
 
 from ridgeline.app import app_services, create_app
 from ridgeline.clock import SystemClock
@@ -68,7 +70,25 @@ class RidgelineServer(uvicorn.Server):
         for server in self.servers:
             server.close()  # no new connections while the cable ones are told to go
         await self._hub.disconnect_all()
+        for connection in list(self.server_state.connections):
+            _tolerate_crossed_close(connection)
         await super().shutdown(sockets)
+
+
+def _tolerate_crossed_close(connection: Any) -> None:
+    """uvicorn's shutdown sends close 1012 on every open WebSocket, and raises `InvalidState`
+    (ending the process with status 1, its other connections not shut down) for one whose
+    client's close frame arrived first: the socket is already closing. Such a connection only
+    needs its transport closed, as uvicorn does when it sent the close itself."""
+    original = connection.shutdown
+
+    def shutdown() -> None:
+        try:
+            original()
+        except InvalidState:
+            connection.transport.close()
+
+    connection.shutdown = shutdown
 
 
 def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:

@@ -11,10 +11,10 @@ import httpx
 from ridgeline.alerts.channels import ChannelCipher, OpsConfig
 from ridgeline.auth.credentials import digest, display_prefix, new_kiosk_key
 from ridgeline.auth.passwords import hash_password
-from ridgeline.clock import SystemClock
+from ridgeline.clock import Clock, SystemClock
 from ridgeline.config import DEFAULT_ENCRYPTION_KEY
 from ridgeline.db.engine import Database
-from ridgeline.jobs import enqueue
+from ridgeline.jobs import JobContext, JobServices, enqueue
 from ridgeline.models import (
     AdminNotification,
     AlertChannel,
@@ -275,3 +275,21 @@ async def platform_admin_headers(client: httpx.AsyncClient, database: Database) 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def job_context(
+    database: Database, clock: Clock, kind: str, *, max_attempts: int = 3
+) -> JobContext:
+    """The context a worker would hand a handler of `kind` on its first attempt, for calling
+    the handler directly."""
+    return JobContext(
+        job_id=uuid.uuid4(),
+        kind=kind,
+        attempt=1,
+        max_attempts=max_attempts,
+        enqueued_at=clock.now(),
+        worker_id="test",
+        database=database,
+        clock=clock,
+        services=JobServices(),
+    )

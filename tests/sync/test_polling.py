@@ -6,7 +6,6 @@ over real HTTP, on the test clock."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import select
 
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
-from ridgeline.jobs import JobContext, JobServices, NoPayload
+from ridgeline.jobs import NoPayload
 from ridgeline.models import Job, JobStatus, StoreSyncState, SyncKind, SyncStatus
 from ridgeline.models.sync import DEFAULT_CATALOG_INTERVAL_S, DEFAULT_INVENTORY_INTERVAL_S
 from ridgeline.pos.adapters.dutchie import RATE_LIMITS as DUTCHIE_LIMITS
@@ -33,7 +32,7 @@ from ridgeline.sync.tasks import (
     enqueue_due_syncs,
     purge_idle_runs,
 )
-from tests.factories import make_store
+from tests.factories import job_context, make_store
 from tests.pos.simulator import create_store
 from tests.sync.conftest import (
     SyncedStore,
@@ -233,17 +232,7 @@ async def test_the_schedule_spaces_the_polls_of_stores_sharing_a_limit(
             await configure_store(database, connector, create_store(control, "flowhub", 3), tenant)
         )
     alone = await new_store(3, "dutchie")  # its own key: not held back
-    context = JobContext(
-        job_id=uuid.uuid4(),
-        kind=ENQUEUE_DUE,
-        attempt=1,
-        max_attempts=3,
-        enqueued_at=clock.now(),
-        worker_id="test",
-        database=database,
-        clock=clock,
-        services=JobServices(),
-    )
+    context = job_context(database, clock, ENQUEUE_DUE)
     # 3 stores x 2 polls on a 12/min limit, half of it for polls: one poll of each kind per
     # store a minute, 30 s beyond the default interval.
     spacing = poll_spacing_s(TIGHT, SyncKind.INVENTORY, 3)
@@ -274,17 +263,7 @@ async def test_runs_that_changed_nothing_are_purged_after_a_day(
     failed = await sync(database, connector, store, SyncKind.INVENTORY)
     assert (full.created, idle.updated, failed.status) == (6, 0, SyncStatus.FAILED)
     assert stocked.updated > 0
-    context = JobContext(
-        job_id=uuid.uuid4(),
-        kind=PURGE_IDLE_RUNS,
-        attempt=1,
-        max_attempts=3,
-        enqueued_at=clock.now(),
-        worker_id="test",
-        database=database,
-        clock=clock,
-        services=JobServices(),
-    )
+    context = job_context(database, clock, PURGE_IDLE_RUNS)
     clock.advance(IDLE_RUN_RETENTION.total_seconds() - 60)
     await purge_idle_runs(context, NoPayload())
     assert len(await runs_by_kind(database)) == 4

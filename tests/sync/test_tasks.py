@@ -4,7 +4,6 @@ queues one `sync.run` per store and kind, and the handler runs the engine."""
 from __future__ import annotations
 
 import random
-import uuid
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
-from ridgeline.jobs import JobContext, JobServices, NoPayload, Worker
+from ridgeline.jobs import JobServices, NoPayload, Worker
 from ridgeline.models import (
     Job,
     JobStatus,
@@ -32,6 +31,7 @@ from ridgeline.sync.tasks import (
     sync_tasks,
 )
 from ridgeline.tasks import job_registry, job_schedules
+from tests.factories import job_context
 
 
 def scheduled_worker(database: Database, connector: PosConnector, clock: FakeClock) -> Worker:
@@ -86,17 +86,7 @@ async def test_a_store_never_has_two_waiting_syncs_of_a_kind(
     database: Database, connector: PosConnector, new_store: Any, clock: FakeClock
 ) -> None:
     await new_store(3)
-    context = JobContext(
-        job_id=uuid.uuid4(),
-        kind=ENQUEUE_DUE,
-        attempt=1,
-        max_attempts=3,
-        enqueued_at=clock.now(),
-        worker_id="test",
-        database=database,
-        clock=clock,
-        services=JobServices(),
-    )
+    context = job_context(database, clock, ENQUEUE_DUE)
     for _ in range(3):
         await enqueue_due_syncs(context, NoPayload())
         clock.advance(16)

@@ -16,13 +16,14 @@ from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
-from ridgeline.jobs import JobContext, JobRegistry, JobServices, RetryLater, Worker
+from ridgeline.jobs import JobContext, JobRegistry, RetryLater, Worker
 from ridgeline.models import Job
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.schemas import StorePosUpdate
 from ridgeline.sync.repository import SYNC_JOB
 from ridgeline.webhooks.service import PROCESS_EVENT_JOB, WEBHOOK_PATH, webhook_token
 from ridgeline.webhooks.tasks import webhook_tasks
+from tests import factories
 from tests.sync.conftest import SyncTenant, make_sync_tenant
 
 UNREACHABLE = "http://127.0.0.1:9"
@@ -110,14 +111,4 @@ def webhook_worker(database: Database, clock: FakeClock) -> Worker:
 
 
 def job_context(database: Database, clock: FakeClock) -> JobContext:
-    return JobContext(
-        job_id=uuid.uuid4(),
-        kind=PROCESS_EVENT_JOB,
-        attempt=1,
-        max_attempts=5,
-        enqueued_at=clock.now(),
-        worker_id="test",
-        database=database,
-        clock=clock,
-        services=JobServices(),
-    )
+    return factories.job_context(database, clock, PROCESS_EVENT_JOB, max_attempts=5)

@@ -7,7 +7,11 @@ transaction when the block ends, when its oldest call has waited `flush_after_s`
 `max_rows` wait, and when the connector closes (`aclose`). Any other call is written as it is
 made, with whatever is waiting: an operator's test, a recovery probe or an order see their own
 calls at once. A crash loses at most what was waiting: `flush_after_s` worth of calls, never
-more than `max_rows`. `flush_after_s = 0` turns batching off. See docs/resilience.md.
+more than `max_rows`. `flush_after_s = 0` turns batching off. A write that fails (the database
+busy or away) keeps its calls for the next one, tried again after `retry_after_s`; a batch is
+dropped, with an error line, only after `WRITE_ATTEMPTS` failed writes in a row, so a passing
+database hiccup loses neither the rows nor what they do to the store's connection state.
+See docs/resilience.md.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 # Whether the current task's calls may wait in the buffer (set by `PosCallLog.batched`).
 _BATCHING: ContextVar[bool] = ContextVar("pos_call_log_batching", default=False)
+# Failed writes in a row after which the waiting calls are dropped.
+WRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +58,20 @@ class CallRecord:
 
 
 class PosCallLog:
-    def __init__(self, database: Database, *, flush_after_s: float, max_rows: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        flush_after_s: float,
+        max_rows: int,
+        retry_after_s: float = 1.0,
+    ) -> None:
         self.database = database
         self.flush_after_s = flush_after_s
         self.max_rows = max_rows
+        self.retry_after_s = retry_after_s
         self._pending: list[CallRecord] = []
+        self._failed_writes = 0
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[int]] = set()
 
@@ -82,9 +97,13 @@ class PosCallLog:
         batching = _BATCHING.get() and self.flush_after_s > 0
         if not batching or len(self._pending) >= self.max_rows:
             await self.flush()
-        elif self._timer is None:
+        else:
+            self._schedule(self.flush_after_s)
+
+    def _schedule(self, delay_s: float) -> None:
+        if self._timer is None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.flush_after_s, self._flush_in_background)
+            self._timer = loop.call_later(delay_s, self._flush_in_background)
 
     def _flush_in_background(self) -> None:
         self._timer = None
@@ -92,9 +111,11 @@ class PosCallLog:
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
 
-    async def flush(self) -> int:
-        """Writes every waiting call in one transaction; returns how many were written (0 when
-        the write failed: those rows are dropped, with an error log line saying how many)."""
+    async def flush(self, *, last: bool = False) -> int:
+        """Writes every waiting call in one transaction; returns how many were written. When the
+        write fails the calls wait again, ahead of newer ones, and a retry is timed; they are
+        dropped, with an error log line saying how many, at the `WRITE_ATTEMPTS`-th failure in a
+        row or when this is the `last` flush (closing)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -103,16 +124,34 @@ class PosCallLog:
             return 0
         try:
             await _write(self.database, calls)
-        except Exception:
-            log.exception("pos_call_log_failed", calls=len(calls))
+        except Exception as exc:
+            self._failed_writes += 1
+            if last or self._failed_writes >= WRITE_ATTEMPTS:
+                log.exception("pos_call_log_failed", calls=len(calls), attempts=self._failed_writes)
+                self._failed_writes = 0
+                return 0
+            log.warning(
+                "pos_call_log_write_retried",
+                calls=len(calls),
+                attempt=self._failed_writes,
+                error=type(exc).__name__,
+                retry_after_s=self.retry_after_s,
+            )
+            self._pending[:0] = calls
+            self._schedule(self.retry_after_s)
             return 0
+        self._failed_writes = 0
         return len(calls)
 
     async def aclose(self) -> None:
-        """Writes what is waiting (the connector's `aclose`: the end of a process or a job)."""
+        """Writes what is waiting (the connector's `aclose`: the end of a process or a job);
+        a failure now drops it, as nothing would be left to try again."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
-        await self.flush()
+        await self.flush(last=True)
 
 
 async def _write(database: Database, calls: Sequence[CallRecord]) -> None:

@@ -5,6 +5,7 @@ write loses the rows without touching the sync."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,8 @@ from sqlalchemy import func, select
 
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
+from ridgeline.db.tenancy import TenantScope
+from ridgeline.health import repository as health_repository
 from ridgeline.models import PosCall, SyncStatus
 from ridgeline.pos import call_log as call_log_module
 from ridgeline.pos.call_log import CallRecord, PosCallLog
@@ -141,24 +144,35 @@ async def test_a_call_waits_at_most_flush_after_s(
         assert len(await calls_of(database, call.store_id)) == 1
 
 
-async def test_a_failed_write_drops_the_batch_and_the_sync_goes_on(
+async def test_a_failed_write_drops_the_batch_after_its_attempts_and_the_sync_goes_on(
     database: Database,
     connector: PosConnector,
     new_store: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = await new_store(30)
+    connector.call_log.retry_after_s = 0.01
+    attempts: list[int] = []
 
     async def refusing(session: Any, rows: Any) -> None:
+        attempts.append(len(rows))
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("ridgeline.pos.repository.insert_calls", refusing)
     with structlog.testing.capture_logs() as logs:
         monkeypatch.setattr(call_log_module, "log", structlog.get_logger(call_log_module.__name__))
         run = await sync(database, connector, store)
-    assert run.status is SyncStatus.SUCCEEDED, run.error
-    assert run.created == 30
+        assert run.status is SyncStatus.SUCCEEDED, run.error
+        assert run.created == 30
+        for _ in range(500):
+            if len(attempts) == call_log_module.WRITE_ATTEMPTS:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # no further attempt comes
+    assert attempts == [1] * call_log_module.WRITE_ATTEMPTS
     assert await calls_of(database, store.store_id) == []
+    retried = [entry for entry in logs if entry["event"] == "pos_call_log_write_retried"]
+    assert [entry["attempt"] for entry in retried] == list(range(1, call_log_module.WRITE_ATTEMPTS))
     failed = [entry for entry in logs if entry["event"] == "pos_call_log_failed"]
     assert [entry["calls"] for entry in failed] == [1]
     assert connector.call_log.pending == 0  # dropped, not kept to grow without bound
@@ -168,3 +182,53 @@ async def test_a_failed_write_drops_the_batch_and_the_sync_goes_on(
     again = await sync(database, connector, store)
     assert again.status is SyncStatus.SUCCEEDED
     assert len(await calls_of(database, store.store_id)) == 1
+
+
+async def test_a_passing_write_failure_loses_neither_the_calls_nor_their_health_effect(
+    database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses one write (busy): the calls wait and are written by the retry, with
+    what they do to the store's connection state (here: unreachable since the call)."""
+    failures = [RuntimeError("database is locked")]
+
+    async def flaky(session: Any, rows: Any) -> None:
+        if failures:
+            raise failures.pop()
+        await insert_calls(session, rows)
+
+    monkeypatch.setattr("ridgeline.pos.repository.insert_calls", flaky)
+    log = PosCallLog(database, flush_after_s=60, max_rows=100, retry_after_s=0.01)
+    call = await a_call(database, clock)
+    unanswered = dataclasses.replace(
+        call, status=None, outcome="POS_CONNECTION_FAILED", error="connection refused"
+    )
+    await log.record(unanswered)  # not batched: written at once, and that write fails
+    assert log.pending == 1
+    written: list[PosCall] = []
+    for _ in range(500):
+        written = await calls_of(database, call.store_id)
+        if written:
+            break
+        await asyncio.sleep(0.01)
+    assert [c.outcome for c in written] == ["POS_CONNECTION_FAILED"]
+    assert log.pending == 0
+    async with database.transaction(write=False) as session:
+        everything = TenantScope.everything()
+        health_row = await health_repository.health_of(session, everything, call.store_id)
+    assert health_row is not None
+    assert health_row.unreachable_since is not None
+
+
+async def test_closing_drops_what_cannot_be_written(
+    database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refusing(session: Any, rows: Any) -> None:
+        raise RuntimeError("database is gone")
+
+    monkeypatch.setattr("ridgeline.pos.repository.insert_calls", refusing)
+    log = PosCallLog(database, flush_after_s=60, max_rows=100, retry_after_s=60)
+    call = await a_call(database, clock)
+    await log.record(call)
+    assert log.pending == 1  # kept for the retry
+    await log.aclose()
+    assert log.pending == 0  # nothing would be left to try again

@@ -105,6 +105,7 @@ audit-deps: install
 bench: install
 	@$(PYTHON) scripts/ensure_venv.py dev,bench
 	$(BIN)/python -m bench.sync_bench
+	$(BIN)/python -m bench.sync_bench --db postgresql
 	$(BIN)/python -m bench.catalog_bench
 	$(BIN)/python -m bench.fanout_bench
 	$(BIN)/python -m bench.orders_bench

@@ -454,7 +454,9 @@ def report(title: str, samples: list[Sample]) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(kind: str, pg_admin_url: str, workdir: Path) -> Iterator[str]:
+def scratch_database(
+    kind: str, pg_admin_url: str, workdir: Path, *, bench: str = "orders"
+) -> Iterator[str]:
     """A migrated database for this run: a SQLite file in `workdir`, or a PostgreSQL database
     created on `pg_admin_url`'s server and dropped at the end."""
     if kind == "sqlite":
@@ -464,7 +466,7 @@ def scratch_database(kind: str, pg_admin_url: str, workdir: Path) -> Iterator[st
         return
     admin = make_url(pg_admin_url)
     conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"ridgeline_orders_bench_{uuid.uuid4().hex[:8]}"
+    name = f"ridgeline_{bench}_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -283,10 +283,11 @@ async def delete_kiosk(
     after_commit: AfterCommitDep,
     audit: AuditDep,
 ) -> Response:
-    """Delete a kiosk and its API keys."""
+    """Delete a kiosk and its API keys; its open connections close (no reconnect)."""
     before = KioskOut.model_validate(await service.get_kiosk(session, caller.scope, kiosk_id))
     await service.delete_kiosk(session, caller.scope, kiosk_id)
-    # Its keys are gone: processes that cached them forget them once this is committed.
-    after_commit(functools.partial(hub.keys_changed, kiosk_id))
+    # Its keys are gone: once this is committed, every process forgets them and closes the
+    # sockets they opened (a kiosk that is no more must not stay subscribed to its store).
+    after_commit(functools.partial(hub.disconnect_kiosk, kiosk_id, reconnect=False))
     await audit.record_kiosk(caller, "kiosk.delete", before, before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

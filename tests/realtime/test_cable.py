@@ -538,6 +538,20 @@ async def test_disabling_a_kiosk_closes_its_connections_once_committed(
     await told_to_go_for_good(client)
 
 
+async def test_deleting_a_kiosk_closes_its_connections_once_committed(
+    live: LiveServer, database: Database
+) -> None:
+    """A deleted kiosk's keys are gone, and so are the sockets they opened: it does not stay
+    connected (and subscribed to its store) until it happens to reconnect."""
+    tenant = await make_tenant(database)
+    client = await kiosk_client(live, tenant)
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        headers = await sign_in(http, tenant.admin)
+        response = await http.delete(f"/api/v1/kiosks/{tenant.kiosk.id}", headers=headers)
+    assert response.status_code == 204, response.text
+    await told_to_go_for_good(client)
+
+
 async def test_revoking_a_key_closes_the_connections_it_opened_and_no_others(
     live: LiveServer, database: Database
 ) -> None:

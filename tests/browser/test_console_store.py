@@ -388,26 +388,77 @@ def test_an_org_admin_sets_the_store_s_profile_and_taxes(demo: Demo, page: Page)
 
     taxes = page.locator("#taxes-form")
     taxes.get_by_label("Use the profile's state taxes").uncheck()
-    number_rate = (
-        '[{"effective_from": "2020-01-01", "taxes": '
-        '[{"key": "city", "name": "City tax", "kind": "sales", "rate": 2.5}]}]'
-    )
-    taxes.get_by_label("Schedules (JSON)").fill(number_rate)
+    # The profile's schedule is there to start from: one fieldset per tax, with its inputs.
+    first = taxes.locator('[data-schedule="0"]')
+    expect(first.locator("[data-tax-row]")).not_to_have_count(0)
+    first.get_by_role("button", name="Remove the schedule of").click()
+    expect(taxes.locator("[data-schedule]")).to_have_count(0)
+    taxes.get_by_role("button", name="Add a schedule").click()
+    schedule = taxes.locator('[data-schedule="0"]')
+    expect(schedule.get_by_label("Takes effect on")).to_be_focused()
+    schedule.get_by_label("Takes effect on").fill("2020-01-01")
+    city = schedule.locator('[data-tax-row="0.0"]')
+    city.get_by_label("Name (as shoppers read it)").fill("City tax")
+    city.get_by_label("Key", exact=True).fill("city")
+    city.get_by_label("Rate", exact=True).fill("2,5")  # a comma: not a decimal string
+    schedule.get_by_role("button", name="Add a tax").click()
+    weight = schedule.locator('[data-tax-row="0.1"]')
+    weight.get_by_label("Name (as shoppers read it)").fill("Flower excise")
+    weight.get_by_label("Key", exact=True).fill("flower_excise")
+    weight.get_by_label("Kind", exact=True).select_option("excise")
+    weight.get_by_label("Basis", exact=True).select_option("weight")
+    weight.get_by_label("Rate", exact=True).fill("35.5")
+    weight.get_by_label("Every category").uncheck()
+    weight.get_by_label("flower", exact=True).check()
+    weight.get_by_label("medical", exact=True).uncheck()
     taxes.get_by_role("button", name="Save taxes").click()
-    expect(taxes.locator("[data-form-error]")).to_contain_text("schedules.0.taxes.0.rate")
-
-    valid = (
-        '[{"effective_from": "2020-01-01", "taxes": '
-        '[{"key": "city", "name": "City tax", "kind": "sales", "rate": "2.5"}]},'
-        ' {"effective_from": "2099-01-01", "taxes": []}]'
-    )
-    page.locator("#taxes-form").get_by_label("Schedules (JSON)").fill(valid)
-    page.locator("#taxes-form").get_by_role("button", name="Save taxes").click()
+    # Each refusal beside the input it names: the rate, then the unit a weight basis needs.
+    rate = city.get_by_label("Rate", exact=True)
+    expect(rate).to_have_attribute("aria-invalid", "true")
+    expect(city.locator("[data-field-error]")).not_to_have_count(0)
+    rate.fill("2.5")
+    taxes.get_by_role("button", name="Save taxes").click()
+    unit = weight.get_by_label("Unit (weight basis)")
+    expect(unit).to_have_attribute("aria-invalid", "true")
+    expect(weight.locator("[data-field-error]")).to_contain_text("A weight basis needs g or oz.")
+    expect(rate).not_to_have_attribute("aria-invalid", "true")
+    unit.select_option("g")
+    taxes.get_by_role("button", name="Add a schedule").click()
+    later = taxes.locator('[data-schedule="1"]')
+    later.get_by_label("Takes effect on").fill("2099-01-01")
+    later.get_by_role("button", name="Remove tax 1 from the schedule of").click()
+    expect(later).to_contain_text("No tax: nothing is taxed.")
+    taxes.get_by_role("button", name="Save taxes").click()
     expect(page.locator("#taxes-form").get_by_role("status")).to_have_text("Taxes saved.")
     expect(section.locator('tr[data-tax="city"]')).to_contain_text("2.5 %")
+    expect(section.locator('tr[data-tax="flower_excise"]')).to_contain_text("35.5\u00a2 per g")
+    expect(section.locator('tr[data-tax="flower_excise"]')).to_contain_text("flower")
     expect(section.locator('[data-upcoming="2099-01-01"]')).to_contain_text("no taxes")
+    # Drawn again from what was saved: the form holds the two schedules as the API has them.
+    expect(page.locator("#taxes-form [data-schedule]")).to_have_count(2)
+    expect(
+        page.locator('#taxes-form [data-tax-row="0.1"]').get_by_label("Rate", exact=True)
+    ).to_have_value("35.5")
     assert serious_violations(page) == []
     with httpx.Client(base_url=demo.base_url, timeout=30) as api:
+        headers = operator_headers(demo, api)
+        saved = api.get(f"{base}/taxes", headers=headers)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["data"]["source"] == "store"
+        in_effect = saved.json()["data"]["in_effect"]["taxes"]
+        assert [t["key"] for t in in_effect] == ["city", "flower_excise"]
+        assert in_effect[1] | {"rate": None} == {
+            "key": "flower_excise",
+            "name": "Flower excise",
+            "kind": "excise",
+            "basis": "weight",
+            "rate": None,
+            "unit": "g",
+            "categories": ["flower"],
+            "customers": ["adult_use"],
+            "in_sales_tax_base": False,
+        }
+        assert in_effect[1]["rate"] in ("35.5", "35.5000")
         # An order taken now keeps the figures; the order's details in the view show them.
         kiosk = next(k for k in demo.info["kiosks"] if k["store_id"] == store["id"])
         shopper = {"Authorization": f"Bearer {kiosk['api_key']}"}
@@ -443,11 +494,6 @@ def test_an_org_admin_sets_the_store_s_profile_and_taxes(demo: Demo, page: Page)
             "non concentrated: 0 of 28.5 g (day, adult use)"
         )
 
-        headers = operator_headers(demo, api)
-        saved = api.get(f"{base}/taxes", headers=headers)
-        assert saved.status_code == 200, saved.text
-        assert saved.json()["data"]["source"] == "store"
-        assert [t["key"] for t in saved.json()["data"]["in_effect"]["taxes"]] == ["city"]
         # Back as the demo had it, for the tests that follow.
         api.put(f"{base}/taxes", json={"schedules": None}, headers=headers).raise_for_status()
         api.put(f"{base}/compliance", json={"profile": None}, headers=headers).raise_for_status()

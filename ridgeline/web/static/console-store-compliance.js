@@ -1,10 +1,12 @@
 // The store view's compliance and taxes (docs/compliance.md): the jurisdiction profile with the
 // limits its orders are checked by, and the tax schedule in effect with the ones that begin
-// later. Organization admins change the profile and its overrides, and the tax schedules, as
-// the API takes them (JSON); a refusal lists each field at fault by its place in the body.
+// later. Organization admins change the profile and its overrides (JSON, as the API takes them;
+// a refusal lists each field at fault by its place in the body) and the tax schedules (a form:
+// console-store-taxes.js).
 
 import { el } from "./dom.js";
 import { field, formCard, showError, submitting, succeeded } from "./forms.js";
+import { taxesForm } from "./console-store-taxes.js";
 import { dataTable, messageOf, options, section, words } from "./ui.js";
 
 const NO_PROFILE = "";
@@ -17,8 +19,8 @@ function rateOf(tax) {
   return tax.basis === "price" ? `${tax.rate} %` : `${tax.rate}\u00a2 per ${tax.unit}`;
 }
 
-// A refusal's fields by their place in the body ("schedules.0.taxes.1.rate: ..."): the JSON
-// text areas have no input per field to show them beside.
+// A refusal's fields by their place in the body ("overrides.limits.flower.adult_use: ..."): the
+// JSON text area has no input per field to show them beside.
 function showRefusal(form, error) {
   const fields = Array.isArray(error.fields) ? error.fields : [];
   const listed = fields.map(
@@ -145,46 +147,6 @@ export function storeCompliance({ api, ctx, base, isAlive }) {
     return form;
   }
 
-  function taxesForm(taxes) {
-    const form = formCard("taxes-form", "Tax schedules");
-    const schedules = el("textarea", { name: "schedules", rows: "14", spellcheck: "false" });
-    // Starts from what the store is taxed by: its own schedules, or the profile's to copy.
-    const start = taxes.schedules ?? (taxes.in_effect ? [taxes.in_effect] : []);
-    schedules.value = JSON.stringify(start, null, 2);
-    const useProfile = el("input", { type: "checkbox", name: "use_profile" });
-    useProfile.checked = taxes.schedules === null;
-    form.append(
-      el("label", {}, useProfile, " Use the profile's state taxes (no schedules of its own)"),
-      field(
-        "taxes-schedules",
-        "Schedules (JSON)",
-        schedules,
-        'Each {"effective_from": "YYYY-MM-DD", "taxes": [...]}; rates as strings ("7.25").',
-      ),
-      el("button", { type: "submit", text: "Save taxes" }),
-      form.result,
-    );
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      let value = null;
-      if (!useProfile.checked) {
-        const given = parsed(form, schedules.value || "[]", "schedules");
-        if (!given) return;
-        value = given.value;
-      }
-      submitting(
-        form,
-        async () => {
-          await api.put(`${base}/taxes`, { schedules: value });
-          await refresh();
-          succeeded(document.getElementById("taxes-form"), "Taxes saved.");
-        },
-        { onError: (error) => showRefusal(form, error) },
-      );
-    });
-    return form;
-  }
-
   async function refresh() {
     let profiles;
     let compliance;
@@ -203,7 +165,9 @@ export function storeCompliance({ api, ctx, base, isAlive }) {
     body.replaceChildren(
       limitsTable(compliance),
       ...taxesTable(taxes),
-      ...(canAdmin ? [profileForm(profiles, compliance), taxesForm(taxes)] : []),
+      ...(canAdmin
+        ? [profileForm(profiles, compliance), taxesForm({ api, base, taxes, refresh })]
+        : []),
     );
   }
 

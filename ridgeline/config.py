@@ -203,9 +203,10 @@ class Settings(BaseSettings):
     # Every interval the hub also reads the positions of its streams from the database, so a
     # message whose backplane notice was lost (Redis down, another process) is late, never lost.
     cable_poll_interval_s: float = Field(default=2.0, gt=0)
-    # How long a kiosk key that authenticated on `/cable` is trusted without a database read
-    # (a reconnect storm reads each key once). Revocation, a disabled or deleted kiosk and a key
-    # roll empty the cache at once in every process; expiry is checked on every use. 0: off.
+    # How long a kiosk key that authenticated (on `/cable` or REST) is trusted without a database
+    # read (a reconnect storm reads each key once; a kiosk's REST requests too). Revocation, a
+    # disabled or deleted kiosk and a key roll empty the cache at once in every process; expiry
+    # is checked on every use. 0: off.
     cable_key_cache_ttl_s: float = Field(default=30.0, ge=0, le=300)
 
     # SQLite only: how long a writer waits for the lock before failing.

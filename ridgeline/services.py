@@ -14,6 +14,7 @@ import structlog
 
 from ridgeline.api.rate_limits import ApiRateLimits
 from ridgeline.auth.key_cache import KioskKeyCache
+from ridgeline.auth.service import KioskKeyReader
 from ridgeline.auth.throttle import SignInThrottle
 from ridgeline.auth.usage import KioskKeyUsage
 from ridgeline.catalog.listing import CatalogIndexCache
@@ -40,6 +41,9 @@ class Services:
     clock: Clock
     pos_connector: PosConnector
     hub: Hub
+    # Kiosk keys for REST requests: the hub's cache (auth/key_cache.py), so the notices the hub
+    # handles (revocation, disabled or deleted kiosk, key roll) empty it for both.
+    kiosk_key_reader: KioskKeyReader
     kiosk_key_usage: KioskKeyUsage
     kiosk_activity: KioskActivity
     sign_in_throttle: SignInThrottle
@@ -59,6 +63,7 @@ class Services:
         """Everything from `settings`; a test passes the collaborators it wants to hold itself."""
         database = database or Database.from_settings(settings)
         clock = clock or SystemClock()
+        key_cache = KioskKeyCache(settings.cable_key_cache_ttl_s)
         return cls(
             settings=settings,
             database=database,
@@ -73,8 +78,9 @@ class Services:
                 poll_interval_s=settings.cable_poll_interval_s,
                 queue_max=settings.cable_send_queue_max,
                 session_ttl_s=settings.cable_session_ttl_s,
-                key_cache=KioskKeyCache(settings.cable_key_cache_ttl_s),
+                key_cache=key_cache,
             ),
+            kiosk_key_reader=KioskKeyReader(database, key_cache),
             kiosk_key_usage=KioskKeyUsage(),
             kiosk_activity=KioskActivity(clock),
             sign_in_throttle=(

@@ -31,7 +31,7 @@ class PageRequest:
     cursor: str | None
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`meta.next_cursor` of the previous page.")

@@ -24,12 +24,18 @@ from ridgeline.api.dependencies import (
     ApiRateLimitsDep,
     ClockDep,
     DatabaseDep,
+    KioskKeyReaderDep,
     KioskKeyUsageDep,
     SettingsDep,
 )
 from ridgeline.api.rate_limits import UNLIMITED_PATHS, route_path
 from ridgeline.auth import service
+from ridgeline.auth.credentials import KIOSK_KEY_PREFIX
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
+from ridgeline.auth.usage import KioskKeyUsage
+from ridgeline.clock import Clock
+from ridgeline.config import Settings
+from ridgeline.db.engine import Database
 from ridgeline.errors import AuthenticationRequired, Forbidden, RidgelineError
 from ridgeline.models.operator import Role
 
@@ -49,6 +55,7 @@ async def authenticate_caller(
     connection: HTTPConnection,
     database: DatabaseDep,
     usage: KioskKeyUsageDep,
+    kiosk_keys: KioskKeyReaderDep,
     settings: SettingsDep,
     clock: ClockDep,
     rate_limits: ApiRateLimitsDep,
@@ -57,17 +64,9 @@ async def authenticate_caller(
     try:
         if credentials is None or not credentials.credentials:
             raise AuthenticationRequired()
-        # Its own short read-only transaction, not the request's session: on SQLite a write
-        # request's session holds the write lock from its first query, and authentication must
-        # not take it (an endpoint that calls a POS keeps it free for the breaker and call log).
-        async with database.transaction(write=False) as session:
-            caller = await service.authenticate(
-                session,
-                credentials.credentials,
-                settings=settings,
-                now=clock.now(),
-                key_usage=usage,
-            )
+        caller = await _authenticate(
+            credentials.credentials, database, usage, kiosk_keys, settings, clock
+        )
     except RidgelineError:
         # A key that failed is nobody's: the attempt counts against the client address (429
         # instead of 401 once that is spent).
@@ -75,6 +74,30 @@ async def authenticate_caller(
         raise
     await rate_limits.admit(connection, caller)
     return caller
+
+
+async def _authenticate(
+    bearer: str,
+    database: Database,
+    usage: KioskKeyUsage,
+    kiosk_keys: service.KioskKeyReader,
+    settings: Settings,
+    clock: Clock,
+) -> Principal:
+    if bearer.startswith(KIOSK_KEY_PREFIX):
+        # The per-process key cache `/cable` uses too (auth/key_cache.py): a kiosk's requests
+        # read its key once per `cable_key_cache_ttl_s`, not once each. Every request is still
+        # checked: expiry on each use, and the notice of a revocation, a disabled or deleted
+        # kiosk or a key roll empties the kiosk's entries at once in every process (in the
+        # changing request's own process before its response is sent).
+        return await kiosk_keys.authenticate(bearer, now=clock.now(), key_usage=usage)
+    # Its own short read-only transaction, not the request's session: on SQLite a write
+    # request's session holds the write lock from its first query, and authentication must
+    # not take it (an endpoint that calls a POS keeps it free for the breaker and call log).
+    async with database.transaction(write=False) as session:
+        return await service.authenticate(
+            session, bearer, settings=settings, now=clock.now(), key_usage=usage
+        )
 
 
 async def limit_public_routes(connection: HTTPConnection, rate_limits: ApiRateLimitsDep) -> None:

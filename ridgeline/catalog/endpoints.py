@@ -97,8 +97,9 @@ async def browse_catalog(
         q=q,
         sort=sort,
     )
-    freshness = await service.catalog_status(session, kiosk.scope, kiosk.store_id, now=clock.now())
-    version = await service.catalog_version(session, kiosk.scope, kiosk.store_id, freshness)
+    freshness, version = await service.catalog_status(
+        session, kiosk.scope, kiosk.store_id, now=clock.now()
+    )
     etag = service.catalog_etag(freshness, version, filters, page)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _etag_matches(request.headers.get("if-none-match"), etag):

@@ -20,6 +20,7 @@ import asyncio
 import base64
 import binascii
 import bisect
+import itertools
 import json
 import sys
 import uuid
@@ -73,8 +74,9 @@ class ListingEntry:
     strain_type: str | None
     in_stock: bool
     prices: tuple[int, ...]
-    # name, brand and every merged tag, casefolded: what `q` searches.
-    search_texts: tuple[str, ...]
+    # name, brand and every merged tag, casefolded and joined by NUL (which `q` cannot hold):
+    # what `q` searches, with one `in` per entry.
+    search_text: str
     featured: bool
     sort_order: int
     name_key: str
@@ -96,7 +98,7 @@ class ListingEntry:
         in_stock: bool,
         created_at: datetime,
     ) -> ListingEntry:
-        search_texts = tuple(text.casefold() for text in (name, brand, *merged_tags))
+        name_key = name.casefold()
         return cls(
             id=product_id,
             id_text=str(product_id),
@@ -105,10 +107,12 @@ class ListingEntry:
             strain_type=None if strain_type is None else sys.intern(str(strain_type)),
             in_stock=in_stock,
             prices=tuple(prices),
-            search_texts=search_texts,
+            search_text="\x00".join(
+                [name_key, *(text.casefold() for text in (brand, *merged_tags))]
+            ),
             featured=featured,
             sort_order=sort_order,
-            name_key=search_texts[0],  # the casefolded name
+            name_key=name_key,
             created_us=(created_at - _EPOCH) // timedelta(microseconds=1),
         )
 
@@ -129,25 +133,31 @@ def entry_of_view(view: KioskProduct, created_at: datetime) -> ListingEntry:
     )
 
 
-def matches(entry: ListingEntry, filters: CatalogFilters) -> bool:
-    """The category, strain, stock, price range and text filters (brand is SQL's: see
-    `service.catalog_page`)."""
-    if filters.category is not None and entry.category != filters.category:
-        return False
-    if filters.strain_type is not None and entry.strain_type != filters.strain_type:
-        return False
-    if filters.in_stock is not None and entry.in_stock != filters.in_stock:
-        return False
+def matcher(filters: CatalogFilters) -> Callable[[ListingEntry], bool]:
+    """Whether an entry passes the category, strain, stock, price range and text filters (brand
+    is SQL's: see `service.catalog_page`), as one predicate holding only the checks the filters
+    ask for: a page with `q` may test a thousand entries of the index to find its 51."""
+    checks: list[Callable[[ListingEntry], bool]] = []
+    category, strain_type, in_stock = filters.category, filters.strain_type, filters.in_stock
+    if category is not None:
+        checks.append(lambda entry: entry.category == category)
+    if strain_type is not None:
+        checks.append(lambda entry: entry.strain_type == strain_type)
+    if in_stock is not None:
+        checks.append(lambda entry: entry.in_stock == in_stock)
     if filters.min_price_cents is not None or filters.max_price_cents is not None:
         low = filters.min_price_cents if filters.min_price_cents is not None else -1
         high = filters.max_price_cents if filters.max_price_cents is not None else _NO_PRICE
-        if not any(low <= price <= high for price in entry.prices):
-            return False
+        checks.append(lambda entry: any(low <= price <= high for price in entry.prices))
     if filters.q:
+        # TEXT_PATTERN keeps NUL out of `q`: it never matches across two of the texts.
         needle = filters.q.casefold()
-        if not any(needle in text for text in entry.search_texts):
-            return False
-    return True
+        checks.append(lambda entry: needle in entry.search_text)
+    if not checks:
+        return lambda entry: True
+    if len(checks) == 1:
+        return checks[0]
+    return lambda entry: all(check(entry) for check in checks)
 
 
 def sort_key(entry: ListingEntry, sort: CatalogSort) -> SortKey:
@@ -263,17 +273,15 @@ class CatalogIndex:
             updated._orders[sort] = changed
         return updated
 
-    def after(
-        self, sort: CatalogSort, cursor: str | None
-    ) -> Iterator[tuple[OrderKey, ListingEntry]]:
-        """The entries in `sort` order strictly after `cursor` (all of them without one), each
-        with its order key; 422 for a cursor we did not issue for `sort`."""
+    def after(self, sort: CatalogSort, cursor: str | None) -> Iterator[ListingEntry]:
+        """The entries in `sort` order strictly after `cursor` (all of them without one); 422
+        for a cursor we did not issue for `sort`."""
         entries = self._order(sort)
         start = 0
         if cursor is not None:
             after = decode_cursor(cursor, sort)
             start = bisect.bisect_right(entries, after, key=lambda e: order_key(e, sort))
-        return ((order_key(entries[i], sort), entries[i]) for i in range(start, len(entries)))
+        return itertools.islice(entries, start, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ import itertools
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,8 @@ from ridgeline.catalog.listing import (
     RunningSync,
     encode_cursor,
     entry_of_view,
-    matches,
+    matcher,
+    order_key,
 )
 from ridgeline.catalog.schemas import (
     CatalogChange,
@@ -40,7 +41,14 @@ from ridgeline.catalog.schemas import (
     KioskProduct,
     StreamPositionOut,
 )
-from ridgeline.catalog.views import is_visible, kiosk_view, merged_tags
+from ridgeline.catalog.views import (
+    EnrichmentFields,
+    ProductFields,
+    VariantFields,
+    is_visible,
+    kiosk_view,
+    merged_tags,
+)
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.errors import CatalogResyncRequired, NotFound, ValidationFailed
 from ridgeline.realtime import streams
@@ -69,40 +77,47 @@ _ETAG_FORMAT = "catalog-page/2"
 
 async def catalog_status(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, *, now: datetime
-) -> CatalogStatus:
-    """Freshness and stream position. Read *before* the products: a change committed between
-    the two reads is then also replayed by `changes` (applying it twice is harmless)."""
-    position = await streams.position(session, streams.store_stream(store_id))
-    state = await repository.sync_state(session, scope, store_id)
-    health = await repository.store_health(session, scope, store_id)
-    last = state.last_success_at if state is not None else None
-    stale = state is None or last is None or (now - last).total_seconds() > state.stale_after_s
+) -> tuple[CatalogStatus, CatalogVersion]:
+    """Freshness and stream position, and the catalog's version: the store stream position and
+    the store's running sync runs, all in one statement (`repository.freshness`). Read *before*
+    the products: a change committed between the two reads is then also replayed by `changes`
+    (applying it twice is harmless).
+
+    The running runs are in the version because a run of more than `RESYNC_THRESHOLD` changes
+    writes its batches without events (one `catalog.resync` ends it), but every batch moves its
+    run's heartbeat in the same transaction: this makes each batch show up in the next list even
+    before the run ends (or if it never does)."""
+    stream_id = streams.store_stream(store_id)
+    rows = await repository.freshness(session, scope, store_id, stream_id)
+    first = rows[0]
+    if first.epoch is None:
+        # Nobody wrote to the stream yet: its position is its initial epoch's offset 0.
+        position = await streams.position(session, stream_id)
+    else:
+        position = StreamPosition(stream_id, first.epoch, first.last_offset)
+    last = first.last_success_at
+    synced = first.stale_after_s is not None
+    stale = not synced or last is None or (now - last).total_seconds() > first.stale_after_s
     reason: str | None = None
     if stale:
         # Why, in the words operators see: the store's cause when its POS is away.
-        if health is not None and health.cause != "ok":
-            reason = health.cause
+        if first.health_cause is not None and first.health_cause != "ok":
+            reason = first.health_cause
         else:
             reason = "never_synced" if last is None else "sync_overdue"
-    return CatalogStatus(
+    status = CatalogStatus(
         last_synced_at=last,
         stale=stale,
         stale_reason=reason,
-        store_state=health.state.value if health is not None else None,
+        store_state=first.health_state.value if first.health_state is not None else None,
         position=_position_out(position),
     )
-
-
-async def catalog_version(
-    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, status: CatalogStatus
-) -> CatalogVersion:
-    """The catalog's version as a request reads it: the store stream position of `status` (read
-    first) and the store's running sync runs (see `_running_syncs`)."""
-    return CatalogVersion(
-        status.position.epoch,
-        status.position.offset,
-        await _running_syncs(session, scope, store_id),
+    syncs = frozenset(
+        RunningSync(str(row.run_kind), _utc(row.run_started_at), _utc(row.run_heartbeat_at))
+        for row in rows
+        if row.run_kind is not None
     )
+    return status, CatalogVersion(position.epoch, position.offset, syncs)
 
 
 def catalog_etag(
@@ -141,7 +156,7 @@ async def catalog_page(
     version: CatalogVersion,
     indexes: CatalogIndexCache,
 ) -> CatalogPage:
-    """One page of the kiosk catalog, at `version` (read with `status` by `catalog_version`).
+    """One page of the kiosk catalog, at `version` (read with `status` by `catalog_status`).
     Which products, in what order, comes from the store's `CatalogIndex`, brought to that version
     from the changed products only (`_advance`) or built once (see `listing.CatalogIndexCache`);
     the page's own products are read fresh, so what a kiosk is shown is never older than the
@@ -157,10 +172,11 @@ async def catalog_page(
     # The brand filter stays SQL's own `lower(brand) = lower(?)`: Python's lower() is not
     # SQLite's (ASCII only) nor PostgreSQL's (the database's locale).
     brand_ids = await _brand_ids(session, scope, store_id, filters.brand)
+    accepts = matcher(filters)
     candidates = (
-        (key, entry)
-        for key, entry in index.after(filters.sort, page.cursor)
-        if (brand_ids is None or entry.id in brand_ids) and matches(entry, filters)
+        (order_key(entry, filters.sort), entry)  # only for the entries that match
+        for entry in index.after(filters.sort, page.cursor)
+        if (brand_ids is None or entry.id in brand_ids) and accepts(entry)
     )
     wanted = page.limit + 1  # one more than the page says whether there is a next one
     shown: list[tuple[OrderKey, KioskProduct]] = []
@@ -180,19 +196,6 @@ async def catalog_page(
     )
 
 
-async def _running_syncs(
-    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
-) -> frozenset[RunningSync]:
-    """The store's running sync runs. A run of more than `RESYNC_THRESHOLD` changes writes its
-    batches without events (one `catalog.resync` ends it), but every batch moves its run's
-    heartbeat in the same transaction: part of the index's version, this makes each batch show
-    up in the next list even before the run ends (or if it never does)."""
-    rows = await repository.running_sync_heartbeats(session, scope, store_id)
-    return frozenset(
-        RunningSync(str(kind), _utc(started), _utc(heartbeat)) for kind, started, heartbeat in rows
-    )
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -204,24 +207,20 @@ async def _build_index(
 
 
 async def _entries(
-    session: AsyncSession,
-    scope: TenantScope,
-    store_id: uuid.UUID,
-    product_ids: Collection[uuid.UUID] | None = None,
+    session: AsyncSession, scope: TenantScope, store_id: uuid.UUID
 ) -> list[ListingEntry]:
-    """The listing entries of the store's visible products (all, or those among `product_ids`),
-    from the columns filters and sorts use (no ORM objects, no kiosk views). Variants and
-    enrichment find their product by the id as the driver returns it: a UUID object per variant
-    row is a third of a build on SQLite."""
-    products = await repository.index_products(session, scope, store_id, product_ids)
-    variants = await repository.index_variants(session, scope, store_id, product_ids)
+    """The listing entries of the store's visible products, from the columns filters and sorts
+    use (no ORM objects, no kiosk views). Variants and enrichment find their product by the id
+    as the driver returns it: a UUID object per variant row is a third of a build on SQLite."""
+    products = await repository.index_products(session, scope, store_id)
+    variants = await repository.index_variants(session, scope, store_id)
     prices: dict[object, list[int]] = defaultdict(list)
     in_stock: set[object] = set()
     for product_id, price_cents, quantity in variants:
         prices[product_id].append(price_cents)
         if quantity > 0:
             in_stock.add(product_id)
-    enrichments = await repository.index_enrichments(session, scope, store_id, product_ids)
+    enrichments = await repository.index_enrichments(session, scope, store_id)
     added = {row.raw_id: row for row in enrichments}
     entries = []
     for row in products:
@@ -306,7 +305,10 @@ async def _advance(
         return None
     if not changed:
         return target, index
-    return target, index.replaced(changed, await _entries(session, scope, store_id, changed))
+    # The changed products' entries as a page reads them (two statements, not the build's three).
+    views = await _kiosk_views(session, scope, store_id, list(changed))
+    fresh = [entry_of_view(view, created_at) for view, created_at in views.values()]
+    return target, index.replaced(changed, fresh)
 
 
 def _syncs_explained(
@@ -340,7 +342,7 @@ async def _current_views(
     """The kiosk views of `batch` as the database has them now, in the index's order, each with
     its index key; a product that no longer qualifies (a write that did not reach the store
     stream) is left out rather than shown."""
-    found = await repository.active_products(
+    found = await _kiosk_views(
         session,
         scope,
         store_id,
@@ -349,32 +351,89 @@ async def _current_views(
         brand=filters.brand,
         strain_type=filters.strain_type,
     )
-    products = {p.id: p for p in found}
-    variants = await repository.variants_by_product(session, scope, store_id, list(products))
-    enrichments = await repository.enrichments_by_product(session, scope, store_id, list(products))
+    accepts = matcher(filters)
     shown = []
     for key, entry in batch:
-        product = products.get(entry.id)
-        if product is None or not is_visible(product, enrichments.get(entry.id)):
+        current = found.get(entry.id)
+        if current is None:
             continue
-        view = kiosk_view(product, variants.get(entry.id, []), enrichments.get(entry.id))
-        if matches(entry_of_view(view, product.created_at), filters):
+        view, created_at = current
+        if accepts(entry_of_view(view, created_at)):
             shown.append((key, view))
     return shown
+
+
+@dataclass(frozen=True, slots=True)
+class _PageEnrichment:
+    """A product's enrichment as `repository.page_products` reads it (`views.EnrichmentFields`)."""
+
+    description: str | None
+    images: list[str]
+    tags: list[str]
+    hidden: bool
+    featured: bool
+    sort_order: int
+
+
+async def _kiosk_views(
+    session: AsyncSession,
+    scope: TenantScope,
+    store_id: uuid.UUID,
+    product_ids: list[uuid.UUID],
+    *,
+    category: str | None = None,
+    brand: str | None = None,
+    strain_type: str | None = None,
+) -> dict[uuid.UUID, tuple[KioskProduct, datetime]]:
+    """The kiosk view (and creation time) of each of `product_ids` that is visible and passes
+    the filters given, in two reads: the products with their enrichment, then their variants,
+    columns only (no ORM objects). `views.kiosk_view` and `views.is_visible` make the view, as
+    for every other kiosk view."""
+    rows = await repository.page_products(
+        session,
+        scope,
+        store_id,
+        product_ids,
+        category=category,
+        brand=brand,
+        strain_type=strain_type,
+    )
+    products: dict[object, tuple[ProductFields, EnrichmentFields | None, datetime]] = {}
+    for row in rows:
+        extra = (
+            None
+            if row.enrichment_product_id is None
+            else _PageEnrichment(
+                row.enrichment_description,
+                row.enrichment_images,
+                row.enrichment_tags,
+                row.enrichment_hidden,
+                row.enrichment_featured,
+                row.enrichment_sort_order,
+            )
+        )
+        product = cast(ProductFields, row)
+        if is_visible(product, extra):
+            products[row.raw_id] = (product, extra, row.created_at)
+    variants: dict[object, list[VariantFields]] = defaultdict(list)
+    if products:
+        shown_ids = [product.id for product, _, _ in products.values()]
+        for variant in await repository.page_variants(session, scope, store_id, shown_ids):
+            variants[variant.raw_product_id].append(cast(VariantFields, variant))
+    return {
+        product.id: (kiosk_view(product, variants.get(raw_id, ()), extra), created_at)
+        for raw_id, (product, extra, created_at) in products.items()
+    }
 
 
 async def kiosk_product(
     session: AsyncSession, scope: TenantScope, store_id: uuid.UUID, product_id: uuid.UUID
 ) -> KioskProduct:
     """A visible product of the store; 404 for anything else (another store's, hidden, inactive)."""
-    product = await repository.product(session, scope, store_id, product_id)
-    enrichment = (
-        await repository.enrichment(session, scope, store_id, product_id) if product else None
-    )
-    if product is None or not is_visible(product, enrichment):
+    found = await _kiosk_views(session, scope, store_id, [product_id])
+    if product_id not in found:
         raise NotFound("product", product_id)
-    variants = await repository.variants_by_product(session, scope, store_id, [product.id])
-    return kiosk_view(product, variants.get(product.id, []), enrichment)
+    return found[product_id][0]
 
 
 async def kiosk_product_by_tag(

@@ -1,10 +1,16 @@
 """The kiosk view of a product: one function, used by the API and by whoever appends catalog
-events (the sync engine, enrichment changes), so that a kiosk sees the same shape either way."""
+events (the sync engine, enrichment changes), so that a kiosk sees the same shape either way.
+
+`is_visible` and `kiosk_view` read their arguments by attribute only (the protocols below): ORM
+objects, or the column-only rows the catalog list reads (`repository.page_products`), under the
+same rules."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from ridgeline.catalog.schemas import (
     EnrichmentOut,
@@ -16,12 +22,86 @@ from ridgeline.catalog.schemas import (
 from ridgeline.models.catalog import Product, ProductEnrichment, ProductVariant
 
 
-def is_visible(product: Product, enrichment: ProductEnrichment | None) -> bool:
+class ProductFields(Protocol):
+    """What a kiosk view reads of a product (`Product`, or a row of its columns)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def store_id(self) -> uuid.UUID: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def sku(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def brand(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def strain_type(self) -> str | None: ...
+    @property
+    def thc(self) -> dict[str, Any] | None: ...
+    @property
+    def cbd(self) -> dict[str, Any] | None: ...
+    @property
+    def is_medical_only(self) -> bool: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def image_urls(self) -> list[str]: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def pos_updated_at(self) -> datetime | None: ...
+    @property
+    def synced_at(self) -> datetime: ...
+
+
+class VariantFields(Protocol):
+    """What a kiosk view reads of a variant."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def weight_grams(self) -> float | None: ...
+    @property
+    def price_cents(self) -> int: ...
+    @property
+    def quantity_available(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+
+
+class EnrichmentFields(Protocol):
+    """What a kiosk view reads of a product's enrichment."""
+
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def images(self) -> list[str]: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def hidden(self) -> bool: ...
+    @property
+    def featured(self) -> bool: ...
+    @property
+    def sort_order(self) -> int: ...
+
+
+_Variant = TypeVar("_Variant", bound=VariantFields)
+
+
+def is_visible(product: ProductFields, enrichment: EnrichmentFields | None) -> bool:
     """Whether kiosks may see the product: active in the POS and not hidden by an operator."""
     return product.is_active and not (enrichment is not None and enrichment.hidden)
 
 
-def _ordered(variants: Iterable[ProductVariant]) -> list[ProductVariant]:
+def _ordered(variants: Iterable[_Variant]) -> list[_Variant]:
     return sorted(variants, key=lambda v: (v.position, v.label, str(v.id)))
 
 
@@ -37,9 +117,9 @@ def merged_tags(pos_tags: list[str], extra: list[str]) -> list[str]:
 
 
 def kiosk_view(
-    product: Product,
-    variants: Iterable[ProductVariant],
-    enrichment: ProductEnrichment | None,
+    product: ProductFields,
+    variants: Iterable[VariantFields],
+    enrichment: EnrichmentFields | None,
 ) -> KioskProduct:
     """The product as a kiosk shows it. `variants` are the product's own (any order)."""
     ordered = _ordered(variants)

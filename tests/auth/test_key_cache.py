@@ -1,5 +1,5 @@
-"""The `/cable` kiosk key cache and its batched reader: every connect is still checked (revoked,
-expired, kiosk disabled), and what empties the cache empties it at once."""
+"""The kiosk key cache (`/cable` and REST) and its batched reader: every use is still checked
+(revoked, expired, kiosk disabled), and what empties the cache empties it at once."""
 
 from __future__ import annotations
 
@@ -147,7 +147,9 @@ async def test_a_cached_key_stops_at_its_expiry_and_at_its_revocation(
         await reader.authenticate(tenant.kiosk_key, now=clock.now(), key_usage=usage)
 
 
-async def test_the_rest_path_is_unchanged(database: Database, clock: FakeClock) -> None:
+async def test_authenticating_without_the_cache_reads_the_key(
+    database: Database, clock: FakeClock
+) -> None:
     tenant = await make_tenant(database)
     async with database.transaction(write=False) as session:
         found = await auth_service.authenticate(

@@ -283,8 +283,7 @@ async def page(
     limit: int,
 ) -> dict[str, Any]:
     async with world.database.transaction(write=False) as session:
-        status = await service.catalog_status(session, world.scope, world.store.id, now=T0)
-        version = await service.catalog_version(session, world.scope, world.store.id, status)
+        status, version = await service.catalog_status(session, world.scope, world.store.id, now=T0)
         result = await service.catalog_page(
             session,
             world.scope,

@@ -18,8 +18,11 @@ reconnected at once while an HTTP probe (`/healthz` every 20 ms) measures how lo
 event loop keeps a trivial request waiting; Ridgeline's kiosks resubscribe with `history` and
 `STORM_CHANGES` changes are made during the storm (each must arrive exactly once; the peer has no
 replay, so it gets none then); one last change after the storm reaches every kiosk on both sides.
-Latency of a delivery = the kiosk's receive time - the start of the HTTP call that made the
-change. `--profile DIR` runs each server under cProfile and leaves DIR/{side}-{N}.prof;
+Ridgeline's server runs with its event loop watch on (`RIDGELINE_LOOP_WATCH_MS`): SIGUSR1 as the
+storm starts and after it brackets the storm, whose longest single callback (and worst callbacks,
+with their CPU and garbage collector time) the report shows; both servers then run on asyncio's
+own loop. Latency of a delivery = the kiosk's receive time - the start of the HTTP call that
+made the change. `--profile DIR` runs each server under cProfile and leaves DIR/{side}-{N}.prof;
 `--sides` runs one side alone (its column only); `--server-source DIR` runs the server from
 another checkout of Ridgeline (the "before" figures: `git archive COMMIT | tar -x -C DIR`). The
 server runs embedded (no Redis), so Ridgeline's change commits in the server's process and its
@@ -71,6 +74,9 @@ STORM_CHANGES = 5
 STORM_CHANGE_GAP_S = 0.2
 PROBE_EVERY_S = 0.02
 BUSY_RETRIES = 10
+# Ridgeline's server runs with its event loop watch (docs/realtime.md#event-loop-watch): every
+# callback timed, the storm's longest reported. Both servers then run on asyncio's own loop.
+LOOP_WATCH_MS = 100.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -197,6 +203,21 @@ class ServerProcess:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
+    def loop_watch_window(self) -> None:
+        """Asks the server's loop watch to report its window so far and start a new one."""
+        self.process.send_signal(signal.SIGUSR1)
+
+    async def loop_watch_report(self, path: Path, *, after: int) -> dict[str, Any] | None:
+        """The first `loop_watch_report` the server logged beyond `after` reports (it logs one
+        per SIGUSR1); None when none came within 10 s (a server without the watch)."""
+        for _ in range(100):
+            self.log.flush()
+            reports = loop_watch_reports(path)
+            if len(reports) > after:
+                return reports[after]
+            await asyncio.sleep(0.1)
+        return None
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # graceful: cProfile writes its file
@@ -206,6 +227,19 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+def loop_watch_reports(path: Path) -> list[dict[str, Any]]:
+    reports: list[dict[str, Any]] = []
+    with path.open() as lines:
+        for line in lines:
+            if "loop_watch_report" not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                document = json.loads(line)
+                if isinstance(document, dict) and document.get("event") == "loop_watch_report":
+                    reports.append(document)
+    return reports
 
 
 class LoadGenerator:
@@ -368,7 +402,8 @@ def server_command(side: str, port: int, profile: Path | None, kiosks: int) -> l
     if side == "ridgeline":
         target = [str(Path(sys.executable).with_name("ridgeline")), "serve"]
     else:
-        target = ["-m", "bench.fanout_peer"]
+        # The loop Ridgeline's server runs on with its watch on: both sides on the same one.
+        target = ["-m", "bench.fanout_peer", "--loop", "asyncio"]
     prefix = [sys.executable]
     if profile is not None:
         prefix += ["-m", "cProfile", "-o", str(profile / f"{side}-{kiosks}.prof")]
@@ -388,6 +423,11 @@ async def run_side(
     if server_source is not None and side == "ridgeline":
         env["PYTHONPATH"] = str(server_source)  # ahead of this checkout's editable install
     env["RIDGELINE_LOG_LEVEL"] = "WARNING"
+    env["RIDGELINE_LOG_FORMAT"] = "json"  # the loop watch's reports are read back from the log
+    env["RIDGELINE_LOOP_WATCH_MS"] = f"{LOOP_WATCH_MS:g}"
+    # The paced phase is 20 changes a second from the operators of a store; the bench signs in
+    # one of them, whose default write limit (5 a second) would answer most of them 429.
+    env["RIDGELINE_API_RATE_LIMIT_OPERATOR_WRITE"] = "6000/60s burst 600"
     env.pop("RIDGELINE_REDIS_URL", None)  # embedded: changes commit in the server's process
     log = scenario.workdir / f"{side}-{kiosks}.log"
     server = ServerProcess(server_command(side, port, profile, kiosks), env, log)
@@ -440,6 +480,11 @@ async def run_side(
             )
 
             # The reconnect storm, probed; Ridgeline's kiosks replay what they miss meanwhile.
+            # SIGUSR1 would end a server without the watch (an older tree's, --server-source).
+            watching = side == "ridgeline" and server_source is None
+            if watching:
+                server.loop_watch_window()  # the storm's window starts now
+                await asyncio.sleep(0.2)
             probe = Probe(http)
             probe.start()
             assert clients.process.stdin is not None
@@ -454,6 +499,10 @@ async def run_side(
             stormed = await clients.answer(timeout_s=600)
             await asyncio.sleep(1.0)  # the probe also sees the storm's tail
             await probe.stop()
+            storm_watch: dict[str, Any] | None = None
+            if watching:
+                server.loop_watch_window()
+                storm_watch = await server.loop_watch_report(log, after=1)
             sent[next_index], _ = await trigger.change(next_index)  # after it, on both sides
             final = await clients.command(
                 {"cmd": "wait", "count": len(sent), "timeout_s": WAIT_BURST_S}, WAIT_BURST_S + 10
@@ -521,6 +570,16 @@ async def run_side(
         doubled=doubled,
         pings=final["pings"],
         frames=final["frames"],
+        storm_longest_callback_s=(
+            storm_watch["longest_ms"] / 1000 if storm_watch is not None else None
+        ),
+        storm_offenders=storm_watch["offenders"] if storm_watch is not None else [],
+        storm_longest_gc=(
+            f"{storm_watch.get('longest_gc_ms', 0):,.1f} ms, generation "
+            f"{storm_watch.get('longest_gc_generation', '?')}"
+            if storm_watch is not None
+            else ""
+        ),
     )
 
 

@@ -58,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     args = parser.parse_args()
     # The settings of ridgeline.cli.server.server_for, so both sides run the same HTTP/WS stack.
     config = uvicorn.Config(
@@ -70,6 +71,7 @@ def main() -> None:
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         lifespan="on",
+        loop=args.loop,
     )
     with contextlib.suppress(KeyboardInterrupt):  # the driver stops us with SIGINT
         uvicorn.Server(config).run()

@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     # disabled or deleted kiosk and a key roll empty the cache at once in every process; expiry
     # is checked on every use. 0: off.
     cable_key_cache_ttl_s: float = Field(default=30.0, ge=0, le=300)
+    # The event loop watch (docs/realtime.md#event-loop-watch): when set, `ridgeline serve` runs
+    # on asyncio's own loop and times every callback; those taking this long or longer are
+    # reported (`loop_watch_report`, on SIGUSR1 and at shutdown). None: off.
+    loop_watch_ms: float | None = Field(default=None, gt=0)
 
     # SQLite only: how long a writer waits for the lock before failing.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)

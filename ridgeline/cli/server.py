@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 from typing import Any
@@ -23,7 +24,9 @@ from ridgeline.monitoring.logging import redact_server_logs
 from ridgeline.monitoring.performance import PerformanceMonitor
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime.backplane import announcing_commits, backplane_for
+from ridgeline.realtime.cable import CableRoute
 from ridgeline.realtime.hub import Hub
+from ridgeline.realtime.loop_watch import LoopWatch
 from ridgeline.tasks import job_registry, job_schedules, job_services
 
 log = structlog.get_logger(__name__)
@@ -62,9 +65,51 @@ class RidgelineServer(uvicorn.Server):
     """uvicorn, with `/cable` clients told `server_restart` before their sockets close (uvicorn
     closes open connections before the app's lifespan shutdown runs)."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        hub: Hub,
+        *,
+        loop_watch_ms: float | None = None,
+        freeze_after_startup: bool = False,
+    ) -> None:
         super().__init__(config)
         self._hub = hub
+        self.freeze_after_startup = freeze_after_startup
+        self.loop_watch = LoopWatch(loop_watch_ms / 1000) if loop_watch_ms else None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        watch = self.loop_watch
+        if watch is None:
+            await super().serve(sockets)
+            return
+        # SIGUSR1 logs the window so far and starts a new one (a benchmark brackets a phase).
+        loop = asyncio.get_running_loop()
+        watch.install()
+        loop.add_signal_handler(signal.SIGUSR1, self._report_loop_watch, True)
+        try:
+            await super().serve(sockets)
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
+            self._report_loop_watch(False)
+            watch.uninstall()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.freeze_after_startup:
+            return
+        # What start-up built (the app, its routes and models, the ORM's mappings: about 250,000
+        # objects) lives as long as the process: frozen, the collector's full passes skip it.
+        # Each pass otherwise walked all of it on the event loop (about 0.2 s on this machine),
+        # and a reconnect storm's allocations set off several.
+        gc.collect()
+        gc.freeze()
+
+    def _report_loop_watch(self, reset: bool) -> None:
+        assert self.loop_watch is not None
+        report = self.loop_watch.report(reset=reset)
+        # A diagnostic someone switched on: logged at warning so every log level shows it.
+        log.warning("loop_watch_report", **report.as_log())
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -91,32 +136,46 @@ def _tolerate_crossed_close(connection: Any) -> None:
     connection.shutdown = shutdown
 
 
-def server_for(app: FastAPI, *, host: str, port: int) -> RidgelineServer:
+def server_for(
+    app: FastAPI, *, host: str, port: int, freeze_after_startup: bool = False
+) -> RidgelineServer:
+    """uvicorn set up for Ridgeline. `freeze_after_startup` (`ridgeline serve`'s processes, not
+    servers started inside a test run) freezes what start-up built out of the collector's way."""
     redact_server_logs()
+    settings = app_services(app).settings
     config = uvicorn.Config(
-        app,
+        # `/cable` sockets skip the app's stack and router (realtime/cable.py).
+        CableRoute(app, app_services(app), hosts=settings.allowed_hosts),
         host=host,
         port=port,
         log_config=None,  # our logging set-up already routes uvicorn's loggers
         access_log=False,
         proxy_headers=True,
         # X-Forwarded-* only from the load balancer (docs/deployment.md#the-load-balancer).
-        forwarded_allow_ips=app_services(app).settings.forwarded_allow_ips,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         # An idle kept-alive connection is closed after this long; a proxy in front must close
         # its idle ones sooner (deploy/nginx/ridgeline.conf: keepalive_timeout 4s).
         timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="on",
+        # The loop watch times asyncio's callbacks; uvloop (the default when installed) runs
+        # its own in C, out of its reach.
+        loop="asyncio" if settings.loop_watch_ms else "auto",
     )
-    return RidgelineServer(config, app_services(app).hub)
+    return RidgelineServer(
+        config,
+        app_services(app).hub,
+        loop_watch_ms=settings.loop_watch_ms,
+        freeze_after_startup=freeze_after_startup,
+    )
 
 
 def run_server(settings: Settings, *, host: str, port: int) -> None:
     ensure_ports_free(host, {port: "--port or RIDGELINE_PORT"})
     if settings.metrics_port:
         ensure_ports_free(settings.metrics_host, {settings.metrics_port: "RIDGELINE_METRICS_PORT"})
-    server_for(create_app(settings), host=host, port=port).run()
+    server_for(create_app(settings), host=host, port=port, freeze_after_startup=True).run()
 
 
 async def run_worker(settings: Settings, *, burst: bool, concurrency: int | None) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import uuid
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from ridgeline.api.dependencies import ServicesDep
+from ridgeline.api.hygiene import AllowedHostsMiddleware
 from ridgeline.auth import service as auth_service
 from ridgeline.auth.credentials import KIOSK_KEY_PREFIX
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
@@ -103,10 +105,23 @@ def _principal_from(document: dict[str, Any]) -> Principal | None:
 class CableSession:
     """One connection's conversation: handshake, commands, and its end."""
 
-    __slots__ = ("activity", "connection", "hub", "key_usage", "settings", "sid", "websocket")
+    __slots__ = (
+        "activity",
+        "connection",
+        "hub",
+        "key_usage",
+        "server_receive",
+        "settings",
+        "sid",
+        "websocket",
+    )
 
-    def __init__(self, websocket: WebSocket, services: Services) -> None:
+    def __init__(
+        self, websocket: WebSocket, services: Services, server_receive: Receive | None = None
+    ) -> None:
         self.websocket = websocket
+        # The server's own `receive` (CableRoute's), until the handshake's leftovers are dropped.
+        self.server_receive = server_receive
         self.hub: Hub = services.hub
         self.settings: Settings = services.settings
         self.activity: KioskActivity = services.kiosk_activity
@@ -156,6 +171,8 @@ class CableSession:
             remote=f"{client.host}:{client.port}" if client else None,
         )
         self.connection = connection
+        _forget_handshake(websocket, self.server_receive)
+        self.server_receive = None
         self.hub.register(connection)
         CONNECTS.labels("restored" if restored else "accepted").inc()
         reason = "client_closed"
@@ -481,6 +498,32 @@ class CableSession:
         )
 
 
+def _forget_handshake(websocket: WebSocket, server_receive: Receive | None) -> None:
+    """Drops what the handshake needed and the socket's hours of life do not: the request's
+    headers in the ASGI scope (emptied in place, so every holder of the list sees it empty),
+    and, under uvicorn's sans-I/O WebSocket protocol, the handshake's request and response
+    objects it keeps (their headers parsed again). About 5 KiB a socket; thousands are open."""
+    headers = websocket.scope.get("headers")
+    if isinstance(headers, list):
+        headers.clear()
+    server_protocol = getattr(server_receive, "__self__", None)
+    if (
+        type(server_protocol).__name__ == "WebSocketsSansIOProtocol"
+        and getattr(server_protocol, "handshake_complete", False) is True
+    ):
+        # Read only before the handshake completes (uvicorn 0.3x-0.5x); the accept is sent.
+        # The request also stays referenced from the websockets parser's frame: its headers
+        # are emptied in place.
+        for leftover in ("request", "response"):
+            message = getattr(server_protocol, leftover, None)
+            headers = getattr(message, "headers", None)
+            clear = getattr(headers, "clear", None)
+            if callable(clear):
+                clear()
+            if message is not None:
+                setattr(server_protocol, leftover, None)
+
+
 async def cable_endpoint(websocket: WebSocket, services: ServicesDep) -> None:
     await CableSession(websocket, services).run()
 
@@ -489,16 +532,27 @@ class CableRoute:
     """ASGI middleware: a `/cable` WebSocket goes straight to its session instead of through
     the rest of the middleware stack, the router and dependency injection. Those pass a
     WebSocket through untouched, but each keeps a frame alive for as long as the socket is open:
-    thousands of kiosks' sockets live for hours. Added inside the allowed-hosts check, which
-    still applies (the origin check is the session's own). `cable_endpoint` is the same route
-    for FastAPI's own routing (an app built without this middleware)."""
+    thousands of kiosks' sockets live for hours. `ridgeline serve` puts it outermost, around the
+    whole app, with the allowed-hosts check of the app's own stack (`hosts`); the app also has
+    it inside that check (for an app served some other way). The origin check is
+    the session's own. `cable_endpoint` is the same route for FastAPI's own routing (an app
+    built without this middleware)."""
 
-    def __init__(self, app: ASGIApp, services: Services) -> None:
+    def __init__(
+        self, app: ASGIApp, services: Services, *, hosts: Sequence[str] | None = None
+    ) -> None:
         self.app = app
         self.services = services
+        self._cable: ASGIApp = self._session
+        if hosts is not None and "*" not in hosts:
+            self._cable = AllowedHostsMiddleware(self._session, hosts=hosts)
+
+    def _session(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine function: no frame of its own stays alive with the socket.
+        return CableSession(WebSocket(scope, receive, send), self.services, receive).run()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == CABLE_PATH:
-            await CableSession(WebSocket(scope, receive, send), self.services).run()
+            await self._cable(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -1,7 +1,10 @@
 """One client socket as the hub sees it: who it is, what it follows, and its bounded send queue.
 
-Sending never blocks the hub: frames go into the connection's queue and its own writer task sends
-them. A client whose queue overflows is disconnected with `too_slow` (it reconnects and replays).
+Sending never blocks the hub. A frame is sent at once when the socket takes it without waiting
+(the usual case: the transport's buffer has room); only when a send would wait (a client that
+reads slowly, its transport paused) do frames queue, and a task of the connection's own sends
+them while the backlog lasts. A client whose queue overflows is disconnected with `too_slow`
+(it reconnects and replays). No task per idle connection: thousands live in one process.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
 
 from ridgeline.auth.principal import KioskPrincipal, OperatorPrincipal, Principal
 from ridgeline.realtime import protocol
@@ -25,13 +28,45 @@ if TYPE_CHECKING:
 # How long a closing connection may take to flush its last frame before its socket is dropped.
 CLOSE_GRACE_S = 2.0
 
-SendText = Callable[[str], Awaitable[None]]
+SendText = Callable[[str], Coroutine[Any, Any, None]]
 CloseSocket = Callable[[], Awaitable[None]]
+
+
+class _Resumed:
+    """A coroutine that was started outside any task and suspended at an await, as an
+    awaitable a task can finish: what it yielded is handed to the task, and the task's answers
+    back to it (as a task does with a coroutine it started itself)."""
+
+    __slots__ = ("_coroutine", "_yielded")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self._coroutine = coroutine
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coroutine, yielded = self._coroutine, self._yielded
+        while True:
+            try:
+                answer = yield yielded
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as error:
+                try:
+                    yielded = coroutine.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coroutine.send(answer)
+                except StopIteration:
+                    return
 
 
 class Connection:
     """One client socket: its principal, subscriptions and bounded send queue. Thousands live
-    in one process, so it holds only what it must (slots; one writer task, no other)."""
+    in one process, so it holds only what it must (slots; a queue and a task only while frames
+    wait for a slow socket)."""
 
     __slots__ = (
         "_close",
@@ -39,7 +74,6 @@ class Connection:
         "_queue",
         "_queue_max",
         "_send",
-        "_wake",
         "_writer",
         "app_version",
         "closing",
@@ -73,15 +107,15 @@ class Connection:
         self.app_version: str | None = None
         self._send = send
         self._close = close
-        self._queue: deque[str] = deque()
+        # Frames waiting for the socket (made when the first must wait, dropped when drained).
+        self._queue: deque[str] | None = None
         self._queue_max = queue_max
-        # What the idle writer awaits (made only then; an Event would hold a deque each).
-        self._wake: asyncio.Future[None] | None = None
         self.closing: DisconnectReason | None = None
         self._closed: asyncio.Future[None] | None = None
         # Called once when the connection is done (closed by the server, or its socket failed):
         # the `/cable` session stops reading then, without a task of its own waiting for it.
         self.on_closed: Callable[[], None] | None = None
+        # Sends the queued frames while there are some; None when nothing waits.
         self._writer: asyncio.Task[None] | None = None
 
     @property
@@ -137,62 +171,91 @@ class Connection:
                 context["organization_id"] = str(principal.organization_id)
         return context
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop())
+    @property
+    def queued(self) -> int:
+        """Frames waiting for the socket."""
+        return len(self._queue) if self._queue is not None else 0
 
     def push(self, frame: str) -> bool:
+        """Sends `frame` now if the socket takes it without waiting, else queues it behind the
+        frames already waiting; False if the connection is closing, or too slow (its queue is
+        full: it is disconnected `too_slow`), or its socket is gone."""
         if self.closing is not None:
             return False
-        if len(self._queue) >= self._queue_max:
+        if self._writer is None:
+            return self._send_now(frame)
+        queue = self._queue
+        assert queue is not None
+        if len(queue) >= self._queue_max:
             SEND_QUEUE_DROPS.inc()
             self.disconnect(DisconnectReason.TOO_SLOW, reconnect=True)
             return False
-        self._queue.append(frame)
-        self._wake_writer()
+        queue.append(frame)
         return True
 
-    def _wake_writer(self) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
+    def _send_now(self, frame: str) -> bool:
+        """Runs the send up to its first wait, outside any task: a socket that takes the frame
+        finishes it there. A send that must wait is finished by the writer task, which then
+        sends whatever queued meanwhile."""
+        sending = self._send(frame)
+        try:
+            waiting_on = sending.send(None)
+        except StopIteration:
+            return True
+        except Exception:
+            # The socket went away; the endpoint's reader sees it too and unregisters us.
+            self._mark_closed()
+            return False
+        self._queue = deque()
+        self._writer = asyncio.get_running_loop().create_task(
+            self._drain(_Resumed(sending, waiting_on))
+        )
+        return True
+
+    async def _drain(self, in_flight: _Resumed) -> None:
+        try:
+            await in_flight
+            queue = self._queue
+            while queue:
+                await self._send(queue.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._mark_closed()  # the socket went away
+        else:
+            if self.closing is not None:
+                self._mark_closed()  # the disconnect frame is out
+        finally:
+            self._queue = None
+            self._writer = None
 
     def disconnect(self, reason: DisconnectReason, *, reconnect: bool) -> None:
         """Sends the disconnect frame ahead of anything still queued, then closes the socket."""
         if self.closing is not None:
             return
-        self.closing = reason
-        self._queue.clear()
-        self._queue.append(protocol.disconnect(reason, reconnect=reconnect))
-        self._wake_writer()
+        frame = protocol.disconnect(reason, reconnect=reconnect)
+        if self._writer is None:
+            if self._send_now(frame) and self._writer is None:
+                self.closing = reason
+                self._mark_closed()  # the frame is out
+            else:
+                self.closing = reason
+        else:
+            self.closing = reason
+            assert self._queue is not None
+            self._queue.clear()
+            self._queue.append(frame)
         asyncio.get_running_loop().create_task(self._close_after_flush())
 
     async def _close_after_flush(self) -> None:
         # A stalled client never takes the last frame: its socket is dropped after the grace.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.closed), CLOSE_GRACE_S)
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
+        await self.stop_writer()
         # Closing waits for the socket to take the close frame; a stalled one never does.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._close(), CLOSE_GRACE_S)
         self._mark_closed()
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                while not self._queue:
-                    if self.closing is not None:
-                        self._mark_closed()
-                        return
-                    self._wake = asyncio.get_running_loop().create_future()
-                    await self._wake
-                    self._wake = None
-                await self._send(self._queue.popleft())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The socket went away; the endpoint's reader sees it too and unregisters us.
-            self._mark_closed()
 
     def _mark_closed(self) -> None:
         if self.closed.done():
@@ -203,7 +266,8 @@ class Connection:
             callback()
 
     async def stop_writer(self) -> None:
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
+                await writer

@@ -75,6 +75,11 @@ log = structlog.get_logger(__name__)
 # round's one pre-encoded frame together, so 5,000 sockets are never pinged at once.
 PING_SLICES = 30
 
+# Deliveries a feed makes before it lets the event loop run other callbacks.
+FAN_OUT_SLICE = 256
+# Presence entries refreshed at a time.
+PRESENCE_SLICE = 500
+
 # A restored subscription waits this long for the client's `history` command before it resumes
 # from the offset the session recorded.
 RESTORE_HISTORY_WAIT_S = 5.0
@@ -217,7 +222,6 @@ class Hub:
     def register(self, connection: Connection) -> None:
         self.connections[connection.id] = connection
         CONNECTIONS.labels(connection.protocol_name).inc()
-        connection.start()
 
     async def unregister(self, connection: Connection, reason: str) -> None:
         if self.connections.pop(connection.id, None) is None:
@@ -259,7 +263,7 @@ class Hub:
         subscription = Subscription(
             connection, identifier, grant, epoch, offset, state=state, clock=self.clock
         )
-        connection.subscriptions[identifier] = subscription
+        connection.subscriptions[subscription.identifier] = subscription  # the shared string
         feed.subscriptions.add(subscription)
         feed.idle_since = None
         SUBSCRIPTIONS.labels(grant.channel).inc()
@@ -477,10 +481,11 @@ class Hub:
             if not entries:
                 feed.target = feed.offset
                 return
-            self._fan_out(feed, entries)
+            await self._fan_out(feed, entries)
 
-    def _fan_out(self, feed: Feed, entries: list[StreamEntry]) -> None:
+    async def _fan_out(self, feed: Feed, entries: list[StreamEntry]) -> None:
         now = time.time()
+        delivered = 0
         for entry in entries:
             payload_json = protocol.encode(entry.message)
             if feed.recent and feed.recent[-1][0].offset != entry.offset - 1:
@@ -495,13 +500,21 @@ class Hub:
                         max(0.0, now - datetime.fromisoformat(at).timestamp())
                     )
             sent = 0
-            for subscription in list(feed.subscriptions):
-                if subscription.state is not LIVE:
-                    continue  # a catch-up reading the database delivers this one
-                if subscription.deliver(entry, payload_json):
+            frames: dict[tuple[str, bool], str] = {}
+            subscriptions = feed.subscriptions
+            for subscription in list(subscriptions):
+                if subscription.state is not LIVE or subscription not in subscriptions:
+                    continue  # a catch-up reading the database delivers this one; or it left
+                if subscription.deliver(entry, payload_json, frames):
                     sent += 1
                 elif entry.offset > subscription.offset + 1 and (subscription.epoch == entry.epoch):
                     self._spawn(self._catch_up_or_lose(subscription))
+                delivered += 1
+                if delivered % FAN_OUT_SLICE == 0:
+                    # Each delivery writes to its socket: thousands in one callback would hold
+                    # the event loop for as long. A subscription that joins or catches up
+                    # meanwhile is past this entry already, and `deliver` sends each offset once.
+                    await asyncio.sleep(0)
             if sent:
                 channel = next(iter(feed.subscriptions)).channel if feed.subscriptions else "?"
                 MESSAGES_SENT.labels(channel).inc(sent)
@@ -595,12 +608,26 @@ class Hub:
     async def _presence_loop(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_REFRESH_S)
-            now = time.time()
-            entries = [self.presence_entry(c, now) for c in self.connections.values() if c.kiosk_id]
+            await self.refresh_presence()
+
+    async def refresh_presence(self) -> None:
+        """Refreshes the presence entry of every kiosk connection, `PRESENCE_SLICE` at a time
+        (5,000 entries built and stored in one go held the event loop for over 100 ms)."""
+        connections = [c for c in self.connections.values() if c.kiosk_id]
+        now = time.time()
+        for start in range(0, len(connections), PRESENCE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            entries = [
+                self.presence_entry(c, now)
+                for c in connections[start : start + PRESENCE_SLICE]
+                if c.id in self.connections  # still open after the previous slice
+            ]
             try:
                 await self.state.refresh(entries)
             except Exception:
                 log.exception("cable_presence_refresh_failed")
+                return
 
     async def _operator_check_loop(self) -> None:
         while True:

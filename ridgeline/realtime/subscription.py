@@ -141,9 +141,22 @@ class Subscription:
             )
         return protocol.message(self.identifier_json, payload_json)
 
-    def deliver(self, entry: StreamEntry, payload_json: str) -> bool:
-        """Queues `entry` if it is the next one this client is owed."""
+    def deliver(
+        self,
+        entry: StreamEntry,
+        payload_json: str,
+        frames: dict[tuple[str, bool], str] | None = None,
+    ) -> bool:
+        """Sends `entry` if it is the next one this client is owed. `frames`: the entry's frames
+        already built, by identifier and protocol; a store's kiosks share one identifier, so a
+        fan-out builds the entry's frame once, not once per kiosk."""
         if entry.offset != self.offset + 1 or entry.epoch != self.epoch:
             return False
         self.offset = entry.offset
-        return self.connection.push(self.frame(entry, payload_json))
+        if frames is None:
+            return self.connection.push(self.frame(entry, payload_json))
+        key = (self.identifier_json, self.connection.reliable)
+        frame = frames.get(key)
+        if frame is None:
+            frame = frames[key] = self.frame(entry, payload_json)
+        return self.connection.push(frame)

@@ -893,3 +893,42 @@ async def test_order_channel_is_for_the_kiosk_that_took_the_order(
     assert message["identifier"] == ident
     assert message["message"]["data"]["status"] == "submitted"
     await client.close()
+
+
+async def test_hosts_outside_the_allowed_list_are_refused_before_the_cable_session(
+    cable_settings: Settings, database: Database, clock: FakeClock
+) -> None:
+    """`ridgeline serve` hands `/cable` to its session outside the app's middleware: the
+    allowed-hosts check still comes first."""
+    settings = cable_settings.model_copy(update={"allowed_hosts": ["kiosk.example.com"]})
+    live = await start_server(settings, database, clock)
+    try:
+        tenant = await make_tenant(database)
+        with pytest.raises(InvalidStatus) as refused:
+            await CableClient.connect(live.base_url, token=tenant.kiosk_key)  # Host: 127.0.0.1
+        assert refused.value.response.status_code == 403
+    finally:
+        await live.stop()
+
+
+async def test_a_connected_socket_keeps_no_handshake_headers(
+    live: LiveServer, database: Database
+) -> None:
+    tenant = await make_tenant(database)
+    client = await kiosk_client(live, tenant)
+    try:
+        sockets = [
+            c
+            for c in live.server.server_state.connections
+            if type(c).__name__ == "WebSocketsSansIOProtocol"
+        ]
+        assert len(sockets) == 1
+        server_socket: Any = sockets[0]
+        assert server_socket.scope["headers"] == []
+        assert server_socket.request is None
+        assert server_socket.response is None
+        # And the socket goes on working without them.
+        ident = identifier("StoreChannel", store_id=str(tenant.store.id))
+        assert (await client.subscribe(ident))["type"] == "confirm_subscription"
+    finally:
+        await client.close()

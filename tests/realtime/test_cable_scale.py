@@ -5,6 +5,7 @@ loses and doubles nothing. (The 5,000-kiosk figures are bench/fanout_bench.py's.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,8 +30,9 @@ from ridgeline.realtime import activity as activity_module
 from ridgeline.realtime import protocol
 from ridgeline.realtime.activity import KioskActivity
 from ridgeline.realtime.backplane import Backplane, MemoryBackplane, Notice, RedisBackplane
+from ridgeline.realtime.channels import STORE_CHANNEL, Grant
 from ridgeline.realtime.connection import Connection
-from ridgeline.realtime.hub import Hub
+from ridgeline.realtime.hub import FAN_OUT_SLICE, PRESENCE_SLICE, Hub
 from ridgeline.realtime.state import MemoryCableState
 from ridgeline.realtime.streams import append_many, ops_stream, position, store_stream
 from tests.factories import make_kiosk, make_tenant
@@ -398,3 +400,133 @@ async def test_catch_ups_at_one_position_share_one_read(
     assert reads == [7, 9]
     assert results == [["s:7"]] * 19 + [["s:9"]]  # type: ignore[comparison-overlap]
     assert hub._missed_reads == {}
+
+
+async def test_presence_is_refreshed_in_slices_for_the_connections_still_open(
+    database: Database,
+) -> None:
+    """Every kiosk connection's entry is refreshed, `PRESENCE_SLICE` at a time; one that closes
+    between slices is not written back."""
+    hub = make_hub(database, FakeClock(), MemoryBackplane())
+    store_id = uuid.uuid4()
+
+    async def send(frame: str) -> None:
+        return None
+
+    async def close() -> None:
+        return None
+
+    connections = []
+    for _ in range(PRESENCE_SLICE + 7):
+        principal = KioskPrincipal(
+            kiosk_id=uuid.uuid4(),
+            store_id=store_id,
+            organization_id=uuid.uuid4(),
+            key_id=uuid.uuid4(),
+        )
+        connection = Connection(
+            principal=principal,
+            protocol_name=protocol.PROTOCOL_EXT,
+            send=send,
+            close=close,
+            queue_max=8,
+        )
+        hub.register(connection)
+        connections.append(connection)
+    last = connections[-1]
+    original_refresh = hub.state.refresh
+    slices: list[int] = []
+
+    async def refresh(entries: Any) -> None:
+        slices.append(len(entries))
+        if len(slices) == 1:
+            await hub.unregister(last, "client_closed")  # leaves while the first slice is out
+        await original_refresh(entries)
+
+    hub.state.refresh = refresh  # type: ignore[method-assign]
+    await hub.refresh_presence()
+
+    present = {entry.connection_id for entry in await hub.state.present(str(store_id))}
+    assert slices == [PRESENCE_SLICE, 6]
+    assert present == {c.id for c in connections[:-1]}
+
+
+async def test_a_fan_out_to_more_than_a_slice_delivers_each_message_once_in_order(
+    database: Database, clock: FakeClock
+) -> None:
+    """A feed offering messages to more subscriptions than FAN_OUT_SLICE lets the event loop run
+    between slices; a kiosk that subscribes meanwhile gets only what follows, and every kiosk
+    gets every message once, in order."""
+    hub = make_hub(database, clock, MemoryBackplane())
+    tenant = await make_tenant(database)
+    stream_id = store_stream(tenant.store.id)
+    ident = identifier("StoreChannel", store_id=str(tenant.store.id))
+    grant = Grant(STORE_CHANNEL, stream_id)
+    received: dict[str, list[int]] = {}
+    late: list[Connection] = []
+    begun = asyncio.Event()  # the first message was sent to someone
+
+    def make_connection() -> Connection:
+        principal = KioskPrincipal(
+            kiosk_id=uuid.uuid4(),
+            store_id=tenant.store.id,
+            organization_id=tenant.organization.id,
+            key_id=uuid.uuid4(),
+        )
+        name = uuid.uuid4().hex
+
+        async def send(frame: str) -> None:
+            document = json.loads(frame)
+            if "offset" in document and "message" in document:
+                received[name].append(document["offset"])
+                begun.set()
+
+        async def close() -> None:
+            return None
+
+        received[name] = []
+        connection = Connection(
+            principal=principal,
+            protocol_name=protocol.PROTOCOL_EXT,
+            send=send,
+            close=close,
+            queue_max=64,
+        )
+        connection.id = name
+        return connection
+
+    async with started(hub):
+        for _ in range(FAN_OUT_SLICE * 2 + 44):
+            connection = make_connection()
+            hub.register(connection)
+            await hub.subscribe(connection, ident, grant, None)
+        start = (await hub._feed(stream_id)).offset
+
+        async def subscribe_late() -> None:
+            await begun.wait()  # runs when the fan-out yields after its first slice
+            connection = make_connection()
+            hub.register(connection)
+            await hub.subscribe(connection, ident, grant, None)
+            late.append(connection)
+
+        joining = asyncio.create_task(subscribe_late())
+        async with database.transaction() as session:
+            await append_many(
+                session,
+                stream_id,
+                [("product.updated", {"n": n}) for n in range(3)],
+                at=clock.now(),
+            )
+        await asyncio.wait_for(joining, 10)
+        expected = [start + 1, start + 2, start + 3]
+        for _ in range(500):
+            if all(offsets == expected for name, offsets in received.items() if name != late[0].id):
+                break
+            await asyncio.sleep(0.01)
+        for name, offsets in received.items():
+            if name == late[0].id:
+                # Subscribed while the fan-out ran: what follows its start, never a repeat.
+                assert offsets == sorted(set(offsets))
+                assert all(offset > start for offset in offsets)
+            else:
+                assert offsets == expected, name

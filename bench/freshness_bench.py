@@ -21,7 +21,10 @@ median half of it, max all of it). Requests per store and minute are the simulat
 of what each store received while the changes ran.
 
 `--python` runs the demo with another checkout's interpreter (its `ridgeline`), for a before
-figure. Absolute times on a shared 2-core machine are noisy: note `uptime` with each run.
+figure. `--trace` runs the demo at log level info and breaks each pushed change down by step
+(push -> stored, stored -> the start of the POS read that carries it, read -> kiosk), from the
+demo's `pos_event_received` and `sync_run_started` log lines. Absolute times on a shared 2-core
+machine are noisy: note `uptime` with each run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -40,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +76,8 @@ class Watch:
     price_cents: int | None  # None: a stock change (any event about the product)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     at: float = 0.0
+    began: float = 0.0  # time.monotonic() at the change
+    began_wall: float = 0.0  # time.time() at the change, to place it among the demo's log lines
 
     def match(self, event: dict[str, Any]) -> bool:
         kind, data = event.get("type"), event.get("data") or {}
@@ -100,7 +107,9 @@ class Kiosk:
 
 
 @contextlib.contextmanager
-def demo_process(python: str, workdir: Path, products: int) -> Iterator[dict[str, Any]]:
+def demo_process(
+    python: str, workdir: Path, products: int, *, log_level: str = "warning"
+) -> Iterator[dict[str, Any]]:
     """`ridgeline demo` running in `workdir`; yields its var/demo.json once the API answers."""
     api_port, sim_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIDGELINE_")}
@@ -110,7 +119,8 @@ def demo_process(python: str, workdir: Path, products: int) -> Iterator[dict[str
             "RIDGELINE_PORT": str(api_port),
             "RIDGELINE_HOST": HOST,
             "RIDGELINE_SIMULATOR_PORT": str(sim_port),
-            "RIDGELINE_LOG_LEVEL": "warning",
+            "RIDGELINE_LOG_LEVEL": log_level,
+            "RIDGELINE_LOG_FORMAT": "json",
         }
     )
     log = (workdir / "demo.log").open("w")
@@ -220,7 +230,8 @@ async def one_change(
         body = {"quantity": stock + rng.randint(1, 20)}
         watch = Watch(product["id"], None)
     kiosk.watches.append(watch)
-    began = time.monotonic()
+    began = watch.began = time.monotonic()
+    watch.began_wall = time.time()
     response = await control.patch(
         f"{sim_root}/_sim/stores/{kiosk.sim_store_id}/products/{product['external_id']}", json=body
     )
@@ -251,6 +262,8 @@ class DialectResult:
     price_s: list[float | None]
     stock_s: list[float | None]
     requests_per_min: float
+    store_id: str = ""
+    watches: list[Watch] = field(default_factory=list)
 
 
 async def measure(args: argparse.Namespace, info: dict[str, Any]) -> list[DialectResult]:
@@ -318,6 +331,8 @@ async def measure(args: argparse.Namespace, info: dict[str, Any]) -> list[Dialec
             jobs[(kiosk.dialect, True)].result(),
             jobs[(kiosk.dialect, False)].result(),
             (after[kiosk.store_id] - before[kiosk.store_id]) / minutes,
+            kiosk.store_id,
+            kiosk.watches,
         )
         for kiosk in sorted(kiosks, key=lambda k: k.dialect)
     ]
@@ -375,6 +390,80 @@ def report(results: list[DialectResult], args: argparse.Namespace) -> None:
                 )
 
 
+# The demo's log lines (at `--trace`) that mark each step of a pushed change's path.
+RECEIVED, RUN_STARTED = "pos_event_received", "sync_run_started"
+STEPS = ("push -> stored", "stored -> read", "read -> kiosk")
+# The runs whose read carries a change: a price in the catalog, a stock in the inventory.
+CARRIERS = {True: ("incremental", "full"), False: ("inventory",)}
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The demo's JSON log lines about webhook events and sync runs, each with `at` (epoch s)."""
+    lines: list[dict[str, Any]] = []
+    for raw in path.read_text().splitlines():
+        if not raw.startswith("{"):
+            continue
+        with contextlib.suppress(ValueError):
+            line = json.loads(raw)
+            if line.get("event") in (RECEIVED, RUN_STARTED) and "timestamp" in line:
+                stamp = line["timestamp"].replace("Z", "+00:00")
+                line["at"] = datetime.fromisoformat(stamp).timestamp()
+                lines.append(line)
+    return sorted(lines, key=lambda line: line["at"])
+
+
+def step_times(watch: Watch, store_id: str, lines: list[dict[str, Any]]) -> list[float] | None:
+    """Seconds one pushed change that arrived spent in each of `STEPS`: the change -> its
+    webhook stored; -> the start of the first run after that which reads what changed; -> the
+    kiosk had it (the read, the write with its event, the fan-out). None when the log lacks one."""
+    if not watch.arrived.is_set():
+        return None
+    mine = [line for line in lines if line.get("store_id") == store_id]
+    carriers = CARRIERS[watch.price_cents is not None]
+    since = watch.began_wall
+    received = next(
+        (line["at"] for line in mine if line["event"] == RECEIVED and line["at"] >= since), None
+    )
+    if received is None:
+        return None
+    started = next(
+        (
+            line["at"]
+            for line in mine
+            if line["event"] == RUN_STARTED
+            and line.get("kind") in carriers
+            and line["at"] >= received
+        ),
+        None,
+    )
+    if started is None:
+        return None
+    arrived = watch.began_wall + (watch.at - watch.began)
+    marks = [watch.began_wall, received, started, arrived]
+    return [after - before for before, after in itertools.pairwise(marks)]
+
+
+def report_steps(results: list[DialectResult], lines: list[dict[str, Any]]) -> None:
+    print("\n  where a pushed change's time goes (s; median / max over the changes traced):")
+    print(f"    {'':16}" + "".join(f"{step:>16}" for step in STEPS))
+    for result in results:
+        if result.dialect not in PUSHING:
+            continue
+        for label, price in (("price", True), ("stock", False)):
+            traced = [
+                steps
+                for watch in result.watches
+                if (watch.price_cents is not None) == price
+                and (steps := step_times(watch, result.store_id, lines)) is not None
+            ]
+            if not traced:
+                print(f"    {result.dialect} {label}: nothing traced")
+                continue
+            columns = zip(*traced, strict=True)
+            cells = "".join(f"{statistics.median(c):>8.2f} /{max(c):>6.2f}" for c in columns)
+            print(f"    {result.dialect + ' ' + label:16}{cells}   ({len(traced)} changes)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=6, help="per kind and dialect")
@@ -387,13 +476,20 @@ def main() -> None:
     parser.add_argument(
         "--interval-s", type=float, default=30.0, help="the polling interval, for the floor"
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="run the demo at log level info and break each pushed change down by step",
+    )
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory(prefix="freshness-") as scratch,
-        demo_process(args.python, Path(scratch), args.products) as info,
-    ):
-        results = asyncio.run(measure(args, info))
-    report(results, args)
+    with tempfile.TemporaryDirectory(prefix="freshness-") as scratch:
+        workdir = Path(scratch)
+        level = "info" if args.trace else "warning"
+        with demo_process(args.python, workdir, args.products, log_level=level) as info:
+            results = asyncio.run(measure(args, info))
+        report(results, args)
+        if args.trace:
+            report_steps(results, read_log(workdir / "demo.log"))
 
 
 if __name__ == "__main__":

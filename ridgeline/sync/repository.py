@@ -68,6 +68,39 @@ async def sync_job_waiting(session: AsyncSession, store_id: uuid.UUID, kind: Syn
     return (await session.scalars(statement.limit(1))).first() is not None
 
 
+async def run_started_since(
+    session: AsyncSession, store_id: uuid.UUID, kinds: Iterable[SyncKind], since: datetime
+) -> SyncRun | None:
+    """A finished run of one of `kinds` that started at or after `since`: it read the POS after
+    anything the POS pushed before `since` (a pushed event's `received_at`)."""
+    statement = (
+        scoped(select(SyncRun), SyncRun, TenantScope.everything())
+        .where(
+            SyncRun.store_id == store_id,
+            SyncRun.started_at >= since,
+            SyncRun.kind.in_(list(kinds)),
+            SyncRun.status != SyncStatus.RUNNING,
+        )
+        .order_by(SyncRun.started_at)
+        .limit(1)
+    )
+    return (await session.scalars(statement)).first()
+
+
+async def run_in_progress(
+    session: AsyncSession, store_id: uuid.UUID, kinds: Iterable[SyncKind], alive_since: datetime
+) -> bool:
+    """Whether a run of one of `kinds` holds the store's lock and heartbeat since `alive_since`
+    (an older one lost its worker: the engine abandons it when the next run starts)."""
+    statement = scoped(select(SyncRun.id), SyncRun, TenantScope.everything()).where(
+        SyncRun.store_id == store_id,
+        SyncRun.kind.in_(list(kinds)),
+        SyncRun.status == SyncStatus.RUNNING,
+        SyncRun.heartbeat_at >= alive_since,
+    )
+    return (await session.scalars(statement.limit(1))).first() is not None
+
+
 @dataclass(frozen=True, slots=True)
 class KnownProduct:
     id: uuid.UUID

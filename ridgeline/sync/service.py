@@ -79,6 +79,25 @@ ProgressCallback = Callable[[int, int], None]
 T = TypeVar("T")
 
 
+# The runs whose POS read covers a run of each kind: a full run reads the whole catalog too.
+COVERING_KINDS: dict[SyncKind, tuple[SyncKind, ...]] = {
+    SyncKind.FULL: (SyncKind.FULL,),
+    SyncKind.INCREMENTAL: (SyncKind.INCREMENTAL, SyncKind.FULL),
+    SyncKind.INVENTORY: (SyncKind.INVENTORY,),
+}
+
+
+class AlreadyRead(Exception):
+    """`run_sync(read_since=...)`: a finished run that started at or after that time has read
+    the POS already (its id, status and error); nothing was started."""
+
+    def __init__(self, run_id: uuid.UUID, status: SyncStatus, error: str | None) -> None:
+        super().__init__(f"sync run {run_id} read the POS after the time asked for")
+        self.run_id = run_id
+        self.status = status
+        self.error = error
+
+
 # Failures that end a run as `failed` and are handled (logged, notified, rescheduled); anything
 # else is also recorded as a failed run, then re-raised for the caller (a job retries it).
 _RUN_FAILURES = (PosError, CircuitOpen, PosNotConfigured, CredentialsUnusable, SyncAborted)
@@ -93,15 +112,21 @@ async def run_sync(
     *,
     clock: Clock,
     progress: ProgressCallback | None = None,
+    read_since: datetime | None = None,
 ) -> SyncRun:
     """Runs one sync and returns its finished SyncRun (failed runs are returned, not raised).
 
     Raises `NotFound` for an unknown store and `SyncInProgress` when a run of the same store and
-    kind holds the lock.
+    kind holds the lock. With `read_since`, raises `AlreadyRead` instead of starting when a run
+    that reads what this one would (`COVERING_KINDS`) started at or after it and has finished:
+    checked in the transaction that takes the lock, so on SQLite (one writer) a run that finished
+    just before is always seen.
     """
     attributes = {"store.id": str(store_id), "sync.kind": kind.value, "sync.trigger": trigger.value}
     with tracing.start_span(f"sync {kind.value}", "internal", attributes) as span:
-        run = await _run_sync(database, connector, store_id, kind, trigger, clock, progress)
+        run = await _run_sync(
+            database, connector, store_id, kind, trigger, clock, progress, read_since
+        )
         tracing.set_attributes(span, {"sync.run_id": str(run.id), "sync.status": run.status.value})
         if run.status is SyncStatus.FAILED:
             tracing.mark_failed(span, run.error or "the sync run failed")
@@ -116,9 +141,10 @@ async def _run_sync(
     trigger: SyncTrigger,
     clock: Clock,
     progress: ProgressCallback | None,
+    read_since: datetime | None,
 ) -> SyncRun:
     began = time.perf_counter()
-    started = await _start_run(database, store_id, kind, trigger, clock)
+    started = await _start_run(database, store_id, kind, trigger, clock, read_since)
     store = started.store
     fields = {"store_id": str(store.id), "kind": kind.value, "trigger": trigger.value}
     log.info("sync_run_started", sync_run_id=str(started.run_id), **fields)
@@ -147,11 +173,16 @@ async def _run_sync(
 
 
 async def _start_run(
-    database: Database, store_id: uuid.UUID, kind: SyncKind, trigger: SyncTrigger, clock: Clock
+    database: Database,
+    store_id: uuid.UUID,
+    kind: SyncKind,
+    trigger: SyncTrigger,
+    clock: Clock,
+    read_since: datetime | None,
 ) -> StartedRun:
     for _ in range(2):
         try:
-            return await _insert_run(database, store_id, kind, trigger, clock)
+            return await _insert_run(database, store_id, kind, trigger, clock, read_since)
         except IntegrityError:
             if not await _abandon_stale_run(database, store_id, kind, clock):
                 break
@@ -159,7 +190,12 @@ async def _start_run(
 
 
 async def _insert_run(
-    database: Database, store_id: uuid.UUID, kind: SyncKind, trigger: SyncTrigger, clock: Clock
+    database: Database,
+    store_id: uuid.UUID,
+    kind: SyncKind,
+    trigger: SyncTrigger,
+    clock: Clock,
+    read_since: datetime | None,
 ) -> StartedRun:
     now = clock.now()
     async with database.transaction() as session:
@@ -171,6 +207,12 @@ async def _insert_run(
         state = await repository.sync_state(session, scope, store.id)
         assert state is not None
         await _refuse_other_catalog_run(session, store, kind, now)
+        if read_since is not None:
+            done = await repository.run_started_since(
+                session, store.id, COVERING_KINDS[kind], read_since
+            )
+            if done is not None:
+                raise AlreadyRead(done.id, done.status, done.error)
         run = SyncRun(
             organization_id=store.organization_id,
             store_id=store.id,

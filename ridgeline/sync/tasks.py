@@ -2,9 +2,12 @@
 
 A store's next catalog and inventory syncs are times on its `StoreSyncState`, moved by each run
 (the interval after a success, an exponential backoff after a failure). The schedule ticks every
-5 s and queues `sync.run` for every due store and kind, at most one waiting per store and kind,
-holding back a poll that would take the stores sharing a vendor's rate limits past their part of
-it (polling.py). With the default 30 s intervals a POS change reaches kiosks within about 40 s.
+5 s and queues `sync.run` for every store and kind due before its next tick, to run at the due
+time (a worker claims it within its poll interval of that time, rather than at the next tick),
+at most one waiting per store and kind, holding back a poll that would take the stores sharing a
+vendor's rate limits past their part of it (polling.py). Scheduled polls queue behind pushed
+events and operators' runs (`POLL_PRIORITY`). With the default 30 s intervals a POS change
+reaches kiosks within about 33 s.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ from ridgeline.sync.service import run_sync
 log = structlog.get_logger(__name__)
 
 ENQUEUE_DUE = "sync.enqueue_due"
-# A due poll waits at most this long to be queued: part of how fresh a kiosk's catalog is.
+# How often the schedule looks for due polls; each look queues those due before the next one,
+# to run at their due time, so the tick adds nothing to how fresh a kiosk's catalog is.
 ENQUEUE_DUE_EVERY_S = 5.0
+# Scheduled polls come after other routine jobs (pushed events, operators' runs) when the
+# worker's slots are short: they are the safety net, and run every 30 s anyway.
+POLL_PRIORITY = 10
 # Scheduled catalog syncs are incremental, with a full sync at least this often (to see deletes).
 FULL_SYNC_EVERY = timedelta(hours=24)
 SYNC_RUN_TIMEOUT_S = 1800.0
@@ -60,11 +67,14 @@ async def enqueue_sync(
     *,
     clock: Clock,
     due_at: datetime | None = None,
+    run_at: datetime | None = None,
 ) -> Job | None:
     """Queues `sync.run` in the caller's transaction unless one of this store and kind waits.
 
     The dedupe key carries the due time (schedule), so the schedule ticking again for the same
     due time inserts nothing; the key's prefix names the store and kind for the waiting check.
+    A scheduled run waits for `run_at` (its due time, when that is still ahead) and comes after
+    other routine jobs (`POLL_PRIORITY`).
     """
     if await repository.sync_job_waiting(session, store_id, kind):
         return None
@@ -76,6 +86,8 @@ async def enqueue_sync(
         SYNC_JOB,
         payload,
         clock=clock,
+        run_at=run_at,
+        priority=POLL_PRIORITY if trigger is SyncTrigger.SCHEDULE else 0,
         dedupe_key=f"{sync_dedupe_prefix(store_id, kind)}{trigger.value}@{stamp}",
         max_attempts=3,
     )
@@ -103,14 +115,16 @@ async def run_sync_job(ctx: JobContext, payload: SyncJobPayload) -> None:
 @sync_tasks.handler(ENQUEUE_DUE, timeout_s=120, payload=NoPayload)
 async def enqueue_due_syncs(ctx: JobContext, payload: NoPayload) -> None:
     now = ctx.clock.now()
+    # Due before the next tick: queued now, to run at the due time.
+    horizon = now + timedelta(seconds=ENQUEUE_DUE_EVERY_S)
     queued = 0
     async with ctx.database.transaction() as session:
         for store in await repository.stores_without_state(session):
             await repository.ensure_sync_state(session, store, due_at=now)
-        states = await repository.due_states(session, now)
+        states = await repository.due_states(session, horizon)
         peers = await repository.poll_peers(session, (state.store_id for state in states))
         for state in states:
-            for kind, due_at in _due_kinds(state, now, peers.get(state.store_id)):
+            for kind, due_at, run_at in _due_kinds(state, horizon, peers.get(state.store_id)):
                 if await enqueue_sync(
                     session,
                     state.store_id,
@@ -118,6 +132,7 @@ async def enqueue_due_syncs(ctx: JobContext, payload: NoPayload) -> None:
                     SyncTrigger.SCHEDULE,
                     clock=ctx.clock,
                     due_at=due_at,
+                    run_at=run_at if run_at > now else None,
                 ):
                     queued += 1
     if queued:
@@ -125,25 +140,27 @@ async def enqueue_due_syncs(ctx: JobContext, payload: NoPayload) -> None:
 
 
 def _due_kinds(
-    state: StoreSyncState, now: datetime, peers: PollPeers | None = None
-) -> list[tuple[SyncKind, datetime]]:
-    """The kinds of sync due now, each with its scheduled time (the job's dedupe stamp)."""
-    due: list[tuple[SyncKind, datetime]] = []
+    state: StoreSyncState, until: datetime, peers: PollPeers | None = None
+) -> list[tuple[SyncKind, datetime, datetime]]:
+    """The kinds of sync due by `until`, each with its scheduled time (the job's dedupe stamp)
+    and the time it may run (later when the shared rate limits need it)."""
+    due: list[tuple[SyncKind, datetime, datetime]] = []
     if state.next_catalog_sync_at is not None:
         needs_full = (
             state.catalog_cursor is None
             or state.last_full_sync_at is None
-            or now - state.last_full_sync_at >= FULL_SYNC_EVERY
+            or until - state.last_full_sync_at >= FULL_SYNC_EVERY
         )
         kind = SyncKind.FULL if needs_full else SyncKind.INCREMENTAL
-        if _budgeted(state.next_catalog_sync_at, state.catalog_interval_s, kind, peers) <= now:
-            due.append((kind, state.next_catalog_sync_at))
+        catalog_due = _budgeted(state.next_catalog_sync_at, state.catalog_interval_s, kind, peers)
+        if catalog_due <= until:
+            due.append((kind, state.next_catalog_sync_at, catalog_due))
     if state.next_inventory_sync_at is not None:
         inventory_due = _budgeted(
             state.next_inventory_sync_at, state.inventory_interval_s, SyncKind.INVENTORY, peers
         )
-        if inventory_due <= now:
-            due.append((SyncKind.INVENTORY, state.next_inventory_sync_at))
+        if inventory_due <= until:
+            due.append((SyncKind.INVENTORY, state.next_inventory_sync_at, inventory_due))
     return due
 
 

@@ -15,11 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.api.pagination import PageRequest, decode_cursor, encode_cursor
 from ridgeline.db.tenancy import TenantScope, scoped
-from ridgeline.models.job import Job, JobStatus
 from ridgeline.models.pos_event import PosEvent
 from ridgeline.models.store import Store
-from ridgeline.models.sync import SyncKind
-from ridgeline.sync.repository import SYNC_JOB, sync_dedupe_prefix
 
 
 async def insert_event(
@@ -72,17 +69,6 @@ async def event_for_processing(session: AsyncSession, event_id: uuid.UUID) -> Po
         .with_for_update()
     )
     return (await session.scalars(statement)).one_or_none()
-
-
-async def sync_job_running(session: AsyncSession, store_id: uuid.UUID, kind: SyncKind) -> bool:
-    """Whether a `sync.run` of this store and kind is running now (it may have read the POS
-    before the change it was told about)."""
-    statement = select(Job.id).where(
-        Job.kind == SYNC_JOB,
-        Job.status == JobStatus.RUNNING,
-        Job.dedupe_key.like(sync_dedupe_prefix(store_id, kind) + "%"),
-    )
-    return (await session.scalars(statement.limit(1))).first() is not None
 
 
 def store_events(

@@ -237,16 +237,25 @@ async def test_the_schedule_spaces_the_polls_of_stores_sharing_a_limit(
     # store a minute, 30 s beyond the default interval.
     spacing = poll_spacing_s(TIGHT, SyncKind.INVENTORY, 3)
     assert spacing == pytest.approx(60.0)
+    start = clock.now()
     await enqueue_due_syncs(context, NoPayload())
     assert await queued_syncs(database) == {str(alone.store_id): {"full", "inventory"}}
-    clock.advance(spacing - DEFAULT_INVENTORY_INTERVAL_S - 1)
+    # A tick looks one tick ahead: not yet due before the next one, not queued.
+    held_until = start + timedelta(seconds=spacing - DEFAULT_INVENTORY_INTERVAL_S)
+    clock.advance((held_until - start).total_seconds() - ENQUEUE_DUE_EVERY_S - 1)
     await enqueue_due_syncs(context, NoPayload())
     assert set(await queued_syncs(database)) == {str(alone.store_id)}
+    # Due before the next tick: queued now, to run when the limit allows it.
     clock.advance(2)
     await enqueue_due_syncs(context, NoPayload())
     queued = await queued_syncs(database)
     assert {str(s.store_id) for s in shared} <= set(queued)
     assert all(queued[str(s.store_id)] == {"full", "inventory"} for s in shared)
+    sharing = {str(s.store_id) for s in shared}
+    async with database.transaction(write=False) as session:
+        jobs = (await session.scalars(select(Job).where(Job.kind == "sync.run"))).all()
+    run_at = {job.run_at for job in jobs if job.payload["store_id"] in sharing}
+    assert {at.replace(tzinfo=None) for at in run_at} == {held_until.replace(tzinfo=None)}
 
 
 # --- the run history -----------------------------------------------------------------------------

@@ -473,3 +473,39 @@ async def test_a_resync_run_failing_midway_still_tells_kiosks_to_reload(
     events = await stream_events(database, store)
     assert [e["type"] for e in events] == ["catalog.resync"]
     assert events[0]["data"]["sync_run_id"] == str(run.id)
+
+
+async def test_a_run_asked_to_read_after_a_time_does_not_start_when_one_has(
+    database: Database, connector: PosConnector, new_store: Any, clock: FakeClock
+) -> None:
+    store = await new_store(4)
+    since = clock.now()
+
+    async def after(kind: SyncKind, read_since: Any) -> SyncRun:
+        return await service.run_sync(
+            database,
+            connector,
+            store.store_id,
+            kind,
+            SyncTrigger.WEBHOOK,
+            clock=clock,
+            read_since=read_since,
+        )
+
+    full = await sync(database, connector, store, clock=clock)
+    stock = await after(SyncKind.INVENTORY, since)
+    with pytest.raises(service.AlreadyRead) as read:
+        await after(SyncKind.INVENTORY, since)
+    assert (read.value.run_id, read.value.status) == (stock.id, stock.status)
+    # A full run read the whole catalog: it covers an incremental read too.
+    with pytest.raises(service.AlreadyRead) as read:
+        await after(SyncKind.INCREMENTAL, since)
+    assert read.value.run_id == full.id
+    # After every run so far: started.
+    clock.advance(1)
+    later = await after(SyncKind.INCREMENTAL, clock.now())
+    assert later.kind is SyncKind.INCREMENTAL
+    assert later.status is SyncStatus.SUCCEEDED
+    async with database.transaction(write=False) as session:
+        runs = (await session.scalars(select(SyncRun.kind))).all()
+    assert sorted(runs) == sorted([SyncKind.FULL, SyncKind.INVENTORY, SyncKind.INCREMENTAL])

@@ -25,6 +25,8 @@ from ridgeline.pos.client import PosConnector
 from ridgeline.pos.tasks import POS_CONNECTOR
 from ridgeline.sync.tasks import (
     ENQUEUE_DUE,
+    ENQUEUE_DUE_EVERY_S,
+    POLL_PRIORITY,
     enqueue_due_syncs,
     enqueue_sync,
     sync_schedules,
@@ -116,3 +118,60 @@ async def test_without_a_provided_connector_the_handler_builds_one(
     work = Worker(database, sync_tasks, clock=clock, rng=random.Random(4))
     assert await work.run_until_idle() == 1
     assert await runs_by_kind(database) == [(SyncKind.FULL, SyncStatus.SUCCEEDED)]
+
+
+async def test_a_poll_due_before_the_next_tick_is_queued_to_run_when_due(
+    database: Database, connector: PosConnector, new_store: Any, clock: FakeClock
+) -> None:
+    store = await new_store(3)
+    await scheduled_worker(database, connector, clock).run_until_idle()  # full and inventory
+    async with database.transaction(write=False) as session:
+        state = await session.get(StoreSyncState, store.store_id)
+    assert state is not None
+    due = {state.next_catalog_sync_at, state.next_inventory_sync_at}
+    assert len(due) == 1
+    due_at = due.pop()
+    assert due_at is not None
+    context = job_context(database, clock, ENQUEUE_DUE)
+    services = JobServices()
+    services.provide(POS_CONNECTOR, connector)
+    work = Worker(database, sync_tasks, clock=clock, rng=random.Random(3), services=services)
+
+    # Due after the next tick: not queued yet.
+    clock.advance((due_at - clock.now()).total_seconds() - ENQUEUE_DUE_EVERY_S - 1)
+    await enqueue_due_syncs(context, NoPayload())
+    assert await queued_polls(database) == []
+    # Due before the next tick: queued now, behind other routine jobs, to run when due.
+    clock.advance(3)
+    await enqueue_due_syncs(context, NoPayload())
+    assert await queued_polls(database) == [
+        ("incremental", due_at.replace(tzinfo=None), POLL_PRIORITY),
+        ("inventory", due_at.replace(tzinfo=None), POLL_PRIORITY),
+    ]
+    assert await work.run_until_idle() == 0  # not before it is due
+    clock.advance((due_at - clock.now()).total_seconds())
+    assert await work.run_until_idle() == 2
+    kinds = await runs_by_kind(database)
+    assert (SyncKind.INCREMENTAL, SyncStatus.SUCCEEDED) in kinds
+    assert kinds.count((SyncKind.INVENTORY, SyncStatus.SUCCEEDED)) == 2
+
+    # An operator's run is not held back behind the polls.
+    async with database.transaction() as session:
+        job = await enqueue_sync(
+            session, store.store_id, SyncKind.FULL, SyncTrigger.OPERATOR, clock=clock
+        )
+    assert job is not None
+    assert job.priority == 0
+    assert job.run_at == clock.now()
+
+
+async def queued_polls(database: Database) -> list[tuple[str, Any, int]]:
+    async with database.transaction(write=False) as session:
+        jobs = (
+            await session.scalars(
+                select(Job).where(Job.kind == "sync.run", Job.status == JobStatus.QUEUED)
+            )
+        ).all()
+    return sorted(
+        (job.payload["kind"], job.run_at.replace(tzinfo=None), job.priority) for job in jobs
+    )

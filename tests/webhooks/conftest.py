@@ -1,10 +1,11 @@
-"""Shared by the webhook tests: stores configured for a POS, our webhook URL, event bodies, and
-a worker that runs the events' jobs."""
+"""Shared by the webhook tests: stores configured for a POS, our webhook URL, event bodies, a
+worker that runs the events' jobs, and the sync runs they did."""
 
 from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,14 +17,15 @@ from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
-from ridgeline.jobs import JobContext, JobRegistry, RetryLater, Worker
-from ridgeline.models import Job
+from ridgeline.jobs import JobContext, JobRegistry, Worker
+from ridgeline.models import Job, SyncRun
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.schemas import StorePosUpdate
 from ridgeline.sync.repository import SYNC_JOB
 from ridgeline.webhooks.service import PROCESS_EVENT_JOB, WEBHOOK_PATH, webhook_token
 from ridgeline.webhooks.tasks import webhook_tasks
 from tests import factories
+from tests.simulated_pos import Harness
 from tests.sync.conftest import SyncTenant, make_sync_tenant
 
 UNREACHABLE = "http://127.0.0.1:9"
@@ -60,6 +62,25 @@ async def configure(
     return tenant
 
 
+@dataclass
+class SimulatedStore:
+    tenant: SyncTenant
+    sim_id: str
+    summary: dict[str, Any]
+
+    @property
+    def store_id(self) -> uuid.UUID:
+        return self.tenant.store.id
+
+
+async def connected_store(database: Database, harness: Harness, dialect: str) -> SimulatedStore:
+    response = await harness.control.post("/_sim/stores", json={"dialect": dialect, "products": 6})
+    assert response.status_code == 201, response.text
+    summary = response.json()
+    tenant = await configure(database, harness.app, dialect, summary["config"])
+    return SimulatedStore(tenant, summary["id"], summary)
+
+
 def hook(settings: Settings, store_id: uuid.UUID, token: str | None = None) -> str:
     token = webhook_token(settings.secret_key, store_id) if token is None else token
     return f"/api/v1/pos-webhooks/{store_id}?token={token}"
@@ -93,20 +114,23 @@ async def sync_jobs(database: Database) -> list[dict[str, Any]]:
     return [job.payload for job in jobs]
 
 
+async def webhook_runs(
+    database: Database, store_id: uuid.UUID | None = None
+) -> list[tuple[str, str]]:
+    """(kind, status) of the sync runs pushed events did, sorted."""
+    statement = select(SyncRun.kind, SyncRun.status).where(SyncRun.trigger == "webhook")
+    if store_id is not None:
+        statement = statement.where(SyncRun.store_id == store_id)
+    async with database.transaction(write=False) as session:
+        rows = (await session.execute(statement)).all()
+    return sorted((row.kind.value, row.status.value) for row in rows)
+
+
 def webhook_worker(database: Database, clock: FakeClock) -> Worker:
-    """Runs the events' jobs; the syncs they ask for stay waiting (these stores' POS is not
-    reachable), as a sync that is slow to start would."""
+    """Runs the events' jobs, one at a time, oldest first; their reads of these stores' POS
+    (not reachable) fail at once, and are recorded as failed runs."""
     registry = JobRegistry()
     registry.include(webhook_tasks)
-
-    @registry.handler(SYNC_JOB)
-    async def sync_waits(ctx: JobContext, payload: dict[str, Any]) -> None:
-        raise RetryLater(3600, "not run in this test")
-
-    # One job at a time, oldest first: events delivered before a sync job was queued are
-    # processed before it is claimed (with several at once, an event could see that sync
-    # `running` and wait for it, which is what the processing does, but not what these tests
-    # are about).
     return Worker(database, registry, clock=clock, rng=random.Random(4), concurrency=1)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -25,32 +24,14 @@ from tests.assertions import data_of
 from tests.factories import sign_in
 from tests.net import free_port
 from tests.simulated_pos import Harness
-from tests.sync.conftest import SyncTenant
 from tests.webhooks.conftest import (
-    configure,
+    SimulatedStore,
+    connected_store,
     count,
     legacy_webhook_url,
     sync_jobs,
+    webhook_runs,
 )
-
-
-@dataclass
-class SimulatedStore:
-    tenant: SyncTenant
-    sim_id: str
-    summary: dict[str, Any]
-
-    @property
-    def store_id(self) -> uuid.UUID:
-        return self.tenant.store.id
-
-
-async def connected_store(database: Database, harness: Harness, dialect: str) -> SimulatedStore:
-    response = await harness.control.post("/_sim/stores", json={"dialect": dialect, "products": 6})
-    assert response.status_code == 201, response.text
-    summary = response.json()
-    tenant = await configure(database, harness.app, dialect, summary["config"])
-    return SimulatedStore(tenant, summary["id"], summary)
 
 
 async def product_updates(database: Database, store: SimulatedStore) -> list[dict[str, Any]]:
@@ -69,7 +50,7 @@ async def price_change_reaches_the_catalog(
     database: Database, harness: Harness, store: SimulatedStore, clock: FakeClock
 ) -> None:
     """The store's first sync, then a price change at the POS: the simulator pushes it, the
-    worker processes the event and runs the incremental sync it asked for."""
+    worker processes the event: its job reads the POS (incremental and inventory) itself."""
     await run_sync(
         database,
         harness.connector,
@@ -99,8 +80,8 @@ async def price_change_reaches_the_catalog(
         rng=random.Random(6),
         services=job_services(harness.connector),
     )
-    # The event, then the syncs it asked for: incremental and inventory.
-    assert await worker.run_until_idle() == 3
+    # One job: the event's, which reads the POS itself (incremental and inventory).
+    assert await worker.run_until_idle() == 1
     async with database.transaction(write=False) as session:
         prices = (
             await session.scalars(
@@ -115,9 +96,10 @@ async def price_change_reaches_the_catalog(
     ]
     assert len(updates) == 1
     assert 12_345 in [v["price_cents"] for v in updates[0]["data"]["variants"]]
-    assert sorted(await sync_jobs(database), key=lambda job: job["kind"]) == [
-        {"store_id": str(store.store_id), "kind": kind, "trigger": "webhook"}
-        for kind in ("incremental", "inventory")
+    assert await sync_jobs(database) == []
+    assert await webhook_runs(database, store.store_id) == [
+        ("incremental", "succeeded"),
+        ("inventory", "succeeded"),
     ]
     assert await count(database, PosEvent, PosEvent.processed_at.is_(None)) == 0
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import structlog
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
@@ -28,6 +29,7 @@ from tests.webhooks.conftest import (
     count,
     hook,
     sync_jobs,
+    webhook_runs,
     webhook_worker,
 )
 
@@ -53,20 +55,21 @@ async def test_a_redelivered_event_is_stored_once_and_processed_once(
         event = await session.get(PosEvent, uuid.UUID(first["event_id"]))
     assert event is not None
     assert event.processed_at is not None
-    assert event.error is None
     assert event.external_id == f"{tenant.store.id}:evt-1"
     assert event.event_type == "UPDATE_PRODUCT"
     assert event.payload == blaze_event()
-    assert sorted(await sync_jobs(database), key=lambda job: job["kind"]) == [
-        {"store_id": str(tenant.store.id), "kind": kind, "trigger": "webhook"}
-        for kind in ("incremental", "inventory")
-    ]
+    # The job read the POS itself (this one is unreachable: the runs failed, and say so).
+    assert event.outcome == "incremental synced (failed); inventory synced (failed)"
+    assert event.error is not None
+    assert "POS_CONNECTION_FAILED" in event.error
+    assert await webhook_runs(database) == [("incremental", "failed"), ("inventory", "failed")]
+    assert await sync_jobs(database) == []  # no second job
 
-    # Delivered once more after processing: still one row, no new job, nothing queued.
+    # Delivered once more after processing: still one row, no new job, no new read.
     assert data_of(await client.post(url, json=blaze_event()))["duplicate"] is True
     await webhook_worker(database, clock).run_until_idle()
     assert await count(database, Job, Job.kind == PROCESS_EVENT_JOB) == 1
-    assert len(await sync_jobs(database)) == 2  # one incremental, one inventory
+    assert len(await webhook_runs(database)) == 2
 
 
 async def test_a_wrong_token_or_unknown_store_is_one_401_and_stores_nothing(
@@ -191,6 +194,7 @@ async def test_flowhub_postbacks_are_kept_once_per_order_status(
     assert data_of(await client.post(url, json=postback("ready")))["duplicate"] is False
     await webhook_worker(database, clock).run_until_idle()
     assert await sync_jobs(database) == []  # order events never touch the catalog
+    assert await webhook_runs(database) == []
 
     headers = await sign_in(client, tenant.admin)
     events = data_of(
@@ -227,7 +231,7 @@ async def test_operators_page_the_events_and_filter_by_processed(
     await webhook_worker(database, clock).run_until_idle()
     assert data_of(await client.get(path, params={"processed": "false"}, headers=headers)) == []
     seen: list[str] = []
-    outcomes: list[str] = []
+    errors: list[str] = []
     cursor = None
     while True:
         params: dict[str, Any] = {"limit": 2, "processed": "true"}
@@ -236,13 +240,25 @@ async def test_operators_page_the_events_and_filter_by_processed(
         response = await client.get(path, params=params, headers=headers)
         body = response.json()
         seen += [e["external_id"].split(":")[1] for e in data_of(response)]
-        outcomes += [e["outcome"] for e in body["data"]]
+        errors += [e["error"] for e in body["data"]]
         cursor = body["meta"]["next_cursor"]
         if cursor is None:
             break
     assert seen == ["e0", "e1", "e2"]
-    # One incremental sync for the three: the first queued it, the others found it waiting.
-    assert outcomes == ["catalog sync queued"] + ["catalog sync already waiting"] * 2
+    # This POS is unreachable: each event shows its reads failed.
+    assert all("POS_CONNECTION_FAILED" in error for error in errors)
+    # One read of each kind for the three: the first did them, after all three had arrived.
+    async with database.transaction(write=False) as session:
+        outcomes = (
+            await session.scalars(select(PosEvent.outcome).order_by(PosEvent.received_at))
+        ).all()
+    shared = "read by a run that started after it (failed)"
+    assert (
+        list(outcomes)
+        == ["incremental synced (failed); inventory synced (failed)"]
+        + [f"incremental {shared}; inventory {shared}"] * 2
+    )
+    assert len(await webhook_runs(database)) == 2
     # The webhook URL is the org admin's: it carries the token.
     response = await client.get(f"/api/v1/stores/{tenant.store.id}/pos/webhooks", headers=headers)
     assert_error(response, 403, "FORBIDDEN")

@@ -25,8 +25,15 @@ from ridgeline.webhooks import service as webhooks
 from tests.assertions import assert_error, data_of
 from tests.factories import make_operator, sign_in
 from tests.simulated_pos import Harness
-from tests.webhooks.conftest import blaze_event, configure, count, hook, legacy_webhook_url
-from tests.webhooks.test_end_to_end import SimulatedStore, connected_store
+from tests.webhooks.conftest import (
+    SimulatedStore,
+    blaze_event,
+    configure,
+    connected_store,
+    count,
+    hook,
+    legacy_webhook_url,
+)
 
 GRACE_S = 24 * 3600
 

@@ -26,6 +26,7 @@ class PosEvent(IdMixin, Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
-    # What processing did ("catalog sync queued", "moved RL-... to ready", "unknown order").
+    # What processing did ("incremental synced; inventory synced", "moved RL-... to ready",
+    # "unknown order").
     outcome: Mapped[str | None] = mapped_column(String(200), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -27,9 +27,9 @@ class PosEventOut(BaseModel):
     received_at: datetime
     processed_at: datetime | None
     outcome: str | None = Field(
-        description="What processing did (`catalog sync queued`, `catalog sync already "
-        "waiting`, the order's move, `unknown order`, ...); null before it is processed, or "
-        "when processing failed (see error)."
+        description="What processing did (`incremental synced; inventory synced`, `... read "
+        "by a run that started after it`, the order's move, `unknown order`, ...); null before "
+        "it is processed, or when processing failed (see error)."
     )
     error: str | None
     payload: dict[str, Any] = Field(description="The body as the POS sent it.")

@@ -21,7 +21,8 @@ replay, so it gets none then); one last change after the storm reaches every kio
 Ridgeline's server runs with its event loop watch on (`RIDGELINE_LOOP_WATCH_MS`): SIGUSR1 as the
 storm starts and after it brackets the storm, whose longest single callback (and worst callbacks,
 with their CPU and garbage collector time) the report shows; both servers then run on asyncio's
-own loop. Latency of a delivery = the kiosk's receive time - the start of the HTTP call that
+own loop (`--no-loop-watch`: no watch, both on uvicorn's default loop, uvloop, as deployed).
+Latency of a delivery = the kiosk's receive time - the start of the HTTP call that
 made the change. `--profile DIR` runs each server under cProfile and leaves DIR/{side}-{N}.prof;
 `--sides` runs one side alone (its column only); `--server-source DIR` runs the server from
 another checkout of Ridgeline (the "before" figures: `git archive COMMIT | tar -x -C DIR`). The
@@ -398,12 +399,15 @@ class Probe:
                 await self._task
 
 
-def server_command(side: str, port: int, profile: Path | None, kiosks: int) -> list[str]:
+def server_command(
+    side: str, port: int, profile: Path | None, kiosks: int, *, watch: bool = True
+) -> list[str]:
     if side == "ridgeline":
         target = [str(Path(sys.executable).with_name("ridgeline")), "serve"]
     else:
-        # The loop Ridgeline's server runs on with its watch on: both sides on the same one.
-        target = ["-m", "bench.fanout_peer", "--loop", "asyncio"]
+        # The loop Ridgeline's server runs on: asyncio's with its watch on, else uvicorn's
+        # default (uvloop, installed): both sides on the same one.
+        target = ["-m", "bench.fanout_peer", "--loop", "asyncio" if watch else "auto"]
     prefix = [sys.executable]
     if profile is not None:
         prefix += ["-m", "cProfile", "-o", str(profile / f"{side}-{kiosks}.prof")]
@@ -417,6 +421,8 @@ async def run_side(
     scenario: Scenario,
     profile: Path | None,
     server_source: Path | None = None,
+    *,
+    watch: bool = True,
 ) -> SideResult:
     port = free_port()
     env = {**os.environ, "RIDGELINE_DATABASE_URL": scenario.database_url}
@@ -424,13 +430,16 @@ async def run_side(
         env["PYTHONPATH"] = str(server_source)  # ahead of this checkout's editable install
     env["RIDGELINE_LOG_LEVEL"] = "WARNING"
     env["RIDGELINE_LOG_FORMAT"] = "json"  # the loop watch's reports are read back from the log
-    env["RIDGELINE_LOOP_WATCH_MS"] = f"{LOOP_WATCH_MS:g}"
+    if watch:
+        env["RIDGELINE_LOOP_WATCH_MS"] = f"{LOOP_WATCH_MS:g}"
+    else:
+        env.pop("RIDGELINE_LOOP_WATCH_MS", None)
     # The paced phase is 20 changes a second from the operators of a store; the bench signs in
     # one of them, whose default write limit (5 a second) would answer most of them 429.
     env["RIDGELINE_API_RATE_LIMIT_OPERATOR_WRITE"] = "6000/60s burst 600"
     env.pop("RIDGELINE_REDIS_URL", None)  # embedded: changes commit in the server's process
     log = scenario.workdir / f"{side}-{kiosks}.log"
-    server = ServerProcess(server_command(side, port, profile, kiosks), env, log)
+    server = ServerProcess(server_command(side, port, profile, kiosks, watch=watch), env, log)
     clients: LoadGenerator | None = None
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
@@ -481,7 +490,7 @@ async def run_side(
 
             # The reconnect storm, probed; Ridgeline's kiosks replay what they miss meanwhile.
             # SIGUSR1 would end a server without the watch (an older tree's, --server-source).
-            watching = side == "ridgeline" and server_source is None
+            watching = watch and side == "ridgeline" and server_source is None
             if watching:
                 server.loop_watch_window()  # the storm's window starts now
                 await asyncio.sleep(0.2)
@@ -591,13 +600,17 @@ async def bench(
     workdir: Path,
     profile: Path | None,
     server_source: Path | None,
+    *,
+    watch: bool = True,
 ) -> None:
     scenario = await seed(database_url, workdir, max(kiosk_counts))
     results: list[SideResult] = []
     for kiosks in kiosk_counts:
         for side in sides:
             began = time.perf_counter()
-            result = await run_side(side, kiosks, changes, scenario, profile, server_source)
+            result = await run_side(
+                side, kiosks, changes, scenario, profile, server_source, watch=watch
+            )
             print(
                 f"{side} N={kiosks}: {time.perf_counter() - began:.0f} s; one at a time p50 "
                 f"{ms(quantile(result.one_latencies, 0.5))} ms p99 "
@@ -623,6 +636,11 @@ def main() -> None:
     parser.add_argument(
         "--server-source", type=Path, default=None, help="run Ridgeline's server from this tree"
     )
+    parser.add_argument(
+        "--no-loop-watch",
+        action="store_true",
+        help="no event loop watch: both servers on uvicorn's default loop, as deployed",
+    )
     args = parser.parse_args()
     if args.changes < 1:
         parser.error("--changes must be at least 1")
@@ -639,7 +657,16 @@ def main() -> None:
     sides = args.sides.split(",")
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     asyncio.run(
-        bench(kiosk_counts, args.changes, sides, url, workdir, args.profile, args.server_source)
+        bench(
+            kiosk_counts,
+            args.changes,
+            sides,
+            url,
+            workdir,
+            args.profile,
+            args.server_source,
+            watch=not args.no_loop_watch,
+        )
     )
 
 

@@ -6,7 +6,7 @@ notice that empties the cache in every process), embedded and scaled alike."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,10 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import KioskApiKey
 from ridgeline.models.kiosk import Kiosk
-from ridgeline.realtime.backplane import Notice, RedisBackplane
-from ridgeline.realtime.hub import Hub
+from ridgeline.realtime.backplane import RedisBackplane
 from tests.assertions import assert_error
 from tests.factories import Tenant, bearer, make_kiosk, make_tenant, sign_in
+from tests.realtime.notices import hearing
 from tests.redis_server import running_redis
 
 KIOSK_ME = "/api/v1/kiosks/me"
@@ -130,24 +130,6 @@ async def test_a_cached_key_is_refused_at_once_after_a_change_through_the_api(
     }
     assert_error(refused, 401, expected[change])
     assert (await me(client, other_key)).status_code == 200  # another kiosk's key is kept
-
-
-def hearing(hub: Hub) -> Callable[[], asyncio.Event]:
-    """Before `start`: an event set each time the hub handles a notice (a fresh one per call)."""
-    current = [asyncio.Event()]
-    original = hub.on_notice
-
-    def on_notice(notice: Notice) -> None:
-        original(notice)
-        current[0].set()
-
-    hub.on_notice = on_notice  # type: ignore[method-assign]
-
-    def next_notice() -> asyncio.Event:
-        current[0] = asyncio.Event()
-        return current[0]
-
-    return next_notice
 
 
 @asynccontextmanager

@@ -29,7 +29,7 @@ from ridgeline.models.kiosk import Kiosk
 from ridgeline.realtime import activity as activity_module
 from ridgeline.realtime import protocol
 from ridgeline.realtime.activity import KioskActivity
-from ridgeline.realtime.backplane import Backplane, MemoryBackplane, Notice, RedisBackplane
+from ridgeline.realtime.backplane import Backplane, MemoryBackplane, RedisBackplane
 from ridgeline.realtime.channels import STORE_CHANNEL, Grant
 from ridgeline.realtime.connection import Connection
 from ridgeline.realtime.hub import FAN_OUT_SLICE, PRESENCE_SLICE, Hub
@@ -38,6 +38,7 @@ from ridgeline.realtime.streams import append_many, ops_stream, position, store_
 from tests.factories import make_kiosk, make_tenant
 from tests.realtime.cable_client import CableClient, identifier
 from tests.realtime.conftest import LiveServer
+from tests.realtime.notices import hearing
 from tests.redis_server import running_redis
 
 
@@ -62,25 +63,6 @@ async def started(hub: Hub) -> AsyncIterator[Hub]:
         yield hub
     finally:
         await hub.stop()
-
-
-def hearing(hub: Hub) -> Callable[[], asyncio.Event]:
-    """Before `start`: an event set each time the hub handles a notice from the backplane (a
-    fresh one per call of the returned function)."""
-    current = [asyncio.Event()]
-    original = hub.on_notice
-
-    def on_notice(notice: Notice) -> None:
-        original(notice)
-        current[0].set()
-
-    hub.on_notice = on_notice  # type: ignore[method-assign]
-
-    def next_notice() -> asyncio.Event:
-        current[0] = asyncio.Event()
-        return current[0]
-
-    return next_notice
 
 
 async def test_revoking_rolling_or_disabling_empties_the_key_cache_of_every_process(

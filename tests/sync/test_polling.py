@@ -19,6 +19,7 @@ from ridgeline.jobs import NoPayload
 from ridgeline.models import Job, JobStatus, StoreSyncState, SyncKind, SyncStatus
 from ridgeline.models.sync import DEFAULT_CATALOG_INTERVAL_S, DEFAULT_INVENTORY_INTERVAL_S
 from ridgeline.pos.adapters.dutchie import RATE_LIMITS as DUTCHIE_LIMITS
+from ridgeline.pos.adapters.dutchie import DutchieAdapter
 from ridgeline.pos.adapters.flowhub import FlowhubAdapter
 from ridgeline.pos.client import PosConnector
 from ridgeline.possim.model import parse_iso
@@ -120,8 +121,11 @@ async def test_the_overlap_window_catches_a_change_just_behind_the_cursor(
     changed = store.sim.change_product(target["id"], price_cents=target["price_cents"] + 55)
     modified = parse_iso(changed["updated_at"])
 
-    # Another record already moved the cursor 30 s past this change: the 60 s overlap reads it.
-    await set_cursor(database, store, catalog_cursor=modified + timedelta(seconds=30))
+    # The change showed late (Dutchie: 1-5 minutes after the register) and other records had
+    # moved the cursor 5 minutes past its modification time: the overlap still reads it.
+    overlap = timedelta(seconds=DutchieAdapter.cursor_overlap_s)
+    assert overlap >= timedelta(minutes=5)
+    await set_cursor(database, store, catalog_cursor=modified + timedelta(minutes=5))
     run = await sync(database, connector, store, SyncKind.INCREMENTAL)
     assert run.status is SyncStatus.SUCCEEDED, run.error
     assert run.updated == 1
@@ -131,7 +135,7 @@ async def test_the_overlap_window_catches_a_change_just_behind_the_cursor(
     # Read again by the next overlapping poll, and twice in one answer: written once.
     events = len(await stream_events(database, store))
     store.sim.add_fault("products_changed", "duplicate_page", count=1)
-    await set_cursor(database, store, catalog_cursor=modified + timedelta(seconds=30))
+    await set_cursor(database, store, catalog_cursor=modified + timedelta(minutes=5))
     again = await sync(database, connector, store, SyncKind.INCREMENTAL)
     assert again.status is SyncStatus.SUCCEEDED, again.error
     assert (again.updated, again.created) == (0, 0)
@@ -141,7 +145,7 @@ async def test_the_overlap_window_catches_a_change_just_behind_the_cursor(
     # Beyond the window, a change behind the cursor is not read (the full sync's job).
     changed = store.sim.change_product(target["id"], price_cents=target["price_cents"] + 77)
     modified = parse_iso(changed["updated_at"])
-    await set_cursor(database, store, catalog_cursor=modified + timedelta(seconds=90))
+    await set_cursor(database, store, catalog_cursor=modified + overlap + timedelta(seconds=30))
     missed = await sync(database, connector, store, SyncKind.INCREMENTAL)
     assert missed.fetched == 0
 

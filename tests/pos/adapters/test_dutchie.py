@@ -331,7 +331,9 @@ async def test_full_fetch_reads_everything_and_sets_the_cursor() -> None:
     assert sent.headers["Authorization"] == basic("loc-key", "")
 
 
-async def test_incremental_fetch_overlaps_by_a_minute() -> None:
+async def test_incremental_fetch_overlaps_by_six_minutes() -> None:
+    """Dutchie publishes a change 1-5 minutes after the register: the fetch reaches back past
+    that, so a change that shows late with an older modification time is still read."""
     transport = ScriptedTransport(answers(reply(200, [])))
     since = datetime(2026, 3, 14, 12, 0, 30, 900000, tzinfo=UTC)
     fetched = await adapter(transport).fetch_products(since=since)
@@ -340,7 +342,7 @@ async def test_incremental_fetch_overlaps_by_a_minute() -> None:
     assert fetched.cursor == since  # nothing newer: the cursor stays
     [sent] = transport.sent
     assert sent.endpoint is EndpointClass.PRODUCTS_CHANGED
-    assert sent.params == {"fromLastModifiedDateUTC": "2026-03-14T11:59:30Z"}
+    assert sent.params == {"fromLastModifiedDateUTC": "2026-03-14T11:54:30Z"}
 
 
 async def test_duplicate_records_in_one_answer_keep_the_latest() -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
-from ridgeline.auth import kiosk_keys, repository
+from ridgeline.auth import kiosk_keys
 from ridgeline.auth import service as auth_service
 from ridgeline.auth.key_cache import KioskKeyCache
 from ridgeline.auth.principal import KioskPrincipal
@@ -91,34 +90,26 @@ def test_the_cache_is_bounded_and_off_at_zero_ttl() -> None:
 
 
 async def test_concurrent_connects_are_read_together_and_each_key_is_checked(
-    database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    database: Database, clock: FakeClock, key_reads: list[int]
 ) -> None:
     tenant = await make_tenant(database)
     keys = [tenant.kiosk_key]
     for n in range(4):
         _, key, _ = await make_kiosk(database, tenant.store, f"Kiosk {n + 2}")
         keys.append(key)
-    reads: list[int] = []
-    original = repository.kiosk_keys_by_hashes
-
-    async def counted(session: Any, hashes: Any) -> Any:
-        reads.append(len(hashes))
-        return await original(session, hashes)
-
-    monkeypatch.setattr(repository, "kiosk_keys_by_hashes", counted)
     cache, usage = KioskKeyCache(30), KioskKeyUsage()
     reader = KioskKeyReader(database, cache)
     found = await asyncio.gather(
         *(reader.authenticate(key, now=clock.now(), key_usage=usage) for key in keys)
     )
     assert [p.store_id for p in found] == [tenant.store.id] * 5
-    assert reads == [5]  # one statement for the five
+    assert key_reads == [5]  # one statement for the five
     assert usage.pending == 5
     with pytest.raises(InvalidToken):
         await reader.authenticate("rk_live_not-a-key", now=clock.now(), key_usage=usage)
     # Cached now: no read; its use is still recorded.
     await reader.authenticate(keys[0], now=clock.now(), key_usage=usage)
-    assert reads == [5, 1]
+    assert key_reads == [5, 1]
 
 
 async def test_a_cached_key_stops_at_its_expiry_and_at_its_revocation(

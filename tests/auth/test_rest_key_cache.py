@@ -9,14 +9,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from ridgeline.app import app_services, create_app
-from ridgeline.auth import repository
 from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
@@ -34,20 +32,6 @@ KIOSK_ME = "/api/v1/kiosks/me"
 @pytest.fixture
 async def tenant(database: Database) -> Tenant:
     return await make_tenant(database)
-
-
-@pytest.fixture
-def key_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many kiosk keys each database read of keys looked up."""
-    reads: list[int] = []
-    original = repository.kiosk_keys_by_hashes
-
-    async def counted(session: Any, hashes: Any) -> Any:
-        reads.append(len(hashes))
-        return await original(session, hashes)
-
-    monkeypatch.setattr(repository, "kiosk_keys_by_hashes", counted)
-    return reads
 
 
 async def me(client: httpx.AsyncClient, key: str) -> httpx.Response:

@@ -9,7 +9,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from ridgeline.jobs.queue import LEASE_EXPIRED
 from ridgeline.models.job import Job, JobStatus
 from tests.jobs.factories import add_job, add_jobs, count_jobs, load_job
 from tests.jobs.probe_worker import RECORD_KIND, SLOW_FIRST_KIND, probe_registry
+from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 30.0
@@ -73,14 +74,6 @@ async def probe_workers(
 async def stop_gracefully(process: asyncio.subprocess.Process) -> int:
     process.send_signal(signal.SIGTERM)
     return await asyncio.wait_for(process.wait(), 15)
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if await predicate():
-                return
-            await asyncio.sleep(0.02)
 
 
 async def probe_rows(database: Database) -> list[tuple[uuid.UUID, str, int, str]]:

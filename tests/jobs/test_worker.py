@@ -30,6 +30,7 @@ from ridgeline.jobs import (
 from ridgeline.jobs import worker as worker_module
 from ridgeline.models.job import JobStatus
 from tests.jobs.factories import add_job, add_jobs, count_jobs, load_job
+from tests.waiting import wait_until
 
 Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
 
@@ -63,14 +64,6 @@ def make_worker(
         shutdown_grace_s=shutdown_grace_s,
         **options,
     )
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if await predicate():
-                return
-            await asyncio.sleep(0.01)
 
 
 def finished_count(kind: str, outcome: str) -> float:

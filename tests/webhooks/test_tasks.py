@@ -5,6 +5,7 @@ waited for, never taken for the event's; and a job that stops half way runs agai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 from datetime import datetime
@@ -25,6 +26,7 @@ from ridgeline.webhooks.tasks import EventPayload, process_pos_event
 from tests.assertions import data_of
 from tests.factories import job_context
 from tests.simulated_pos import Harness
+from tests.waiting import wait_until
 from tests.webhooks.conftest import (
     SimulatedStore,
     blaze_event,
@@ -157,20 +159,35 @@ async def test_a_job_that_runs_twice_processes_the_event_once(
 
 
 async def test_a_run_under_way_when_the_event_arrives_is_waited_for_then_read_after(
-    database: Database, harness: Harness, clock: FakeClock
+    database: Database,
+    harness: Harness,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(processing, "BUSY_WAIT_S", 60.0)  # waits as long as the test needs
     store = await synced_store(database, harness, clock)
     running = await hold_the_lock(database, store, SyncKind.INCREMENTAL, clock)
     event = await push(harness, store, "late")
     job = asyncio.create_task(process_pos_event(context(database, harness, clock), event))
-    await asyncio.sleep(0.5)
-    # The inventory read is done; the catalog's waits: the run under way may have read before.
-    assert not job.done()
-    assert await webhook_runs(database) == [("inventory", "succeeded")]
-    assert (await processed(database, event)).processed_at is None
+    try:
 
-    await release(database, running, clock)
-    await asyncio.wait_for(job, timeout=10)
+        async def inventory_read() -> bool:
+            return any(status != "running" for _, status in await webhook_runs(database))
+
+        await wait_until(inventory_read, timeout_s=20)
+        await asyncio.sleep(0.3)  # a few of the job's looks at the run under way
+        # The inventory read is done; the catalog's waits: the run under way may have read
+        # before.
+        assert not job.done()
+        assert await webhook_runs(database) == [("inventory", "succeeded")]
+        assert (await processed(database, event)).processed_at is None
+
+        await release(database, running, clock)
+        await asyncio.wait_for(job, timeout=20)
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
     # Its own read, after the one under way: that one did not count for the event.
     assert await webhook_runs(database) == [
         ("incremental", "succeeded"),

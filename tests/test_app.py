@@ -13,6 +13,7 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.models import Job, JobStatus, KioskApiKey
 from tests.factories import bearer, make_tenant
+from tests.waiting import wait_until
 
 
 async def _scheduled_job_status(database: Database) -> str | None:
@@ -27,11 +28,11 @@ async def test_embedded_mode_runs_the_worker_inside_the_app(
     embedded = settings.model_copy(update={"run_worker_in_process": True})
     app = create_app(embedded, database=Database(settings.database_url))
     async with LifespanManager(app):
-        for _ in range(200):
-            if await _scheduled_job_status(database) == JobStatus.SUCCEEDED:
-                break
-            await asyncio.sleep(0.025)
-    assert await _scheduled_job_status(database) == JobStatus.SUCCEEDED
+
+        async def ran() -> bool:
+            return await _scheduled_job_status(database) == JobStatus.SUCCEEDED
+
+        await wait_until(ran)
 
 
 async def test_without_the_embedded_worker_jobs_wait(

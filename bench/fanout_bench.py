@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
 from bench.fanout_clients import raise_fd_limit
@@ -399,6 +401,21 @@ class Probe:
                 await self._task
 
 
+async def collector_figures(http: httpx.AsyncClient) -> tuple[float, float, float]:
+    """The server's full collector passes over the whole run, of them over 100 ms, and thaws,
+    from its `/metrics` (realtime/gc_pacing.py); NaN for a server without them (an older tree)."""
+    response = await http.get("/metrics")
+    response.raise_for_status()
+    samples = {
+        (sample.name, sample.labels.get("le", "")): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    passes = samples.get(("ridgeline_gc_full_pass_seconds_count", ""), math.nan)
+    quick = samples.get(("ridgeline_gc_full_pass_seconds_bucket", "0.1"), math.nan)
+    return passes, passes - quick, samples.get(("ridgeline_gc_thaws_total", ""), math.nan)
+
+
 def server_command(
     side: str, port: int, profile: Path | None, kiosks: int, *, watch: bool = True
 ) -> list[str]:
@@ -517,6 +534,10 @@ async def run_side(
                 {"cmd": "wait", "count": len(sent), "timeout_s": WAIT_BURST_S}, WAIT_BURST_S + 10
             )
 
+            nan = math.nan
+            passes, slow_passes, thaws = (
+                await collector_figures(http) if side == "ridgeline" else (nan, nan, nan)
+            )
             dump = scenario.workdir / f"{side}-{kiosks}.json"
             await clients.command({"cmd": "dump", "path": str(dump)}, timeout_s=120)
     finally:
@@ -583,6 +604,9 @@ async def run_side(
             storm_watch["longest_ms"] / 1000 if storm_watch is not None else None
         ),
         storm_offenders=storm_watch["offenders"] if storm_watch is not None else [],
+        gc_full_passes=passes,
+        gc_passes_over_100ms=slow_passes,
+        gc_thaws=thaws,
         storm_longest_gc=(
             f"{storm_watch.get('longest_gc_ms', 0):,.1f} ms, generation "
             f"{storm_watch.get('longest_gc_generation', '?')}"

@@ -42,6 +42,11 @@ class SideResult:
     storm_longest_callback_s: float | None = None
     storm_offenders: list[dict[str, Any]] = field(default_factory=list)
     storm_longest_gc: str = ""  # the storm's longest collector pass: "<ms> ms, generation <g>"
+    # The whole run's full collector passes, of them over 100 ms, and thaws (NaN: not measured,
+    # the peer); from Ridgeline's `/metrics` (realtime/gc_pacing.py).
+    gc_full_passes: float = math.nan
+    gc_passes_over_100ms: float = math.nan
+    gc_thaws: float = math.nan
 
     @property
     def paced_rate(self) -> float:
@@ -147,6 +152,11 @@ def _metrics(ours: SideResult, peer: SideResult) -> list[tuple[str, float, float
          max(peer.storm_probe, default=0.0), "ms"),
         ("storm: probe p99 (ms)", quantile(ours.storm_probe, 0.99),
          quantile(peer.storm_probe, 0.99), "ms"),
+        ("whole run: full collector passes", ours.gc_full_passes, peer.gc_full_passes,
+         "{:.0f}"),
+        ("whole run: full passes over 100 ms", ours.gc_passes_over_100ms,
+         peer.gc_passes_over_100ms, "{:.0f}"),
+        ("whole run: thaws of the frozen objects", ours.gc_thaws, peer.gc_thaws, "{:.0f}"),
         ("changes answered 503 busy (made again)", ours.busy_changes, peer.busy_changes,
          "{:.0f}"),
         ("deliveries missing", ours.missing, peer.missing, "{:.0f}"),

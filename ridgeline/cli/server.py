@@ -25,6 +25,7 @@ from ridgeline.monitoring.performance import PerformanceMonitor
 from ridgeline.pos.client import PosConnector
 from ridgeline.realtime.backplane import announcing_commits, backplane_for
 from ridgeline.realtime.cable import CableRoute
+from ridgeline.realtime.gc_pacing import CollectorPacer
 from ridgeline.realtime.hub import Hub
 from ridgeline.realtime.loop_watch import LoopWatch
 from ridgeline.tasks import job_registry, job_schedules, job_services
@@ -72,13 +73,22 @@ class RidgelineServer(uvicorn.Server):
         *,
         loop_watch_ms: float | None = None,
         freeze_after_startup: bool = False,
+        pacer: CollectorPacer | None = None,
     ) -> None:
         super().__init__(config)
         self._hub = hub
         self.freeze_after_startup = freeze_after_startup
         self.loop_watch = LoopWatch(loop_watch_ms / 1000) if loop_watch_ms else None
+        self.pacer = pacer
+        self._pacing = contextlib.AsyncExitStack()
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await self._serve_watched(sockets)
+        finally:
+            await self._pacing.aclose()
+
+    async def _serve_watched(self, sockets: list[socket.socket] | None) -> None:
         watch = self.loop_watch
         if watch is None:
             await super().serve(sockets)
@@ -104,6 +114,8 @@ class RidgelineServer(uvicorn.Server):
         # and a reconnect storm's allocations set off several.
         gc.collect()
         gc.freeze()
+        if self.pacer is not None:  # and from now on, what survives each full pass (timed)
+            await self._pacing.enter_async_context(self.pacer.running())
 
     def _report_loop_watch(self, reset: bool) -> None:
         assert self.loop_watch is not None
@@ -140,7 +152,8 @@ def server_for(
     app: FastAPI, *, host: str, port: int, freeze_after_startup: bool = False
 ) -> RidgelineServer:
     """uvicorn set up for Ridgeline. `freeze_after_startup` (`ridgeline serve`'s processes, not
-    servers started inside a test run) freezes what start-up built out of the collector's way."""
+    servers started inside a test run) freezes what start-up built out of the collector's way,
+    then what survives each full pass (`RIDGELINE_GC_FREEZE_SURVIVORS`, realtime/gc_pacing.py)."""
     redact_server_logs()
     settings = app_services(app).settings
     config = uvicorn.Config(
@@ -168,6 +181,11 @@ def server_for(
         app_services(app).hub,
         loop_watch_ms=settings.loop_watch_ms,
         freeze_after_startup=freeze_after_startup,
+        pacer=(
+            CollectorPacer(freeze_survivors=settings.gc_freeze_survivors)
+            if freeze_after_startup
+            else None
+        ),
     )
 
 

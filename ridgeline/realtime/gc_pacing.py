@@ -1,0 +1,157 @@
+"""Short garbage-collector pauses for a server holding thousands of sockets.
+
+CPython's cyclic collector runs on whichever callback allocates past its thresholds, so on the
+event loop. A full pass walks every object it tracks: each `/cable` connection holds about 100,
+and a pass over 5,000 connections' objects blocks the loop for half a second or more, several
+times in a reconnect storm (the heap grows by a quarter, a full pass follows).
+
+`CollectorPacer` freezes what survived each full pass (`gc.freeze`): those objects are long
+lived by now, and a frozen object is skipped by later passes, which then walk only what came
+since the last one. An object that is frozen is still freed the moment nothing refers to it;
+only objects in reference cycles wait for the collector, and a frozen cycle is never collected.
+A closed connection leaves a few such cycles inside the libraries it used, so what is frozen
+grows beyond what is alive. The pacer thaws it all (`gc.unfreeze`, one full pass, frozen again)
+once the frozen objects have grown by half since the last thaw, at a quiet moment: no full pass
+for `QUIET_S`, which a burst of allocations (a storm, start-up) would have set off. That one
+pass is as long as every full pass was without the pacer, and comes far more rarely.
+
+`ridgeline serve` runs it, freezing unless `RIDGELINE_GC_FREEZE_SURVIVORS` is false (then it
+only times the full passes); tests and the worker do not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+log = structlog.get_logger(__name__)
+
+# A thaw when the frozen objects are this many times what the last thaw left (and at least
+# `THAW_MIN_GROWTH` more): a closed connection leaves about 40 objects in cycles, so about
+# 5,000 reconnects at 5,000 connected kiosks.
+THAW_GROWTH = 1.5
+THAW_MIN_GROWTH = 100_000
+# How often the growth is looked at, and how long since the last full pass it waits for.
+CHECK_EVERY_S = 30.0
+QUIET_S = 10.0
+
+FROZEN_OBJECTS = Gauge(
+    "ridgeline_gc_frozen_objects",
+    "Objects frozen out of the garbage collector's full passes in this process.",
+)
+FROZEN_OBJECTS.set_function(gc.get_freeze_count)
+FULL_PASS_SECONDS = Histogram(
+    "ridgeline_gc_full_pass_seconds",
+    "How long each full pass of the garbage collector took (it blocks the event loop).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+THAWS = Counter(
+    "ridgeline_gc_thaws_total",
+    "Times the frozen objects were handed back to the collector for one full pass.",
+)
+
+
+class CollectorPacer:
+    """Freezes the survivors of each full collection; thaws when what is frozen grew too much.
+    `running()` on the event loop whose pauses it shortens. With `freeze_survivors` false it
+    only times the full passes (`ridgeline_gc_full_pass_seconds`)."""
+
+    def __init__(
+        self,
+        *,
+        freeze_survivors: bool = True,
+        growth: float = THAW_GROWTH,
+        min_growth: int = THAW_MIN_GROWTH,
+        check_every_s: float = CHECK_EVERY_S,
+        quiet_s: float = QUIET_S,
+    ) -> None:
+        self.freeze_survivors = freeze_survivors
+        self.growth = growth
+        self.min_growth = min_growth
+        self.check_every_s = check_every_s
+        self.quiet_s = quiet_s
+        self.thaws = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._freeze_due = False
+        self._pass_started = 0.0
+        self._last_full_pass = time.monotonic()
+        self._baseline = gc.get_freeze_count()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        self._loop = asyncio.get_running_loop()
+        self._baseline = gc.get_freeze_count()
+        gc.callbacks.append(self._on_collection)
+        checks = None
+        if self.freeze_survivors:
+            checks = asyncio.create_task(self._check_periodically(), name="gc-pacer")
+        try:
+            yield
+        finally:
+            if checks is not None:
+                checks.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checks
+            with contextlib.suppress(ValueError):
+                gc.callbacks.remove(self._on_collection)
+            self._loop = None
+
+    def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
+        """gc's callback, in whichever thread collected: a full pass is timed, and its survivors
+        are frozen from the loop as soon as it runs again (not from inside the collection)."""
+        if info["generation"] != 2:
+            return
+        now = time.monotonic()
+        if phase == "start":
+            self._pass_started = now
+            return
+        FULL_PASS_SECONDS.observe(now - self._pass_started)
+        self._last_full_pass = now
+        loop = self._loop
+        if loop is None or self._freeze_due or not self.freeze_survivors:
+            return
+        self._freeze_due = True
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._freeze)
+
+    def _freeze(self) -> None:
+        self._freeze_due = False
+        gc.freeze()
+
+    async def _check_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_every_s)
+            self.thaw_if_due()
+
+    def thaw_if_due(self) -> bool:
+        """One full pass over everything frozen, frozen again after, when it grew by `growth`
+        (and `min_growth` objects) since the last thaw and no full pass ran for `quiet_s`."""
+        if not self.freeze_survivors:
+            return False
+        frozen = gc.get_freeze_count()
+        growth = frozen - self._baseline
+        grown = frozen >= self._baseline * self.growth and growth >= self.min_growth
+        if not grown or time.monotonic() - self._last_full_pass < self.quiet_s:
+            return False
+        started = time.perf_counter()
+        gc.unfreeze()
+        collected = gc.collect()
+        gc.freeze()
+        self._baseline = gc.get_freeze_count()
+        THAWS.inc()
+        self.thaws += 1
+        log.info(
+            "gc_thawed",
+            frozen_before=frozen,
+            collected=collected,
+            frozen_after=self._baseline,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return True

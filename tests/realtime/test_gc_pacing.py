@@ -1,0 +1,177 @@
+"""The collector pacer (realtime/gc_pacing.py): what survives a full pass is frozen, so the next
+passes skip it; a frozen object is still freed when nothing refers to it; frozen cycles are
+collected by a thaw once what is frozen grew enough, at a quiet moment, and never before.
+
+These tests freeze this test process's own heap: each thaws it all again when it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+from prometheus_client import REGISTRY
+
+from ridgeline.app import create_app
+from ridgeline.cli.server import server_for
+from ridgeline.config import Settings
+from ridgeline.realtime.gc_pacing import CollectorPacer
+from tests.net import free_port
+from tests.test_server import running_server
+
+
+class Node:
+    """A tracked object that can be put in a cycle."""
+
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+@pytest.fixture(autouse=True)
+def thawed_after() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def full_passes_observed() -> float:
+    return REGISTRY.get_sample_value("ridgeline_gc_full_pass_seconds_count") or 0.0
+
+
+def tracked_unfrozen_ids() -> set[int]:
+    return {id(thing) for thing in gc.get_objects()}
+
+
+async def frozen_by_the_loop() -> None:
+    """The pacer freezes from the event loop just after the pass: one turn of it."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def pacing(**options: Any) -> AsyncIterator[CollectorPacer]:
+    """A pacer over this process, its periodic check out of the way (tests call it)."""
+    gc.collect()
+    gc.freeze()  # as `ridgeline serve` does after start-up: the baseline
+    pacer = CollectorPacer(check_every_s=3600, **options)
+    async with pacer.running():
+        yield pacer
+
+
+async def test_what_survives_a_full_pass_is_frozen_out_of_the_next_ones() -> None:
+    async with pacing():
+        kept = [Node() for _ in range(2_000)]
+        assert id(kept[0]) in tracked_unfrozen_ids()
+        before, passes = gc.get_freeze_count(), full_passes_observed()
+        gc.collect()
+        await frozen_by_the_loop()
+        assert gc.get_freeze_count() >= before + len(kept)
+        assert not {id(node) for node in kept} & tracked_unfrozen_ids()
+        assert full_passes_observed() == passes + 1
+
+        # A younger pass freezes nothing: only a full pass's survivors are long lived.
+        younger = [Node() for _ in range(100)]
+        gc.collect(generation=1)
+        await frozen_by_the_loop()
+        assert id(younger[0]) in tracked_unfrozen_ids()
+
+
+async def test_a_frozen_object_is_freed_as_soon_as_nothing_refers_to_it() -> None:
+    async with pacing():
+        node = Node()
+        gone = weakref.ref(node)
+        gc.collect()
+        await frozen_by_the_loop()
+        assert id(node) not in tracked_unfrozen_ids()
+        del node
+        assert gone() is None  # reference counting, no pass needed
+
+
+async def test_frozen_cycles_wait_for_a_thaw_which_comes_once_they_grew_and_it_is_quiet() -> None:
+    cycles = 20_000  # 40,000 objects
+    async with pacing(growth=1.0, min_growth=30_000, quiet_s=0.0) as pacer:
+        assert not pacer.thaw_if_due()  # nothing grew since start-up's freeze
+
+        garbage = [Node() for _ in range(2 * cycles)]
+        for first, second in zip(garbage[::2], garbage[1::2], strict=True):
+            first.other, second.other = second, first
+        gone = weakref.ref(garbage[0])
+        gc.collect()
+        await frozen_by_the_loop()
+        del garbage, first, second
+        gc.collect()
+        assert gone() is not None  # frozen: no full pass reaches it
+
+        pacer.quiet_s = 3600.0  # a full pass just ran: not quiet
+        assert not pacer.thaw_if_due()
+        assert gone() is not None
+
+        pacer.quiet_s = 0.0
+        thaws = REGISTRY.get_sample_value("ridgeline_gc_thaws_total") or 0.0
+        with structlog.testing.capture_logs() as logs:
+            assert pacer.thaw_if_due()
+        assert gone() is None
+        assert pacer.thaws == 1
+        assert REGISTRY.get_sample_value("ridgeline_gc_thaws_total") == thaws + 1
+        [thawed] = [entry for entry in logs if entry["event"] == "gc_thawed"]
+        assert thawed["collected"] >= 2 * cycles
+        # The cycles left the frozen objects (a few objects made meanwhile joined them).
+        assert thawed["frozen_before"] - thawed["frozen_after"] >= 2 * cycles - 1_000
+
+        # Frozen again after the thaw's pass, and the new baseline is what it left.
+        assert gc.get_freeze_count() <= thawed["frozen_after"]
+        assert not pacer.thaw_if_due()
+
+
+async def test_turned_off_it_only_times_the_full_passes() -> None:
+    async with pacing(freeze_survivors=False) as pacer:
+        before, passes = gc.get_freeze_count(), full_passes_observed()
+        kept = [Node() for _ in range(2_000)]
+        gc.collect()
+        await frozen_by_the_loop()
+        assert id(kept[0]) in tracked_unfrozen_ids()
+        assert gc.get_freeze_count() <= before  # (frozen objects freed meanwhile: fewer)
+        assert full_passes_observed() == passes + 1
+        assert not pacer.thaw_if_due()
+
+
+async def test_the_pacer_stops_with_its_context() -> None:
+    async with pacing() as pacer:
+        pass
+    assert pacer._on_collection not in gc.callbacks
+    before = gc.get_freeze_count()
+    gc.collect()
+    await frozen_by_the_loop()
+    assert gc.get_freeze_count() <= before  # nothing newly frozen
+
+
+def frozen_objects_of(port: int) -> float:
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    for line in response.text.splitlines():
+        if line.startswith("ridgeline_gc_frozen_objects "):
+            return float(line.split()[1])
+    raise AssertionError("ridgeline_gc_frozen_objects is not exposed")
+
+
+def test_ridgeline_serve_freezes_start_up_and_paces_after(settings: Settings) -> None:
+    port = free_port()
+    with running_server(settings, port):
+        assert frozen_objects_of(port) > 100_000  # start-up's app, models and mappings
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_pacer_is_on_unless_turned_off(settings: Settings, on: bool) -> None:
+    settings = settings.model_copy(update={"gc_freeze_survivors": on})
+    server = server_for(create_app(settings), host="127.0.0.1", port=0, freeze_after_startup=True)
+    assert server.pacer is not None  # it times the full passes either way
+    assert server.pacer.freeze_survivors is on
+    # Servers started inside a test run freeze nothing, so never pace.
+    assert server_for(create_app(settings), host="127.0.0.1", port=0).pacer is None

@@ -11,9 +11,9 @@ since the last one. An object that is frozen is still freed the moment nothing r
 only objects in reference cycles wait for the collector, and a frozen cycle is never collected.
 A closed connection leaves a few such cycles inside the libraries it used, so what is frozen
 grows beyond what is alive. The pacer thaws it all (`gc.unfreeze`, one full pass, frozen again)
-once the frozen objects have grown by half since the last thaw, at a quiet moment: no full pass
-for `QUIET_S`, which a burst of allocations (a storm, start-up) would have set off. That one
-pass is as long as every full pass was without the pacer, and comes far more rarely.
+once the frozen objects have grown by half since the last thaw, not while they still surge (a
+storm under way: the thaw waits for the next look, `MAX_DEFER_S` at most). That one pass is as
+long as every full pass was without the pacer, and comes far more rarely.
 
 `ridgeline serve` runs it, freezing unless `RIDGELINE_GC_FREEZE_SURVIVORS` is false (then it
 only times the full passes); tests and the worker do not.
@@ -38,9 +38,11 @@ log = structlog.get_logger(__name__)
 # 5,000 reconnects at 5,000 connected kiosks.
 THAW_GROWTH = 1.5
 THAW_MIN_GROWTH = 100_000
-# How often the growth is looked at, and how long since the last full pass it waits for.
+# How often the growth is looked at. A thaw that is due waits while the frozen objects grew by
+# half `THAW_MIN_GROWTH` or more since the last look (a storm's new connections), for at most
+# `MAX_DEFER_S`.
 CHECK_EVERY_S = 30.0
-QUIET_S = 10.0
+MAX_DEFER_S = 300.0
 
 FROZEN_OBJECTS = Gauge(
     "ridgeline_gc_frozen_objects",
@@ -70,24 +72,25 @@ class CollectorPacer:
         growth: float = THAW_GROWTH,
         min_growth: int = THAW_MIN_GROWTH,
         check_every_s: float = CHECK_EVERY_S,
-        quiet_s: float = QUIET_S,
+        max_defer_s: float = MAX_DEFER_S,
     ) -> None:
         self.freeze_survivors = freeze_survivors
         self.growth = growth
         self.min_growth = min_growth
         self.check_every_s = check_every_s
-        self.quiet_s = quiet_s
+        self.max_defer_s = max_defer_s
         self.thaws = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._freeze_due = False
         self._pass_started = 0.0
-        self._last_full_pass = time.monotonic()
         self._baseline = gc.get_freeze_count()
+        self._last_look = self._baseline
+        self._due_since: float | None = None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         self._loop = asyncio.get_running_loop()
-        self._baseline = gc.get_freeze_count()
+        self._baseline = self._last_look = gc.get_freeze_count()
         gc.callbacks.append(self._on_collection)
         checks = None
         if self.freeze_survivors:
@@ -113,7 +116,6 @@ class CollectorPacer:
             self._pass_started = now
             return
         FULL_PASS_SECONDS.observe(now - self._pass_started)
-        self._last_full_pass = now
         loop = self._loop
         if loop is None or self._freeze_due or not self.freeze_survivors:
             return
@@ -132,19 +134,29 @@ class CollectorPacer:
 
     def thaw_if_due(self) -> bool:
         """One full pass over everything frozen, frozen again after, when it grew by `growth`
-        (and `min_growth` objects) since the last thaw and no full pass ran for `quiet_s`."""
+        (and `min_growth` objects) since the last thaw, unless it still surges (`min_growth / 2`
+        or more since the last look) and has not waited `max_defer_s` yet."""
         if not self.freeze_survivors:
             return False
         frozen = gc.get_freeze_count()
+        surging = frozen - self._last_look >= self.min_growth / 2
+        self._last_look = frozen
         growth = frozen - self._baseline
         grown = frozen >= self._baseline * self.growth and growth >= self.min_growth
-        if not grown or time.monotonic() - self._last_full_pass < self.quiet_s:
+        if not grown:
+            self._due_since = None
+            return False
+        now = time.monotonic()
+        if self._due_since is None:
+            self._due_since = now
+        if surging and now - self._due_since < self.max_defer_s:
             return False
         started = time.perf_counter()
         gc.unfreeze()
         collected = gc.collect()
         gc.freeze()
-        self._baseline = gc.get_freeze_count()
+        self._baseline = self._last_look = gc.get_freeze_count()
+        self._due_since = None
         THAWS.inc()
         self.thaws += 1
         log.info(

@@ -94,29 +94,33 @@ async def test_a_frozen_object_is_freed_as_soon_as_nothing_refers_to_it() -> Non
         assert gone() is None  # reference counting, no pass needed
 
 
-async def test_frozen_cycles_wait_for_a_thaw_which_comes_once_they_grew_and_it_is_quiet() -> None:
+def frozen_cycles(count: int) -> weakref.ref[Node]:
+    """`count` pairs of objects referring to each other, frozen by a full pass, then dropped:
+    garbage only a pass over the frozen objects can find. A reference to one of them."""
+    garbage = [Node() for _ in range(2 * count)]
+    for first, second in zip(garbage[::2], garbage[1::2], strict=True):
+        first.other, second.other = second, first
+    gc.collect()
+    gc.freeze()  # what the pacer does from the loop just after that pass
+    return weakref.ref(garbage[0])
+
+
+async def test_frozen_cycles_wait_for_a_thaw_once_they_grew_and_stopped_surging() -> None:
     cycles = 20_000  # 40,000 objects
-    async with pacing(growth=1.0, min_growth=30_000, quiet_s=0.0) as pacer:
+    async with pacing(growth=1.0, min_growth=30_000) as pacer:
         assert not pacer.thaw_if_due()  # nothing grew since start-up's freeze
 
-        garbage = [Node() for _ in range(2 * cycles)]
-        for first, second in zip(garbage[::2], garbage[1::2], strict=True):
-            first.other, second.other = second, first
-        gone = weakref.ref(garbage[0])
-        gc.collect()
-        await frozen_by_the_loop()
-        del garbage, first, second
+        gone = frozen_cycles(cycles)
         gc.collect()
         assert gone() is not None  # frozen: no full pass reaches it
 
-        pacer.quiet_s = 3600.0  # a full pass just ran: not quiet
+        # Looked at while they surge (40,000 since the last look, a storm's pace): not yet.
         assert not pacer.thaw_if_due()
         assert gone() is not None
 
-        pacer.quiet_s = 0.0
         thaws = REGISTRY.get_sample_value("ridgeline_gc_thaws_total") or 0.0
         with structlog.testing.capture_logs() as logs:
-            assert pacer.thaw_if_due()
+            assert pacer.thaw_if_due()  # the next look: steady
         assert gone() is None
         assert pacer.thaws == 1
         assert REGISTRY.get_sample_value("ridgeline_gc_thaws_total") == thaws + 1
@@ -125,9 +129,26 @@ async def test_frozen_cycles_wait_for_a_thaw_which_comes_once_they_grew_and_it_i
         # The cycles left the frozen objects (a few objects made meanwhile joined them).
         assert thawed["frozen_before"] - thawed["frozen_after"] >= 2 * cycles - 1_000
 
-        # Frozen again after the thaw's pass, and the new baseline is what it left.
+        # Frozen again after the thaw's pass (fewer since: frozen objects are still freed), and
+        # the new baseline is what it left.
         assert gc.get_freeze_count() <= thawed["frozen_after"]
         assert not pacer.thaw_if_due()
+
+
+async def test_a_thaw_waits_for_a_surge_to_end_for_so_long_only() -> None:
+    async with pacing(growth=1.0, min_growth=30_000, max_defer_s=0.0) as pacer:
+        gone = frozen_cycles(20_000)
+        assert pacer.thaw_if_due()  # surging, but it may not wait any longer
+        assert gone() is None
+
+
+async def test_growth_below_the_fraction_is_left_frozen() -> None:
+    async with pacing(growth=1.5, min_growth=30_000) as pacer:
+        # 40,000 more objects are not half again this process's heap.
+        gone = frozen_cycles(20_000)
+        assert not pacer.thaw_if_due()
+        assert not pacer.thaw_if_due()
+        assert gone() is not None
 
 
 async def test_turned_off_it_only_times_the_full_passes() -> None:

@@ -10,10 +10,12 @@ lived by now, and a frozen object is skipped by later passes, which then walk on
 since the last one. An object that is frozen is still freed the moment nothing refers to it;
 only objects in reference cycles wait for the collector, and a frozen cycle is never collected.
 A closed connection leaves a few such cycles inside the libraries it used, so what is frozen
-grows beyond what is alive. The pacer thaws it all (`gc.unfreeze`, one full pass, frozen again)
-once the frozen objects have grown by half since the last thaw, not while they still surge (a
-storm under way: the thaw waits for the next look, `MAX_DEFER_S` at most). That one pass is as
-long as every full pass was without the pacer, and comes far more rarely.
+grows beyond what is alive, and the process's memory with it. The pacer thaws it all
+(`gc.unfreeze`, one full pass, frozen again) once the resident memory grew by a quarter since
+the last thaw, not while it still surges (a storm under way: the thaw waits for the next look,
+`MAX_DEFER_S` at most). That one pass is as long as every full pass was without the pacer, and
+comes far more rarely. (Memory, not `gc.get_freeze_count()`: counting the frozen objects walks
+them all, as long as a full pass.)
 
 `ridgeline serve` runs it, freezing unless `RIDGELINE_GC_FREEZE_SURVIVORS` is false (then it
 only times the full passes); tests and the worker do not.
@@ -25,30 +27,27 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import psutil
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 log = structlog.get_logger(__name__)
 
-# A thaw when the frozen objects are this many times what the last thaw left (and at least
-# `THAW_MIN_GROWTH` more): a closed connection leaves about 40 objects in cycles, so about
-# 5,000 reconnects at 5,000 connected kiosks.
-THAW_GROWTH = 1.5
-THAW_MIN_GROWTH = 100_000
-# How often the growth is looked at. A thaw that is due waits while the frozen objects grew by
-# half `THAW_MIN_GROWTH` or more since the last look (a storm's new connections), for at most
-# `MAX_DEFER_S`.
+MIB = 1024 * 1024
+# A thaw when the resident memory is this many times what it was after the last thaw, and at
+# least `THAW_MIN_GROWTH` more (a closed connection leaves about 40 objects in cycles: some
+# thousands of reconnects).
+THAW_GROWTH = 1.25
+THAW_MIN_GROWTH = 64 * MIB
+# How often the memory is looked at. A thaw that is due waits while it grew by a quarter of
+# `THAW_MIN_GROWTH` or more since the last look (a storm's new connections), `MAX_DEFER_S` at
+# most.
 CHECK_EVERY_S = 30.0
 MAX_DEFER_S = 300.0
 
-FROZEN_OBJECTS = Gauge(
-    "ridgeline_gc_frozen_objects",
-    "Objects frozen out of the garbage collector's full passes in this process.",
-)
-FROZEN_OBJECTS.set_function(gc.get_freeze_count)
 FULL_PASS_SECONDS = Histogram(
     "ridgeline_gc_full_pass_seconds",
     "How long each full pass of the garbage collector took (it blocks the event loop).",
@@ -60,8 +59,13 @@ THAWS = Counter(
 )
 
 
+def resident_memory() -> int:
+    """This process's resident memory, in bytes."""
+    return int(psutil.Process().memory_info().rss)
+
+
 class CollectorPacer:
-    """Freezes the survivors of each full collection; thaws when what is frozen grew too much.
+    """Freezes the survivors of each full collection; thaws when memory grew too much.
     `running()` on the event loop whose pauses it shortens. With `freeze_survivors` false it
     only times the full passes (`ridgeline_gc_full_pass_seconds`)."""
 
@@ -73,24 +77,26 @@ class CollectorPacer:
         min_growth: int = THAW_MIN_GROWTH,
         check_every_s: float = CHECK_EVERY_S,
         max_defer_s: float = MAX_DEFER_S,
+        memory: Callable[[], int] = resident_memory,
     ) -> None:
         self.freeze_survivors = freeze_survivors
         self.growth = growth
         self.min_growth = min_growth
         self.check_every_s = check_every_s
         self.max_defer_s = max_defer_s
+        self.memory = memory
         self.thaws = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._freeze_due = False
+        self._resetting = False
         self._pass_started = 0.0
-        self._baseline = gc.get_freeze_count()
-        self._last_look = self._baseline
+        self._baseline = self._last_look = 0
         self._due_since: float | None = None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         self._loop = asyncio.get_running_loop()
-        self._baseline = self._last_look = gc.get_freeze_count()
+        self._baseline = self._last_look = self.memory()
         gc.callbacks.append(self._on_collection)
         checks = None
         if self.freeze_survivors:
@@ -109,9 +115,9 @@ class CollectorPacer:
     def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
         """gc's callback, in whichever thread collected: a full pass is timed, and its survivors
         are frozen from the loop as soon as it runs again (not from inside the collection)."""
-        if info["generation"] != 2:
+        if info["generation"] != 2 or self._resetting:
             return
-        now = time.monotonic()
+        now = time.perf_counter()
         if phase == "start":
             self._pass_started = now
             return
@@ -126,6 +132,15 @@ class CollectorPacer:
     def _freeze(self) -> None:
         self._freeze_due = False
         gc.freeze()
+        # CPython starts a full pass only once a quarter as many objects as the last one left
+        # were promoted since: after a big pass, a big one again. A pass now, with nothing but
+        # the young to walk, leaves that count near zero: full passes then come every ten
+        # younger ones, each over what came since.
+        self._resetting = True
+        try:
+            gc.collect()
+        finally:
+            self._resetting = False
 
     async def _check_periodically(self) -> None:
         while True:
@@ -133,17 +148,16 @@ class CollectorPacer:
             self.thaw_if_due()
 
     def thaw_if_due(self) -> bool:
-        """One full pass over everything frozen, frozen again after, when it grew by `growth`
-        (and `min_growth` objects) since the last thaw, unless it still surges (`min_growth / 2`
-        or more since the last look) and has not waited `max_defer_s` yet."""
+        """One full pass over everything frozen, frozen again after, when memory grew by
+        `growth` (and `min_growth` bytes) since the last thaw, unless it still surges (a quarter
+        of `min_growth` or more since the last look) and has not waited `max_defer_s` yet."""
         if not self.freeze_survivors:
             return False
-        frozen = gc.get_freeze_count()
-        surging = frozen - self._last_look >= self.min_growth / 2
-        self._last_look = frozen
-        growth = frozen - self._baseline
-        grown = frozen >= self._baseline * self.growth and growth >= self.min_growth
-        if not grown:
+        memory = self.memory()
+        surging = memory - self._last_look >= self.min_growth / 4
+        self._last_look = memory
+        growth = memory - self._baseline
+        if memory < self._baseline * self.growth or growth < self.min_growth:
             self._due_since = None
             return False
         now = time.monotonic()
@@ -155,15 +169,15 @@ class CollectorPacer:
         gc.unfreeze()
         collected = gc.collect()
         gc.freeze()
-        self._baseline = self._last_look = gc.get_freeze_count()
+        self._baseline = self._last_look = self.memory()
         self._due_since = None
         THAWS.inc()
         self.thaws += 1
         log.info(
             "gc_thawed",
-            frozen_before=frozen,
+            memory_before_mib=round(memory / MIB, 1),
             collected=collected,
-            frozen_after=self._baseline,
+            memory_after_mib=round(self._baseline / MIB, 1),
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return True

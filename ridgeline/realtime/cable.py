@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -166,7 +167,10 @@ class CableSession:
             principal=principal,
             protocol_name=chosen,
             send=websocket.send_text,
-            close=self._close_socket,
+            # Not a method of this session: the session holds the connection, and a connection
+            # holding the session back would leave both (and the socket's objects) in a
+            # reference cycle once the socket closes, freed only by the collector's full passes.
+            close=functools.partial(_close_socket, websocket),
             queue_max=self.settings.cable_send_queue_max,
             remote=f"{client.host}:{client.port}" if client else None,
         )
@@ -305,10 +309,6 @@ class CableSession:
     async def _refuse(self, reason: DisconnectReason) -> None:
         with contextlib.suppress(Exception):  # the client may be gone already
             await self.websocket.send_text(protocol.disconnect(reason, reconnect=False))
-            await self.websocket.close()
-
-    async def _close_socket(self) -> None:
-        if self.websocket.application_state is not WebSocketState.DISCONNECTED:
             await self.websocket.close()
 
     # --- presence ------------------------------------------------------------------------------
@@ -496,6 +496,17 @@ class CableSession:
                 {"type": "info", "total": len(kiosks), "records": list(kiosks.values())},
             )
         )
+
+
+async def _close_socket(websocket: WebSocket) -> None:
+    """Closes the socket unless it is closed already. Raises nothing: when the client has
+    dropped it meanwhile there is nothing left to close, and an exception raised out of here
+    into `asyncio.wait_for` (Connection._close_after_flush) stays in a reference cycle, with
+    every frame on its traceback: wait_for's frame holds the task that holds the exception."""
+    if websocket.application_state is WebSocketState.DISCONNECTED:
+        return
+    with contextlib.suppress(Exception):
+        await websocket.close()
 
 
 def _forget_handshake(websocket: WebSocket, server_receive: Receive | None) -> None:

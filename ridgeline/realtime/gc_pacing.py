@@ -87,7 +87,7 @@ class CollectorPacer:
         self.memory = memory
         self.thaws = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._freeze_due = False
+        self._reset_due = False
         self._resetting = False
         self._pass_started = 0.0
         self._baseline = self._last_look = 0
@@ -113,29 +113,32 @@ class CollectorPacer:
             self._loop = None
 
     def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
-        """gc's callback, in whichever thread collected: a full pass is timed, and its survivors
-        are frozen from the loop as soon as it runs again (not from inside the collection)."""
-        if info["generation"] != 2 or self._resetting:
+        """gc's callback, in whichever thread collected: a full pass is timed and what survived
+        it frozen at once (a loop busy in one long callback may see several passes)."""
+        if info["generation"] != 2:
             return
         now = time.perf_counter()
         if phase == "start":
             self._pass_started = now
             return
         FULL_PASS_SECONDS.observe(now - self._pass_started)
-        loop = self._loop
-        if loop is None or self._freeze_due or not self.freeze_survivors:
+        if not self.freeze_survivors:
             return
-        self._freeze_due = True
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._freeze)
-
-    def _freeze(self) -> None:
-        self._freeze_due = False
         gc.freeze()
-        # CPython starts a full pass only once a quarter as many objects as the last one left
-        # were promoted since: after a big pass, a big one again. A pass now, with nothing but
-        # the young to walk, leaves that count near zero: full passes then come every ten
-        # younger ones, each over what came since.
+        loop = self._loop
+        if loop is None or self._resetting or self._reset_due:
+            return
+        self._reset_due = True
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._reset)
+
+    def _reset(self) -> None:
+        """CPython starts a full pass only once a quarter as many objects as the last one left
+        were promoted since: after a big pass (its survivors, now frozen), a big one again. A
+        pass now, over what came since that one (from inside a collection it cannot run), leaves
+        that count small: full passes then come every ten younger ones, each over what came
+        since."""
+        self._reset_due = False
         self._resetting = True
         try:
             gc.collect()

@@ -47,6 +47,10 @@ THAW_MIN_GROWTH = 64 * MIB
 # most.
 CHECK_EVERY_S = 30.0
 MAX_DEFER_S = 300.0
+# A full pass after this many passes over the younger generations (CPython's default: 10). Over
+# only what came since the last one, a full pass costs about what they do; more often, each
+# walks less: about 30,000 objects instead of 80,000 to 150,000 in a storm.
+FULL_PASS_EVERY = 4
 
 FULL_PASS_SECONDS = Histogram(
     "ridgeline_gc_full_pass_seconds",
@@ -98,12 +102,17 @@ class CollectorPacer:
         self._loop = asyncio.get_running_loop()
         self._baseline = self._last_look = self.memory()
         gc.callbacks.append(self._on_collection)
+        thresholds = gc.get_threshold()
         checks = None
         if self.freeze_survivors:
+            gc.set_threshold(thresholds[0], thresholds[1], FULL_PASS_EVERY)
+            gc.freeze()
+            self._reset()  # the count start-up's big pass left, as after any pass
             checks = asyncio.create_task(self._check_periodically(), name="gc-pacer")
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)
             if checks is not None:
                 checks.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

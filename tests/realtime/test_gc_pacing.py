@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from ridgeline.app import create_app
 from ridgeline.cli.server import server_for
 from ridgeline.config import Settings
-from ridgeline.realtime.gc_pacing import MIB, CollectorPacer
+from ridgeline.realtime.gc_pacing import FULL_PASS_EVERY, MIB, CollectorPacer
 from tests.net import free_port
 from tests.test_server import running_server
 
@@ -158,7 +158,9 @@ async def test_a_thaw_waits_for_a_surge_to_end_for_so_long_only() -> None:
 
 async def test_turned_off_it_only_times_the_full_passes() -> None:
     memory = Memory()
+    thresholds = gc.get_threshold()
     async with pacing(freeze_survivors=False, memory=memory) as pacer:
+        assert gc.get_threshold() == thresholds  # CPython's own
         before, passes = gc.get_freeze_count(), full_passes_observed()
         kept = [Node() for _ in range(2_000)]
         gc.collect()
@@ -172,8 +174,10 @@ async def test_turned_off_it_only_times_the_full_passes() -> None:
 
 
 async def test_the_pacer_stops_with_its_context() -> None:
+    thresholds = gc.get_threshold()
     async with pacing() as pacer:
-        pass
+        assert gc.get_threshold() == (*thresholds[:2], FULL_PASS_EVERY)
+    assert gc.get_threshold() == thresholds
     assert pacer._on_collection not in gc.callbacks
     before = gc.get_freeze_count()
     gc.collect()

@@ -9,13 +9,13 @@ times in a reconnect storm (the heap grows by a quarter, a full pass follows).
 lived by now, and a frozen object is skipped by later passes, which then walk only what came
 since the last one. An object that is frozen is still freed the moment nothing refers to it;
 only objects in reference cycles wait for the collector, and a frozen cycle is never collected.
-A closed connection leaves a few such cycles inside the libraries it used, so what is frozen
-grows beyond what is alive, and the process's memory with it. The pacer thaws it all
-(`gc.unfreeze`, one full pass, frozen again) once the resident memory grew by a quarter since
-the last thaw, not while it still surges (a storm under way: the thaw waits for the next look,
-`MAX_DEFER_S` at most). That one pass is as long as every full pass was without the pacer, and
-comes far more rarely. (Memory, not `gc.get_freeze_count()`: counting the frozen objects walks
-them all, as long as a full pass.)
+Our closed connections leave none (tests/realtime/test_connection_cycles.py), but the libraries
+leave a few, so what is frozen grows beyond what is alive, and the process's memory with it.
+The pacer thaws it all (`gc.unfreeze`, one full pass, frozen again) once the resident memory
+grew by a quarter since the last thaw, not while it still surges (a storm under way: the thaw
+waits for the next look, `MAX_DEFER_S` at most). That one pass is as long as every full pass
+was without the pacer, and comes far more rarely. (Memory, not `gc.get_freeze_count()`:
+counting the frozen objects walks them all, as long as a full pass.)
 
 `ridgeline serve` runs it, freezing unless `RIDGELINE_GC_FREEZE_SURVIVORS` is false (then it
 only times the full passes); tests and the worker do not.
@@ -38,8 +38,8 @@ log = structlog.get_logger(__name__)
 
 MIB = 1024 * 1024
 # A thaw when the resident memory is this many times what it was after the last thaw, and at
-# least `THAW_MIN_GROWTH` more (a closed connection leaves about 40 objects in cycles: some
-# thousands of reconnects).
+# least `THAW_MIN_GROWTH` more (frozen cycles are few: on asyncio's own loop a closed socket's
+# transport, 5 objects; request handling left none in a probe of 13,808 catalog requests).
 THAW_GROWTH = 1.25
 THAW_MIN_GROWTH = 64 * MIB
 # How often the memory is looked at. A thaw that is due waits while it grew by a quarter of
@@ -48,8 +48,8 @@ THAW_MIN_GROWTH = 64 * MIB
 CHECK_EVERY_S = 30.0
 MAX_DEFER_S = 300.0
 # A full pass after this many passes over the younger generations (CPython's default: 10). Over
-# only what came since the last one, a full pass costs about what they do; more often, each
-# walks less: about 30,000 objects instead of 80,000 to 150,000 in a storm.
+# only what came since the last freeze, more often means each walks less: in a 5,000-kiosk storm
+# the longest walked 112,000 objects (72 ms) instead of 146,000 (102 ms).
 FULL_PASS_EVERY = 4
 
 FULL_PASS_SECONDS = Histogram(
@@ -145,8 +145,8 @@ class CollectorPacer:
         """CPython starts a full pass only once a quarter as many objects as the last one left
         were promoted since: after a big pass (its survivors, now frozen), a big one again. A
         pass now, over what came since that one (from inside a collection it cannot run), leaves
-        that count small: full passes then come every ten younger ones, each over what came
-        since."""
+        that count small: full passes then come every `FULL_PASS_EVERY` younger ones, each over
+        what came since."""
         self._reset_due = False
         self._resetting = True
         try:

@@ -14,6 +14,7 @@ from ridgeline.alerts.tasks import (
     channel_cipher,
 )
 from ridgeline.audit.tasks import audit_schedules, audit_tasks
+from ridgeline.auth.tasks import auth_schedules, auth_tasks
 from ridgeline.config import Settings
 from ridgeline.health.tasks import health_schedules, health_tasks
 from ridgeline.jobs import JobRegistry, JobServices, Schedule
@@ -52,6 +53,7 @@ def job_registry() -> JobRegistry:
         alert_tasks,
         status_tasks,
         audit_tasks,
+        auth_tasks,
     )
     for domain in domains:
         registry.include(domain)
@@ -69,4 +71,5 @@ def job_schedules(settings: Settings) -> list[Schedule]:
         *alert_schedules(),
         *status_schedules(settings),
         *audit_schedules(settings),
+        *auth_schedules(),
     ]

@@ -30,6 +30,9 @@ UNSCOPED_ALLOWED = {
     ("auth/repository.py", "record_key_usage"): (
         "last use of keys this process authenticated itself, by their ids"
     ),
+    ("auth/repository.py", "delete_spent_diagnostic_keys"): (
+        "the hourly purge of every tenant's spent diagnostic keys"
+    ),
     ("stores/repository.py", "store_name_taken"): "uniqueness within the given organization",
     ("alerts/repository.py", "mark_alerts"): (
         "the alert flush's own bookkeeping on alerts it just read, by their ids"

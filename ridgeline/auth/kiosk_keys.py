@@ -3,7 +3,8 @@
 Operators issue a kiosk its own keys (`kiosk`). `ridgeline doctor` issues `diagnostic` ones to act
 as the kiosk for its real-time round trip: valid `DIAGNOSTIC_KEY_LIFETIME_S` at most and revoked
 when done, they never mark the kiosk seen, and once spent they leave the kiosk's key list (a
-doctor run every minute would otherwise bury the kiosk's own keys).
+doctor run every minute would otherwise bury the kiosk's own keys) and, a day later, the table
+(auth/tasks.py).
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy import Select, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.db.tenancy import TenantScope, scoped
-from ridgeline.models.kiosk import Kiosk, KioskApiKey
+from ridgeline.models.kiosk import Kiosk, KioskApiKey, KioskKeyPurpose
 from ridgeline.models.operator import (
     Operator,
     OperatorStoreAccess,
@@ -151,6 +151,23 @@ async def kiosk_keys(
         KioskApiKey.kiosk_id == kiosk_id
     )
     return list((await session.scalars(statement.order_by(KioskApiKey.created_at))).all())
+
+
+async def delete_spent_diagnostic_keys(
+    session: AsyncSession, spent_before: datetime, *, limit: int
+) -> int:
+    """Deletes up to `limit` of every tenant's diagnostic keys revoked or expired before
+    `spent_before`; returns how many."""
+    spent = or_(KioskApiKey.revoked_at < spent_before, KioskApiKey.expires_at < spent_before)
+    batch = (
+        select(KioskApiKey.id)
+        .where(KioskApiKey.purpose == KioskKeyPurpose.DIAGNOSTIC, spent)
+        .limit(limit)
+    )
+    ids = list((await session.scalars(batch)).all())
+    if ids:
+        await session.execute(delete(KioskApiKey).where(KioskApiKey.id.in_(ids)))
+    return len(ids)
 
 
 async def kiosk_key(

@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ridgeline.api.dependencies import AuditDep, ClockDep, SessionDep
-from ridgeline.api.schemas import Envelope, envelope
+from ridgeline.api.pagination import PageRequest, page_of
+from ridgeline.api.schemas import Envelope, Page, envelope
 from ridgeline.auth.dependencies import PlatformAdminDep
 from ridgeline.jobs import service
 from ridgeline.jobs.schemas import JobOut, JobQueueSummary
@@ -27,10 +28,13 @@ async def list_jobs(
     status: Annotated[JobStatus | None, Query()] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIST_LIMIT)] = 50,
-) -> Envelope[list[JobOut]]:
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`meta.next_cursor` of the previous page.")
+    ] = None,
+) -> Page[JobOut]:
     """The most recent jobs, newest first; `?status=dead` lists what needs attention."""
-    jobs = await service.list_jobs(session, status=status, kind=kind, limit=limit)
-    return envelope([JobOut.model_validate(job) for job in jobs])
+    page = PageRequest(limit=limit, cursor=cursor)
+    return page_of(await service.list_jobs(session, page, status=status, kind=kind), JobOut)
 
 
 @router.get("/jobs/summary")

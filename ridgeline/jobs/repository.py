@@ -5,25 +5,22 @@ Jobs belong to the system, not to a tenant: nothing is scoped."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ridgeline.models.job import Job, JobStatus
 
 
-async def recent_jobs(
-    session: AsyncSession, *, status: JobStatus | None, kind: str | None, limit: int
-) -> Sequence[Job]:
-    """The most recently enqueued jobs first (ties by id), optionally of one status and kind."""
-    statement = select(Job).order_by(Job.created_at.desc(), Job.id)
+def jobs(*, status: JobStatus | None, kind: str | None) -> Select[Job]:
+    """Every job, or those of one status and kind (unordered: the caller pages it)."""
+    statement = select(Job)
     if status is not None:
         statement = statement.where(Job.status == status)
     if kind is not None:
         statement = statement.where(Job.kind == kind)
-    return (await session.scalars(statement.limit(limit))).all()
+    return statement
 
 
 async def job(session: AsyncSession, job_id: uuid.UUID) -> Job | None:

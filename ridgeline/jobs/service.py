@@ -6,31 +6,34 @@ Plain functions on the caller's session (they never commit), for the HTTP endpoi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ridgeline.api.pagination import PageRequest, PageResult, paginate
 from ridgeline.clock import Clock
 from ridgeline.errors import Conflict, NotFound
 from ridgeline.jobs import repository
 from ridgeline.jobs.schemas import JobQueueSummary
 from ridgeline.models.job import Job, JobStatus
 
+# More than other lists' 200: the console grows one page to this rather than following cursors.
 MAX_LIST_LIMIT = 500
 
 
 async def list_jobs(
     session: AsyncSession,
+    page: PageRequest | None = None,
     *,
     status: JobStatus | None = None,
     kind: str | None = None,
-    limit: int = 100,
-) -> Sequence[Job]:
-    """The most recently enqueued jobs first, optionally of one status and kind."""
-    return await repository.recent_jobs(
-        session, status=status, kind=kind, limit=max(1, min(limit, MAX_LIST_LIMIT))
-    )
+) -> PageResult[Job]:
+    """The most recently enqueued jobs first (ties by id), optionally of one status and kind, a
+    page at a time (`page.cursor`: the previous page's `next_cursor`)."""
+    page = page or PageRequest(limit=100, cursor=None)
+    page = PageRequest(limit=max(1, min(page.limit, MAX_LIST_LIMIT)), cursor=page.cursor)
+    statement = repository.jobs(status=status, kind=kind)
+    return await paginate(session, statement, Job, page, newest_first=True)
 
 
 async def queue_summary(session: AsyncSession, now: datetime) -> JobQueueSummary:

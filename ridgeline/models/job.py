@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ridgeline.db.base import Base, IdMixin, StrEnumType, TimestampMixin
+from ridgeline.db.base import Base, EntityMixin, StrEnumType
 
 
 class JobStatus(StrEnum):
@@ -18,7 +18,7 @@ class JobStatus(StrEnum):
     DEAD = "dead"  # out of attempts; last_error says why
 
 
-class Job(IdMixin, TimestampMixin, Base):
+class Job(EntityMixin, Base):
     """A unit of background work. The row is the job: nothing about it lives only in memory.
 
     A worker owns a running job while `lease_expires_at` is in the future and `lease_token`

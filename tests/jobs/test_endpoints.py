@@ -8,6 +8,7 @@ from sqlalchemy import update
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.models import Job, JobStatus, Role
+from tests.assertions import assert_error
 from tests.factories import make_operator, make_organization, sign_in
 from tests.jobs.factories import add_job
 
@@ -63,3 +64,31 @@ async def test_only_platform_admins_see_jobs(
         response = await client.get(path, headers=headers)
         assert response.status_code == 403, path
         assert response.json()["error"]["code"] == "FORBIDDEN"
+
+
+async def test_the_job_list_pages_newest_first_by_cursor(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    headers = await sign_in(client, await make_operator(database, Role.PLATFORM_ADMIN))
+    added = []
+    for _ in range(5):
+        added.append(str(await add_job(database, "test.noop", clock=clock)))
+        clock.advance(1)
+    await add_job(database, "other.kind", clock=clock)
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = "kind=test.noop&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        response = await client.get(f"/api/v1/jobs?{query}", headers=headers)
+        body = response.json()
+        assert response.status_code == 200, body
+        assert body["meta"]["count"] == len(body["data"]) <= 2
+        seen += [job["id"] for job in body["data"]]
+        cursor = body["meta"]["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == added[::-1]
+
+    bad = await client.get("/api/v1/jobs?cursor=not-a-cursor", headers=headers)
+    assert_error(bad, 422, "VALIDATION_ERROR")

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from ridgeline.api.pagination import PageRequest
 from ridgeline.clock import FakeClock
 from ridgeline.db.engine import Database
 from ridgeline.errors import Conflict, NotFound
@@ -42,14 +43,21 @@ async def test_list_jobs_filters_and_shows_the_newest_first(
     third = await add_job(database, "sync.catalog", clock=clock)
 
     async with database.transaction(write=False) as session:
-        everything = await list_jobs(session)
-        catalog = await list_jobs(session, kind="sync.catalog")
-        dead_only = await list_jobs(session, status=JobStatus.DEAD)
-        newest = await list_jobs(session, limit=1)
+        everything = (await list_jobs(session)).items
+        catalog = (await list_jobs(session, kind="sync.catalog")).items
+        dead_only = (await list_jobs(session, status=JobStatus.DEAD)).items
+        newest = await list_jobs(session, PageRequest(limit=1, cursor=None))
+        assert newest.next_cursor is not None
+        after = await list_jobs(session, PageRequest(limit=2, cursor=newest.next_cursor))
+        assert after.next_cursor is not None
+        last = await list_jobs(session, PageRequest(limit=2, cursor=after.next_cursor))
     assert [job.id for job in everything] == [third, second, first, dead]
     assert [job.id for job in catalog] == [third, first]
     assert [job.id for job in dead_only] == [dead]
-    assert [job.id for job in newest] == [third]
+    assert [job.id for job in newest.items] == [third]
+    assert [job.id for job in after.items] == [second, first]
+    assert [job.id for job in last.items] == [dead]
+    assert last.next_cursor is None
 
 
 async def test_count_jobs_by_status_lists_every_status(
@@ -119,6 +127,6 @@ async def test_purge_succeeded_deletes_only_old_successes(
     assert purged == 1
     assert await count_jobs(database) == 2
     async with database.transaction(write=False) as session:
-        remaining = {job.id for job in await list_jobs(session)}
+        remaining = {job.id for job in (await list_jobs(session)).items}
     assert remaining == {recent, waiting}
     assert old not in remaining

@@ -15,7 +15,7 @@ import { badge, dataTable, facts, messageOf, options, section, when, words } fro
 // JobStatus, in the order a job goes through them.
 const STATUSES = ["queued", "running", "succeeded", "failed", "dead"];
 const PAGE = 50;
-const MAX_LIMIT = 500; // GET /jobs's largest `limit`: it has no cursor
+const MAX_LIMIT = 500; // GET /jobs's largest `limit` (beyond it, its cursor pages on)
 const REFRESH_MS = 10000;
 const ERROR_PREVIEW = 120;
 

@@ -214,8 +214,8 @@ class Settings(BaseSettings):
     loop_watch_ms: float | None = Field(default=None, gt=0)
     # `ridgeline serve` freezes what survives each full pass of the garbage collector, so the
     # next passes (which block the event loop) walk only what came since; a thaw collects what
-    # was frozen once it grew by half (docs/realtime.md#the-collector). False: only start-up's
-    # objects are frozen, and each full pass walks every connection's objects.
+    # was frozen once resident memory grew by a quarter (docs/realtime.md#the-collector). False:
+    # only start-up's objects are frozen, and each full pass walks every connection's objects.
     gc_freeze_survivors: bool = True
 
     # SQLite only: how long a writer waits for the lock before failing.

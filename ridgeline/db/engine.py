@@ -8,13 +8,17 @@ writers on the busy timeout instead. Read-only sessions keep deferred transactio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,7 +31,13 @@ from ridgeline.config import Settings
 from ridgeline.monitoring.pool import MeasuredPool
 from ridgeline.monitoring.statements import watch_statements
 
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
 _WRITE_OPTION = "ridgeline_write"
+# A transaction PostgreSQL gave up to a lock conflict is run again this many times at most.
+CONFLICT_ATTEMPTS = 3
 # Where a session notes the streams it appended to (stream id -> last offset) until it commits.
 APPENDED_STREAMS = "ridgeline.appended_streams"
 
@@ -114,6 +124,25 @@ class Database:
                 await session.rollback()
                 raise
             await session.commit()
+
+    async def retrying(
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS
+    ) -> T:
+        """`work` in a write transaction, run again from the start in a new one when PostgreSQL
+        gives the transaction up to a lock conflict (a deadlock's victim, a serialization
+        failure): jobs that judge a store's health, record a sync run and raise alerts take the
+        same rows in orders that can cross. `work` must do nothing outside the database that a
+        second run would repeat. SQLite's busy timeout is not run again: it already waited."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as session:
+                    return await work(session)
+            except DBAPIError as error:
+                if attempt == attempts or self.is_sqlite or not is_database_busy(error):
+                    raise
+                log.warning("db_transaction_retried", attempt=attempt, error=str(error.orig))
+                await asyncio.sleep(random.uniform(0.0, 0.05) * attempt)  # noqa: S311 - jitter
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def refresh_statistics(self) -> None:
         """SQLite: `ANALYZE`, so the planner knows the tables' sizes after a bulk change.

@@ -4,6 +4,7 @@ automatic recovery runs that are due; `health.recover` performs one recovery run
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import structlog
@@ -42,9 +43,10 @@ async def sweep_store_health(ctx: JobContext, payload: NoPayload) -> None:
         async with ctx.database.transaction(write=False) as session:
             if not await health.would_change(session, store_id, now=now):
                 continue
-        async with ctx.database.transaction() as session:
-            if await health.evaluate(session, store_id, now=now, trigger=Trigger.SWEEP):
-                changed += 1
+        if await ctx.database.retrying(
+            functools.partial(health.evaluate, store_id=store_id, now=now, trigger=Trigger.SWEEP)
+        ):
+            changed += 1
     async with ctx.database.transaction(write=False) as session:
         due = await repository.due_recoveries(session, ctx.clock.now())
     started = 0

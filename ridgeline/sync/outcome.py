@@ -95,7 +95,8 @@ async def finish_succeeded(
 ) -> SyncRun:
     now = clock.now()
     status = SyncStatus.PARTIALLY_SUCCEEDED if counts.invalid else SyncStatus.SUCCEEDED
-    async with database.transaction() as session:
+
+    async def record(session: AsyncSession) -> SyncRun:
         run = await _record(session, started, counts, status, None, now, began)
         state = await repository.sync_state(session, store_scope(started.store), started.store.id)
         assert state is not None
@@ -118,6 +119,9 @@ async def finish_succeeded(
             resolution=f"sync run {run.id} succeeded",
         )
         await health.evaluate(session, started.store.id, now=now, trigger=Trigger.SYNC)
+        return run
+
+    run = await database.retrying(record)
     _observe(kind, status, counts, began)
     log.info("sync_run_finished", status=status.value, **_log_fields(run, counts))
     return run
@@ -147,7 +151,8 @@ async def finish_failed(
     now = clock.now()
     reason = _reason(error)
     store = started.store
-    async with database.transaction() as session:
+
+    async def record(session: AsyncSession) -> tuple[SyncRun, datetime]:
         run = await _record(session, started, counts, SyncStatus.FAILED, reason, now, began)
         state = await repository.sync_state(session, store_scope(store), store.id)
         assert state is not None
@@ -163,6 +168,9 @@ async def finish_failed(
         if not covered_by_store_health(error):
             await _alert_failed(session, store, kind, run, reason, state, retry_at, now)
         await health.evaluate(session, store.id, now=now, trigger=Trigger.SYNC)
+        return run, retry_at
+
+    run, retry_at = await database.retrying(record)
     _observe(kind, SyncStatus.FAILED, counts, began)
     log.warning(
         "sync_run_failed",

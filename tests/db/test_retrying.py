@@ -46,23 +46,25 @@ async def lock(session: AsyncSession, name: str) -> None:
 
 
 @pytest.fixture
-async def two_rows(database: Database) -> None:
-    await make_organization(database, "a")
-    await make_organization(database, "b")
-
-
-@pytest.mark.usefixtures("two_rows")
-async def test_a_deadlock_victim_runs_again_and_both_finish(
+async def crossing(
     request: pytest.FixtureRequest, database: Database
-) -> None:
+) -> tuple[Counter[str], Work, Work]:
+    """Runs per side, and the two crossing units of work over two organizations' rows."""
     if request.config.getoption("--db") != "postgresql":
         pytest.skip("row locks and deadlocks are PostgreSQL's; runs in the `--db postgresql` pass")
+    await make_organization(database, "a")
+    await make_organization(database, "b")
     runs: Counter[str] = Counter()
-    left, right = two_crossing_transactions(runs)
+    return (runs, *two_crossing_transactions(runs))
+
+
+async def test_a_deadlock_victim_runs_again_and_both_finish(
+    database: Database, crossing: tuple[Counter[str], Work, Work]
+) -> None:
+    runs, left, right = crossing
     with structlog.testing.capture_logs() as logs:
         done = await asyncio.wait_for(
-            asyncio.gather(database.retrying(left), database.retrying(right)),
-            30,
+            asyncio.gather(database.retrying(left), database.retrying(right)), 30
         )
     assert sorted(done) == ["left", "right"]
     assert sorted(runs.values()) == [1, 2]  # the victim ran twice
@@ -70,15 +72,11 @@ async def test_a_deadlock_victim_runs_again_and_both_finish(
     assert retried["attempt"] == 1
 
 
-@pytest.mark.usefixtures("two_rows")
 async def test_without_it_the_victim_fails(
-    request: pytest.FixtureRequest, database: Database
+    database: Database, crossing: tuple[Counter[str], Work, Work]
 ) -> None:
     """What `retrying` is for (and that the crossing transactions above do deadlock)."""
-    if request.config.getoption("--db") != "postgresql":
-        pytest.skip("row locks and deadlocks are PostgreSQL's; runs in the `--db postgresql` pass")
-    runs: Counter[str] = Counter()
-    left, right = two_crossing_transactions(runs)
+    _, left, right = crossing
 
     async def once(work: Work) -> str:
         async with database.transaction() as session:

@@ -186,6 +186,9 @@ def sign_in_to_console(page: Page, demo: Demo, email: str, password: str) -> Non
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#app")).to_be_visible()
     expect(page.locator("#account-who")).not_to_be_empty()
+    # The first view rendered (the router marks it busy while it renders): a test that clicks
+    # or navigates now never races it.
+    expect(page.locator("#view")).to_have_attribute("aria-busy", "false")
 
 
 def serious_violations(page: Page) -> list[str]:

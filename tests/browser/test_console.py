@@ -262,6 +262,7 @@ def test_an_org_admin_creates_edits_and_deletes_a_channel(demo: Demo, page: Page
     sign_in(page, demo, operator["email"], operator["password"])
     page.get_by_role("link", name="Alerts").click()
     expect(page.locator("#view h1")).to_have_text("Alerts")
+    expect(page.locator("#view")).to_have_attribute("aria-busy", "false")
     page.locator('[data-action="new-channel"]').click()
     form = page.locator('form[data-channel-form="new"]')
     form.get_by_label("Name", exact=True).fill("On-call webhook")

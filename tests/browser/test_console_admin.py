@@ -47,7 +47,16 @@ def sign_in_as_admin(page: Page, demo: Demo) -> None:
 
 
 def go(page: Page, hash_: str) -> None:
-    page.evaluate("(hash) => { window.location.hash = hash; }", hash_)
+    """Navigates the console to `hash_` and returns once that view has rendered."""
+    page.evaluate(
+        """(hash) => new Promise((resolve) => {
+            window.addEventListener("hashchange", () => resolve(), { once: true });
+            window.location.hash = hash;
+        })""",
+        hash_,
+    )
+    # Our listener ran after the router's, which marked the view busy before its first await.
+    expect(page.locator("#view")).to_have_attribute("aria-busy", "false")
 
 
 def kiosk_me(api: httpx.Client, key: str) -> httpx.Response:

@@ -18,10 +18,11 @@ from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.db.tenancy import TenantScope
 from ridgeline.jobs import JobContext, JobRegistry, Worker
-from ridgeline.models import Job, SyncRun
+from ridgeline.models import Job, SyncKind, SyncRun, SyncTrigger
 from ridgeline.pos import service as pos_service
 from ridgeline.pos.schemas import StorePosUpdate
 from ridgeline.sync.repository import SYNC_JOB
+from ridgeline.sync.service import run_sync
 from ridgeline.webhooks.service import PROCESS_EVENT_JOB, WEBHOOK_PATH, webhook_token
 from ridgeline.webhooks.tasks import webhook_tasks
 from tests import factories
@@ -79,6 +80,20 @@ async def connected_store(database: Database, harness: Harness, dialect: str) ->
     summary = response.json()
     tenant = await configure(database, harness.app, dialect, summary["config"])
     return SimulatedStore(tenant, summary["id"], summary)
+
+
+async def full_sync(
+    database: Database, harness: Harness, store: SimulatedStore, clock: FakeClock
+) -> None:
+    """An operator's full sync of the store from the simulator."""
+    await run_sync(
+        database,
+        harness.connector,
+        store.store_id,
+        SyncKind.FULL,
+        SyncTrigger.OPERATOR,
+        clock=clock,
+    )
 
 
 def hook(settings: Settings, store_id: uuid.UUID, token: str | None = None) -> str:

@@ -14,11 +14,9 @@ from ridgeline.clock import FakeClock
 from ridgeline.config import Settings
 from ridgeline.db.engine import Database
 from ridgeline.jobs import Worker
-from ridgeline.models import Product, ProductVariant, StreamMessage, SyncKind
+from ridgeline.models import Product, ProductVariant, StreamMessage
 from ridgeline.models.pos_event import PosEvent
-from ridgeline.models.sync import SyncTrigger
 from ridgeline.realtime.streams import store_stream
-from ridgeline.sync.service import run_sync
 from ridgeline.tasks import job_registry, job_services
 from tests.assertions import data_of
 from tests.factories import sign_in
@@ -28,6 +26,7 @@ from tests.webhooks.conftest import (
     SimulatedStore,
     connected_store,
     count,
+    full_sync,
     legacy_webhook_url,
     sync_jobs,
     webhook_runs,
@@ -51,14 +50,7 @@ async def price_change_reaches_the_catalog(
 ) -> None:
     """The store's first sync, then a price change at the POS: the simulator pushes it, the
     worker processes the event: its job reads the POS (incremental and inventory) itself."""
-    await run_sync(
-        database,
-        harness.connector,
-        store.store_id,
-        SyncKind.FULL,
-        SyncTrigger.OPERATOR,
-        clock=clock,
-    )
+    await full_sync(database, harness, store, clock)
     control = f"/_sim/stores/{store.sim_id}"
     target = (await harness.control.get(f"{control}/products", params={"limit": 1})).json()[
         "products"

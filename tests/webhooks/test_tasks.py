@@ -32,6 +32,7 @@ from tests.webhooks.conftest import (
     blaze_event,
     connected_store,
     count,
+    full_sync,
     hook,
     sync_jobs,
     webhook_runs,
@@ -52,14 +53,7 @@ def context(
 async def synced_store(database: Database, harness: Harness, clock: FakeClock) -> SimulatedStore:
     """A BLAZE store of the simulator, fully synced; the clock then moves on."""
     store = await connected_store(database, harness, "blaze")
-    await run_sync(
-        database,
-        harness.connector,
-        store.store_id,
-        SyncKind.FULL,
-        SyncTrigger.OPERATOR,
-        clock=clock,
-    )
+    await full_sync(database, harness, store, clock)
     clock.advance(5)
     return store
 
